@@ -1,0 +1,153 @@
+import http, { type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { Agent, type Dispatcher } from 'undici';
+import { type ActorTokenSource, createActorTokenSource } from './auth/actor-token.js';
+import { type Clock, systemClock } from './auth/clock.js';
+import { createClientAuth } from './auth/create-client-auth.js';
+import { createTokenExchangeClient } from './auth/token-exchange.js';
+import { TokenService } from './auth/token-service.js';
+import { parseListenAddress } from './config/address.js';
+import type { ResolvedConfig } from './config/load.js';
+import { createLogger } from './observability/logger.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createForwarder, type Forwarder } from './proxy/forwarder.js';
+import { createHandler } from './proxy/handler.js';
+import { RouteTable } from './routing/route-table.js';
+import { createAdminHandler } from './server/admin.js';
+import { listen, urlOf } from './server/listen.js';
+import { createReadiness, type Readiness } from './server/readiness.js';
+import { VERSION } from './version.js';
+
+/** Everything the proxy needs from outside; each has a production default. */
+export interface ProxyDeps {
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly clock: Clock;
+  /** Dispatcher for the authorization server (token endpoint, discovery, JWKS). */
+  readonly dispatcher: Dispatcher;
+  /** Override the configured listen addresses (tests use port 0). */
+  readonly listen: { host: string; port: number };
+  readonly admin: { host: string; port: number };
+}
+
+export interface StartedProxy {
+  readonly url: string;
+  readonly adminUrl: string;
+}
+
+export interface Proxy {
+  readonly metrics: Metrics;
+  readonly tokens: TokenService;
+  readonly readiness: Readiness;
+  readonly logger: Logger;
+  readonly agentServer: Server;
+  readonly adminServer: Server;
+  start(): Promise<StartedProxy>;
+  /** Stops accepting, lets in-flight requests finish up to `graceMs`, then closes everything. */
+  close(graceMs?: number): Promise<void>;
+}
+
+const MAX_HEADER_BYTES = 16 * 1024;
+
+/** Builds a proxy from a validated config. Nothing listens until `start()`. */
+export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {}): Proxy {
+  const logger = deps.logger ?? createLogger({ level: config.logging.level, pretty: config.logging.pretty });
+  const registry = deps.registry ?? new Registry();
+  const clock = deps.clock ?? systemClock;
+  const ownDispatcher = deps.dispatcher === undefined;
+  const dispatcher =
+    deps.dispatcher ??
+    new Agent({ keepAliveTimeout: 30_000, connections: 32, connectTimeout: config.authorizationServer.timeoutMs });
+  const as = config.authorizationServer;
+  const tokenEndpoint = (): string => {
+    if (as.tokenEndpoint === undefined) throw new Error('authorizationServer.tokenEndpoint is not set');
+    return as.tokenEndpoint;
+  };
+
+  const actor: ActorTokenSource | undefined = config.actorToken
+    ? createActorTokenSource({ file: config.actorToken.file, type: config.actorToken.type, logger })
+    : undefined;
+  let tokens: TokenService | undefined;
+  const metrics = createMetrics({ registry, version: VERSION, cacheEntries: () => tokens?.cache.size ?? 0 });
+  tokens = new TokenService({
+    client: createTokenExchangeClient({
+      tokenEndpoint,
+      dispatcher,
+      clientAuth: createClientAuth(config),
+      timeoutMs: as.timeoutMs,
+    }),
+    cache: config.cache,
+    subjectTokenType: config.subjectToken.type,
+    clock,
+    metrics,
+    actor,
+  });
+  const runtime = { routes: new RouteTable(config.routes), subjectHeader: config.subjectToken.header };
+  const forwarder: Forwarder = createForwarder();
+  const readiness = createReadiness({
+    probeUrl: tokenEndpoint,
+    dispatcher,
+    timeoutMs: as.timeoutMs,
+    onChange: (s) => logger.info({ ready: s.ready, reasons: s.reasons }, 'readiness changed'),
+  });
+
+  const handler = createHandler({ runtime: () => runtime, tokens, forwarder, metrics, logger, clock });
+  const agentServer = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: true }, handler);
+  agentServer.on('connect', (_req, socket: Socket) => {
+    // Authority-form CONNECT would make this an open proxy (RFC 9110 §9.3.6): refuse it.
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  });
+  agentServer.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    const body = JSON.stringify({ error: 'invalid_request', error_description: 'malformed HTTP request' });
+    socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+  });
+  const adminServer = http.createServer(createAdminHandler({ registry, readiness, logger }));
+
+  const sweep = setInterval(() => tokens.cache.sweep(), 30_000);
+  sweep.unref();
+
+  return {
+    metrics,
+    tokens,
+    readiness,
+    logger,
+    agentServer,
+    adminServer,
+    async start() {
+      const agentAddr = deps.listen ?? parseListenAddress(config.listen);
+      const adminAddr = deps.admin ?? parseListenAddress(config.admin);
+      const [a, b] = await Promise.all([
+        listen(agentServer, agentAddr.host, agentAddr.port),
+        listen(adminServer, adminAddr.host, adminAddr.port),
+      ]);
+      await readiness.start();
+      const started = { url: urlOf(a), adminUrl: urlOf(b) };
+      logger.info({ listen: started.url, admin: started.adminUrl, routes: runtime.routes.routes.map((r) => r.name) }, 'delegate-proxy started');
+      return started;
+    },
+    async close(graceMs = 0) {
+      readiness.drain();
+      readiness.stop();
+      clearInterval(sweep);
+      const closed = new Promise<void>((resolve) => agentServer.close(() => resolve()));
+      agentServer.closeIdleConnections();
+      const timer = setTimeout(() => agentServer.closeAllConnections(), graceMs);
+      await closed;
+      clearTimeout(timer);
+      await new Promise<void>((resolve) => {
+        adminServer.close(() => resolve());
+        adminServer.closeAllConnections();
+      });
+      forwarder.close();
+      actor?.close();
+      if (ownDispatcher) await dispatcher.close();
+    },
+  };
+}

@@ -1,0 +1,167 @@
+import { LRUCache } from 'lru-cache';
+import type { Clock } from './clock.js';
+
+/** A delegated token as kept in the cache. Times are epoch milliseconds. */
+export interface CachedToken {
+  readonly accessToken: string;
+  readonly scopes: readonly string[];
+  readonly issuedAt: number;
+  /** Real expiry after every cap (AS expires_in, maxTtlSeconds, subject token exp). */
+  readonly expiresAt: number;
+  /** From here on a request still gets this token but starts one background exchange. */
+  readonly refreshAt: number;
+}
+
+export type RefreshTrigger = 'ahead' | 'expired' | 'invalidated';
+export type LookupResult = 'hit' | 'miss' | 'coalesced';
+
+/** What one lookup needs to produce a token when the cache has none it may serve. */
+export interface TokenLoad {
+  /** Runs one exchange. `trigger` says why, when a previous token existed. */
+  load(trigger: RefreshTrigger | undefined): Promise<CachedToken>;
+  /** A refresh that ran in the background failed; the old token is kept until its expiry. */
+  onBackgroundError(error: unknown): void;
+}
+
+export interface TokenCacheOptions {
+  readonly maxEntries: number;
+  /** A token is not served when less than this is left (clock skew toward the upstream). */
+  readonly skewMs: number;
+  /** Pause after a failed background refresh before the next one is tried. */
+  readonly refreshRetryMs?: number;
+  readonly clock: Clock;
+  /** Errors after which an old token must not be served any longer (e.g. the user was revoked). */
+  readonly isFatal?: (error: unknown) => boolean;
+}
+
+export interface Lookup {
+  readonly token: CachedToken;
+  readonly result: LookupResult;
+}
+
+/**
+ * Delegated-token cache (DESIGN.md "Cache"). lru-cache keeps the LRU bound, per-entry TTL and the
+ * single flight of `fetch()`; its TTL is set to the refresh point, so past it `fetch()` serves the
+ * old token at once and runs one background exchange (stale-while-revalidate). On top of that one
+ * rule of ours: a token is never served at or after its real expiry (minus skew); such a request
+ * waits for the exchange in flight instead.
+ */
+export class TokenCache {
+  readonly #lru: LRUCache<string, CachedToken, TokenLoad>;
+  readonly #clock: Clock;
+  readonly #skewMs: number;
+  readonly #refreshRetryMs: number;
+  readonly #isFatal: (error: unknown) => boolean;
+  readonly #invalidated = new Set<string>();
+
+  constructor(options: TokenCacheOptions) {
+    this.#clock = options.clock;
+    this.#skewMs = options.skewMs;
+    this.#refreshRetryMs = options.refreshRetryMs ?? 5_000;
+    this.#isFatal = options.isFatal ?? (() => false);
+    this.#lru = new LRUCache<string, CachedToken, TokenLoad>({
+      max: options.maxEntries,
+      perf: { now: () => this.#clock.now() },
+      allowStale: true,
+      fetchMethod: (key, stale, { options: fetchOptions, context }) => this.#load(key, stale, fetchOptions, context),
+    });
+  }
+
+  get size(): number {
+    return this.#lru.size;
+  }
+
+  /** True while `token` may still be injected into a request. */
+  usable(token: CachedToken, now = this.#clock.now()): boolean {
+    return now < token.expiresAt - this.#skewMs;
+  }
+
+  async get(key: string, load: TokenLoad): Promise<Lookup> {
+    const status: LRUCache.Status<string, CachedToken, TokenLoad> = {};
+    const token = await this.#lru.fetch(key, { context: load, status });
+    if (token !== undefined && this.usable(token)) {
+      const result: LookupResult =
+        status.fetch === 'miss' ? 'miss' : status.fetch === 'inflight' && !status.returnedStale ? 'coalesced' : 'hit';
+      return { token, result };
+    }
+    // The old token is past its expiry: wait for the exchange this lookup (or another) started.
+    const startedHere = status.fetch !== 'inflight';
+    const fresh = await this.#lru.fetch(key, { context: load, allowStale: false });
+    if (fresh === undefined || !this.usable(fresh)) {
+      throw new Error('token exchange produced no usable token');
+    }
+    return { token: fresh, result: startedHere ? 'miss' : 'coalesced' };
+  }
+
+  /** Drops an entry that the upstream refused; the next lookup exchanges with trigger `invalidated`. */
+  invalidate(key: string, token: CachedToken): void {
+    const current = this.#lru.peek(key, { allowStale: true });
+    if (current === token) {
+      this.#lru.delete(key);
+      if (this.#invalidated.size < this.#lru.max) this.#invalidated.add(key);
+    }
+  }
+
+  /** Removes every entry past its real expiry; returns how many. */
+  sweep(): number {
+    const now = this.#clock.now();
+    const expired: string[] = [];
+    for (const [key, token] of this.#lru.entries()) if (!this.usable(token, now)) expired.push(key);
+    for (const key of expired) this.#lru.delete(key);
+    return expired.length;
+  }
+
+  clear(): void {
+    this.#lru.clear();
+    this.#invalidated.clear();
+  }
+
+  async #load(
+    key: string,
+    stale: CachedToken | undefined,
+    fetchOptions: LRUCache.FetcherFetchOptions<string, CachedToken, TokenLoad>,
+    load: TokenLoad,
+  ): Promise<CachedToken> {
+    const now = this.#clock.now();
+    let trigger: RefreshTrigger | undefined;
+    if (this.#invalidated.delete(key)) trigger = 'invalidated';
+    else if (stale !== undefined) trigger = this.usable(stale, now) ? 'ahead' : 'expired';
+    try {
+      const token = await load.load(trigger);
+      fetchOptions.ttl = Math.max(1, token.refreshAt - this.#clock.now());
+      return token;
+    } catch (err) {
+      if (stale !== undefined && this.usable(stale) && !this.#isFatal(err)) {
+        // Keep serving the still-valid token, and back off so an AS outage is not hammered.
+        load.onBackgroundError(err);
+        const left = stale.expiresAt - this.#skewMs - this.#clock.now();
+        fetchOptions.ttl = Math.max(1, Math.min(this.#refreshRetryMs, left));
+        return stale;
+      }
+      throw err;
+    }
+  }
+}
+
+/** Lifetime rule (DESIGN.md): min(expires_in, maxTtl, subject exp - now); refresh point inside it. */
+export function tokenTimes(input: {
+  now: number;
+  expiresInSeconds: number | undefined;
+  maxTtlSeconds: number;
+  subjectExpiresAt: number | undefined;
+  refreshAheadSeconds: number;
+}): { expiresAt: number; refreshAt: number; capped: boolean; cappedBySubject: boolean } {
+  const { now, maxTtlSeconds } = input;
+  const issued = input.expiresInSeconds ?? maxTtlSeconds;
+  let expiresAt = now + Math.min(issued, maxTtlSeconds) * 1000;
+  const capped = issued > maxTtlSeconds;
+  let cappedBySubject = false;
+  if (input.subjectExpiresAt !== undefined && input.subjectExpiresAt < expiresAt) {
+    expiresAt = input.subjectExpiresAt;
+    cappedBySubject = true;
+  }
+  const lifetime = Math.max(0, expiresAt - now);
+  // A token bounded by the user's own token cannot be renewed past it: no refresh ahead then.
+  const ahead = cappedBySubject ? 0 : Math.min(input.refreshAheadSeconds * 1000, lifetime / 2);
+  return { expiresAt, refreshAt: expiresAt - ahead, capped, cappedBySubject };
+}

@@ -1,0 +1,202 @@
+import { hash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { ProxyError, TokenExchangeError } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Route } from '../routing/route-table.js';
+import type { ActorTokenSource } from './actor-token.js';
+import type { Clock } from './clock.js';
+import { peekJwtClaims } from './jwt-claims.js';
+import { type CachedToken, type LookupResult, type RefreshTrigger, TokenCache, tokenTimes } from './token-cache.js';
+import type { ExchangeRequest, IssuedToken, TokenExchangeClient } from './token-exchange.js';
+
+export interface CacheSettings {
+  readonly refreshAheadSeconds: number;
+  readonly maxTtlSeconds: number;
+  readonly maxEntries: number;
+  readonly clockSkewSeconds: number;
+}
+
+export interface TokenServiceOptions {
+  readonly client: TokenExchangeClient;
+  readonly cache: CacheSettings;
+  readonly subjectTokenType: string;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  readonly actor?: ActorTokenSource | undefined;
+  /** Checks an issued token before it is ever used (issue-time policy); throws to reject it. */
+  readonly checkIssued?: (issued: IssuedToken, request: ExchangeRequest, subject: SubjectInfo) => void;
+}
+
+export interface SubjectInfo {
+  readonly token: string;
+  /** SHA-256 (base64url) of the token; the only form in which a subject token is ever kept. */
+  readonly hash: string;
+  /** `sub` when the token is a JWT (decoded, not verified: for logs only). */
+  readonly sub: string | undefined;
+  /** `exp` in epoch ms when the token is a JWT: delegated tokens never outlive it. */
+  readonly expiresAt: number | undefined;
+}
+
+export interface TokenRequest {
+  readonly route: Route;
+  readonly subject: SubjectInfo;
+  /** Sorted, de-duplicated: the route's scopes plus any the policy added for this call. */
+  readonly scopes: readonly string[];
+  readonly log: Logger;
+  /** false: exchange for this call only, never cached nor shared (step-up). */
+  readonly cacheable: boolean;
+}
+
+export interface ObtainedToken {
+  readonly token: CachedToken;
+  readonly result: LookupResult | 'bypass';
+  /** Cache key, to invalidate the entry if the upstream refuses the token. */
+  readonly key: string;
+}
+
+export function describeSubject(token: string): SubjectInfo {
+  const claims = peekJwtClaims(token);
+  return {
+    token,
+    hash: hash('sha256', token, 'base64url'),
+    sub: typeof claims?.sub === 'string' ? claims.sub : undefined,
+    expiresAt: typeof claims?.exp === 'number' ? claims.exp * 1000 : undefined,
+  };
+}
+
+/**
+ * Gets a delegated token for one request: from the cache, or by one RFC 8693 exchange per key.
+ * Records the exchange metrics and the audit event for every exchange.
+ */
+export class TokenService {
+  readonly cache: TokenCache;
+  readonly #o: TokenServiceOptions;
+  readonly #routeKeys = new WeakMap<Route, string>();
+
+  constructor(options: TokenServiceOptions) {
+    this.#o = options;
+    this.cache = new TokenCache({
+      maxEntries: options.cache.maxEntries,
+      skewMs: options.cache.clockSkewSeconds * 1000,
+      clock: options.clock,
+      isFatal: (err) => err instanceof TokenExchangeError && err.outcome === 'invalid_grant',
+    });
+  }
+
+  /** The exchange parameters as one string; routes with equal parameters share cache entries. */
+  #paramsKey(route: Route, scopes: readonly string[]): string {
+    const base = scopes === route.scopes ? this.#routeKeys.get(route) : undefined;
+    if (base !== undefined) return base;
+    const key = JSON.stringify([scopes, route.audience ?? null, route.resource ?? null, route.requestedTokenType]);
+    if (scopes === route.scopes) this.#routeKeys.set(route, key);
+    return key;
+  }
+
+  async obtain(req: TokenRequest): Promise<ObtainedToken> {
+    const actor = this.#o.actor?.current();
+    const key = `${req.subject.hash}\n${actor?.hash ?? ''}\n${this.#paramsKey(req.route, req.scopes)}`;
+    const exchangeRequest: ExchangeRequest = {
+      subjectToken: req.subject.token,
+      subjectTokenType: this.#o.subjectTokenType,
+      requestedTokenType: req.route.requestedTokenType,
+      scopes: req.scopes,
+      audience: req.route.audience,
+      resource: req.route.resource,
+      actorToken: actor?.token,
+      actorTokenType: actor?.type,
+    };
+    const { metrics } = this.#o;
+    const route = req.route.name;
+    if (!req.cacheable) {
+      const token = await this.#exchange(req, exchangeRequest, actor !== undefined);
+      return { token, result: 'bypass', key };
+    }
+    const lookup = await this.cache.get(key, {
+      load: (trigger: RefreshTrigger | undefined) => {
+        if (trigger !== undefined) metrics.tokenRefreshes.inc({ route, trigger });
+        return this.#exchange(req, exchangeRequest, actor !== undefined);
+      },
+      onBackgroundError: (err) => {
+        req.log.warn({ err: describeError(err), route }, 'background token refresh failed; keeping the current token');
+      },
+    });
+    metrics.tokenCacheLookups.inc({ route, result: lookup.result });
+    return { token: lookup.token, result: lookup.result, key };
+  }
+
+  async #exchange(req: TokenRequest, exchangeRequest: ExchangeRequest, hasActor: boolean): Promise<CachedToken> {
+    const { metrics, clock, cache } = this.#o;
+    const route = req.route.name;
+    const audit = {
+      audit: 'token_exchange',
+      route,
+      sub: req.subject.sub,
+      actor: hasActor ? this.#actorSub() : undefined,
+      requestedScopes: exchangeRequest.scopes,
+      audience: exchangeRequest.audience,
+      resource: exchangeRequest.resource,
+    };
+    const started = performance.now();
+    let issued: IssuedToken;
+    try {
+      issued = await this.#o.client.exchange(exchangeRequest);
+      this.#o.checkIssued?.(issued, exchangeRequest, req.subject);
+    } catch (err) {
+      const outcome = err instanceof TokenExchangeError ? err.outcome : 'error';
+      metrics.tokenExchanges.inc({ route, outcome });
+      metrics.tokenExchangeDuration.observe({ route }, (performance.now() - started) / 1000);
+      req.log.info({ ...audit, outcome, detail: err instanceof ProxyError ? err.detail : String(err) }, 'token exchange failed');
+      throw err;
+    }
+    const now = clock.now();
+    metrics.tokenExchangeDuration.observe({ route }, (performance.now() - started) / 1000);
+    const times = tokenTimes({
+      now,
+      expiresInSeconds: issued.expiresIn,
+      maxTtlSeconds: cache.maxTtlSeconds,
+      subjectExpiresAt: req.subject.expiresAt,
+      refreshAheadSeconds: cache.refreshAheadSeconds,
+    });
+    const lifetimeSeconds = (times.expiresAt - now) / 1000;
+    if (times.expiresAt - cache.clockSkewSeconds * 1000 <= now) {
+      metrics.tokenExchanges.inc({ route, outcome: 'rejected' });
+      req.log.info({ ...audit, outcome: 'rejected', lifetimeSeconds }, 'token exchange failed');
+      throw new TokenExchangeError('invalid_token', 'the user token expires too soon to delegate', 'rejected', {
+        detail: `usable lifetime ${lifetimeSeconds}s is within the clock skew`,
+      });
+    }
+    metrics.tokenExchanges.inc({ route, outcome: 'success' });
+    metrics.tokenTtl.observe({ route }, lifetimeSeconds);
+    if (times.capped) metrics.tokenTtlCapped.inc({ route });
+    const jti = peekJwtClaims(issued.accessToken)?.jti;
+    req.log.info(
+      {
+        ...audit,
+        outcome: 'success',
+        grantedScopes: issued.scopes,
+        lifetimeSeconds,
+        capped: times.capped || times.cappedBySubject,
+        jti: typeof jti === 'string' ? jti : undefined,
+      },
+      'token exchanged',
+    );
+    return {
+      accessToken: issued.accessToken,
+      scopes: issued.scopes,
+      issuedAt: now,
+      expiresAt: times.expiresAt,
+      refreshAt: times.refreshAt,
+    };
+  }
+
+  #actorSub(): string | undefined {
+    const token = this.#o.actor?.current()?.token;
+    const sub = token === undefined ? undefined : peekJwtClaims(token)?.sub;
+    return typeof sub === 'string' ? sub : undefined;
+  }
+}
+
+function describeError(err: unknown): { code?: string; message: string; detail?: string } {
+  if (err instanceof ProxyError) return { code: err.code, message: err.message, ...(err.detail ? { detail: err.detail } : {}) };
+  return { message: err instanceof Error ? err.message : String(err) };
+}

@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { type Config, configSchema } from './schema.js';
+
+/** A validated config plus the secrets it names, read from their files. Frozen. */
+export interface ResolvedConfig extends Config {
+  readonly secrets: {
+    readonly clientSecret?: string;
+    /** PEM or JWK text of the private_key_jwt signing key. */
+    readonly privateKey?: string;
+  };
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Formats a path as `routes[0].match.pathPrefix`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+/**
+ * Replaces `${VAR}` in string values (never in keys, and after YAML parsing so a value cannot
+ * inject YAML structure). Unset variables are reported with their path.
+ */
+function substitute(value: unknown, env: Env, path: PropertyKey[], problems: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(VAR, (_m, name: string) => {
+      const v = env[name];
+      if (v === undefined) {
+        problems.push(`${formatPath(path)}: environment variable ${name} is not set`);
+        return '';
+      }
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substitute(v, env, [...path, i], problems));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = substitute(v, env, [...path, k], problems);
+    return out;
+  }
+  return value;
+}
+
+function issueMessages(error: z.ZodError): string[] {
+  return error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
+}
+
+function readSecret(file: string, path: string, problems: string[]): string | undefined {
+  try {
+    const text = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    if (text === '') problems.push(`${path}: file ${file} is empty`);
+    return text;
+  } catch (err) {
+    problems.push(`${path}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    return undefined;
+  }
+}
+
+/** Validates an already-parsed config object; throws ConfigError listing every problem. */
+export function resolveConfig(raw: unknown, env: Env = {}): ResolvedConfig {
+  const problems: string[] = [];
+  const substituted = substitute(raw ?? {}, env, [], problems);
+  const parsed = configSchema.safeParse(substituted);
+  if (!parsed.success) problems.push(...issueMessages(parsed.error));
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+
+  const cfg = parsed.data;
+  const as = cfg.authorizationServer;
+  const secrets: { clientSecret?: string; privateKey?: string } = {};
+  if (as.clientSecretFile && (as.clientAuth === 'client_secret_basic' || as.clientAuth === 'client_secret_post')) {
+    const s = readSecret(as.clientSecretFile, 'authorizationServer.clientSecretFile', problems);
+    if (s !== undefined) secrets.clientSecret = s;
+  }
+  if (as.privateKeyFile && as.clientAuth === 'private_key_jwt') {
+    const s = readSecret(as.privateKeyFile, 'authorizationServer.privateKeyFile', problems);
+    if (s !== undefined) secrets.privateKey = s;
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze({ ...cfg, secrets });
+}
+
+/** Reads, parses and validates a YAML config file. */
+export function loadConfigFile(file: string, env: Env): ResolvedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`cannot read config file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  return parseConfigText(text, env);
+}
+
+export function parseConfigText(text: string, env: Env): ResolvedConfig {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
+  }
+  return resolveConfig(doc.toJS({ maxAliasCount: 100 }), env);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

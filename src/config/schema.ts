@@ -1,0 +1,171 @@
+import { z } from 'zod';
+
+/** RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+const ROUTE_NAME = /^[a-z0-9_-]{1,63}$/;
+
+const scope = z.string().regex(SCOPE_TOKEN, 'must be an RFC 6749 scope token (no spaces or quotes)');
+const scopes = z.array(scope);
+
+/** host:port, e.g. 127.0.0.1:8080, [::1]:8080 or 0.0.0.0:9090. */
+const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port');
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' });
+
+/** RFC 8707 §2: a resource is an absolute URI without a fragment. */
+const resourceUri = z
+  .string()
+  .refine((v) => URL.canParse(v) && !v.includes('#'), 'must be an absolute URI without a fragment (RFC 8707 §2)');
+
+const tokenTypeUri = z.string().regex(/^urn:ietf:params:oauth:token-type:[a-z0-9_-]+$|^[a-z][a-z0-9+.-]*:.+/i, 'must be a token type URI (RFC 8693 §3)');
+
+const upstream = httpUrl.refine((v) => {
+  const u = new URL(v);
+  return u.search === '' && u.hash === '' && u.username === '' && u.password === '';
+}, 'must not carry a query, fragment or credentials');
+
+const match = z
+  .strictObject({
+    pathPrefix: z
+      .string()
+      .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/, 'must start with / and hold only path characters')
+      .refine((p) => !p.split('/').some((s) => s === '..' || s === '.'), 'must not contain . or .. segments')
+      .optional(),
+    host: z
+      .string()
+      .regex(/^[a-z0-9.-]+$/i, 'must be a host name without port')
+      .optional(),
+  })
+  .refine((m) => (m.pathPrefix === undefined) !== (m.host === undefined), 'set exactly one of pathPrefix or host');
+
+const mcp = z.strictObject({
+  toolScopes: z.record(z.string().min(1), scopes).default({}),
+  /** Overrides of the default method -> scopes table (DESIGN.md, README "MCP"). */
+  methodScopes: z.record(z.string().min(1), scopes).default({}),
+  /** Methods outside the table that are let through with no extra scope. */
+  allowMethods: z.array(z.string().min(1)).default([]),
+  filterToolsList: z.boolean().default(false),
+  maxBodyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+});
+
+const route = z.strictObject({
+  name: z.string().regex(ROUTE_NAME, 'must match [a-z0-9_-]{1,63}'),
+  match,
+  upstream,
+  stripPrefix: z.boolean().default(false),
+  scopes: scopes.default([]),
+  audience: z.string().min(1).optional(),
+  resource: resourceUri.optional(),
+  requestedTokenType: tokenTypeUri.default('urn:ietf:params:oauth:token-type:access_token'),
+  timeoutMs: z.number().int().min(1).max(3_600_000).default(30_000),
+  mcp: mcp.optional(),
+});
+
+const authorizationServer = z
+  .strictObject({
+    issuer: httpUrl.optional(),
+    tokenEndpoint: httpUrl.optional(),
+    clientId: z.string().min(1),
+    clientAuth: z
+      .enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'])
+      .default('client_secret_basic'),
+    clientSecretFile: z.string().min(1).optional(),
+    privateKeyFile: z.string().min(1).optional(),
+    timeoutMs: z.number().int().min(1).max(60_000).default(3_000),
+  })
+  .superRefine((as, ctx) => {
+    if (as.issuer === undefined && as.tokenEndpoint === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tokenEndpoint'], message: 'required unless issuer is set' });
+    }
+    if ((as.clientAuth === 'client_secret_basic' || as.clientAuth === 'client_secret_post') && !as.clientSecretFile) {
+      ctx.addIssue({ code: 'custom', path: ['clientSecretFile'], message: `required for clientAuth ${as.clientAuth}` });
+    }
+    if (as.clientAuth === 'private_key_jwt' && !as.privateKeyFile) {
+      ctx.addIssue({ code: 'custom', path: ['privateKeyFile'], message: 'required for clientAuth private_key_jwt' });
+    }
+  });
+
+const subjectToken = z.strictObject({
+  header: z.string().toLowerCase().regex(HEADER_NAME, 'must be an HTTP header name').default('authorization'),
+  type: tokenTypeUri.default('urn:ietf:params:oauth:token-type:access_token'),
+  verify: z
+    .strictObject({
+      jwksUri: httpUrl.optional(),
+      issuer: z.string().min(1),
+      audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+      algorithms: z.array(z.string().min(1)).min(1).default(['RS256', 'ES256', 'PS256', 'EdDSA']),
+      clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
+    })
+    .optional(),
+});
+
+const actorToken = z.strictObject({
+  file: z.string().min(1),
+  type: tokenTypeUri.default('urn:ietf:params:oauth:token-type:jwt'),
+});
+
+const cache = z
+  .strictObject({
+    refreshAheadSeconds: z.number().int().min(0).max(3600).default(30),
+    maxTtlSeconds: z.number().int().min(1).max(86_400).default(300),
+    maxEntries: z.number().int().min(1).max(10_000_000).default(10_000),
+    /** Seconds subtracted from every expiry so a token is never used as it expires (clock skew). */
+    clockSkewSeconds: z.number().int().min(0).max(60).default(5),
+    /** How long an `invalid_grant` answer is remembered per subject token (DESIGN.md "Cache"). */
+    invalidGrantMemorySeconds: z.number().int().min(0).max(300).default(5),
+  })
+  .refine((c) => c.refreshAheadSeconds < c.maxTtlSeconds, {
+    path: ['refreshAheadSeconds'],
+    message: 'must be less than maxTtlSeconds',
+  });
+
+const logging = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  pretty: z.boolean().default(false),
+});
+
+export const configSchema = z
+  .strictObject({
+    listen: listenAddress.default('127.0.0.1:8080'),
+    admin: listenAddress.default('127.0.0.1:9090'),
+    authorizationServer,
+    subjectToken: subjectToken.default({
+      header: 'authorization',
+      type: 'urn:ietf:params:oauth:token-type:access_token',
+    }),
+    actorToken: actorToken.optional(),
+    cache: cache.default({
+      refreshAheadSeconds: 30,
+      maxTtlSeconds: 300,
+      maxEntries: 10_000,
+      clockSkewSeconds: 5,
+      invalidGrantMemorySeconds: 5,
+    }),
+    logging: logging.default({ level: 'info', pretty: false }),
+    routes: z.array(route).min(1, 'at least one route is required'),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, number>();
+    cfg.routes.forEach((r, i) => {
+      const prev = seen.get(r.name);
+      if (prev !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['routes', i, 'name'], message: `duplicate route name (also routes[${prev}])` });
+      }
+      seen.set(r.name, i);
+    });
+    const matches = new Map<string, number>();
+    cfg.routes.forEach((r, i) => {
+      const k = r.match.host !== undefined ? `host:${r.match.host.toLowerCase()}` : `path:${r.match.pathPrefix}`;
+      const prev = matches.get(k);
+      if (prev !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['routes', i, 'match'], message: `same match as routes[${prev}]` });
+      }
+      matches.set(k, i);
+    });
+  });
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type RouteConfig = Config['routes'][number];
+export type McpConfig = NonNullable<RouteConfig['mcp']>;

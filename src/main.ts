@@ -1,0 +1,113 @@
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createProxy, type Proxy } from './app.js';
+import { loadConfigFile } from './config/load.js';
+import { ConfigError } from './errors.js';
+import { VERSION } from './version.js';
+
+const HELP = `delegate-proxy ${VERSION}: a sidecar that swaps the user's token for a delegated one (RFC 8693)
+
+Usage: delegate-proxy [--config FILE] [--check-config] [--dev] [--version] [--help]
+
+  --config FILE    config file (default: $DELEGATE_PROXY_CONFIG, then ./delegate-proxy.yaml)
+  --check-config   validate the config, print every problem with its path, exit 0 or 1
+  --dev            local try-out: embedded authorization server and echo upstream; never for production
+  --version        print the version
+  --help           this text
+`;
+
+/** Seconds in-flight requests get after SIGTERM (fits terminationGracePeriodSeconds 30). */
+const SHUTDOWN_GRACE_MS = 25_000;
+
+function out(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+function fail(text: string, code = 1): never {
+  process.stderr.write(`${text}\n`);
+  process.exit(code);
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse(argv);
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${HELP}`, 2);
+  }
+  if (args.help) return out(HELP);
+  if (args.version) return out(VERSION);
+  if (args.dev) return startDev();
+
+  const file = args.config ?? process.env.DELEGATE_PROXY_CONFIG ?? './delegate-proxy.yaml';
+  if (!args.config && !process.env.DELEGATE_PROXY_CONFIG && !existsSync(file)) {
+    fail(`no config: pass --config FILE, set DELEGATE_PROXY_CONFIG, or create ${file} (or try --dev)`);
+  }
+  let config: ReturnType<typeof loadConfigFile>;
+  try {
+    config = loadConfigFile(file, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`${file}: ${err.message}`);
+    throw err;
+  }
+  if (args['check-config']) {
+    return out(`${file}: configuration OK (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`);
+  }
+  const proxy = createProxy(config);
+  await proxy.start();
+  handleSignals(proxy);
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    options: {
+      config: { type: 'string' },
+      'check-config': { type: 'boolean' },
+      dev: { type: 'boolean' },
+      version: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  }).values;
+}
+
+function handleSignals(proxy: Pick<Proxy, 'close' | 'logger'>): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    proxy.logger.info({ signal }, 'shutting down');
+    proxy.close(SHUTDOWN_GRACE_MS).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        proxy.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function startDev(): Promise<void> {
+  const { startDevSetup } = await import('./dev/dev-setup.js');
+  const host = process.env.DELEGATE_PROXY_DEV_HOST ?? '127.0.0.1';
+  const setup = await startDevSetup({ host, proxyPort: 8080, adminPort: 9090, asPort: 9400, upstreamPort: 9401 });
+  out(
+    [
+      '',
+      'delegate-proxy --dev: NOT FOR PRODUCTION (embedded authorization server, in-memory client secret)',
+      `  proxy         ${setup.proxyUrl}   route /echo -> demo upstream ${setup.upstream.url} (scope documents:read)`,
+      `  admin         ${setup.adminUrl}   /metrics /healthz /readyz`,
+      `  auth server   ${setup.as.issuer}`,
+      '',
+      'Send a request as user "alice"; the demo upstream answers with the delegated token it received:',
+      '',
+      `  ${setup.curl}`,
+      '',
+    ].join('\n'),
+  );
+  handleSignals({ logger: setup.proxy.logger, close: () => setup.close() });
+}

@@ -1,0 +1,113 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
+import type { ExchangeOutcome } from '../errors.js';
+import type { LookupResult, RefreshTrigger } from '../auth/token-cache.js';
+
+export const METRIC_PREFIX = 'delegate_proxy_';
+
+/** Known MCP methods get their own label value; everything else is `other` (bounded labels). */
+export const MCP_METHOD_LABELS = [
+  'initialize',
+  'ping',
+  'tools/list',
+  'tools/call',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'prompts/list',
+  'prompts/get',
+  'completion/complete',
+  'logging/setLevel',
+  'notification',
+  'response',
+  'other',
+] as const;
+export type McpMethodLabel = (typeof MCP_METHOD_LABELS)[number];
+export type StepUpOutcome = 'approved' | 'denied' | 'timeout' | 'error';
+
+/** Lifetimes of 0-600 s (DESIGN.md: TTL about 300 s, refresh 30 s ahead). */
+const TTL_BUCKETS = [5, 10, 15, 30, 45, 60, 90, 120, 180, 240, 270, 300, 330, 450, 600];
+/** Exchange latency: milliseconds to a few seconds (AS timeout default 3 s). */
+const EXCHANGE_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5];
+const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** Every metric of the proxy, in one place (DESIGN.md "Metrics"). */
+export interface Metrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'route' | 'code'>;
+  readonly requestDuration: Histogram<'route'>;
+  readonly tokenExchanges: Counter<'route' | 'outcome'>;
+  readonly tokenExchangeDuration: Histogram<'route'>;
+  readonly tokenTtl: Histogram<'route'>;
+  readonly tokenRemainingTtl: Histogram<'route'>;
+  readonly tokenRefreshes: Counter<'route' | 'trigger'>;
+  readonly tokenCacheLookups: Counter<'route' | 'result'>;
+  readonly tokenCacheEntries: Gauge;
+  readonly tokenTtlCapped: Counter<'route'>;
+  readonly mcpRequests: Counter<'route' | 'method' | 'outcome'>;
+  readonly stepUp: Counter<'route' | 'outcome'>;
+  readonly stepUpPending: Gauge;
+  readonly buildInfo: Gauge<'version' | 'node'>;
+}
+
+export interface MetricsOptions {
+  readonly registry: Registry;
+  readonly version: string;
+  /** Collects the cache size at scrape time. */
+  readonly cacheEntries?: () => number;
+  readonly defaultMetrics?: boolean;
+}
+
+export function createMetrics(options: MetricsOptions): Metrics {
+  const registers = [options.registry];
+  const p = METRIC_PREFIX;
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: options.registry });
+  const cacheEntries = options.cacheEntries;
+  const metrics: Metrics = {
+    registry: options.registry,
+    requests: new Counter({ name: `${p}requests_total`, help: 'Requests answered, by route and HTTP status code.', labelNames: ['route', 'code'], registers }),
+    requestDuration: new Histogram({ name: `${p}request_duration_seconds`, help: 'Time from request to response end.', labelNames: ['route'], buckets: REQUEST_BUCKETS, registers }),
+    tokenExchanges: new Counter({ name: `${p}token_exchanges_total`, help: 'RFC 8693 token exchanges, by outcome.', labelNames: ['route', 'outcome'], registers }),
+    tokenExchangeDuration: new Histogram({ name: `${p}token_exchange_duration_seconds`, help: 'Latency of token exchanges at the authorization server.', labelNames: ['route'], buckets: EXCHANGE_BUCKETS, registers }),
+    tokenTtl: new Histogram({ name: `${p}token_ttl_seconds`, help: 'Lifetime of each issued delegated token, after capping.', labelNames: ['route'], buckets: TTL_BUCKETS, registers }),
+    tokenRemainingTtl: new Histogram({ name: `${p}token_remaining_ttl_seconds`, help: 'Time left on the delegated token when injected into a request.', labelNames: ['route'], buckets: TTL_BUCKETS, registers }),
+    tokenRefreshes: new Counter({ name: `${p}token_refreshes_total`, help: 'Exchanges that replaced a cached token, by trigger.', labelNames: ['route', 'trigger'], registers }),
+    tokenCacheLookups: new Counter({ name: `${p}token_cache_lookups_total`, help: 'Token cache lookups, by result.', labelNames: ['route', 'result'], registers }),
+    tokenCacheEntries: new Gauge({
+      name: `${p}token_cache_entries`,
+      help: 'Delegated tokens currently cached.',
+      registers,
+      collect() {
+        if (cacheEntries) this.set(cacheEntries());
+      },
+    }),
+    tokenTtlCapped: new Counter({ name: `${p}token_ttl_capped_total`, help: 'Issued tokens whose lifetime was cut to cache.maxTtlSeconds.', labelNames: ['route'], registers }),
+    mcpRequests: new Counter({ name: `${p}mcp_requests_total`, help: 'MCP JSON-RPC messages, by method and policy outcome.', labelNames: ['route', 'method', 'outcome'], registers }),
+    stepUp: new Counter({ name: `${p}step_up_total`, help: 'Step-up approvals, by outcome.', labelNames: ['route', 'outcome'], registers }),
+    stepUpPending: new Gauge({ name: `${p}step_up_pending`, help: 'Step-up approvals waiting for a decision.', registers }),
+    buildInfo: new Gauge({ name: `${p}build_info`, help: 'Build information; always 1.', labelNames: ['version', 'node'], registers }),
+  };
+  metrics.buildInfo.set({ version: options.version, node: process.version }, 1);
+  return metrics;
+}
+
+/** Names as scraped (without histogram suffixes), for dashboards and tests. */
+export const METRIC_NAMES: readonly string[] = [
+  'requests_total',
+  'request_duration_seconds',
+  'token_exchanges_total',
+  'token_exchange_duration_seconds',
+  'token_ttl_seconds',
+  'token_remaining_ttl_seconds',
+  'token_refreshes_total',
+  'token_cache_lookups_total',
+  'token_cache_entries',
+  'token_ttl_capped_total',
+  'mcp_requests_total',
+  'step_up_total',
+  'step_up_pending',
+  'build_info',
+].map((n) => `${METRIC_PREFIX}${n}`);
+
+export type { ExchangeOutcome, LookupResult, RefreshTrigger };

@@ -1,0 +1,38 @@
+import type { ServerResponse } from 'node:http';
+import type { ProxyError } from '../errors.js';
+
+function quote(value: string): string {
+  return `"${value.replace(/["\\]/g, '')}"`;
+}
+
+/** RFC 6750 §3 challenge for 401/403. */
+export function bearerChallenge(err: ProxyError, hasToken: boolean): string {
+  // RFC 6750 §3.1: a request without credentials gets a bare challenge, no error code.
+  if (err.status === 401 && !hasToken) return 'Bearer realm="delegate-proxy"';
+  let value = `Bearer realm="delegate-proxy", error=${quote(err.code)}`;
+  if (err.scope && err.scope.length > 0) value += `, scope=${quote(err.scope.join(' '))}`;
+  return value;
+}
+
+/**
+ * Answers with the RFC 6750 / RFC 8693-style JSON error body. Only the public description goes out;
+ * detail and cause stay in the logs.
+ */
+export function sendError(res: ServerResponse, err: ProxyError, options: { requestId: string; hasToken: boolean }): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: err.code, error_description: err.description });
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    'x-request-id': options.requestId,
+    ...err.headers,
+  };
+  if (err.status === 401 || err.status === 403) headers['www-authenticate'] = bearerChallenge(err, options.hasToken);
+  if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.ceil(err.retryAfterSeconds));
+  res.writeHead(err.status, headers);
+  res.end(body);
+}

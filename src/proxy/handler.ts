@@ -1,0 +1,127 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Clock } from '../auth/clock.js';
+import { takeSubjectToken } from '../auth/subject-token.js';
+import { describeSubject, type TokenService } from '../auth/token-service.js';
+import { ProxyError } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import { checkRequestTarget } from '../routing/request-target.js';
+import type { RouteTable } from '../routing/route-table.js';
+import { createContext, type RequestContext } from './context.js';
+import { sendError } from './error-response.js';
+import type { Forwarder } from './forwarder.js';
+import { prepareUpstreamHeaders } from './headers.js';
+
+/** What the pipeline reads per request; `runtime()` returns the current (reloadable) config. */
+export interface PipelineDeps {
+  readonly runtime: () => { readonly routes: RouteTable; readonly subjectHeader: string };
+  readonly tokens: TokenService;
+  readonly forwarder: Forwarder;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly clock: Clock;
+}
+
+/**
+ * The agent-facing request pipeline (DESIGN.md "Request pipeline"), in order. Each step is a
+ * function of the context; any step may throw a ProxyError, which becomes the response.
+ */
+export function createHandler(deps: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const ctx = createContext(req, res, deps.logger); // 1. context
+    res.once('close', () => record(ctx, deps)); // 8. record (also when the client goes away)
+    run(ctx, deps).catch((err: unknown) => fail(ctx, err));
+  };
+}
+
+async function run(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
+  const runtime = deps.runtime();
+  matchRoute(ctx, runtime.routes); // 2. route
+  takeSubject(ctx, runtime.subjectHeader); // 3. subject
+  await obtainToken(ctx, deps); // 5. token
+  await forward(ctx, deps); // 7. forward
+}
+
+function matchRoute(ctx: RequestContext, routes: RouteTable): void {
+  const path = checkRequestTarget(ctx.req.method, ctx.req.url);
+  const match = routes.match(ctx.req.headers.host, path);
+  if (!match) throw new ProxyError('no_route', 'no route matches this request');
+  ctx.route = match.route;
+  ctx.forwardPath = match.forwardPath;
+  ctx.scopes = match.route.scopes;
+  ctx.log = ctx.log.child({ route: match.route.name });
+}
+
+function takeSubject(ctx: RequestContext, header: string): void {
+  // Removed from the request here, before anything else can forward it.
+  const token = takeSubjectToken(ctx.req.headers, ctx.req.rawHeaders, header);
+  ctx.subject = describeSubject(token);
+}
+
+async function obtainToken(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
+  const route = ctx.route!;
+  ctx.token = await deps.tokens.obtain({
+    route,
+    subject: ctx.subject!,
+    scopes: ctx.scopes,
+    log: ctx.log,
+    cacheable: ctx.cacheable,
+  });
+  deps.metrics.tokenRemainingTtl.observe(
+    { route: route.name },
+    Math.max(0, (ctx.token.token.expiresAt - deps.clock.now()) / 1000),
+  );
+}
+
+async function forward(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
+  const route = ctx.route!;
+  const { req } = ctx;
+  prepareUpstreamHeaders(req.headers, {
+    clientAddress: req.socket.remoteAddress,
+    host: req.headers.host,
+    requestId: ctx.id,
+    accessToken: ctx.token!.token.accessToken,
+  });
+  const result = await deps.forwarder.forward(req, ctx.res, {
+    upstream: route.upstream,
+    path: ctx.forwardPath!,
+    timeoutMs: route.timeoutMs,
+    body: ctx.body,
+  });
+  ctx.upstreamStatus = result.upstreamStatus;
+}
+
+function fail(ctx: RequestContext, err: unknown): void {
+  const error =
+    err instanceof ProxyError
+      ? err
+      : new ProxyError('bad_gateway', 'the proxy could not complete the request', { cause: err });
+  const fields = { code: error.code, status: error.status, detail: error.detail };
+  if (error.status >= 500) ctx.log.error({ ...fields, err: err instanceof ProxyError ? undefined : err }, 'request failed');
+  else ctx.log.info(fields, 'request refused');
+  sendError(ctx.res, error, { requestId: ctx.id, hasToken: ctx.subject !== undefined });
+}
+
+function record(ctx: RequestContext, deps: PipelineDeps): void {
+  const seconds = (performance.now() - ctx.startedAt) / 1000;
+  const route = ctx.route?.name ?? 'none';
+  const status = ctx.res.statusCode;
+  const aborted = !ctx.res.writableFinished;
+  deps.metrics.requests.inc({ route, code: String(status) });
+  deps.metrics.requestDuration.observe({ route }, seconds);
+  ctx.log.info(
+    {
+      access: true,
+      method: ctx.req.method,
+      path: ctx.forwardPath === undefined ? undefined : ctx.forwardPath.split('?')[0],
+      status,
+      upstreamStatus: ctx.upstreamStatus,
+      durationMs: Math.round(seconds * 1e6) / 1e3,
+      cache: ctx.token?.result,
+      sub: ctx.subject?.sub,
+      aborted: aborted || undefined,
+      ...ctx.logFields,
+    },
+    'request',
+  );
+}

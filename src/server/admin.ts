@@ -1,0 +1,51 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Readiness } from './readiness.js';
+
+export interface AdminDeps {
+  readonly registry: Registry;
+  readonly readiness: Readiness;
+  readonly logger: Logger;
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+/** The admin listener: /metrics, /healthz, /readyz (DESIGN.md "Admin listener"). */
+export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      json(res, 405, { error: 'method_not_allowed' });
+      return;
+    }
+    switch (path) {
+      case '/metrics':
+        deps.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': deps.registry.contentType });
+            res.end(text);
+          },
+          (err: unknown) => {
+            deps.logger.error({ err }, 'metrics collection failed');
+            json(res, 500, { error: 'metrics_failed' });
+          },
+        );
+        return;
+      case '/healthz':
+        json(res, 200, { status: 'ok' });
+        return;
+      case '/readyz': {
+        const s = deps.readiness.state();
+        json(res, s.ready ? 200 : 503, s.ready ? { status: 'ready' } : { status: 'not_ready', reasons: s.reasons });
+        return;
+      }
+      default:
+        json(res, 404, { error: 'not_found' });
+    }
+  };
+}

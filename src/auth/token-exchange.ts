@@ -155,8 +155,9 @@ export function interpret(status: number, text: string, req: ExchangeRequest): I
     if (typeof body.scope !== 'string') throw rejected('scope is not a string');
     const granted = body.scope.split(' ').filter((s) => s !== '');
     const extra = granted.filter((s) => !req.scopes.includes(s));
-    // Least privilege: a token wider than asked for is not used (RFC 8693 §2.2.1 scope).
-    if (extra.length > 0) throw rejected(`granted scope exceeds the request: ${extra.join(' ')}`);
+    // Least privilege: a token wider than asked for is not used (RFC 8693 §2.2.1 scope). A route
+    // that asks for no scope leaves the choice to the AS's defaults (RFC 6749 §3.3).
+    if (req.scopes.length > 0 && extra.length > 0) throw rejected(`granted scope exceeds the request: ${extra.join(' ')}`);
     scopes = [...new Set(granted)].sort();
   }
   return { accessToken, issuedTokenType: String(issuedTokenType), tokenType, expiresIn, scopes };

@@ -125,6 +125,16 @@ const logging = z.strictObject({
   pretty: z.boolean().default(false),
 });
 
+/** Graceful shutdown on SIGTERM/SIGINT (README "Operations"). */
+const shutdown = z
+  .strictObject({
+    /** Readiness answers 503 but the listener still accepts, so endpoints can drop the pod first. */
+    drainDelaySeconds: z.number().min(0).max(300).default(5),
+    /** After the drain delay: how long in-flight requests and SSE streams may take before they are cut. */
+    gracePeriodSeconds: z.number().min(0).max(3600).default(25),
+  })
+  .default({ drainDelaySeconds: 5, gracePeriodSeconds: 25 });
+
 export const configSchema = z
   .strictObject({
     listen: listenAddress.default('127.0.0.1:8080'),
@@ -143,6 +153,7 @@ export const configSchema = z
       invalidGrantMemorySeconds: 5,
     }),
     logging: logging.default({ level: 'info', pretty: false }),
+    shutdown,
     routes: z.array(route).min(1, 'at least one route is required'),
   })
   .superRefine((cfg, ctx) => {

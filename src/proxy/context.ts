@@ -16,6 +16,8 @@ export interface RequestContext {
   /** Path and query to send upstream. */
   forwardPath?: string;
   subject?: SubjectInfo;
+  /** The request carried the token header at all (RFC 6750 §3.1: no error code when it did not). */
+  presentedCredentials: boolean;
   /** Scopes to exchange for: the route's, plus what the policy added for this call. */
   scopes: readonly string[];
   /** false when the token is for this call only (step-up). */
@@ -45,6 +47,7 @@ export function createContext(req: IncomingMessage, res: ServerResponse, logger:
     res,
     startedAt: performance.now(),
     log: logger.child({ reqId: id }),
+    presentedCredentials: false,
     scopes: [],
     cacheable: true,
     logFields: {},

@@ -1,9 +1,25 @@
-import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import { Readable } from 'node:stream';
+import { pipeline, Readable, type Transform } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { ProxyError } from '../errors.js';
 import { removeHopByHop } from './headers.js';
+
+/** The upstream's status line and headers, before anything reaches the client. */
+export interface UpstreamHead {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+}
+
+/**
+ * What to do with an upstream response: pass it on (optionally through a body transform that
+ * must stream), or drop it so the caller can send the request again (nothing reached the client).
+ */
+export type ResponseAction =
+  | { readonly kind: 'pass'; readonly transform?: Transform | undefined }
+  | { readonly kind: 'retry' };
+
+export const PASS: ResponseAction = Object.freeze({ kind: 'pass' });
 
 export interface ForwardTarget {
   readonly upstream: URL;
@@ -11,12 +27,16 @@ export interface ForwardTarget {
   readonly path: string;
   /** Time allowed for the upstream's response headers; streaming bodies are not cut. */
   readonly timeoutMs: number;
-  /** A body already read (e.g. by the MCP policy), sent instead of the request stream. */
+  /** A body already read (replayable, or inspected by a policy), sent instead of the request stream. */
   readonly body?: Buffer | undefined;
+  /** Decides per response; default: pass. */
+  readonly onResponse?: ((head: UpstreamHead) => ResponseAction) | undefined;
 }
 
 export interface ForwardResult {
   readonly upstreamStatus: number;
+  /** True when the response was dropped for a retry (see ResponseAction). */
+  readonly retry: boolean;
 }
 
 export interface Forwarder {
@@ -26,7 +46,8 @@ export interface Forwarder {
 }
 
 interface Pending {
-  timeoutMs: number;
+  readonly target: ForwardTarget;
+  readonly res: ServerResponse;
   timedOut: boolean;
   resolve(result: ForwardResult): void;
 }
@@ -38,8 +59,10 @@ export interface ForwarderOptions {
 }
 
 /**
- * http-proxy with keep-alive agents (without one it sends `connection: close` on both legs; see
- * GOTCHAS.md). Request and response bodies are piped, never buffered, so SSE passes event by event.
+ * http-proxy for the request leg, with keep-alive agents (without one it sends `connection: close`
+ * on both legs; GOTCHAS.md). The response leg is ours (`selfHandleResponse`) so a response can be
+ * inspected before the client sees it. Bodies are piped both ways, never buffered: SSE passes
+ * event by event.
  */
 export function createForwarder(options: ForwarderOptions = {}): Forwarder {
   const agentOptions = {
@@ -50,32 +73,66 @@ export function createForwarder(options: ForwarderOptions = {}): Forwarder {
   };
   const httpAgent = new http.Agent(agentOptions);
   const httpsAgent = new https.Agent(agentOptions);
-  const proxy = httpProxy.createProxyServer({ xfwd: false, ws: false, changeOrigin: true, followRedirects: false });
+  const proxy = httpProxy.createProxyServer({
+    xfwd: false,
+    ws: false,
+    changeOrigin: true,
+    followRedirects: false,
+    selfHandleResponse: true,
+  });
   const pending = new WeakMap<IncomingMessage, Pending>();
 
   proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
     const p = pending.get(req);
     if (!p) return;
-    proxyReq.setTimeout(p.timeoutMs, () => {
+    proxyReq.setTimeout(p.target.timeoutMs, () => {
       p.timedOut = true;
-      proxyReq.destroy(new Error(`no response headers within ${p.timeoutMs} ms`));
+      proxyReq.destroy(new Error(`no response headers within ${p.target.timeoutMs} ms`));
     });
     proxyReq.once('response', () => proxyReq.setTimeout(0));
   });
 
   proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage) => {
-    // Response hop-by-hop headers are for the upstream leg only; Node frames our leg itself.
-    removeHopByHop(proxyRes.headers, true);
-    pending.get(req)?.resolve({ upstreamStatus: proxyRes.statusCode ?? 502 });
+    const p = pending.get(req);
+    if (!p) {
+      proxyRes.resume();
+      return;
+    }
+    pending.delete(req);
+    const status = proxyRes.statusCode ?? 502;
+    const action = p.target.onResponse?.({ status, headers: proxyRes.headers }) ?? PASS;
+    if (action.kind === 'retry') {
+      proxyRes.resume();
+      p.resolve({ upstreamStatus: status, retry: true });
+      return;
+    }
+    const { res } = p;
+    // Response hop-by-hop headers belong to the upstream leg; Node frames ours itself.
+    removeHopByHop(proxyRes.headers);
+    if (action.transform) delete proxyRes.headers['content-length'];
+    res.writeHead(status, proxyRes.statusMessage, proxyRes.headers);
+    res.flushHeaders();
+    const done = (err: NodeJS.ErrnoException | null) => {
+      if (err && !res.destroyed) res.destroy();
+    };
+    if (action.transform) pipeline(proxyRes, action.transform, res, done);
+    else pipeline(proxyRes, res, done);
+    p.resolve({ upstreamStatus: status, retry: false });
   });
 
   return {
     forward(req, res, target) {
       return new Promise<ForwardResult>((resolve, reject) => {
-        const state: Pending = { timeoutMs: target.timeoutMs, timedOut: false, resolve };
+        const state: Pending = { target, res, timedOut: false, resolve };
         pending.set(req, state);
         // http-proxy never calls back when the client went away first (it emits `econnreset`).
-        res.once('close', () => resolve({ upstreamStatus: res.statusCode }));
+        const onClose = () => resolve({ upstreamStatus: res.statusCode, retry: false });
+        res.once('close', onClose);
+        const settle = <T>(fn: (v: T) => void) => (v: T) => {
+          res.off('close', onClose);
+          fn(v);
+        };
+        state.resolve = settle(resolve);
         req.url = target.path;
         const web: httpProxy.ServerOptions = {
           target: target.upstream.href,
@@ -83,30 +140,24 @@ export function createForwarder(options: ForwarderOptions = {}): Forwarder {
         };
         if (target.body !== undefined) {
           req.headers['content-length'] = String(target.body.length);
-          delete req.headers['transfer-encoding'];
           web.buffer = Readable.from([target.body]);
         }
         proxy.web(req, res, web, (err: NodeJS.ErrnoException) => {
+          pending.delete(req);
+          res.off('close', onClose);
           if (res.headersSent) {
             // The response already started: the only honest signal left is to cut the stream.
             res.destroy(err);
-            resolve({ upstreamStatus: res.statusCode });
-            return;
-          }
-          if (state.timedOut) {
-            reject(
-              new ProxyError('gateway_timeout', 'the upstream did not answer in time', {
-                detail: err.message,
-                cause: err,
-              }),
-            );
+            resolve({ upstreamStatus: res.statusCode, retry: false });
             return;
           }
           reject(
-            new ProxyError('bad_gateway', 'the upstream could not be reached', {
-              detail: `${err.code ?? 'error'}: ${err.message}`,
-              cause: err,
-            }),
+            state.timedOut
+              ? new ProxyError('gateway_timeout', 'the upstream did not answer in time', { detail: err.message, cause: err })
+              : new ProxyError('bad_gateway', 'the upstream could not be reached', {
+                  detail: `${err.code ?? 'error'}: ${err.message}`,
+                  cause: err,
+                }),
           );
         });
       });

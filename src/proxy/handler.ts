@@ -9,8 +9,10 @@ import { checkRequestTarget } from '../routing/request-target.js';
 import type { RouteTable } from '../routing/route-table.js';
 import { createContext, type RequestContext } from './context.js';
 import { sendError } from './error-response.js';
-import type { Forwarder } from './forwarder.js';
+import { type Forwarder, PASS, type ResponseAction } from './forwarder.js';
 import { prepareUpstreamHeaders } from './headers.js';
+import { readReplayableBody } from './request-body.js';
+import { planRetry, type RetryPlan } from './retry.js';
 
 /** What the pipeline reads per request; `runtime()` returns the current (reloadable) config. */
 export interface PipelineDeps {
@@ -53,6 +55,7 @@ function matchRoute(ctx: RequestContext, routes: RouteTable): void {
 }
 
 function takeSubject(ctx: RequestContext, header: string): void {
+  ctx.presentedCredentials = ctx.req.headers[header] !== undefined;
   // Removed from the request here, before anything else can forward it.
   const token = takeSubjectToken(ctx.req.headers, ctx.req.rawHeaders, header);
   ctx.subject = describeSubject(token);
@@ -73,22 +76,51 @@ async function obtainToken(ctx: RequestContext, deps: PipelineDeps): Promise<voi
   );
 }
 
+/** Bodies up to this size are kept so the request can be replayed once. */
+const REPLAY_LIMIT_BYTES = 64 * 1024;
+
 async function forward(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
   const route = ctx.route!;
   const { req } = ctx;
-  prepareUpstreamHeaders(req.headers, {
-    clientAddress: req.socket.remoteAddress,
-    host: req.headers.host,
-    requestId: ctx.id,
-    accessToken: ctx.token!.token.accessToken,
-  });
-  const result = await deps.forwarder.forward(req, ctx.res, {
-    upstream: route.upstream,
-    path: ctx.forwardPath!,
-    timeoutMs: route.timeoutMs,
-    body: ctx.body,
-  });
-  ctx.upstreamStatus = result.upstreamStatus;
+  let replayable = true;
+  if (ctx.body === undefined) {
+    const read = await readReplayableBody(req, REPLAY_LIMIT_BYTES);
+    replayable = read.replayable;
+    if (read.body !== undefined) ctx.body = read.body;
+  }
+  const host = req.headers.host;
+  for (let attempt = 1; ; attempt++) {
+    prepareUpstreamHeaders(req.headers, {
+      clientAddress: req.socket.remoteAddress,
+      host,
+      requestId: ctx.id,
+      accessToken: ctx.token!.token.accessToken,
+    });
+    let plan: RetryPlan | undefined;
+    const result = await deps.forwarder.forward(req, ctx.res, {
+      upstream: route.upstream,
+      path: ctx.forwardPath!,
+      timeoutMs: route.timeoutMs,
+      body: ctx.body,
+      onResponse: (head) => {
+        if (attempt > 1 || !replayable) return PASS;
+        plan = planRetry(ctx, head, { refreshToken: (c) => refreshToken(c, deps) });
+        return plan ? RETRY : PASS;
+      },
+    });
+    ctx.upstreamStatus = result.upstreamStatus;
+    if (!result.retry || !plan) return;
+    ctx.log.info({ upstreamStatus: result.upstreamStatus, reason: plan.reason }, 'retrying request once');
+    await plan.prepare();
+  }
+}
+
+const RETRY: ResponseAction = Object.freeze({ kind: 'retry' });
+
+async function refreshToken(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
+  const current = ctx.token!;
+  deps.tokens.cache.invalidate(current.key, current.token);
+  await obtainToken(ctx, deps);
 }
 
 function fail(ctx: RequestContext, err: unknown): void {
@@ -99,7 +131,7 @@ function fail(ctx: RequestContext, err: unknown): void {
   const fields = { code: error.code, status: error.status, detail: error.detail };
   if (error.status >= 500) ctx.log.error({ ...fields, err: err instanceof ProxyError ? undefined : err }, 'request failed');
   else ctx.log.info(fields, 'request refused');
-  sendError(ctx.res, error, { requestId: ctx.id, hasToken: ctx.subject !== undefined });
+  sendError(ctx.res, error, { requestId: ctx.id, hasToken: ctx.presentedCredentials });
 }
 
 function record(ctx: RequestContext, deps: PipelineDeps): void {

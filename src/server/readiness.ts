@@ -2,78 +2,133 @@ import { type Dispatcher, request } from 'undici';
 
 export interface ReadinessState {
   readonly ready: boolean;
+  /** Why not ready, each as `name: reason` (e.g. `draining`, `authorization_server: unreachable ...`). */
   readonly reasons: readonly string[];
 }
 
+/**
+ * A named readiness condition: returns undefined when satisfied, else a short reason (shown in the
+ * /readyz body and logged; never put a secret or token in it). Called on every /readyz request, so
+ * it must be cheap and synchronous: keep the result of any I/O in a variable and return that.
+ */
+export type ReadinessCheck = () => string | undefined;
+
 export interface Readiness {
   state(): ReadinessState;
+  /**
+   * Registers a condition (e.g. `discovery`, `jwks`). Registering a name again replaces it; the
+   * returned function removes it.
+   */
+  addCheck(name: string, check: ReadinessCheck): () => void;
   /** Marks the process as draining: readiness answers 503 from now on. */
   drain(): void;
+  readonly draining: boolean;
   /** Runs the authorization-server probe now and then every `intervalMs`. */
   start(): Promise<void>;
+  /** Runs the authorization-server probe once, now; resolves with the resulting state. */
+  probe(): Promise<ReadinessState>;
   stop(): void;
 }
 
 export interface ReadinessOptions {
-  /** Where to check that the AS answers (token endpoint; any HTTP answer counts as reachable). */
+  /** Where to check that the AS answers (token endpoint; any HTTP answer below 500 counts as reachable). */
   readonly probeUrl: () => string;
   readonly dispatcher: Dispatcher;
   readonly timeoutMs: number;
   readonly intervalMs?: number;
+  /** Called when `ready` flips, with the new state (for a log line). */
   readonly onChange?: (state: ReadinessState) => void;
 }
 
+const AS_CHECK = 'authorization_server';
+
 /**
- * /readyz: ready when config is loaded (this object exists only then), the authorization server
- * has answered the latest probe, and the process is not draining.
+ * /readyz (DESIGN.md "Admin listener"): ready when config is loaded (this object exists only then),
+ * the authorization server answered the latest probe, every registered check passes, and the
+ * process is not draining.
  */
 export function createReadiness(options: ReadinessOptions): Readiness {
-  let asReachable = false;
-  let asReason = 'authorization server not checked yet';
+  let asReason: string | undefined = 'not checked yet';
   let draining = false;
+  let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  let lastReady = false;
+  const checks = new Map<string, ReadinessCheck>([[AS_CHECK, () => asReason]]);
 
   const state = (): ReadinessState => {
     const reasons: string[] = [];
     if (draining) reasons.push('draining');
-    if (!asReachable) reasons.push(asReason);
+    for (const [name, check] of checks) {
+      let reason: string | undefined;
+      try {
+        reason = check();
+      } catch (err) {
+        reason = `check failed: ${(err as Error).message}`;
+      }
+      if (reason !== undefined) reasons.push(`${name}: ${reason}`);
+    }
     return { ready: reasons.length === 0, reasons };
   };
 
-  const probe = async (): Promise<void> => {
-    const before = state().ready;
-    const url = options.probeUrl();
+  const notify = (): ReadinessState => {
+    const s = state();
+    if (s.ready !== lastReady) {
+      lastReady = s.ready;
+      options.onChange?.(s);
+    }
+    return s;
+  };
+
+  const probe = async (): Promise<ReadinessState> => {
     try {
-      const res = await request(url, {
+      const res = await request(options.probeUrl(), {
         method: 'GET',
         dispatcher: options.dispatcher,
         signal: AbortSignal.timeout(options.timeoutMs),
       });
       await res.body.dump();
-      asReachable = res.statusCode < 500;
-      asReason = asReachable ? '' : `authorization server answered ${res.statusCode}`;
+      asReason = res.statusCode < 500 ? undefined : `answered HTTP ${res.statusCode}`;
     } catch (err) {
-      asReachable = false;
-      asReason = `authorization server unreachable: ${(err as Error).message}`;
+      asReason = `unreachable (${describe(err)})`;
     }
-    if (state().ready !== before) options.onChange?.(state());
+    return notify();
   };
 
   return {
     state,
+    addCheck(name, check) {
+      checks.set(name, check);
+      return () => {
+        if (checks.get(name) === check) checks.delete(name);
+      };
+    },
     drain() {
       draining = true;
+      notify();
     },
+    get draining() {
+      return draining;
+    },
+    probe,
     async start() {
       await probe();
       const tick = () => {
+        if (stopped) return;
         timer = setTimeout(() => void probe().finally(tick), options.intervalMs ?? 10_000);
         timer.unref();
       };
       tick();
     },
     stop() {
+      stopped = true;
       if (timer) clearTimeout(timer);
     },
   };
+}
+
+/** A short cause without URLs' query strings or stacks: `ECONNREFUSED`, `timeout`, or the message. */
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'timeout';
+  return e?.code ?? e?.cause?.code ?? (err instanceof Error ? err.message : String(err));
 }

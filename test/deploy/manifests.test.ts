@@ -1,0 +1,119 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import {
+  asArray,
+  asRecord,
+  at,
+  DEPLOY,
+  type Doc,
+  hasCommand,
+  isRecord,
+  kustomize,
+  listFiles,
+  loadYamlDocs,
+  named,
+  rel,
+} from './deploy-files.js';
+import { checkSchema } from './k8s-schema.js';
+
+const KUSTOMIZE_DIRS = ['kubernetes/base', 'kubernetes/overlays/mcp', 'prometheus', 'grafana'].map((d) => join(DEPLOY, d));
+const KUSTOMIZATION_KEYS = new Set([
+  'apiVersion',
+  'kind',
+  'resources',
+  'patches',
+  'images',
+  'labels',
+  'configMapGenerator',
+  'generatorOptions',
+]);
+const hasKubectl = hasCommand('kubectl');
+
+/** deploy/ YAML that is a Kubernetes object (not promtool tests, not the example docker config). */
+function manifestFiles(): string[] {
+  return listFiles(DEPLOY, ['.yaml', '.yml']).filter(
+    (f) => !f.includes('/prometheus/tests/') && !f.includes('/docker/') && !f.endsWith('kustomization.yaml'),
+  );
+}
+
+/** Files listed under `patches:` of some kustomization: partial objects. */
+function patchFiles(): Set<string> {
+  const out = new Set<string>();
+  for (const k of listFiles(DEPLOY, ['kustomization.yaml'])) {
+    for (const doc of loadYamlDocs(k)) {
+      for (const p of Array.isArray(doc.patches) ? doc.patches : []) {
+        if (isRecord(p) && typeof p.path === 'string') out.add(join(k, '..', p.path));
+      }
+    }
+  }
+  return out;
+}
+
+function expectSchemaClean(doc: Doc, label: string, partial = false): void {
+  const report = checkSchema(doc, { partial });
+  expect(report.errors, `${label}: schema errors`).toEqual([]);
+  expect(report.unknownFields, `${label}: fields the schema does not define`).toEqual([]);
+}
+
+describe('deploy/ manifests', () => {
+  const patches = patchFiles();
+
+  it.each(manifestFiles().map((f) => [rel(f), f]))('%s parses and validates against the Kubernetes schema', (_, file) => {
+    const docs = loadYamlDocs(file);
+    expect(docs.length).toBeGreaterThan(0);
+    for (const doc of docs) expectSchemaClean(doc, rel(file), patches.has(file));
+  });
+
+  it.each(listFiles(DEPLOY, ['kustomization.yaml']).map((f) => [rel(f), f]))('%s uses only known kustomize fields', (_, file) => {
+    const [doc] = loadYamlDocs(file);
+    expect(doc?.kind).toBe('Kustomization');
+    expect(Object.keys(doc ?? {}).filter((k) => !KUSTOMIZATION_KEYS.has(k))).toEqual([]);
+  });
+
+  it('the unknown-field check catches a misspelt field (self-test)', () => {
+    const [deployment] = loadYamlDocs(join(DEPLOY, 'kubernetes/base/deployment.yaml'));
+    const broken = structuredClone(deployment) as Doc;
+    const sidecar = asRecord(at(broken, 'spec', 'template', 'spec', 'initContainers', 0));
+    sidecar.readinesProbe = sidecar.readinessProbe;
+    asRecord(sidecar.securityContext).readOnlyRootFilesytem = true;
+    sidecar.ports = 9090;
+    const report = checkSchema(broken);
+    expect(report.unknownFields).toEqual([
+      '.spec.template.spec.initContainers[0].securityContext.readOnlyRootFilesytem',
+      '.spec.template.spec.initContainers[0].readinesProbe',
+    ]);
+    expect(report.errors.join('\n')).toContain('/spec/template/spec/initContainers/0/ports');
+  });
+});
+
+describe.skipIf(!hasKubectl)('kubectl kustomize', () => {
+  it.each(KUSTOMIZE_DIRS.map((d) => [rel(d), d]))('%s renders and every object validates', (_, dir) => {
+    const docs = kustomize(dir);
+    expect(docs.length).toBeGreaterThan(0);
+    for (const doc of docs) expectSchemaClean(doc, `${rel(dir)} ${String(doc.kind)}`);
+  });
+
+  it('the MCP overlay adds the tools route and the agent env to the base', () => {
+    const docs = kustomize(join(DEPLOY, 'kubernetes/overlays/mcp'));
+    const config = parse(String(at(named(docs, 'ConfigMap', 'delegate-proxy-config'), 'data', 'config.yaml')));
+    const routes = asArray(at(config, 'routes')).map((r) => asRecord(r));
+    expect(routes.map((r) => r.name)).toEqual(['documents', 'tools']);
+    expect(at(routes[1], 'mcp', 'filterToolsList')).toBe(true);
+    const agent = asArray(at(named(docs, 'Deployment', 'agent'), 'spec', 'template', 'spec', 'containers'))
+      .map((c) => asRecord(c))
+      .find((c) => c.name === 'agent');
+    const env = asArray(agent?.env).map((e) => asRecord(e));
+    expect(env.map((e) => e.name).sort()).toEqual(['DOCUMENTS_API_URL', 'MCP_SERVER_URL']);
+    // The sidecar itself is untouched by the overlay.
+    expect(at(named(docs, 'Deployment', 'agent'), 'spec', 'template', 'spec', 'initContainers', 0, 'restartPolicy')).toBe(
+      'Always',
+    );
+  });
+
+  it('the base image references are rewritten by kustomize', () => {
+    const docs = kustomize(join(DEPLOY, 'kubernetes/base'));
+    const spec = at(named(docs, 'Deployment', 'agent'), 'spec', 'template', 'spec');
+    expect(at(spec, 'initContainers', 0, 'image')).toMatch(/^[\w.-]+\/delegate-proxy:\d+\.\d+\.\d+$/);
+  });
+});

@@ -10,14 +10,15 @@ import { createTokenExchangeClient } from './auth/token-exchange.js';
 import { TokenService } from './auth/token-service.js';
 import { parseListenAddress } from './config/address.js';
 import type { ResolvedConfig } from './config/load.js';
+import { createRuntime, type ProxyRuntime } from './config/reload.js';
 import { createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createForwarder, type Forwarder } from './proxy/forwarder.js';
 import { createHandler } from './proxy/handler.js';
-import { RouteTable } from './routing/route-table.js';
 import { createAdminHandler } from './server/admin.js';
 import { listen, urlOf } from './server/listen.js';
 import { createReadiness, type Readiness } from './server/readiness.js';
+import { gracefulServer, type InFlight } from './server/shutdown.js';
 import { VERSION } from './version.js';
 
 /** Everything the proxy needs from outside; each has a production default. */
@@ -44,6 +45,15 @@ export interface Proxy {
   readonly logger: Logger;
   readonly agentServer: Server;
   readonly adminServer: Server;
+  /** Requests on the agent listener whose response has not ended (SSE streams included). */
+  readonly inFlight: InFlight;
+  /** The config requests currently use (reload swaps it). */
+  runtime(): ProxyRuntime;
+  /**
+   * Swaps in the live part of a validated config (routes, scopes, cache TTL settings, subject
+   * header; see config/reload.ts LIVE_PATHS) atomically; other changes need a restart.
+   */
+  applyConfig(next: ResolvedConfig): void;
   start(): Promise<StartedProxy>;
   /** Stops accepting, lets in-flight requests finish up to `graceMs`, then closes everything. */
   close(graceMs?: number): Promise<void>;
@@ -69,6 +79,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
   const actor: ActorTokenSource | undefined = config.actorToken
     ? createActorTokenSource({ file: config.actorToken.file, type: config.actorToken.type, logger })
     : undefined;
+  let runtime: ProxyRuntime = createRuntime(config);
   let tokens: TokenService | undefined;
   const metrics = createMetrics({ registry, version: VERSION, cacheEntries: () => tokens?.cache.size ?? 0 });
   tokens = new TokenService({
@@ -78,13 +89,17 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
       clientAuth: createClientAuth(config),
       timeoutMs: as.timeoutMs,
     }),
-    cache: config.cache,
-    subjectTokenType: config.subjectToken.type,
+    // Getters: read once per exchange from the current runtime, so a reload applies atomically.
+    get cache() {
+      return runtime.cache;
+    },
+    get subjectTokenType() {
+      return runtime.subjectTokenType;
+    },
     clock,
     metrics,
     actor,
   });
-  const runtime = { routes: new RouteTable(config.routes), subjectHeader: config.subjectToken.header };
   const forwarder: Forwarder = createForwarder();
   const readiness = createReadiness({
     probeUrl: tokenEndpoint,
@@ -108,6 +123,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     const body = JSON.stringify({ error: 'invalid_request', error_description: 'malformed HTTP request' });
     socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
   });
+  const agent = gracefulServer(agentServer);
   const adminServer = http.createServer(createAdminHandler({ registry, readiness, logger }));
 
   const sweep = setInterval(() => tokens.cache.sweep(), 30_000);
@@ -120,6 +136,11 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     logger,
     agentServer,
     adminServer,
+    inFlight: agent.inFlight,
+    runtime: () => runtime,
+    applyConfig(next) {
+      runtime = createRuntime(next, config);
+    },
     async start() {
       const agentAddr = deps.listen ?? parseListenAddress(config.listen);
       const adminAddr = deps.admin ?? parseListenAddress(config.admin);
@@ -136,11 +157,8 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
       readiness.drain();
       readiness.stop();
       clearInterval(sweep);
-      const closed = new Promise<void>((resolve) => agentServer.close(() => resolve()));
-      agentServer.closeIdleConnections();
-      const timer = setTimeout(() => agentServer.closeAllConnections(), graceMs);
-      await closed;
-      clearTimeout(timer);
+      const cut = await agent.close(graceMs);
+      if (cut > 0) logger.warn({ cut, graceMs }, 'grace period over: cut requests still in flight');
       await new Promise<void>((resolve) => {
         adminServer.close(() => resolve());
         adminServer.closeAllConnections();

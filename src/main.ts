@@ -1,8 +1,12 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createProxy, type Proxy } from './app.js';
+import type { Logger } from 'pino';
+import { createProxy } from './app.js';
 import { loadConfigFile } from './config/load.js';
+import { createConfigReloader } from './config/reload.js';
 import { ConfigError } from './errors.js';
+import { createLogger, resolveLogging } from './observability/logger.js';
+import { drainAndClose } from './server/shutdown.js';
 import { VERSION } from './version.js';
 
 const HELP = `delegate-proxy ${VERSION}: a sidecar that swaps the user's token for a delegated one (RFC 8693)
@@ -16,8 +20,10 @@ Usage: delegate-proxy [--config FILE] [--check-config] [--dev] [--version] [--he
   --help           this text
 `;
 
-/** Seconds in-flight requests get after SIGTERM (fits terminationGracePeriodSeconds 30). */
-const SHUTDOWN_GRACE_MS = 25_000;
+const SIGNALS_HELP = `Signals: SIGTERM/SIGINT drain and exit (config \`shutdown\`), a second one exits at once;
+SIGHUP reloads the config file (it is also reloaded when the file changes).
+Environment: DELEGATE_PROXY_CONFIG, DELEGATE_PROXY_LOG_LEVEL, DELEGATE_PROXY_LOG_PRETTY.
+`;
 
 function out(text: string): void {
   process.stdout.write(`${text}\n`);
@@ -35,7 +41,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   } catch (err) {
     fail(`${(err as Error).message}\n\n${HELP}`, 2);
   }
-  if (args.help) return out(HELP);
+  if (args.help) return out(`${HELP}\n${SIGNALS_HELP}`);
   if (args.version) return out(VERSION);
   if (args.dev) return startDev();
 
@@ -50,12 +56,33 @@ export async function main(argv: readonly string[]): Promise<void> {
     if (err instanceof ConfigError) fail(`${file}: ${err.message}`);
     throw err;
   }
+  const logging = resolveLogging(config.logging, process.env);
+  if ('problems' in logging) fail(logging.problems.join('\n'));
   if (args['check-config']) {
     return out(`${file}: configuration OK (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`);
   }
-  const proxy = createProxy(config);
+  const logger = createLogger({ level: logging.level, pretty: logging.pretty });
+  const proxy = createProxy(config, { logger });
   await proxy.start();
-  handleSignals(proxy);
+  const reloader = createConfigReloader({
+    file,
+    env: process.env,
+    logger,
+    running: config,
+    apply: (next) => proxy.applyConfig(next),
+    ...(logging.levelPinned
+      ? {}
+      : {
+          setLogLevel: (level: string) => {
+            logger.level = level;
+          },
+        }),
+  });
+  process.on('SIGHUP', () => reloader.reload('SIGHUP'));
+  handleSignals(proxy.logger, (signal) => {
+    reloader.close();
+    return drainAndClose(proxy, proxy.runtime().shutdown, signal);
+  });
 }
 
 function parse(argv: readonly string[]) {
@@ -73,16 +100,18 @@ function parse(argv: readonly string[]) {
   }).values;
 }
 
-function handleSignals(proxy: Pick<Proxy, 'close' | 'logger'>): void {
+function handleSignals(logger: Logger, shutdown: (signal: string) => Promise<void>): void {
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      logger.warn({ signal }, 'second signal while draining: exiting now');
+      process.exit(1);
+    }
     stopping = true;
-    proxy.logger.info({ signal }, 'shutting down');
-    proxy.close(SHUTDOWN_GRACE_MS).then(
+    shutdown(signal).then(
       () => process.exit(0),
       (err: unknown) => {
-        proxy.logger.error({ err }, 'shutdown failed');
+        logger.error({ err }, 'shutdown failed');
         process.exit(1);
       },
     );
@@ -109,5 +138,8 @@ async function startDev(): Promise<void> {
       '',
     ].join('\n'),
   );
-  handleSignals({ logger: setup.proxy.logger, close: () => setup.close() });
+  handleSignals(setup.proxy.logger, (signal) => {
+    setup.proxy.logger.info({ signal }, 'shutting down');
+    return setup.close();
+  });
 }

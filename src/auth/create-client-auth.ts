@@ -1,9 +1,18 @@
 import type { ResolvedConfig } from '../config/load.js';
 import { ConfigError } from '../errors.js';
 import { type ClientAuthenticator, clientSecretBasic, clientSecretPost, noClientAuth } from './client-auth.js';
+import type { Clock } from './clock.js';
+import { parseSigningKey, privateKeyJwt } from './private-key-jwt.js';
+
+export interface ClientAuthOptions {
+  /** The token endpoint currently in use (configured or discovered): the assertion's `aud`. */
+  readonly tokenEndpoint: () => string;
+  /** For assertion times; default system time (the AS checks them against its own clock). */
+  readonly clock?: Clock;
+}
 
 /** Picks the client authentication method configured for the token endpoint. */
-export function createClientAuth(config: ResolvedConfig): ClientAuthenticator {
+export function createClientAuth(config: ResolvedConfig, options: ClientAuthOptions): ClientAuthenticator {
   const as = config.authorizationServer;
   const secret = config.secrets.clientSecret;
   switch (as.clientAuth) {
@@ -13,7 +22,15 @@ export function createClientAuth(config: ResolvedConfig): ClientAuthenticator {
       return clientSecretPost(as.clientId, secret ?? '');
     case 'none':
       return noClientAuth(as.clientId);
-    case 'private_key_jwt':
-      throw new ConfigError(['authorizationServer.clientAuth: private_key_jwt is not available in this build']);
+    case 'private_key_jwt': {
+      const text = config.secrets.privateKey;
+      if (text === undefined) throw new ConfigError(['authorizationServer.privateKeyFile: no private key was loaded']);
+      return privateKeyJwt({
+        clientId: as.clientId,
+        key: parseSigningKey(text),
+        audience: options.tokenEndpoint,
+        ...(options.clock ? { clock: options.clock } : {}),
+      });
+    }
   }
 }

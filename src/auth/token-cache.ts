@@ -59,9 +59,13 @@ export class TokenCache {
     this.#skewMs = options.skewMs;
     this.#refreshRetryMs = options.refreshRetryMs ?? 5_000;
     this.#isFatal = options.isFatal ?? (() => false);
+    const origin = options.clock.now() - 1;
     this.#lru = new LRUCache<string, CachedToken, TokenLoad>({
       max: options.maxEntries,
-      perf: { now: () => this.#clock.now() },
+      // lru-cache reads a start time of 0 as "no TTL": count from 1 after construction.
+      perf: { now: () => this.#clock.now() - origin },
+      // Read the clock on every check: the default 1 ms memo would hide a clock that jumps.
+      ttlResolution: 0,
       allowStale: true,
       fetchMethod: (key, stale, { options: fetchOptions, context }) => this.#load(key, stale, fetchOptions, context),
     });
@@ -128,14 +132,14 @@ export class TokenCache {
     else if (stale !== undefined) trigger = this.usable(stale, now) ? 'ahead' : 'expired';
     try {
       const token = await load.load(trigger);
-      fetchOptions.ttl = Math.max(1, token.refreshAt - this.#clock.now());
+      fetchOptions.ttl = Math.max(1, Math.ceil(token.refreshAt - this.#clock.now()));
       return token;
     } catch (err) {
       if (stale !== undefined && this.usable(stale) && !this.#isFatal(err)) {
         // Keep serving the still-valid token, and back off so an AS outage is not hammered.
         load.onBackgroundError(err);
         const left = stale.expiresAt - this.#skewMs - this.#clock.now();
-        fetchOptions.ttl = Math.max(1, Math.min(this.#refreshRetryMs, left));
+        fetchOptions.ttl = Math.max(1, Math.ceil(Math.min(this.#refreshRetryMs, left)));
         return stale;
       }
       throw err;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { parseSigningKey } from '../auth/private-key-jwt.js';
 import { ConfigError } from '../errors.js';
 import { type Config, configSchema } from './schema.js';
 
@@ -83,7 +84,14 @@ export function resolveConfig(raw: unknown, env: Env = {}): ResolvedConfig {
   }
   if (as.privateKeyFile && as.clientAuth === 'private_key_jwt') {
     const s = readSecret(as.privateKeyFile, 'authorizationServer.privateKeyFile', problems);
-    if (s !== undefined) secrets.privateKey = s;
+    if (s !== undefined && s !== '') {
+      try {
+        parseSigningKey(s);
+        secrets.privateKey = s;
+      } catch (err) {
+        problems.push(`authorizationServer.privateKeyFile: ${as.privateKeyFile}: ${(err as Error).message}`);
+      }
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze({ ...cfg, secrets });

@@ -6,6 +6,10 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 const ROUTE_NAME = /^[a-z0-9_-]{1,63}$/;
 
 const scope = z.string().regex(SCOPE_TOKEN, 'must be an RFC 6749 scope token (no spaces or quotes)');
+/** Extra request headers that could carry the user's credentials; never forwarded (docs/security.md). */
+const stripHeaders = z.array(z.string().toLowerCase().regex(HEADER_NAME, 'must be an HTTP header name'));
+/** RFC 6265 §4.1.1 cookie-name (a token); cookies with these names are never forwarded. */
+const stripCookies = z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a cookie name'));
 const scopes = z.array(scope);
 
 /** host:port, e.g. 127.0.0.1:8080, [::1]:8080 or 0.0.0.0:9090. */
@@ -59,6 +63,8 @@ const route = z.strictObject({
   resource: resourceUri.optional(),
   requestedTokenType: tokenTypeUri.default('urn:ietf:params:oauth:token-type:access_token'),
   timeoutMs: z.number().int().min(1).max(3_600_000).default(30_000),
+  stripHeaders: stripHeaders.default([]),
+  stripCookies: stripCookies.default([]),
   mcp: mcp.optional(),
 });
 
@@ -72,7 +78,28 @@ const authorizationServer = z
       .default('client_secret_basic'),
     clientSecretFile: z.string().min(1).optional(),
     privateKeyFile: z.string().min(1).optional(),
+    /** Per attempt: one HTTP request to the token endpoint (also discovery and JWKS fetches). */
     timeoutMs: z.number().int().min(1).max(60_000).default(3_000),
+    /** Retries of one exchange: only network errors, timeouts and 5xx; never 4xx (docs/security.md). */
+    retry: z
+      .strictObject({
+        maxAttempts: z.number().int().min(1).max(10).default(3),
+        /** Total time for one exchange, attempts and backoff included. Default: 2 × timeoutMs. */
+        budgetMs: z.number().int().min(1).max(120_000).optional(),
+        /** Base of the full-jitter exponential backoff between attempts. */
+        backoffMs: z.number().int().min(0).max(10_000).default(100),
+      })
+      .default({ maxAttempts: 3, backoffMs: 100 }),
+    circuitBreaker: z
+      .strictObject({
+        /** Consecutive failed attempts (network error, timeout, 5xx) that open the circuit. */
+        failureThreshold: z.number().int().min(1).max(1000).default(5),
+        /** While open, exchanges answer 503 at once with Retry-After; then one probe is let through. */
+        openSeconds: z.number().int().min(1).max(3600).default(10),
+      })
+      .default({ failureThreshold: 5, openSeconds: 10 }),
+    /** With `issuer`: how often the metadata (RFC 8414 / OIDC discovery) is fetched again. */
+    discoveryRefreshSeconds: z.number().int().min(10).max(86_400).default(3600),
   })
   .superRefine((as, ctx) => {
     if (as.issuer === undefined && as.tokenEndpoint === undefined) {
@@ -154,9 +181,14 @@ export const configSchema = z
     }),
     logging: logging.default({ level: 'info', pretty: false }),
     shutdown,
+    stripHeaders: stripHeaders.default([]),
+    stripCookies: stripCookies.default([]),
     routes: z.array(route).min(1, 'at least one route is required'),
   })
   .superRefine((cfg, ctx) => {
+    if (cfg.subjectToken.verify && cfg.subjectToken.verify.jwksUri === undefined && cfg.authorizationServer.issuer === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['subjectToken', 'verify', 'jwksUri'], message: 'required unless authorizationServer.issuer is set (discovery)' });
+    }
     const seen = new Map<string, number>();
     cfg.routes.forEach((r, i) => {
       const prev = seen.get(r.name);

@@ -6,6 +6,8 @@ import { dashboardPanels, dashboardQueries, loadDashboard, metricNamesIn } from 
 const dashboard = loadDashboard();
 const panels = dashboardPanels(dashboard);
 const visible = panels.filter((p) => p.type !== 'row');
+// Grafana's data source variable, literally (not a JS template).
+const DATASOURCE = '$' + '{datasource}';
 
 function titles(type: string): string[] {
   return visible.filter((p) => p.type === type).map((p) => String(p.title));
@@ -27,10 +29,10 @@ describe('Grafana dashboard', () => {
     for (const p of visible) {
       expect(String(p.title).length, JSON.stringify(p.gridPos)).toBeGreaterThan(2);
       expect(String(p.description ?? '').length, String(p.title)).toBeGreaterThan(10);
-      expect(asRecord(p.datasource).uid, String(p.title)).toBe('${datasource}');
+      expect(asRecord(p.datasource).uid, String(p.title)).toBe(DATASOURCE);
       const targets = Array.isArray(p.targets) ? p.targets : [];
       expect(targets.length, String(p.title)).toBeGreaterThan(0);
-      for (const t of targets) expect(asRecord(asRecord(t).datasource).uid).toBe('${datasource}');
+      for (const t of targets) expect(asRecord(asRecord(t).datasource).uid).toBe(DATASOURCE);
     }
   });
 

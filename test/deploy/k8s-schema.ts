@@ -76,7 +76,7 @@ export function checkSchema(doc: Doc, options: { partial?: boolean } = {}): Sche
   const unknownFields: string[] = [];
   const walk = (value: unknown, path: string): void => {
     if (Array.isArray(value)) {
-      value.forEach((item, i) => walk(item, `${path}[${i}]`));
+      for (const [i, item] of value.entries()) walk(item, `${path}[${i}]`);
       return;
     }
     if (!isRecord(value)) return;

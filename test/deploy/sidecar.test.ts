@@ -139,9 +139,11 @@ describe.each(sources)('agent Deployment with the delegate-proxy sidecar: %s', (
     expect(named(docs, 'ServiceAccount', String(pod.serviceAccountName)).automountServiceAccountToken).toBe(false);
   });
 
-  it('leaves time for the 5 s drain and 25 s grace before SIGKILL', () => {
-    expect(Number(pod.terminationGracePeriodSeconds)).toBeGreaterThanOrEqual(30);
-    expect(Number(pod.terminationGracePeriodSeconds)).toBeLessThanOrEqual(60);
+  it('leaves time for the drain delay and the grace period before SIGKILL', () => {
+    const shutdown = isRecord(config.shutdown) ? config.shutdown : {};
+    const needed = Number(shutdown.drainDelaySeconds ?? 5) + Number(shutdown.gracePeriodSeconds ?? 25);
+    expect(Number(pod.terminationGracePeriodSeconds)).toBeGreaterThanOrEqual(needed + 3);
+    expect(Number(pod.terminationGracePeriodSeconds)).toBeLessThanOrEqual(needed + 30);
   });
 
   it('NetworkPolicy admits the admin port and never the agent listener', () => {

@@ -1,0 +1,110 @@
+/**
+ * Memory per cached token (issue 8): heap growth for 100,000 entries in the real TokenService /
+ * TokenCache (real keys, tokens parsed by the real `interpret`). Needs --expose-gc:
+ *
+ *   node --expose-gc --import tsx bench/memory.ts
+ *
+ * Three measurements, so the token's own bytes can be told apart from the cache's overhead:
+ *   tokens-only  100,000 distinct ~800-byte strings in an array: what the tokens themselves cost;
+ *   cache        100,000 entries, each with its own ~800-byte token: the total per entry;
+ *   cache-shared 100,000 entries all holding one shared token string: the overhead per entry
+ *                without the token (key, entry object, scopes, lru-cache slots).
+ */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describeSubject } from '../src/auth/token-service.js';
+import type { Route } from '../src/routing/route-table.js';
+import { countingClient, manualClock, routesOf, silentLogger, tokenService } from './lib/in-process.js';
+
+const ENTRIES = Number(process.env.BENCH_MEMORY_ENTRIES ?? 100_000);
+const TOKEN_BYTES = 800;
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) throw new Error('run with node --expose-gc');
+
+async function settle(): Promise<number> {
+  for (let i = 0; i < 4; i++) {
+    gc?.();
+    await sleep(10);
+  }
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
+/** A JWT-shaped string of `TOKEN_BYTES` characters, distinct per `n` (base64url, one byte per char). */
+function jwtLike(n: number): string {
+  const body = randomBytes(Math.ceil((TOKEN_BYTES * 3) / 4)).toString('base64url');
+  const tag = n.toString(36);
+  return `${body.slice(0, 36)}.${tag}${body.slice(37 + tag.length, TOKEN_BYTES - 44)}.${body.slice(0, 43)}`.slice(0, TOKEN_BYTES);
+}
+
+const route = routesOf([
+  {
+    name: 'documents',
+    match: { pathPrefix: '/documents' },
+    upstream: 'https://docs.internal',
+    scopes: ['documents:read', 'documents:write'],
+    audience: 'https://docs.internal',
+  },
+])[0] as Route;
+
+async function fillCache(tokenOf: (n: number) => string): Promise<{ bytes: number; keep: unknown }> {
+  const before = await settle();
+  const clock = manualClock(Date.now());
+  const client = countingClient({ expiresIn: 3600, token: tokenOf });
+  const service = tokenService(client, clock, { refreshAheadSeconds: 30, maxTtlSeconds: 3600, maxEntries: ENTRIES, clockSkewSeconds: 5 });
+  for (let i = 0; i < ENTRIES; i += 1000) {
+    const jobs = [];
+    for (let j = i; j < Math.min(ENTRIES, i + 1000); j++) {
+      // The subject token is never stored (only its hash, inside the key); it is garbage afterwards.
+      const subject = describeSubject(`subject-${j}-${'x'.repeat(700)}`);
+      jobs.push(service.obtain({ route, subject, scopes: route.scopes, log: silentLogger, cacheable: true }));
+    }
+    await Promise.all(jobs);
+  }
+  if (service.cache.size !== ENTRIES) throw new Error(`expected ${ENTRIES} entries, found ${service.cache.size}`);
+  const after = await settle();
+  return { bytes: after - before, keep: service };
+}
+
+function line(kind: string, fields: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ kind, ...fields })}\n`);
+}
+
+// 1. The token strings alone.
+{
+  const before = await settle();
+  const tokens = Array.from({ length: ENTRIES }, (_, i) => jwtLike(i));
+  const after = await settle();
+  line('memory-tokens-only', { entries: ENTRIES, tokenBytes: TOKEN_BYTES, bytesPerToken: Math.round((after - before) / ENTRIES), total: after - before });
+  tokens.length = 0;
+}
+
+// 2. The cache with a distinct token per entry: the honest total.
+let total: number;
+{
+  const { bytes, keep } = await fillCache((n) => jwtLike(n));
+  total = bytes;
+  line('memory', {
+    entries: ENTRIES,
+    tokenBytes: TOKEN_BYTES,
+    bytesPerEntry: Math.round(bytes / ENTRIES),
+    mbPer100k: Math.round(((bytes / ENTRIES) * 100_000) / 1e4) / 100,
+    note: 'heap + ArrayBuffer growth, token string included',
+  });
+  void keep;
+}
+
+// 3. The cache with one shared token: the overhead per entry without the token string.
+{
+  const shared = jwtLike(0);
+  const { bytes, keep } = await fillCache(() => shared);
+  line('memory', {
+    entries: ENTRIES,
+    tokenBytes: 0,
+    bytesPerEntry: Math.round(bytes / ENTRIES),
+    mbPer100k: Math.round(((bytes / ENTRIES) * 100_000) / 1e4) / 100,
+    note: 'overhead only: key, entry, scopes, lru-cache slots (one token string shared by all entries)',
+  });
+  line('memory-split', { totalPerEntry: Math.round(total / ENTRIES), overheadPerEntry: Math.round(bytes / ENTRIES), tokenPerEntry: Math.round((total - bytes) / ENTRIES) });
+  void keep;
+}

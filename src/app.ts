@@ -5,8 +5,7 @@ import { Registry } from 'prom-client';
 import { Agent, type Dispatcher } from 'undici';
 import { type ActorTokenSource, createActorTokenSource } from './auth/actor-token.js';
 import { type Clock, systemClock } from './auth/clock.js';
-import { createClientAuth } from './auth/create-client-auth.js';
-import { createTokenExchangeClient } from './auth/token-exchange.js';
+import { createAuthSetup } from './auth/auth-setup.js';
 import { TokenService } from './auth/token-service.js';
 import { parseListenAddress } from './config/address.js';
 import type { ResolvedConfig } from './config/load.js';
@@ -71,24 +70,24 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     deps.dispatcher ??
     new Agent({ keepAliveTimeout: 30_000, connections: 32, connectTimeout: config.authorizationServer.timeoutMs });
   const as = config.authorizationServer;
-  const tokenEndpoint = (): string => {
-    if (as.tokenEndpoint === undefined) throw new Error('authorizationServer.tokenEndpoint is not set');
-    return as.tokenEndpoint;
-  };
+  let runtime: ProxyRuntime = createRuntime(config);
+  // Discovery, client auth, failure policy, subject verification, issued-token checks (docs/security.md).
+  const auth = createAuthSetup(config, {
+    dispatcher,
+    clock,
+    logger,
+    invalidGrantMemorySeconds: () => runtime.config.cache.invalidGrantMemorySeconds,
+  });
+  const tokenEndpoint = auth.tokenEndpoint;
 
   const actor: ActorTokenSource | undefined = config.actorToken
     ? createActorTokenSource({ file: config.actorToken.file, type: config.actorToken.type, logger })
     : undefined;
-  let runtime: ProxyRuntime = createRuntime(config);
   let tokens: TokenService | undefined;
   const metrics = createMetrics({ registry, version: VERSION, cacheEntries: () => tokens?.cache.size ?? 0 });
   tokens = new TokenService({
-    client: createTokenExchangeClient({
-      tokenEndpoint,
-      dispatcher,
-      clientAuth: createClientAuth(config),
-      timeoutMs: as.timeoutMs,
-    }),
+    client: auth.client,
+    checkIssued: auth.checkIssued,
     // Getters: read once per exchange from the current runtime, so a reload applies atomically.
     get cache() {
       return runtime.cache;
@@ -108,7 +107,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     onChange: (s) => logger.info({ ready: s.ready, reasons: s.reasons }, 'readiness changed'),
   });
 
-  const handler = createHandler({ runtime: () => runtime, tokens, forwarder, metrics, logger, clock });
+  const handler = createHandler({ runtime: () => runtime, tokens, forwarder, metrics, logger, clock, subjectVerifier: auth.subjectVerifier });
   const agentServer = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: true }, handler);
   agentServer.on('connect', (_req, socket: Socket) => {
     // Authority-form CONNECT would make this an open proxy (RFC 9110 §9.3.6): refuse it.
@@ -127,6 +126,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
   const adminServer = http.createServer(createAdminHandler({ registry, readiness, logger }));
 
   const sweep = setInterval(() => tokens.cache.sweep(), 30_000);
+  let closing: Promise<void> | undefined;
   sweep.unref();
 
   return {
@@ -148,24 +148,31 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
         listen(agentServer, agentAddr.host, agentAddr.port),
         listen(adminServer, adminAddr.host, adminAddr.port),
       ]);
+      await auth.start(readiness);
       await readiness.start();
       const started = { url: urlOf(a), adminUrl: urlOf(b) };
       logger.info({ listen: started.url, admin: started.adminUrl, routes: runtime.routes.routes.map((r) => r.name) }, 'delegate-proxy started');
       return started;
     },
-    async close(graceMs = 0) {
-      readiness.drain();
-      readiness.stop();
-      clearInterval(sweep);
-      const cut = await agent.close(graceMs);
-      if (cut > 0) logger.warn({ cut, graceMs }, 'grace period over: cut requests still in flight');
-      await new Promise<void>((resolve) => {
-        adminServer.close(() => resolve());
-        adminServer.closeAllConnections();
-      });
-      forwarder.close();
-      actor?.close();
-      if (ownDispatcher) await dispatcher.close();
+    close(graceMs = 0) {
+      // Idempotent: a signal handler and a test's afterEach may both close.
+      closing ??= (async () => {
+        readiness.drain();
+        readiness.stop();
+        clearInterval(sweep);
+        const cut = await agent.close(graceMs);
+        if (cut > 0) logger.warn({ cut, graceMs }, 'grace period over: cut requests still in flight');
+        await new Promise<void>((resolve) => {
+          if (!adminServer.listening) resolve();
+          else adminServer.close(() => resolve());
+          adminServer.closeAllConnections();
+        });
+        forwarder.close();
+        actor?.close();
+        auth.close();
+        if (ownDispatcher) await dispatcher.close();
+      })();
+      return closing;
     },
   };
 }

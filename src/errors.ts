@@ -23,6 +23,10 @@ export interface ProxyErrorOptions {
   retryAfterSeconds?: number;
   /** Extra response headers (already validated values). */
   headers?: Record<string, string>;
+  /** A JSON body that replaces the default `{error, error_description}` (MCP: JSON-RPC error objects). */
+  body?: unknown;
+  /** HTTP status when it differs from the code's (e.g. 413 for an oversized invalid_request). */
+  status?: number;
 }
 
 const STATUS: Record<ErrorCode, number> = {
@@ -45,17 +49,19 @@ export class ProxyError extends Error {
   readonly scope: readonly string[] | undefined;
   readonly retryAfterSeconds: number | undefined;
   readonly headers: Record<string, string> | undefined;
+  readonly body: unknown;
 
   constructor(code: ErrorCode, description: string, options: ProxyErrorOptions = {}) {
     super(description, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ProxyError';
     this.code = code;
-    this.status = STATUS[code];
+    this.status = options.status ?? STATUS[code];
     this.description = description;
     this.detail = options.detail;
     this.scope = options.scope;
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.headers = options.headers;
+    this.body = options.body;
   }
 }
 

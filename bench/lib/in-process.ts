@@ -40,7 +40,15 @@ export function routesOf(routes: Record<string, unknown>[]): readonly Route[] {
  * Stands in for the AS: answers through the real response parser (`interpret`), counts exchanges
  * per (subject, parameters) and optionally waits `delayMs` of real time per exchange.
  */
-export function countingClient(options: { expiresIn: number; delayMs?: number; token?: (n: number) => string }): TokenExchangeClient & {
+export function countingClient(options: {
+  expiresIn: number;
+  delayMs?: number;
+  token?: (n: number) => string;
+  /** Count per key (keeps one short string per key: off for memory measurements). */
+  perKey?: boolean;
+  /** Store the exact string `token()` returned instead of the parsed copy. */
+  shareToken?: boolean;
+}): TokenExchangeClient & {
   readonly count: number;
   readonly perKey: Map<string, number>;
 } {
@@ -53,18 +61,23 @@ export function countingClient(options: { expiresIn: number; delayMs?: number; t
     perKey,
     async exchange(req: ExchangeRequest) {
       count++;
-      const key = `${req.subjectToken}|${req.scopes.join(' ')}|${req.audience ?? ''}`;
-      perKey.set(key, (perKey.get(key) ?? 0) + 1);
+      if (options.perKey !== false) {
+        const key = `${req.subjectToken}|${req.scopes.join(' ')}|${req.audience ?? ''}`;
+        perKey.set(key, (perKey.get(key) ?? 0) + 1);
+      }
       if (options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
       else await Promise.resolve();
+      const accessToken = options.token ? options.token(count) : `delegated-${count}`;
       const body = {
-        access_token: options.token ? options.token(count) : `delegated-${count}`,
+        access_token: accessToken,
         issued_token_type: req.requestedTokenType,
         token_type: 'Bearer',
         expires_in: options.expiresIn,
         scope: req.scopes.join(' '),
       };
-      return interpret(200, JSON.stringify(body), req);
+      const issued = interpret(200, JSON.stringify(body), req);
+      // JSON.parse copies the token; keep the caller's string when it is meant to be shared.
+      return options.shareToken ? { ...issued, accessToken } : issued;
     },
   };
 }

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { ProxyError } from '../errors.js';
 import type { Clock } from './clock.js';
 
 /** A delegated token as kept in the cache. Times are epoch milliseconds. */
@@ -88,11 +89,14 @@ export class TokenCache {
         status.fetch === 'miss' ? 'miss' : status.fetch === 'inflight' && !status.returnedStale ? 'coalesced' : 'hit';
       return { token, result };
     }
-    // The old token is past its expiry: wait for the exchange this lookup (or another) started.
+    // The old token is past its expiry: wait for the exchange in flight, or start one.
     const startedHere = status.fetch !== 'inflight';
-    const fresh = await this.#lru.fetch(key, { context: load, allowStale: false });
+    const fresh = await this.#lru.fetch(key, { context: load, allowStale: false, forceRefresh: true });
     if (fresh === undefined || !this.usable(fresh)) {
-      throw new Error('token exchange produced no usable token');
+      // Only when a refresh that began while the token was valid ended after its expiry.
+      throw new ProxyError('temporarily_unavailable', 'the delegated token could not be renewed in time', {
+        retryAfterSeconds: 1,
+      });
     }
     return { token: fresh, result: startedHere ? 'miss' : 'coalesced' };
   }
@@ -132,7 +136,9 @@ export class TokenCache {
     else if (stale !== undefined) trigger = this.usable(stale, now) ? 'ahead' : 'expired';
     try {
       const token = await load.load(trigger);
-      fetchOptions.ttl = Math.max(1, Math.ceil(token.refreshAt - this.#clock.now()));
+      // Stale (refresh due) at the refresh point, and at the latest when it stops being usable.
+      const staleAt = Math.min(token.refreshAt, token.expiresAt - this.#skewMs);
+      fetchOptions.ttl = Math.max(1, Math.ceil(staleAt - this.#clock.now()));
       return token;
     } catch (err) {
       if (stale !== undefined && this.usable(stale) && !this.#isFatal(err)) {

@@ -93,6 +93,11 @@ export class TokenService {
   }
 
   async obtain(req: TokenRequest): Promise<ObtainedToken> {
+    const exp = req.subject.expiresAt;
+    if (exp !== undefined && exp - this.#o.cache.clockSkewSeconds * 1000 <= this.#o.clock.now()) {
+      // Nothing delegated may outlive the user's token: no exchange for one about to expire.
+      throw new ProxyError('invalid_token', 'the user token has expired', { detail: 'subject token exp is within the clock skew' });
+    }
     const actor = this.#o.actor?.current();
     const key = `${req.subject.hash}\n${actor?.hash ?? ''}\n${this.#paramsKey(req.route, req.scopes)}`;
     const exchangeRequest: ExchangeRequest = {

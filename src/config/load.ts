@@ -3,6 +3,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { parseSigningKey } from '../auth/private-key-jwt.js';
 import { ConfigError } from '../errors.js';
+import { checkCallbackSecret } from '../step-up/signature.js';
 import { type Config, configSchema } from './schema.js';
 
 /** A validated config plus the secrets it names, read from their files. Frozen. */
@@ -11,6 +12,8 @@ export interface ResolvedConfig extends Config {
     readonly clientSecret?: string;
     /** PEM or JWK text of the private_key_jwt signing key. */
     readonly privateKey?: string;
+    /** stepUp.approval.callbackSecretFile: authenticates approval callbacks and the approval page. */
+    readonly stepUpCallbackSecret?: string;
   };
 }
 
@@ -77,7 +80,7 @@ export function resolveConfig(raw: unknown, env: Env = {}): ResolvedConfig {
 
   const cfg = parsed.data;
   const as = cfg.authorizationServer;
-  const secrets: { clientSecret?: string; privateKey?: string } = {};
+  const secrets: { clientSecret?: string; privateKey?: string; stepUpCallbackSecret?: string } = {};
   if (as.clientSecretFile && (as.clientAuth === 'client_secret_basic' || as.clientAuth === 'client_secret_post')) {
     const s = readSecret(as.clientSecretFile, 'authorizationServer.clientSecretFile', problems);
     if (s !== undefined) secrets.clientSecret = s;
@@ -91,6 +94,15 @@ export function resolveConfig(raw: unknown, env: Env = {}): ResolvedConfig {
       } catch (err) {
         problems.push(`authorizationServer.privateKeyFile: ${as.privateKeyFile}: ${(err as Error).message}`);
       }
+    }
+  }
+  const stepUpSecretFile = cfg.stepUp?.approval.callbackSecretFile;
+  if (stepUpSecretFile) {
+    const s = readSecret(stepUpSecretFile, 'stepUp.approval.callbackSecretFile', problems);
+    if (s !== undefined && s !== '') {
+      const problem = checkCallbackSecret(s);
+      if (problem) problems.push(`stepUp.approval.callbackSecretFile: ${problem}`);
+      else secrets.stepUpCallbackSecret = s;
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);

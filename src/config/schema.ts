@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { checkStepUpConfig, routeStepUpSchema, stepUpSchema } from '../step-up/config-schema.js';
 
 /** RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
@@ -50,6 +51,8 @@ const mcp = z.strictObject({
   /** Methods outside the table that are let through with no extra scope. */
   allowMethods: z.array(z.string().min(1)).default([]),
   filterToolsList: z.boolean().default(false),
+  /** Scopes to pick one from for messages that need none (initialize, ping, GET stream, DELETE). */
+  baseScopes: scopes.optional(),
   maxBodyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
 });
 
@@ -66,6 +69,7 @@ const route = z.strictObject({
   stripHeaders: stripHeaders.default([]),
   stripCookies: stripCookies.default([]),
   mcp: mcp.optional(),
+  stepUp: routeStepUpSchema.optional(),
 });
 
 const authorizationServer = z
@@ -181,6 +185,7 @@ export const configSchema = z
     }),
     logging: logging.default({ level: 'info', pretty: false }),
     shutdown,
+    stepUp: stepUpSchema.optional(),
     stripHeaders: stripHeaders.default([]),
     stripCookies: stripCookies.default([]),
     routes: z.array(route).min(1, 'at least one route is required'),
@@ -206,6 +211,7 @@ export const configSchema = z
       }
       matches.set(k, i);
     });
+    checkStepUpConfig(cfg, (issue) => ctx.addIssue(issue));
   });
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ObtainedToken, SubjectInfo } from '../auth/token-service.js';
+import type { McpRequestState } from '../mcp/state.js';
 import type { Route } from '../routing/route-table.js';
 
 /** Everything one request accumulates on its way through the pipeline. */
@@ -26,6 +27,8 @@ export interface RequestContext {
   /** Request body when a step had to read it (MCP policy); forwarded instead of the stream. */
   body?: Buffer;
   upstreamStatus?: number;
+  /** Set by the MCP policy step on routes with an `mcp` block. */
+  mcp?: McpRequestState;
   /** Extra fields for the access log line, set by steps (e.g. MCP method). */
   readonly logFields: Record<string, unknown>;
 }

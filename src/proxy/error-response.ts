@@ -23,7 +23,7 @@ export function sendError(res: ServerResponse, err: ProxyError, options: { reque
     res.destroy();
     return;
   }
-  const body = JSON.stringify({ error: err.code, error_description: err.description });
+  const body = JSON.stringify(err.body ?? { error: err.code, error_description: err.description });
   const headers: Record<string, string | number> = {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),

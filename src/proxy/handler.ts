@@ -1,27 +1,32 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Clock } from '../auth/clock.js';
+import type { SubjectVerifier } from '../auth/subject-verify.js';
 import { takeSubjectToken } from '../auth/subject-token.js';
 import { describeSubject, type TokenService } from '../auth/token-service.js';
 import { ProxyError } from '../errors.js';
+import { enforcePolicy, mcpFailure, mcpResponseAction } from '../mcp/policy-step.js';
 import type { Metrics } from '../observability/metrics.js';
 import { checkRequestTarget } from '../routing/request-target.js';
 import type { RouteTable } from '../routing/route-table.js';
 import { createContext, type RequestContext } from './context.js';
 import { sendError } from './error-response.js';
-import { type Forwarder, PASS, type ResponseAction } from './forwarder.js';
+import type { Forwarder, ResponseAction } from './forwarder.js';
 import { prepareUpstreamHeaders } from './headers.js';
 import { readReplayableBody } from './request-body.js';
 import { planRetry, type RetryPlan } from './retry.js';
+import { credentialStripFor, type StripConfig, stripCredentials } from './strip-credentials.js';
 
 /** What the pipeline reads per request; `runtime()` returns the current (reloadable) config. */
 export interface PipelineDeps {
-  readonly runtime: () => { readonly routes: RouteTable; readonly subjectHeader: string };
+  readonly runtime: () => { readonly routes: RouteTable; readonly subjectHeader: string; readonly config: StripConfig };
   readonly tokens: TokenService;
   readonly forwarder: Forwarder;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly clock: Clock;
+  /** Local verification of the user token (subjectToken.verify), when configured. */
+  readonly subjectVerifier?: SubjectVerifier | undefined;
 }
 
 /**
@@ -40,6 +45,9 @@ async function run(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
   const runtime = deps.runtime();
   matchRoute(ctx, runtime.routes); // 2. route
   takeSubject(ctx, runtime.subjectHeader); // 3. subject
+  stripCredentials(ctx.req.headers, credentialStripFor(ctx.route!, runtime.config)); // 3. ...and other credential carriers
+  if (deps.subjectVerifier) await deps.subjectVerifier.verify(ctx.subject!.token); // 3. ...verified locally before any exchange
+  await enforcePolicy(ctx, deps); // 4. policy (MCP routes)
   await obtainToken(ctx, deps); // 5. token
   await forward(ctx, deps); // 7. forward
 }
@@ -103,9 +111,9 @@ async function forward(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
       timeoutMs: route.timeoutMs,
       body: ctx.body,
       onResponse: (head) => {
-        if (attempt > 1 || !replayable) return PASS;
+        if (attempt > 1 || !replayable) return mcpResponseAction(ctx, head);
         plan = planRetry(ctx, head, { refreshToken: (c) => refreshToken(c, deps) });
-        return plan ? RETRY : PASS;
+        return plan ? RETRY : mcpResponseAction(ctx, head);
       },
     });
     ctx.upstreamStatus = result.upstreamStatus;
@@ -131,7 +139,7 @@ function fail(ctx: RequestContext, err: unknown): void {
   const fields = { code: error.code, status: error.status, detail: error.detail };
   if (error.status >= 500) ctx.log.error({ ...fields, err: err instanceof ProxyError ? undefined : err }, 'request failed');
   else ctx.log.info(fields, 'request refused');
-  sendError(ctx.res, error, { requestId: ctx.id, hasToken: ctx.presentedCredentials });
+  sendError(ctx.res, mcpFailure(ctx, error), { requestId: ctx.id, hasToken: ctx.presentedCredentials });
 }
 
 function record(ctx: RequestContext, deps: PipelineDeps): void {

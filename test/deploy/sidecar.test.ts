@@ -115,6 +115,8 @@ describe.each(sources)('agent Deployment with the delegate-proxy sidecar: %s', (
   it('mounts the ConfigMap where the image looks for its config', () => {
     const volume = volumeAt(dirname(IMAGE_CONFIG_PATH));
     expect(at(volume, 'configMap', 'name')).toBe(at(configMap, 'metadata', 'name'));
+    // subPath mounts never see ConfigMap updates, so the proxy could not reload them.
+    expect(mounts.get(dirname(IMAGE_CONFIG_PATH))?.subPath).toBeUndefined();
     expect(Object.keys(asRecord(at(configMap, 'data')))).toContain(posix.basename(IMAGE_CONFIG_PATH));
   });
 

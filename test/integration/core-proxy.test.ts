@@ -190,13 +190,25 @@ describe('errors the agent gets', () => {
     }
   });
 
-  it('AS invalid_grant (expired user token) -> 401 invalid_token', async () => {
+  it('AS invalid_grant (a user token from another issuer) -> 401 invalid_token', async () => {
+    const { as, proxy, upstream } = await setup();
+    const foreignAs = await startAs();
+    closers.push(() => foreignAs.close());
+    const foreign = await foreignAs.userToken('alice', ['documents:read']);
+    const res = await get(`${proxy.url}/documents/a`, bearer(foreign));
+    expect(res.status).toBe(401);
+    expect(res.json().error).toBe('invalid_token');
+    expect(as.exchanges.at(-1)!.outcome).toBe('invalid_grant');
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('an expired user token -> 401 before any exchange', async () => {
     const { as, proxy, upstream } = await setup();
     const expired = await as.userToken('alice', ['documents:read'], -60);
     const res = await get(`${proxy.url}/documents/a`, bearer(expired));
     expect(res.status).toBe(401);
-    expect(res.json().error).toBe('invalid_token');
-    expect(as.exchanges.at(-1)!.outcome).toBe('invalid_grant');
+    expect(res.json()).toEqual({ error: 'invalid_token', error_description: 'the user token has expired' });
+    expect(as.exchanges).toHaveLength(0);
     expect(upstream.requests).toHaveLength(0);
   });
 

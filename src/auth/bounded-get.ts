@@ -1,0 +1,38 @@
+import { type Dispatcher, request } from 'undici';
+
+/** Metadata and key sets are small; anything larger is refused rather than buffered. */
+export const MAX_METADATA_BYTES = 256 * 1024;
+
+export interface BoundedResponse {
+  readonly status: number;
+  readonly text: string;
+}
+
+/**
+ * GET over the authorization server's dispatcher, under a timeout, reading at most `maxBytes` of
+ * the body. Redirects are not followed: metadata and keys must come from the configured URL.
+ */
+export async function boundedGet(
+  url: string,
+  options: { dispatcher: Dispatcher; timeoutMs: number; maxBytes?: number; signal?: AbortSignal | undefined },
+): Promise<BoundedResponse> {
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const res = await request(url, {
+    method: 'GET',
+    headers: { accept: 'application/json' },
+    dispatcher: options.dispatcher,
+    signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
+  });
+  const limit = options.maxBytes ?? MAX_METADATA_BYTES;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      res.body.destroy();
+      throw new Error(`response from ${url} larger than ${limit} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return { status: res.statusCode, text: Buffer.concat(chunks, size).toString('utf8') };
+}

@@ -1,0 +1,37 @@
+import type { JsonRpcId } from './jsonrpc.js';
+
+/** Decides per tool name whether the user may call it. */
+export type MayCall = (tool: string) => boolean;
+
+/**
+ * Removes from tools/list results (the answers to `ids`) every tool the user may not call. Works on
+ * one JSON-RPC message or a batch answer; returns undefined when nothing changed, so the original
+ * bytes go out untouched.
+ */
+export function filterToolsListMessage(value: unknown, ids: ReadonlySet<JsonRpcId>, mayCall: MayCall): unknown {
+  if (Array.isArray(value)) {
+    let changed = false;
+    const out = value.map((v) => {
+      const f = filterOne(v, ids, mayCall);
+      if (f === undefined) return v;
+      changed = true;
+      return f;
+    });
+    return changed ? out : undefined;
+  }
+  return filterOne(value, ids, mayCall);
+}
+
+function filterOne(value: unknown, ids: ReadonlySet<JsonRpcId>, mayCall: MayCall): unknown {
+  if (value === null || typeof value !== 'object') return undefined;
+  const m = value as { id?: unknown; result?: unknown };
+  if ((typeof m.id !== 'string' && typeof m.id !== 'number') || !ids.has(m.id)) return undefined;
+  const result = m.result as { tools?: unknown } | undefined;
+  if (result === null || typeof result !== 'object' || !Array.isArray(result.tools)) return undefined;
+  // A tool without a string name cannot be called at all.
+  const tools = result.tools.filter(
+    (t: unknown) => t !== null && typeof t === 'object' && typeof (t as { name?: unknown }).name === 'string' && mayCall((t as { name: string }).name),
+  );
+  if (tools.length === result.tools.length) return undefined;
+  return { ...m, result: { ...result, tools } };
+}

@@ -1,0 +1,115 @@
+import { z } from 'zod';
+
+/** RFC 6749 §3.3 scope-token (same rule as config/schema.ts). */
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+/** RFC 9110 §9.1 method token, upper-cased here (Node only accepts upper-case methods). */
+const METHOD = /^[A-Za-z]{1,20}$/;
+
+const scope = z.string().regex(SCOPE_TOKEN, 'must be an RFC 6749 scope token (no spaces or quotes)');
+const method = z
+  .string()
+  .regex(METHOD, 'must be an HTTP method name')
+  .transform((m) => m.toUpperCase());
+
+/**
+ * One trigger: `{ method, pathPrefix }` (method optional: any method) or `{ tool }` (an MCP tool
+ * name). `scopes` narrows what the rule asks for; default: every scope of the route's stepUp.scopes.
+ */
+const rule = z
+  .strictObject({
+    method: z.union([method, z.array(method).min(1)]).optional(),
+    pathPrefix: z
+      .string()
+      .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/, 'must start with / and hold only path characters')
+      .optional(),
+    tool: z.string().min(1).max(256).optional(),
+    scopes: z.array(scope).min(1).optional(),
+  })
+  .superRefine((r, ctx) => {
+    if ((r.pathPrefix === undefined) === (r.tool === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'set exactly one of pathPrefix (with an optional method) or tool' });
+    }
+    if (r.tool !== undefined && r.method !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['method'], message: 'method applies to pathPrefix rules only' });
+    }
+  });
+
+/** Per-route step-up (README "Step-up"). */
+export const routeStepUpSchema = z.strictObject({
+  /** The allow-list: the only scopes this route can ever be stepped up to. */
+  scopes: z.array(scope).min(1, 'list at least one scope that may be stepped up to'),
+  rules: z.array(rule).default([]),
+  /** Ask when the upstream answers 403 insufficient_scope naming allow-listed scopes, then retry once. */
+  onChallenge: z.boolean().default(false),
+});
+
+/** Top-level `stepUp`: the approval channel shared by every route. */
+export const stepUpSchema = z.strictObject({
+  approval: z
+    .strictObject({
+      /** Receives each approval request (JSON POST); may answer with the decision itself. */
+      webhookUrl: z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' }).optional(),
+      timeoutSeconds: z.number().int().min(1).max(3600).default(120),
+      /** Secret for `POST /step-up/<id>` (HMAC or bearer) and the approval page login. */
+      callbackSecretFile: z.string().min(1).optional(),
+    })
+    .refine((a) => a.webhookUrl !== undefined || a.callbackSecretFile !== undefined, {
+      message: 'set webhookUrl, callbackSecretFile or both: otherwise no decision can ever arrive',
+    }),
+});
+
+export type RouteStepUpConfig = z.output<typeof routeStepUpSchema>;
+export type StepUpConfig = z.output<typeof stepUpSchema>;
+
+type Issue = { code: 'custom'; path: PropertyKey[]; message: string };
+
+/** The cross-checks between route and top-level step-up settings; each problem names its path. */
+export function checkStepUpConfig(
+  cfg: {
+    readonly stepUp?: StepUpConfig | undefined;
+    readonly routes: ReadonlyArray<{
+      readonly scopes: readonly string[];
+      readonly mcp?: { readonly toolScopes: Record<string, string[]>; readonly methodScopes: Record<string, string[]> } | undefined;
+      readonly stepUp?: RouteStepUpConfig | undefined;
+    }>;
+  },
+  addIssue: (issue: Issue) => void,
+): void {
+  cfg.routes.forEach((r, i) => {
+    const s = r.stepUp;
+    if (s === undefined) return;
+    const at = (...path: PropertyKey[]): PropertyKey[] => ['routes', i, 'stepUp', ...path];
+    if (cfg.stepUp === undefined) {
+      addIssue({ code: 'custom', path: at(), message: 'requires the top-level stepUp.approval settings' });
+    }
+    const allowed = new Set(s.scopes);
+    s.scopes.forEach((sc, k) => {
+      if (r.scopes.includes(sc)) {
+        addIssue({ code: 'custom', path: at('scopes', k), message: `${sc} is already in routes[${i}].scopes: nothing to step up to` });
+      }
+    });
+    // The MCP policy asks for these scopes at step 5 without anyone's approval.
+    for (const key of ['toolScopes', 'methodScopes'] as const) {
+      for (const [name, list] of Object.entries(r.mcp?.[key] ?? {})) {
+        list.forEach((sc, k) => {
+          if (allowed.has(sc)) {
+            addIssue({ code: 'custom', path: ['routes', i, 'mcp', key, name, k], message: `${sc} is a step-up scope of this route: the MCP policy would request it without approval` });
+          }
+        });
+      }
+    }
+    s.rules.forEach((rule, j) => {
+      rule.scopes?.forEach((sc, k) => {
+        if (!allowed.has(sc)) {
+          addIssue({ code: 'custom', path: at('rules', j, 'scopes', k), message: `${sc} is not in routes[${i}].stepUp.scopes` });
+        }
+      });
+      if (rule.tool !== undefined && r.mcp === undefined) {
+        addIssue({ code: 'custom', path: at('rules', j, 'tool'), message: `tool rules need routes[${i}].mcp (MCP tool names come from its policy step)` });
+      }
+    });
+    if (s.rules.length === 0 && !s.onChallenge) {
+      addIssue({ code: 'custom', path: at(), message: 'no rules and onChallenge is false: step-up can never trigger' });
+    }
+  });
+}

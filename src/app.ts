@@ -18,6 +18,8 @@ import { createAdminHandler } from './server/admin.js';
 import { listen, urlOf } from './server/listen.js';
 import { createReadiness, type Readiness } from './server/readiness.js';
 import { gracefulServer, type InFlight } from './server/shutdown.js';
+import { createStepUp } from './step-up/create.js';
+import type { Timer } from './step-up/timer.js';
 import { VERSION } from './version.js';
 
 /** Everything the proxy needs from outside; each has a production default. */
@@ -30,6 +32,8 @@ export interface ProxyDeps {
   /** Override the configured listen addresses (tests use port 0). */
   readonly listen: { host: string; port: number };
   readonly admin: { host: string; port: number };
+  /** Schedules step-up approval timeouts (tests fire them by hand). */
+  readonly stepUpTimer: Timer;
 }
 
 export interface StartedProxy {
@@ -107,7 +111,8 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     onChange: (s) => logger.info({ ready: s.ready, reasons: s.reasons }, 'readiness changed'),
   });
 
-  const handler = createHandler({ runtime: () => runtime, tokens, forwarder, metrics, logger, clock, subjectVerifier: auth.subjectVerifier });
+  const stepUp = createStepUp(config, { tokens, metrics, clock, actor, dispatcher, logger, timer: deps.stepUpTimer });
+  const handler = createHandler({ runtime: () => runtime, tokens, forwarder, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step });
   const agentServer = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: true }, handler);
   agentServer.on('connect', (_req, socket: Socket) => {
     // Authority-form CONNECT would make this an open proxy (RFC 9110 §9.3.6): refuse it.
@@ -123,7 +128,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
   });
   const agent = gracefulServer(agentServer);
-  const adminServer = http.createServer(createAdminHandler({ registry, readiness, logger }));
+  const adminServer = http.createServer(createAdminHandler({ registry, readiness, logger, stepUp: stepUp.admin }));
 
   const sweep = setInterval(() => tokens.cache.sweep(), 30_000);
   let closing: Promise<void> | undefined;
@@ -159,6 +164,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
       closing ??= (async () => {
         readiness.drain();
         readiness.stop();
+        stepUp.close(); // held step-up requests answer 503 now instead of waiting out the grace period
         clearInterval(sweep);
         const cut = await agent.close(graceMs);
         if (cut > 0) logger.warn({ cut, graceMs }, 'grace period over: cut requests still in flight');

@@ -43,7 +43,7 @@ export function withRetries(client: TokenExchangeClient, options: RetryPolicyOpt
       const deadline = now() + options.budgetMs;
       for (let attempt = 1; ; attempt++) {
         const left = deadline - now();
-        const timeout = AbortSignal.timeout(Math.max(1, Math.min(options.attemptTimeoutMs, left)));
+        const timeout = AbortSignal.timeout(Math.max(1, Math.floor(Math.min(options.attemptTimeoutMs, left))));
         try {
           return await client.exchange(req, signal ? AbortSignal.any([signal, timeout]) : timeout);
         } catch (err) {

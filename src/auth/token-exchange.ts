@@ -81,7 +81,8 @@ export function createTokenExchangeClient(options: TokenExchangeClientOptions): 
         status = res.statusCode;
         text = await readBounded(res.body);
       } catch (err) {
-        const timedOut = timeout.aborted;
+        // The caller's signal may carry a shorter per-attempt timeout (retry-policy.ts).
+        const timedOut = timeout.aborted || (signal?.aborted === true && (signal.reason as Error | undefined)?.name === 'TimeoutError');
         throw unavailable(timedOut ? 'the authorization server timed out' : 'the authorization server is unreachable', {
           detail: `${timedOut ? 'timeout' : 'network error'} calling token endpoint ${endpoint}: ${(err as Error).message}`,
           cause: err,

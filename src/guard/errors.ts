@@ -19,13 +19,19 @@ export class GuardError extends Error {
   /** The `WWW-Authenticate` value to send with the response. */
   readonly wwwAuthenticate: string;
 
-  constructor(code: GuardErrorCode, message: string, options: { scope?: readonly string[]; cause?: unknown; realm?: string } = {}) {
+  constructor(
+    code: GuardErrorCode,
+    message: string,
+    options: { scope?: readonly string[]; cause?: unknown; realm?: string; bare?: boolean } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GuardError';
     this.code = code;
     this.status = STATUS[code];
     this.scope = options.scope;
-    let challenge = `Bearer realm=${quote(options.realm ?? 'mcp')}, error=${quote(code)}`;
+    const realm = `Bearer realm=${quote(options.realm ?? 'mcp')}`;
+    // RFC 6750 §3.1: a request without credentials gets no error code in the challenge.
+    let challenge = options.bare ? realm : `${realm}, error=${quote(code)}`;
     if (options.scope !== undefined && options.scope.length > 0) challenge += `, scope=${quote(options.scope.join(' '))}`;
     this.wwwAuthenticate = challenge;
   }

@@ -57,8 +57,7 @@ export function createGuard(options: GuardOptions): Guard {
   const algorithms = [...(options.algorithms ?? DEFAULT_ALGORITHMS)];
   return {
     async verify(header) {
-      // RFC 6750 §3.1: no credentials at all get a bare challenge; the error code says so.
-      if (header === undefined || header === '') throw new GuardError('invalid_token', 'no bearer token', { realm });
+      if (header === undefined || header === '') throw new GuardError('invalid_token', 'no bearer token', { realm, bare: true });
       const match = BEARER.exec(header);
       if (match === null) throw new GuardError('invalid_request', 'the Authorization header is not a Bearer token', { realm });
       try {

@@ -9,6 +9,7 @@ import { enforcePolicy, mcpFailure, mcpResponseAction } from '../mcp/policy-step
 import type { Metrics } from '../observability/metrics.js';
 import { checkRequestTarget } from '../routing/request-target.js';
 import type { RouteTable } from '../routing/route-table.js';
+import type { StepUp } from '../step-up/step.js';
 import { createContext, type RequestContext } from './context.js';
 import { sendError } from './error-response.js';
 import type { Forwarder, ResponseAction } from './forwarder.js';
@@ -27,6 +28,8 @@ export interface PipelineDeps {
   readonly clock: Clock;
   /** Local verification of the user token (subjectToken.verify), when configured. */
   readonly subjectVerifier?: SubjectVerifier | undefined;
+  /** Step-up approvals (route `stepUp`); without it, routes with step-up rules are never elevated. */
+  readonly stepUp?: StepUp | undefined;
 }
 
 /**
@@ -49,6 +52,7 @@ async function run(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
   if (deps.subjectVerifier) await deps.subjectVerifier.verify(ctx.subject!.token); // 3. ...verified locally before any exchange
   await enforcePolicy(ctx, deps); // 4. policy (MCP routes)
   await obtainToken(ctx, deps); // 5. token
+  await deps.stepUp?.apply(ctx); // 6. step-up (rules: wait for a person, then a one-call token)
   await forward(ctx, deps); // 7. forward
 }
 
@@ -112,7 +116,7 @@ async function forward(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
       body: ctx.body,
       onResponse: (head) => {
         if (attempt > 1 || !replayable) return mcpResponseAction(ctx, head);
-        plan = planRetry(ctx, head, { refreshToken: (c) => refreshToken(c, deps) });
+        plan = planRetry(ctx, head, { refreshToken: (c) => refreshToken(c, deps), stepUp: deps.stepUp });
         return plan ? RETRY : mcpResponseAction(ctx, head);
       },
     });

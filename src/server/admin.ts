@@ -7,6 +7,8 @@ export interface AdminDeps {
   readonly registry: Registry;
   readonly readiness: Readiness;
   readonly logger: Logger;
+  /** `/step-up` routes (src/step-up/admin-routes.ts); returns false for paths it does not own. */
+  readonly stepUp?: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -19,6 +21,7 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (deps.stepUp?.(req, res)) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       json(res, 405, { error: 'method_not_allowed' });
       return;

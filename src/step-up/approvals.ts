@@ -192,11 +192,23 @@ export class ApprovalService {
 
   /** Tells the webhook how an approval it was asked about ended, unless it decided itself. */
   #notifyOutcome(a: PendingApproval, r: ApprovalResult): void {
-    if (!this.#webhook || r.outcome === 'error' || (r.outcome !== 'timeout' && r.outcome !== 'withdrawn' && r.via === 'webhook')) return;
-    const event =
-      r.outcome === 'approved' || r.outcome === 'denied'
-        ? { type: 'step_up.decided', id: a.id, decision: r.outcome, approver: r.approver ?? null, via: r.via }
-        : { type: 'step_up.withdrawn', id: a.id, reason: r.outcome === 'timeout' ? 'timeout' : r.reason };
+    if (!this.#webhook) return;
+    let event: Record<string, unknown>;
+    switch (r.outcome) {
+      case 'approved':
+      case 'denied':
+        if (r.via === 'webhook') return;
+        event = { type: 'step_up.decided', id: a.id, decision: r.outcome, approver: r.approver ?? null, via: r.via };
+        break;
+      case 'timeout':
+        event = { type: 'step_up.withdrawn', id: a.id, reason: 'timeout' };
+        break;
+      case 'withdrawn':
+        event = { type: 'step_up.withdrawn', id: a.id, reason: r.reason };
+        break;
+      case 'error':
+        return;
+    }
     postWebhook(this.#webhook, event, AbortSignal.timeout(NOTICE_TIMEOUT_MS)).catch((err: unknown) => {
       this.#o.logger.warn({ approvalId: a.id, type: event.type, err: (err as Error).message }, 'step-up notice to the approval webhook failed');
     });

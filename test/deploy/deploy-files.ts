@@ -48,8 +48,19 @@ export function hasCommand(name: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 }
 
-/** `kubectl kustomize DIR`: renders offline, never talks to a cluster. */
+const rendered = new Map<string, Doc[]>();
+
+/** `kubectl kustomize DIR`: renders offline, never talks to a cluster. Memoised; callers get copies. */
 export function kustomize(dir: string): Doc[] {
+  let docs = rendered.get(dir);
+  if (!docs) {
+    docs = render(dir);
+    rendered.set(dir, docs);
+  }
+  return structuredClone(docs);
+}
+
+function render(dir: string): Doc[] {
   const res = spawnSync('kubectl', ['kustomize', dir], {
     encoding: 'utf8',
     timeout: 15_000,

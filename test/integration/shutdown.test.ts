@@ -33,7 +33,12 @@ async function holdingUpstream() {
     res.end('fast');
   });
   closers.push(() => upstream.close());
-  return { upstream, release: () => held.splice(0).forEach((fn) => fn()) };
+  return {
+    upstream,
+    release: () => {
+      for (const fn of held.splice(0)) fn();
+    },
+  };
 }
 
 async function readyStatus(adminUrl: string): Promise<number> {
@@ -90,6 +95,9 @@ describe('graceful shutdown', () => {
 
     const stopped = await cli.waitForLine((l) => l.msg === 'shutting down: no longer accepting connections', 'stop accepting');
     expect(stopped.inFlight).toBe(4);
+    // The log line is written just before the listening socket is closed: allow that moment.
+    const refusedBy = Date.now() + 3_000;
+    while (!(await refused(url)) && Date.now() < refusedBy) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await refused(url)).toBe(true);
     expect(await readyStatus(adminUrl)).toBe(503); // the admin listener stays up until the end
 

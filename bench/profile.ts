@@ -1,0 +1,150 @@
+/**
+ * CPU profile of one proxy under load (issue 8 "a missed target is a finding"): starts the upstream,
+ * the AS and the proxy with `node --cpu-prof`, drives it with the same load as bench/run.ts, stops
+ * it and prints where the time went: self time by package/file and the top functions, plus the
+ * inclusive time of our own (src/) functions.
+ *
+ *   node --import tsx bench/profile.ts [delegate-warm|delegate-users|bare-http-proxy] [seconds]
+ */
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runAutocannon } from './load/autocannon.js';
+import type { LoadSpec } from './load/result.js';
+import { runWrk, wrkAvailable } from './load/wrk.js';
+import { type Child, cpuLayout, startChild } from './lib/children.js';
+import { round, table } from './lib/stats.js';
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  hitCount: number;
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+}
+
+const target = process.argv[2] ?? 'delegate-warm';
+const seconds = Number(process.argv[3] ?? 10);
+const users = Number(process.env.BENCH_USERS ?? 10_000);
+const layout = cpuLayout();
+const dir = mkdtempSync(join(tmpdir(), 'dp-profile-'));
+const secretFile = join(dir, 'client-secret');
+writeFileSync(secretFile, 'bench-secret\n');
+const children: Child[] = [];
+
+try {
+  const rest = { layout, cpus: layout.rest };
+  const upstream = await startChild('upstream', 'upstream.ts', {}, rest);
+  const as = await startChild('as', 'authorization-server.ts', { clientId: 'agent-service', clientSecret: 'bench-secret', accessTokenTtlSeconds: 3600 }, rest);
+  children.push(upstream, as);
+  const file = join(dir, 'tokens.txt');
+  const count = target === 'delegate-users' ? users : 1;
+  await as.request('issue', { count, prefix: 'p-', scope: ['bench:read'], expiresInSeconds: 7200, file });
+  const nodeFlags = ['--cpu-prof', '--cpu-prof-dir', dir];
+  const sut = { layout, cpus: layout.sut, nodeFlags };
+  const proxy =
+    target === 'bare-http-proxy'
+      ? await startChild('bare', 'bare-http-proxy.ts', { upstream: upstream.info.url }, sut)
+      : await startChild(
+          'delegate',
+          'delegate-proxy.ts',
+          {
+            config: {
+              authorizationServer: { tokenEndpoint: String(as.info.tokenEndpoint), clientId: 'agent-service', clientSecretFile: secretFile },
+              cache: { maxTtlSeconds: 3600, refreshAheadSeconds: 30, maxEntries: users * 2 },
+              routes: [{ name: 'bench', match: { pathPrefix: '/' }, upstream: upstream.info.url, scopes: ['bench:read'] }],
+              logging: { level: 'info' },
+            },
+          },
+          sut,
+        );
+  const tokens = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  const spec: LoadSpec =
+    target === 'delegate-users'
+      ? { url: proxy.info.url, connections: 16, durationS: 1, tokensFile: file }
+      : { url: proxy.info.url, connections: 16, durationS: 1, token: tokens[0] as string };
+  const load = (s: LoadSpec) => (wrkAvailable() ? runWrk(s, layout) : runAutocannon(s, layout));
+  // Warm the cache (every user once, slowly enough for the AS), then the measured load.
+  if (target === 'delegate-users') await load({ ...spec, connections: 8, durationS: Math.ceil(users / 60) });
+  await load({ ...spec, durationS: 3 });
+  const result = await load({ ...spec, durationS: seconds });
+  process.stdout.write(`${JSON.stringify({ kind: 'profile-load', target, ...result })}\n`);
+  await proxy.stop();
+  const profFile = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!profFile) throw new Error('no .cpuprofile written');
+  summarize(JSON.parse(readFileSync(join(dir, profFile), 'utf8')) as Profile, join(dir, profFile));
+} finally {
+  await Promise.all(children.map((c) => c.stop()));
+}
+
+function where(url: string): string {
+  if (url === '') return '(native/V8)';
+  if (url.startsWith('node:')) return url;
+  const nm = url.lastIndexOf('/node_modules/');
+  if (nm !== -1) {
+    const rest = url.slice(nm + '/node_modules/'.length).split('/');
+    return rest[0]?.startsWith('@') ? `${rest[0]}/${rest[1]}` : (rest[0] ?? url);
+  }
+  const src = url.indexOf('/src/');
+  if (src !== -1) return url.slice(src + 1);
+  const bench = url.indexOf('/bench/');
+  return bench !== -1 ? url.slice(bench + 1) : url;
+}
+
+function summarize(profile: Profile, file: string): void {
+  const total = profile.samples.length;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  const byWhere = new Map<string, number>();
+  for (const n of profile.nodes) {
+    const name = n.callFrame.functionName || '(anonymous)';
+    if (name === '(idle)' || name === '(program)' || name === '(garbage collector)') {
+      byWhere.set(name, (byWhere.get(name) ?? 0) + n.hitCount);
+      continue;
+    }
+    const w = where(n.callFrame.url);
+    const k = `${name} ${w}:${n.callFrame.lineNumber + 1}`;
+    self.set(k, (self.get(k) ?? 0) + n.hitCount);
+    byWhere.set(w, (byWhere.get(w) ?? 0) + n.hitCount);
+  }
+  // Inclusive time of our own functions (counted once per stack even when recursive).
+  const inclusive = new Map<string, number>();
+  const walk = (id: number, onStack: Set<string>): number => {
+    const n = byId.get(id);
+    if (!n) return 0;
+    let sum = n.hitCount;
+    const w = where(n.callFrame.url);
+    const k = w.startsWith('src/') ? `${n.callFrame.functionName || '(anonymous)'} ${w}:${n.callFrame.lineNumber + 1}` : undefined;
+    const fresh = k !== undefined && !onStack.has(k);
+    if (fresh) onStack.add(k);
+    for (const c of n.children ?? []) sum += walk(c, onStack);
+    if (fresh) {
+      onStack.delete(k);
+      inclusive.set(k, (inclusive.get(k) ?? 0) + sum);
+    }
+    return sum;
+  };
+  walk(profile.nodes[0]?.id ?? 1, new Set());
+  const busy = total - (byWhere.get('(idle)') ?? 0);
+  const pct = (n: number): string => `${round((n / busy) * 100, 1)}%`;
+  const top = (m: Map<string, number>, n: number): [string, string][] =>
+    [...m.entries()]
+      .filter(([k]) => k !== '(idle)')
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => [k, pct(v)]);
+  process.stdout.write(`\nprofile: ${file}\n${busy} busy samples of ${total}; shares are of busy time\n\n`);
+  process.stdout.write(`${table(['self time by package / file', 'share'], top(byWhere, 25))}\n\n`);
+  process.stdout.write(`${table(['function (self time)', 'share'], top(self, 40))}\n\n`);
+  process.stdout.write(`${table(['src/ function (inclusive)', 'share'], top(inclusive, 30))}\n`);
+}

@@ -1,0 +1,302 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Clock } from '../auth/clock.js';
+import type { ApprovalService, DecideResult } from './approvals.js';
+import { listPage, loginPage, PAGE_CSP } from './page.js';
+import {
+  csrfToken,
+  issueSession,
+  readSession,
+  SIGNATURE_HEADER,
+  safeEqual,
+  TIMESTAMP_HEADER,
+  verifyBearer,
+  verifyCsrf,
+  verifySignature,
+} from './signature.js';
+import { cleanApprover } from './webhook.js';
+
+export interface StepUpAdminOptions {
+  readonly approvals: ApprovalService;
+  /** Without it, the callback and the page are off (decisions only from the webhook's answers). */
+  readonly secret: string | undefined;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+export const SESSION_COOKIE = 'dp_step_up';
+const SESSION_MAX_AGE_SECONDS = 12 * 3600;
+const MAX_BODY_BYTES = 16 * 1024;
+const ID = /^[0-9a-f-]{36}$/;
+const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
+const PAGE_MESSAGES: Record<string, string> = {
+  approved: 'Approved: the agent’s request continues.',
+  denied: 'Denied: the agent gets 403 insufficient_scope.',
+  gone: 'That request is no longer pending (decided, withdrawn or expired).',
+  mismatch: 'The request changed since the page was loaded: nothing was decided.',
+};
+
+/**
+ * `/step-up` on the admin listener: `POST /step-up/<id>` decisions (HMAC signature or bearer
+ * secret), and the approval page (`GET /step-up`, cookie session from a login with the secret,
+ * CSRF token on every form). Returns false for paths it does not own.
+ */
+export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const { approvals, secret, clock, logger } = options;
+  return (req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (path !== '/step-up' && !path.startsWith('/step-up/')) return false;
+    if (secret === undefined) {
+      json(res, 404, { error: 'not_found', error_description: 'step-up callbacks need stepUp.approval.callbackSecretFile' });
+      return true;
+    }
+    const handle = async (): Promise<void> => {
+      if (path === '/step-up' && (req.method === 'GET' || req.method === 'HEAD')) {
+        showPage(req, res);
+        return;
+      }
+      if (req.method !== 'POST') {
+        json(res, 405, { error: 'method_not_allowed' }, { allow: path === '/step-up' ? 'GET' : 'POST' });
+        return;
+      }
+      const body = await readBounded(req);
+      if (body === undefined) {
+        json(res, 413, { error: 'invalid_request', error_description: 'body too large' });
+        return;
+      }
+      if (path === '/step-up/login') {
+        login(req, res, body);
+        return;
+      }
+      if (path === '/step-up/logout') {
+        logout(req, res, body);
+        return;
+      }
+      const id = path.slice('/step-up/'.length);
+      if (!ID.test(id)) {
+        json(res, 404, { error: 'not_found' });
+        return;
+      }
+      if (req.headers[SIGNATURE_HEADER] !== undefined || req.headers.authorization !== undefined) {
+        machineDecision(req, res, id, body);
+        return;
+      }
+      pageDecision(req, res, id, body);
+    };
+    handle().catch((err: unknown) => {
+      logger.error({ err }, 'step-up admin request failed');
+      if (!res.headersSent) json(res, 500, { error: 'server_error' });
+      else res.destroy();
+    });
+    return true;
+  };
+
+  function session(req: IncomingMessage): { value: string; approver: string } | undefined {
+    const value = cookieOf(req.headers.cookie, SESSION_COOKIE);
+    const s = readSession(secret!, value, clock.now(), SESSION_MAX_AGE_SECONDS);
+    return s === undefined || value === undefined ? undefined : { value, approver: s.approver };
+  }
+
+  function showPage(req: IncomingMessage, res: ServerResponse, status = 200, message?: string): void {
+    const s = session(req);
+    if (!s) {
+      html(res, 200, loginPage(undefined));
+      return;
+    }
+    const key = new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('result') ?? '';
+    const text = message ?? PAGE_MESSAGES[key];
+    html(
+      res,
+      status,
+      listPage({ approver: s.approver, csrf: csrfToken(secret!, s.value), pending: approvals.list(), now: clock.now(), message: text, error: status >= 400 }),
+    );
+  }
+
+  function login(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+    if (!sameOrigin(req)) {
+      json(res, 403, { error: 'forbidden', error_description: 'cross-origin form post refused' });
+      return;
+    }
+    const form = new URLSearchParams(body.toString('utf8'));
+    const approver = cleanApprover(form.get('approver'));
+    const given = form.get('secret') ?? '';
+    if (approver === undefined || !safeEqual(given, secret!)) {
+      logger.warn({ remote: req.socket.remoteAddress }, 'step-up page: failed sign-in');
+      html(res, 401, loginPage(approver === undefined ? 'Enter your name.' : 'Wrong secret.'));
+      return;
+    }
+    const value = issueSession(secret!, approver, clock.now());
+    res.setHeader('set-cookie', cookie(value, SESSION_MAX_AGE_SECONDS));
+    logger.info({ approver }, 'step-up page: signed in');
+    redirect(res, '/step-up');
+  }
+
+  function logout(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+    const s = session(req);
+    const form = new URLSearchParams(body.toString('utf8'));
+    if (!s || !sameOrigin(req) || !verifyCsrf(secret!, s.value, form.get('csrf') ?? undefined)) {
+      json(res, 403, { error: 'forbidden' });
+      return;
+    }
+    res.setHeader('set-cookie', cookie('', 0));
+    redirect(res, '/step-up');
+  }
+
+  /** Browser form post: session cookie, CSRF token bound to it, and a same-origin request. */
+  function pageDecision(req: IncomingMessage, res: ServerResponse, id: string, body: Buffer): void {
+    const s = session(req);
+    if (!s) {
+      html(res, 401, loginPage('Sign in first.'));
+      return;
+    }
+    const form = new URLSearchParams(body.toString('utf8'));
+    if (!sameOrigin(req) || !verifyCsrf(secret!, s.value, form.get('csrf') ?? undefined)) {
+      logger.warn({ approvalId: id }, 'step-up page: decision without a valid CSRF token refused');
+      json(res, 403, { error: 'forbidden', error_description: 'missing or invalid CSRF token' });
+      return;
+    }
+    const decision = form.get('decision');
+    const digest = form.get('bodySha256') ?? '';
+    if ((decision !== 'approved' && decision !== 'denied') || !SHA256_HEX.test(digest)) {
+      showPage(req, res, 400, 'Malformed decision.');
+      return;
+    }
+    const result = approvals.decide(id, { decision, approver: s.approver, bodySha256: digest, via: 'page' });
+    logDecision(id, result, 'page');
+    if (result === 'decided') {
+      redirect(res, `/step-up?result=${decision}`);
+      return;
+    }
+    redirect(res, `/step-up?result=${result === 'digest_mismatch' ? 'mismatch' : 'gone'}`);
+  }
+
+  /** Approval tool or chat bot: HMAC over timestamp and body, or the bearer secret; JSON in and out. */
+  function machineDecision(req: IncomingMessage, res: ServerResponse, id: string, body: Buffer): void {
+    const auth = authenticate(req, body);
+    if (auth !== 'ok') {
+      logger.warn({ approvalId: id, auth }, 'step-up callback refused: authentication failed');
+      json(res, 401, { error: 'invalid_token', error_description: `callback authentication failed (${auth})` }, {
+        'www-authenticate': 'Bearer realm="delegate-proxy step-up"',
+      });
+      return;
+    }
+    let parsed: { decision?: unknown; approver?: unknown; bodySha256?: unknown };
+    try {
+      parsed = JSON.parse(body.toString('utf8')) as typeof parsed;
+    } catch {
+      json(res, 400, { error: 'invalid_request', error_description: 'body must be JSON' });
+      return;
+    }
+    const { decision, bodySha256 } = parsed ?? {};
+    if ((decision !== 'approved' && decision !== 'denied') || typeof bodySha256 !== 'string' || !SHA256_HEX.test(bodySha256)) {
+      json(res, 400, {
+        error: 'invalid_request',
+        error_description: 'expected {"decision":"approved"|"denied","approver":"...","bodySha256":"<hex>"}',
+      });
+      return;
+    }
+    const result = approvals.decide(id, { decision, approver: cleanApprover(parsed.approver), bodySha256, via: 'callback' });
+    logDecision(id, result, 'callback');
+    switch (result) {
+      case 'decided':
+        json(res, 200, { id, status: 'decided', decision });
+        return;
+      case 'unknown':
+        json(res, 404, { error: 'not_found', error_description: 'no pending approval with this id' });
+        return;
+      case 'already_decided':
+        json(res, 409, { error: 'already_decided', error_description: 'approval ids are single-use' });
+        return;
+      case 'digest_mismatch':
+        json(res, 409, { error: 'digest_mismatch', error_description: 'bodySha256 does not match the pending request' });
+        return;
+    }
+  }
+
+  function authenticate(req: IncomingMessage, body: Buffer): 'ok' | 'missing' | 'stale' | 'bad_signature' | 'bad_bearer' {
+    const signature = req.headers[SIGNATURE_HEADER];
+    if (signature !== undefined) {
+      const timestamp = req.headers[TIMESTAMP_HEADER];
+      return verifySignature(
+        secret!,
+        { signature: typeof signature === 'string' ? signature : undefined, timestamp: typeof timestamp === 'string' ? timestamp : undefined },
+        body,
+        clock.now(),
+      );
+    }
+    return verifyBearer(secret!, req.headers.authorization) ? 'ok' : 'bad_bearer';
+  }
+
+  function logDecision(id: string, result: DecideResult, via: string): void {
+    if (result === 'decided') return;
+    logger.warn({ approvalId: id, via, result }, 'step-up decision refused');
+  }
+}
+
+/**
+ * Browsers send Origin on every POST; it must name this listener (defence in depth next to the
+ * CSRF token and SameSite=Strict). `Sec-Fetch-Site`, when sent, must not be cross-site.
+ */
+function sameOrigin(req: IncomingMessage): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  const host = req.headers.host;
+  return host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
+}
+
+function cookie(value: string, maxAge: number): string {
+  return `${SESSION_COOKIE}=${value}; Path=/step-up; Max-Age=${maxAge}; HttpOnly; SameSite=Strict`;
+}
+
+export function cookieOf(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+const SECURITY_HEADERS = {
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
+
+function html(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8', 'content-security-policy': PAGE_CSP });
+  res.end(text);
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function redirect(res: ServerResponse, location: string): void {
+  // 303: the browser follows with GET, so a reload does not re-post the decision.
+  res.writeHead(303, { ...SECURITY_HEADERS, location });
+  res.end();
+}
+
+function readBounded(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        req.removeAllListeners('data');
+        req.resume();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(c);
+    });
+    req.once('end', () => resolve(size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
+}

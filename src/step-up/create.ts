@@ -1,0 +1,59 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
+import type { ActorTokenSource } from '../auth/actor-token.js';
+import type { Clock } from '../auth/clock.js';
+import type { TokenService } from '../auth/token-service.js';
+import type { ResolvedConfig } from '../config/load.js';
+import type { Metrics } from '../observability/metrics.js';
+import { createStepUpAdmin } from './admin-routes.js';
+import { ApprovalService } from './approvals.js';
+import { StepUp } from './step.js';
+import { realTimer, type Timer } from './timer.js';
+
+export interface StepUpWiring {
+  /** Pipeline step 6 and the onChallenge retry plan. */
+  readonly step: StepUp;
+  /** `/step-up` on the admin listener; returns false for other paths. Undefined without `stepUp`. */
+  readonly admin: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
+  readonly approvals: ApprovalService | undefined;
+  /** Withdraws pending approvals (shutdown). */
+  close(): void;
+}
+
+export interface StepUpWiringDeps {
+  readonly tokens: TokenService;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+  readonly actor: ActorTokenSource | undefined;
+  /** For the approval webhook (the same injected undici dispatcher as the AS calls). */
+  readonly dispatcher: Dispatcher;
+  readonly logger: Logger;
+  readonly timer?: Timer | undefined;
+}
+
+/** Builds step-up from the top-level `stepUp` settings (fixed until restart). */
+export function createStepUp(config: ResolvedConfig, deps: StepUpWiringDeps): StepUpWiring {
+  const settings = config.stepUp?.approval;
+  const logger = deps.logger.child({ component: 'step-up' });
+  const secret = config.secrets.stepUpCallbackSecret;
+  const approvals =
+    settings === undefined
+      ? undefined
+      : new ApprovalService({
+          webhookUrl: settings.webhookUrl,
+          timeoutSeconds: settings.timeoutSeconds,
+          secret,
+          dispatcher: deps.dispatcher,
+          clock: deps.clock,
+          timer: deps.timer ?? realTimer,
+          metrics: deps.metrics,
+          logger,
+        });
+  return {
+    step: new StepUp({ approvals, tokens: deps.tokens, metrics: deps.metrics, clock: deps.clock, actor: deps.actor }),
+    admin: approvals === undefined ? undefined : createStepUpAdmin({ approvals, secret, clock: deps.clock, logger }),
+    approvals,
+    close: () => approvals?.close(),
+  };
+}

@@ -1,0 +1,193 @@
+import { hash } from 'node:crypto';
+import type { ActorTokenSource } from '../auth/actor-token.js';
+import type { Clock } from '../auth/clock.js';
+import { peekJwtClaims } from '../auth/jwt-claims.js';
+import type { TokenService } from '../auth/token-service.js';
+import { ProxyError } from '../errors.js';
+import type { Metrics, StepUpOutcome } from '../observability/metrics.js';
+import type { RequestContext } from '../proxy/context.js';
+import type { UpstreamHead } from '../proxy/forwarder.js';
+import { hasBody, readBody } from '../proxy/request-body.js';
+import type { RetryPlan } from '../proxy/retry.js';
+import { normalizeScopes } from '../routing/route-table.js';
+import type { ApprovalResult, ApprovalService } from './approvals.js';
+import { insufficientScope } from './bearer-challenge.js';
+import { stepUpDenial } from './denial.js';
+import { compileStepUp, matchRules } from './rules.js';
+
+/** The agent's justification for the approver (optional, untrusted). */
+export const REASON_HEADER = 'x-step-up-reason';
+const MAX_REASON_LENGTH = 500;
+/** A rule-triggered step-up approves exact bytes, so the body is read (up to this) before asking. */
+export const STEP_UP_MAX_BODY_BYTES = 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+export interface StepUpDeps {
+  /** Undefined when the config has no top-level `stepUp` (every step-up is then refused). */
+  readonly approvals: ApprovalService | undefined;
+  readonly tokens: TokenService;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+  readonly actor: ActorTokenSource | undefined;
+}
+
+type Trigger = 'rule' | 'challenge';
+
+/**
+ * Pipeline step 6 (DESIGN.md "step-up") and its `onChallenge` retry plan. A person approves one
+ * call; only then is a token with the elevated scope exchanged, for that call only (never cached).
+ */
+export class StepUp {
+  readonly #d: StepUpDeps;
+
+  constructor(deps: StepUpDeps) {
+    this.#d = deps;
+  }
+
+  /** Step 6: when a rule of the route matches, hold the request until a person decides. */
+  async apply(ctx: RequestContext): Promise<void> {
+    const cfg = ctx.route?.config.stepUp;
+    if (cfg === undefined || cfg.rules.length === 0) return;
+    const step = compileStepUp(cfg);
+    const tools = ctx.mcp?.decisions.flatMap((d) => (d.tool === undefined ? [] : [d.tool]));
+    if (step.hasToolRules && tools === undefined) {
+      // Tool rules rely on the MCP policy step; without its parse, the tool is unknown: refuse.
+      throw new ProxyError('insufficient_scope', 'this route needs approval for some MCP tools and the request could not be inspected', {
+        detail: 'step-up tool rules but no MCP policy state on the request',
+      });
+    }
+    const match = matchRules(step, { method: ctx.req.method ?? 'GET', path: ctx.forwardPath ?? '/', tools });
+    if (match === undefined) return;
+    // What is approved is what is forwarded: the body is read now and sent from memory.
+    if (ctx.body === undefined && hasBody(ctx.req)) ctx.body = await readBody(ctx.req, STEP_UP_MAX_BODY_BYTES);
+    await this.#elevate(ctx, match.scopes.filter((s) => !ctx.scopes.includes(s)), 'rule', match.tools);
+  }
+
+  /**
+   * `onChallenge`: an upstream 403 `insufficient_scope` challenge naming only scopes the route
+   * already has or may be stepped up to becomes a retry after approval; anything else passes through.
+   */
+  planChallenge(ctx: RequestContext, head: UpstreamHead): RetryPlan | undefined {
+    const cfg = ctx.route?.config.stepUp;
+    if (head.status !== 403 || cfg === undefined || !cfg.onChallenge) return undefined;
+    const asked = insufficientScope(head.headers['www-authenticate']);
+    if (asked === undefined) return undefined;
+    const step = compileStepUp(cfg);
+    const elevated = asked.filter((s) => !ctx.scopes.includes(s));
+    if (elevated.length === 0 || !elevated.every((s) => step.allowed.has(s))) {
+      ctx.log.info({ challengeScopes: asked.slice(0, 20) }, 'upstream insufficient_scope challenge outside the step-up allow-list; passed through');
+      return undefined;
+    }
+    const tools = ctx.mcp?.decisions.flatMap((d) => (d.tool === undefined ? [] : [d.tool])) ?? [];
+    return { reason: 'step_up', prepare: () => this.#elevate(ctx, elevated, 'challenge', tools) };
+  }
+
+  async #elevate(ctx: RequestContext, elevated: readonly string[], trigger: Trigger, tools: readonly string[]): Promise<void> {
+    if (elevated.length === 0) return;
+    const route = ctx.route!;
+    const wanted = normalizeScopes([...ctx.scopes, ...elevated]);
+    const { approvals, metrics } = this.#d;
+    if (approvals === undefined) {
+      throw new ProxyError('insufficient_scope', 'this request needs a person’s approval and no approval channel is configured', {
+        detail: 'route has stepUp but the running config has no top-level stepUp (restart needed)',
+        scope: wanted,
+      });
+    }
+    const bodySha256 = hash('sha256', ctx.body ?? EMPTY, 'hex');
+    const withdraw = new AbortController();
+    const onClose = (): void => {
+      if (!ctx.res.writableFinished) withdraw.abort();
+    };
+    ctx.res.once('close', onClose);
+    const started = performance.now();
+    const { approval, result: pending } = approvals.request(
+      {
+        route: route.name,
+        scopes: [...elevated].sort(),
+        sub: ctx.subject?.sub,
+        actor: this.#actorSub(),
+        method: ctx.req.method ?? 'GET',
+        path: ctx.forwardPath ?? '/',
+        mcpTools: tools,
+        bodySha256,
+        reason: reasonOf(ctx.req.headers[REASON_HEADER]),
+        trigger,
+        requestId: ctx.id,
+      },
+      withdraw.signal,
+    );
+    ctx.log.info({ approvalId: approval.id, scopes: approval.scopes, trigger }, 'step-up: waiting for a decision');
+    let result: ApprovalResult;
+    try {
+      result = await pending;
+    } finally {
+      ctx.res.off('close', onClose);
+    }
+    const outcome: StepUpOutcome = result.outcome === 'withdrawn' ? 'timeout' : result.outcome;
+    metrics.stepUp.inc({ route: route.name, outcome });
+    ctx.log.info(
+      {
+        audit: 'step_up',
+        approvalId: approval.id,
+        decision: result.outcome,
+        approver: 'approver' in result ? result.approver : undefined,
+        via: 'via' in result ? result.via : undefined,
+        withdrawnBecause: result.outcome === 'withdrawn' ? result.reason : undefined,
+        detail: result.outcome === 'error' ? result.detail : undefined,
+        scopes: approval.scopes,
+        sub: approval.sub,
+        actor: approval.actor,
+        route: route.name,
+        method: approval.method,
+        path: approval.path.split('?')[0],
+        mcpTools: tools.length > 0 ? tools : undefined,
+        bodySha256,
+        trigger,
+        latencyMs: Math.round(performance.now() - started),
+      },
+      `step-up ${result.outcome}`,
+    );
+    ctx.logFields.stepUp = result.outcome;
+    ctx.logFields.approvalId = approval.id;
+    if (result.outcome !== 'approved') throw stepUpDenial(ctx, result, wanted, timeoutOf(approval));
+    await this.#exchangeElevated(ctx, wanted, elevated);
+  }
+
+  /** Route (or policy) scopes plus the approved ones, for this call only: never cached or shared. */
+  async #exchangeElevated(ctx: RequestContext, wanted: readonly string[], elevated: readonly string[]): Promise<void> {
+    const route = ctx.route!;
+    ctx.scopes = wanted;
+    ctx.cacheable = false;
+    ctx.token = await this.#d.tokens.obtain({ route, subject: ctx.subject!, scopes: wanted, log: ctx.log, cacheable: false });
+    const granted = new Set(ctx.token.token.scopes);
+    const missing = elevated.filter((s) => !granted.has(s));
+    if (missing.length > 0) {
+      throw new ProxyError('insufficient_scope', 'the authorization server did not grant the approved scope', {
+        detail: `approved but not granted: ${missing.join(' ')}`,
+        scope: wanted,
+      });
+    }
+    this.#d.metrics.tokenRemainingTtl.observe({ route: route.name }, Math.max(0, (ctx.token.token.expiresAt - this.#d.clock.now()) / 1000));
+  }
+
+  #actorSub(): string | undefined {
+    const token = this.#d.actor?.current()?.token;
+    const sub = token === undefined ? undefined : peekJwtClaims(token)?.sub;
+    return typeof sub === 'string' ? sub : undefined;
+  }
+}
+
+function timeoutOf(approval: { readonly createdAt: number; readonly expiresAt: number }): number {
+  return Math.round((approval.expiresAt - approval.createdAt) / 1000);
+}
+
+/** Printable, single-line, bounded: it is shown to a person and written to logs. */
+export function reasonOf(header: string | string[] | undefined): string | undefined {
+  const raw = Array.isArray(header) ? header.join(' ') : header;
+  if (raw === undefined) return undefined;
+  // Node reads header bytes as latin1; agents send UTF-8.
+  const value = Buffer.from(raw, 'latin1').toString('utf8');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
+  const clean = value.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, MAX_REASON_LENGTH);
+  return clean === '' ? undefined : clean;
+}

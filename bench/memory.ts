@@ -71,7 +71,7 @@ function line(kind: string, fields: Record<string, unknown>): void {
 // 1. The token strings alone.
 {
   const before = await settle();
-  const tokens = Array.from({ length: ENTRIES }, (_, i) => tokenLike());
+  const tokens = Array.from({ length: ENTRIES }, () => tokenLike());
   const after = await settle();
   line('memory-tokens-only', { entries: ENTRIES, tokenBytes: TOKEN_BYTES, bytesPerToken: Math.round((after - before) / ENTRIES), total: after - before });
   tokens.length = 0;

@@ -5,6 +5,10 @@
  * inclusive time of our own (src/) functions.
  *
  *   node --import tsx bench/profile.ts [delegate-warm|delegate-users|bare-http-proxy] [seconds]
+ *
+ * The profile is taken in the proxy process with the V8 CPU profiler over the measured window only
+ * (start-up and warm-up excluded); BENCH_CPU_PROF=1 instead runs the proxy under `node --cpu-prof`
+ * for the whole process lifetime.
  */
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,7 +54,8 @@ try {
   const file = join(dir, 'tokens.txt');
   const count = target === 'delegate-users' ? users : 1;
   await as.request('issue', { count, prefix: 'p-', scope: ['bench:read'], expiresInSeconds: 7200, file });
-  const nodeFlags = ['--cpu-prof', '--cpu-prof-dir', dir];
+  const wholeProcess = process.env.BENCH_CPU_PROF === '1';
+  const nodeFlags = wholeProcess ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
   const sut = { layout, cpus: layout.sut, nodeFlags };
   const proxy =
     target === 'bare-http-proxy'
@@ -77,7 +82,9 @@ try {
   // Warm the cache (every user once, slowly enough for the AS), then the measured load.
   if (target === 'delegate-users') await load({ ...spec, connections: 8, durationS: Math.ceil(users / 60) });
   await load({ ...spec, durationS: 3 });
+  if (!wholeProcess) await proxy.request('profileStart');
   const result = await load({ ...spec, durationS: seconds });
+  if (!wholeProcess) await proxy.request('profileStop', join(dir, 'window.cpuprofile'));
   process.stdout.write(`${JSON.stringify({ kind: 'profile-load', target, ...result })}\n`);
   await proxy.stop();
   const profFile = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));

@@ -8,6 +8,7 @@
  *   BENCH_ROUNDS [3]  BENCH_DURATION [10] s  BENCH_CONNECTIONS [16]  BENCH_USERS [10000]
  *   BENCH_RATE [2000] req/s for the same-load latency phase  BENCH_PIN [1]  BENCH_TOOL [wrk if installed]
  *   BENCH_CONFIGS (comma list of config names)  BENCH_SKIP (as-load,memory,herd)
+ *   BENCH_ATTRIBUTION=1 adds configurations that split the cost (see BENCHMARKS.md "Where the time goes").
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -100,12 +101,12 @@ async function closed(spec: LoadSpec): Promise<LoadResult> {
   return useWrk ? runWrk(spec, layout) : runAutocannon(spec, layout);
 }
 
-function proxyConfig(upstream: string, tokenEndpoint: string, maxEntries: number): Record<string, unknown> {
+function proxyConfig(upstream: string, tokenEndpoint: string, maxEntries: number, level = 'info'): Record<string, unknown> {
   return {
     authorizationServer: { tokenEndpoint, clientId: CLIENT_ID, clientSecretFile: secretFile },
     cache: { maxTtlSeconds: TOKEN_TTL_S, refreshAheadSeconds: 30, maxEntries },
     routes: [{ name: 'bench', match: { pathPrefix: '/' }, upstream, scopes: [SCOPE] }],
-    logging: { level: 'info' },
+    logging: { level },
   };
 }
 
@@ -146,6 +147,18 @@ async function main(): Promise<void> {
   const warm = await startChild('delegate-proxy-warm', 'delegate-proxy.ts', { config: proxyConfig(upstream.info.url, tokenEndpoint, 10_000) }, sut);
   const many = await startChild('delegate-proxy-users', 'delegate-proxy.ts', { config: proxyConfig(upstream.info.url, tokenEndpoint, USERS * 2) }, sut);
   children.push(bare, undici, warm, many);
+  const attribution: Config[] = [];
+  if (env.BENCH_ATTRIBUTION === '1') {
+    const selfPipeline = await startChild('bare-self-pipeline', 'bare-http-proxy.ts', { upstream: upstream.info.url, mode: 'self-pipeline' }, sut);
+    const selfPipe = await startChild('bare-self-pipe', 'bare-http-proxy.ts', { upstream: upstream.info.url, mode: 'self-pipe' }, sut);
+    const quiet = await startChild('delegate-warm-quiet', 'delegate-proxy.ts', { config: proxyConfig(upstream.info.url, tokenEndpoint, 10_000, 'warn') }, sut);
+    children.push(selfPipeline, selfPipe, quiet);
+    attribution.push(
+      { name: 'bare-self-pipeline', label: 'A1 http-proxy, response leg as src/proxy/forwarder.ts', url: selfPipeline.info.url, pids: () => [selfPipeline.pid] },
+      { name: 'bare-self-pipe', label: 'A2 http-proxy, own response leg with pipe()', url: selfPipe.info.url, pids: () => [selfPipe.pid] },
+      { name: 'delegate-warm-quiet', label: 'A3 delegate-proxy warm, logging: warn (no access line)', url: quiet.info.url, pids: () => [quiet.pid], token: oneToken, adminUrl: String(quiet.info.adminUrl) },
+    );
+  }
   if (nginxBin) nginx = await startNginx(nginxBin, layout, upstream.info.url);
   else note('nginx not installed: configuration 2 skipped');
 
@@ -156,6 +169,7 @@ async function main(): Promise<void> {
     { name: 'delegate-warm', label: '4 delegate-proxy, warm, 1 user', url: warm.info.url, pids: () => [warm.pid], token: oneToken, adminUrl: String(warm.info.adminUrl) },
     { name: 'delegate-users', label: `5 delegate-proxy, ${USERS} users`, url: many.info.url, pids: () => [many.pid], tokensFile: usersFile, adminUrl: String(many.info.adminUrl) },
     { name: 'undici-forwarder', label: '6 bare undici forwarder (reference)', url: undici.info.url, pids: () => [undici.pid] },
+    ...attribution,
   ];
   const only = env.BENCH_CONFIGS?.split(',');
   const configs = only ? all.filter((c) => only.includes(c.name)) : all;
@@ -164,6 +178,7 @@ async function main(): Promise<void> {
   t = Date.now();
   await warmUsers(many.info.url, usersFile);
   await warmUsers(warm.info.url, oneFile);
+  for (const c of attribution) if (c.token) await warmUsers(c.url, oneFile);
   const coldMs = Date.now() - t;
   const size = await many.request<number>('cacheSize');
   emit({ kind: 'cold-start', users: USERS, cachedEntries: size, ms: coldMs, exchangesPerS: round((USERS / coldMs) * 1000, 1) });
@@ -350,8 +365,11 @@ function summarize(
   const names = new Set(configs.map((c) => c.name));
   const ratioRows: (string | number)[][] = [];
   const summary: Record<string, unknown> = { kind: 'summary' };
-  for (const a of ['delegate-warm', 'delegate-users', 'undici-forwarder']) {
-    for (const b of ['bare-http-proxy', 'nginx']) {
+  const pairs: [string, string][] = [];
+  for (const a of ['delegate-warm', 'delegate-users', 'undici-forwarder']) for (const b of ['bare-http-proxy', 'nginx']) pairs.push([a, b]);
+  pairs.push(['bare-self-pipeline', 'bare-http-proxy'], ['bare-self-pipe', 'bare-http-proxy'], ['delegate-warm', 'bare-self-pipeline'], ['delegate-warm', 'delegate-warm-quiet']);
+  for (const [a, b] of pairs) {
+    {
       if (!names.has(a) || !names.has(b)) continue;
       const cpu = ratio('measurement', a, b, (m) => m.cpuUsPerReq);
       const cpuFixed = ratio('fixed-rate', a, b, (m) => m.cpuUsPerReq);

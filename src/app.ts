@@ -108,7 +108,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     probeUrl: tokenEndpoint,
     dispatcher,
     timeoutMs: as.timeoutMs,
-    onChange: (s) => logger.info({ ready: s.ready, reasons: s.reasons }, 'readiness changed'),
+    onChange: (s) => logger[s.ready ? 'info' : 'warn']({ ready: s.ready, reasons: s.reasons }, 'readiness changed'),
   });
 
   const stepUp = createStepUp(config, { tokens, metrics, clock, actor, dispatcher, logger, timer: deps.stepUpTimer });

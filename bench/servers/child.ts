@@ -1,3 +1,6 @@
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+
 /** The orchestrator <-> server protocol: one `ready` message, then requests answered by `id`. */
 export type ChildMessage =
   | { readonly type: 'ready'; readonly url: string; readonly [k: string]: unknown }
@@ -16,7 +19,8 @@ export function childOptions<T>(): T {
  * Announces readiness and serves requests from the orchestrator. The process exits when the
  * orchestrator goes away (IPC disconnect), so no server outlives a crashed run.
  */
-export function serve(ready: { url: string; [k: string]: unknown }, ops: Record<string, (arg: unknown) => unknown> = {}, close?: () => Promise<void>): void {
+export function serve(ready: { url: string; [k: string]: unknown }, own: Record<string, (arg: unknown) => unknown> = {}, close?: () => Promise<void>): void {
+  const ops = { ...profilerOps(), ...own };
   const send = (m: ChildMessage): void => {
     process.send?.(m);
   };
@@ -40,4 +44,30 @@ export function serve(ready: { url: string; [k: string]: unknown }, ops: Record<
     done.finally(() => process.exit(0));
   });
   send({ type: 'ready', ...ready });
+}
+
+/**
+ * The V8 CPU profiler (what `node --cpu-prof` uses), started and stopped around the measured window
+ * only, so start-up and warm-up are not in the profile.
+ */
+function profilerOps(): Record<string, (arg: unknown) => unknown> {
+  let session: Session | undefined;
+  return {
+    async profileStart() {
+      session = new Session();
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.setSamplingInterval', { interval: 100 });
+      await session.post('Profiler.start');
+      return true;
+    },
+    async profileStop(arg: unknown) {
+      if (!session) throw new Error('profiler not started');
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      session = undefined;
+      writeFileSync(String(arg), JSON.stringify(profile));
+      return String(arg);
+    },
+  };
 }

@@ -46,6 +46,7 @@ export function createAuthSetup(config: ResolvedConfig, deps: AuthSetupDeps): Au
   const verifyConfig = config.subjectToken.verify;
   const needsDiscovery =
     as.issuer !== undefined && (as.tokenEndpoint === undefined || (verifyConfig !== undefined && verifyConfig.jwksUri === undefined));
+  let onDiscovered: (() => void) | undefined;
   const discovery =
     needsDiscovery && as.issuer !== undefined
       ? createDiscovery({
@@ -54,6 +55,7 @@ export function createAuthSetup(config: ResolvedConfig, deps: AuthSetupDeps): Au
           timeoutMs: as.timeoutMs,
           refreshSeconds: as.discoveryRefreshSeconds,
           logger: deps.logger,
+          onDiscovered: () => onDiscovered?.(),
         })
       : undefined;
   const tokenEndpoint = (): string => {
@@ -122,6 +124,14 @@ export function createAuthSetup(config: ResolvedConfig, deps: AuthSetupDeps): Au
       if (discovery) {
         readiness.addCheck('discovery', () => discovery.readinessReason());
         await discovery.start();
+        // A late first discovery: probe the now known token endpoint and load keys at once.
+        onDiscovered = () => {
+          void readiness.probe();
+          if (subjectVerifier?.readinessReason() !== undefined) {
+            clearTimeout(jwksTimer);
+            void warmJwks();
+          }
+        };
       }
       if (subjectVerifier) {
         readiness.addCheck('jwks', () => subjectVerifier.readinessReason());

@@ -93,6 +93,8 @@ export interface DiscoveryOptions {
   /** First retry delay after a failure; doubles up to `maxRetryMs`. */
   readonly retryMs?: number;
   readonly maxRetryMs?: number;
+  /** Called after each successful fetch (e.g. to re-run readiness probes that needed the endpoint). */
+  readonly onDiscovered?: (metadata: AuthorizationServerMetadata) => void;
 }
 
 export interface Discovery {
@@ -140,6 +142,7 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
         options.logger.info({ issuer: next.issuer, tokenEndpoint: next.tokenEndpoint, jwksUri: next.jwksUri, source: next.source }, 'authorization server discovered');
       }
       schedule(options.refreshSeconds * 1000);
+      options.onDiscovered?.(next);
       return next;
     } catch (err) {
       failures += 1;

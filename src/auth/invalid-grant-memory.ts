@@ -17,26 +17,27 @@ export interface InvalidGrantMemoryOptions {
  * window the same 401 is answered without a call. Keyed by the token's hash, never the token.
  */
 export function withInvalidGrantMemory(client: TokenExchangeClient, options: InvalidGrantMemoryOptions): TokenExchangeClient {
-  const remembered = new LRUCache<string, true>({
-    max: options.maxEntries ?? 10_000,
-    ttlAutopurge: false,
-    perf: { now: () => options.clock.now() },
-  });
+  // Value: until when (epoch ms) the answer is remembered. Bounded; old entries fall out LRU.
+  const remembered = new LRUCache<string, number>({ max: options.maxEntries ?? 10_000 });
   return {
     async exchange(req, signal) {
       const seconds = options.seconds();
       const key = seconds > 0 ? hash('sha256', req.subjectToken, 'base64url') : undefined;
-      if (key !== undefined && remembered.get(key)) {
-        throw new TokenExchangeError('invalid_token', 'the user token was not accepted for delegation', 'invalid_grant', {
-          detail: `the authorization server answered invalid_grant for this subject token less than ${seconds}s ago (not asked again)`,
-          asError: 'invalid_grant',
-        });
+      const until = key === undefined ? undefined : remembered.get(key);
+      if (key !== undefined && until !== undefined) {
+        if (options.clock.now() < until) {
+          throw new TokenExchangeError('invalid_token', 'the user token was not accepted for delegation', 'invalid_grant', {
+            detail: 'the authorization server answered invalid_grant for this subject token moments ago (not asked again)',
+            asError: 'invalid_grant',
+          });
+        }
+        remembered.delete(key);
       }
       try {
         return await client.exchange(req, signal);
       } catch (err) {
         if (key !== undefined && err instanceof TokenExchangeError && err.outcome === 'invalid_grant') {
-          remembered.set(key, true, { ttl: seconds * 1000 });
+          remembered.set(key, options.clock.now() + seconds * 1000);
         }
         throw err;
       }

@@ -15,6 +15,8 @@ export interface GuardOptions {
   readonly algorithms?: readonly string[];
   /** Seconds of clock difference tolerated on `exp`/`nbf`/`iat`. Default 5. */
   readonly clockTolerance?: number;
+  /** Required JWT `typ` header, e.g. `at+jwt` (RFC 9068 §2.1). Default: not checked. */
+  readonly typ?: string;
   /** `realm` of the challenges. Default `mcp`. */
   readonly realm?: string;
   /** The current time, for tests. Default the system clock. */
@@ -66,6 +68,7 @@ export function createGuard(options: GuardOptions): Guard {
           audience,
           algorithms,
           clockTolerance: options.clockTolerance ?? 5,
+          ...(options.typ === undefined ? {} : { typ: options.typ }),
           ...(options.now === undefined ? {} : { currentDate: options.now() }),
         });
         return payload as GuardClaims;

@@ -37,9 +37,23 @@ export async function enforcePolicy(ctx: RequestContext, deps: PolicyDeps): Prom
   if (route.mcp === undefined) return;
   const policy = compilePolicy(route, route.mcp);
   const grants = grantsOf(ctx.subject?.token);
-  const state: McpRequestState = { policy, batch: false, decisions: [], grants, toolsListIds: new Set(), outcome: 'allowed' };
+  let settled = false;
+  const state: McpRequestState = {
+    policy,
+    batch: false,
+    decisions: [],
+    grants,
+    toolsListIds: new Set(),
+    outcome: 'allowed',
+    settle(outcome) {
+      if (settled) return;
+      settled = true;
+      state.outcome = outcome;
+      ctx.logFields.mcpOutcome = outcome;
+      for (const d of state.decisions) deps.metrics.mcpRequests.inc({ route: route.name, method: d.label, outcome });
+    },
+  };
   ctx.mcp = state;
-  ctx.res.once('close', () => countMessages(state, route.name, deps.metrics));
 
   const { req } = ctx;
   if (req.method === 'GET' || req.method === 'DELETE') {
@@ -63,7 +77,7 @@ export async function enforcePolicy(ctx: RequestContext, deps: PolicyDeps): Prom
   state.decisions = decisions;
   Object.assign(ctx.logFields, logFieldsOf(decisions));
   if (decisions.some((d) => d.denial !== undefined)) {
-    deny(ctx, state);
+    state.settle('denied');
     throw policyDenial(parsed.batch, decisions);
   }
   ctx.logFields.mcpOutcome = 'allowed';
@@ -97,11 +111,6 @@ async function readMcpBody(req: IncomingMessage, limit: number): Promise<Buffer>
   }
 }
 
-function deny(ctx: RequestContext, state: McpRequestState): void {
-  state.outcome = 'denied';
-  ctx.logFields.mcpOutcome = 'denied';
-}
-
 function logFieldsOf(decisions: readonly MessageDecision[]): Record<string, unknown> {
   const clip = (s: string) => (s.length > LOG_NAME_MAX ? `${s.slice(0, LOG_NAME_MAX)}…` : s);
   const methods = decisions.map((d) => clip(d.method ?? 'response'));
@@ -114,17 +123,14 @@ function logFieldsOf(decisions: readonly MessageDecision[]): Record<string, unkn
   };
 }
 
-/** One count per message, with the request's final policy outcome (after the AS had its say). */
-function countMessages(state: McpRequestState, route: string, metrics: Metrics): void {
-  for (const d of state.decisions) metrics.mcpRequests.inc({ route, method: d.label, outcome: state.outcome });
-}
-
 /**
  * How forward passes an MCP answer: through the tools/list filter when the request asked for
  * tools/list on a `filterToolsList` route and the user's grants are known; else untouched.
  */
 export function mcpResponseAction(ctx: RequestContext, head: UpstreamHead): ResponseAction {
   const state = ctx.mcp;
+  // The upstream answered: the messages went through.
+  state?.settle('allowed');
   if (state === undefined || state.toolsListIds.size === 0 || state.grants === undefined || head.status !== 200) return PASS;
   const encoding = head.headers['content-encoding'];
   if (encoding !== undefined && encoding !== 'identity') {
@@ -165,7 +171,9 @@ function mayCallFor(policy: McpPolicy, grants: ReadonlySet<string>): (tool: stri
  */
 export function mcpFailure(ctx: RequestContext, err: ProxyError): ProxyError {
   const state = ctx.mcp;
-  if (state === undefined || err.status !== 403 || err.body !== undefined || state.decisions.length === 0) return err;
-  deny(ctx, state);
+  if (state === undefined) return err;
+  // A failure after the policy let the messages pass (AS or upstream unavailable) is not a denial.
+  state.settle(err.status === 403 ? 'denied' : 'allowed');
+  if (err.status !== 403 || err.body !== undefined || state.decisions.length === 0) return err;
   return exchangeDenial(err, state.batch, state.decisions);
 }

@@ -14,4 +14,9 @@ export interface McpRequestState {
   /** Ids of tools/list requests whose results are filtered; empty: no filtering. */
   toolsListIds: ReadonlySet<JsonRpcId>;
   outcome: 'allowed' | 'denied';
+  /**
+   * Counts the messages once with their final outcome (later calls do nothing). Called where the
+   * outcome becomes known: the policy's denial, the upstream's answer, or a later step's failure.
+   */
+  settle(outcome: 'allowed' | 'denied'): void;
 }

@@ -36,7 +36,7 @@ export interface ReadinessOptions {
   readonly dispatcher: Dispatcher;
   readonly timeoutMs: number;
   readonly intervalMs?: number;
-  /** Called when `ready` flips, with the new state (for a log line). */
+  /** Called with the first probe's state and then whenever `ready` flips (for a log line). */
   readonly onChange?: (state: ReadinessState) => void;
 }
 
@@ -52,7 +52,8 @@ export function createReadiness(options: ReadinessOptions): Readiness {
   let draining = false;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  let lastReady = false;
+  // undefined until the first probe: its result is always reported, ready or not.
+  let lastReady: boolean | undefined;
   const checks = new Map<string, ReadinessCheck>([[AS_CHECK, () => asReason]]);
 
   const state = (): ReadinessState => {

@@ -263,7 +263,8 @@ const SECURITY_HEADERS = {
   'cache-control': 'no-store',
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
+  // same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on the form posts.
+  'referrer-policy': 'same-origin',
 };
 
 function html(res: ServerResponse, status: number, text: string): void {

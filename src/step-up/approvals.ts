@@ -47,6 +47,8 @@ export type DecideResult = 'decided' | 'unknown' | 'already_decided' | 'digest_m
 
 export interface ApprovalServiceOptions {
   readonly webhookUrl: string | undefined;
+  /** Base of `decisionUrl` in webhook events (the admin listener as approvers reach it). */
+  readonly callbackBaseUrl?: string | undefined;
   readonly timeoutSeconds: number;
   readonly secret: string | undefined;
   readonly dispatcher: Dispatcher;
@@ -173,6 +175,7 @@ export class ApprovalService {
       createdAt: new Date(a.createdAt).toISOString(),
       expiresAt: new Date(a.expiresAt).toISOString(),
       decisionPath: `/step-up/${a.id}`,
+      decisionUrl: this.#o.callbackBaseUrl === undefined ? null : `${this.#o.callbackBaseUrl.replace(/\/+$/, '')}/step-up/${a.id}`,
     };
     postWebhook(this.#webhook!, event, signal).then(
       (answer) => {

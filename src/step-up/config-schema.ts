@@ -52,6 +52,11 @@ export const stepUpSchema = z.strictObject({
       timeoutSeconds: z.number().int().min(1).max(3600).default(120),
       /** Secret for `POST /step-up/<id>` (HMAC or bearer) and the approval page login. */
       callbackSecretFile: z.string().min(1).optional(),
+      /** How approvers reach this proxy's admin listener (e.g. `http://${POD_IP}:9090`); sent as `decisionUrl`. */
+      callbackBaseUrl: z
+        .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
+        .refine((u) => !u.includes('?') && !u.includes('#'), 'must not carry a query or fragment')
+        .optional(),
     })
     .refine((a) => a.webhookUrl !== undefined || a.callbackSecretFile !== undefined, {
       message: 'set webhookUrl, callbackSecretFile or both: otherwise no decision can ever arrive',

@@ -43,6 +43,7 @@ export function createStepUp(config: ResolvedConfig, deps: StepUpWiringDeps): St
       : new ApprovalService({
           webhookUrl: settings.webhookUrl,
           timeoutSeconds: settings.timeoutSeconds,
+          callbackBaseUrl: settings.callbackBaseUrl,
           secret,
           dispatcher: deps.dispatcher,
           clock: deps.clock,

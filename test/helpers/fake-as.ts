@@ -20,7 +20,7 @@ export interface FakeAs {
   readonly url: string;
   readonly tokenEndpoint: string;
   readonly requests: FakeAsRequest[];
-  /** Requests to the token endpoint only. */
+  /** Token requests (POST /token) only. */
   tokenRequests(): FakeAsRequest[];
   answer: (req: FakeAsRequest, res: ServerResponse) => FakeAsAnswer | undefined;
   close(): Promise<void>;
@@ -40,7 +40,8 @@ export async function startFakeAs(answer: FakeAs['answer'] = () => ({ status: 50
         headers: req.headers,
       };
       requests.push(r);
-      const a = fake.answer(r, res);
+      // The proxy's readiness probe GETs the token endpoint; only POSTs are exchanges.
+      const a = r.method === 'GET' && r.path === '/token' ? { status: 405, body: {} } : fake.answer(r, res);
       if (a === undefined) return; // the handler answers (or stalls) itself
       res.writeHead(a.status, { 'content-type': 'application/json', ...a.headers });
       res.end(typeof a.body === 'string' ? a.body : JSON.stringify(a.body));
@@ -51,7 +52,7 @@ export async function startFakeAs(answer: FakeAs['answer'] = () => ({ status: 50
   return Object.assign(fake, {
     url,
     tokenEndpoint: `${url}/token`,
-    tokenRequests: () => requests.filter((r) => r.path === '/token'),
+    tokenRequests: () => requests.filter((r) => r.method === 'POST' && r.path === '/token'),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

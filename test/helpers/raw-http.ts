@@ -43,3 +43,12 @@ export async function waitFor(check: () => boolean, timeoutMs = 5_000, what = 'c
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** Like waitFor, for a check that needs I/O (e.g. asking /readyz). */
+export async function waitForAsync(check: () => Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

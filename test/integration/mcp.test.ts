@@ -6,7 +6,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { decodeJwt } from 'jose';
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createFilesServer, createMcpHttpHandler } from '../../examples/mcp-server/server.js';
 import { createGuard, type Guard } from '../../src/guard/index.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
@@ -18,10 +18,20 @@ const READ = 'mcp:tools:read';
 const WRITE = 'mcp:tools:write';
 const DELETE = 'files:delete';
 
-process.on('warning', (w: any) => { if (w.emitter) console.log('WARN', w.emitter.listeners('close').map((f: any) => f.toString().slice(0, 90))); });
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
   while (closers.length > 0) await closers.pop()?.();
+});
+
+// One authorization server for the file (it keeps no state between exchanges but the record,
+// cleared per test); proxy, MCP server and clients are fresh per test.
+let sharedAs: TestAuthorizationServer;
+beforeAll(async () => {
+  sharedAs = await startAs();
+});
+afterAll(() => sharedAs.close());
+beforeEach(() => {
+  sharedAs.exchanges.length = 0;
 });
 
 /** What the MCP server received over HTTP, before the SDK saw it. */
@@ -108,8 +118,7 @@ async function setup(
     extend?: (server: McpServer) => void;
   } = {},
 ): Promise<Setup> {
-  const as = await startAs();
-  closers.push(() => as.close());
+  const as = sharedAs;
   const guard = createGuard({ issuer: as.issuer, audience: AUDIENCE, jwksUri: as.jwksUri });
   const upstream = await startMcpUpstream(guard, options);
   const proxy = await startProxy({
@@ -438,16 +447,19 @@ describe('Streamable HTTP passes through', () => {
     expect(decodeJwt(tokenOf(stream)).aud).toBe(AUDIENCE);
     expect(scopeOf(stream)).toBe(READ);
 
+    const sessionId = transport.sessionId;
+    expect(sessionId).toBeDefined();
+    // terminateSession throws unless the DELETE answer is a 2xx (or 405).
     await transport.terminateSession();
     const del = upstream.seen.find((s) => s.method === 'DELETE')!;
-    expect(del.headers['mcp-session-id']).toBe(transport.sessionId ?? del.headers['mcp-session-id']);
+    expect(del.headers['mcp-session-id']).toBe(sessionId);
+    expect(scopeOf(del)).toBe(READ);
     const metrics = await (await request(`${proxy.adminUrl}/metrics`)).body.text();
     expect(metrics).toContain('delegate_proxy_mcp_requests_total{route="tools",method="tools/call",outcome="allowed"} 1');
   });
 
   it('passes session ids, Last-Event-ID, Accept and 202 answers unchanged', async () => {
-    const as = await startAs();
-    closers.push(() => as.close());
+    const as = sharedAs;
     const plain: TestUpstream = await startUpstream((req, res) => {
       if (req.method === 'POST') {
         res.writeHead(202, { 'mcp-session-id': 'session-1' });

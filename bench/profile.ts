@@ -4,7 +4,7 @@
  * it and prints where the time went: self time by package/file and the top functions, plus the
  * inclusive time of our own (src/) functions.
  *
- *   node --import tsx bench/profile.ts [delegate-warm|delegate-users|bare-http-proxy] [seconds]
+ *   node --import tsx bench/profile.ts [delegate-warm|delegate-users|bare-http-proxy|bare-self-pipeline] [seconds]
  *
  * The profile is taken in the proxy process with the V8 CPU profiler over the measured window only
  * (start-up and warm-up excluded); BENCH_CPU_PROF=1 instead runs the proxy under `node --cpu-prof`
@@ -58,8 +58,8 @@ try {
   const nodeFlags = wholeProcess ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
   const sut = { layout, cpus: layout.sut, nodeFlags };
   const proxy =
-    target === 'bare-http-proxy'
-      ? await startChild('bare', 'bare-http-proxy.ts', { upstream: upstream.info.url }, sut)
+    target === 'bare-http-proxy' || target === 'bare-self-pipeline'
+      ? await startChild('bare', 'bare-http-proxy.ts', { upstream: upstream.info.url, mode: target === 'bare-http-proxy' ? 'plain' : 'self-pipeline' }, sut)
       : await startChild(
           'delegate',
           'delegate-proxy.ts',
@@ -89,7 +89,7 @@ try {
   await proxy.stop();
   const profFile = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!profFile) throw new Error('no .cpuprofile written');
-  summarize(JSON.parse(readFileSync(join(dir, profFile), 'utf8')) as Profile, join(dir, profFile));
+  summarize(JSON.parse(readFileSync(join(dir, profFile), 'utf8')) as Profile, join(dir, profFile), result.requests);
 } finally {
   await Promise.all(children.map((c) => c.stop()));
 }
@@ -108,7 +108,7 @@ function where(url: string): string {
   return bench !== -1 ? url.slice(bench + 1) : url;
 }
 
-function summarize(profile: Profile, file: string): void {
+function summarize(profile: Profile, file: string, requests: number): void {
   const total = profile.samples.length;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
@@ -143,15 +143,20 @@ function summarize(profile: Profile, file: string): void {
   };
   walk(profile.nodes[0]?.id ?? 1, new Set());
   const busy = total - (byWhere.get('(idle)') ?? 0);
-  const pct = (n: number): string => `${round((n / busy) * 100, 1)}%`;
+  // Sample weights from the profile's own time deltas (µs), so µs/request is independent of the interval.
+  const usPerSample = (profile.endTime - profile.startTime) / total;
+  const pct = (n: number): string => `${round((n / busy) * 100, 1)}% ${round((n * usPerSample) / requests, 1)} µs/req`;
   const top = (m: Map<string, number>, n: number): [string, string][] =>
     [...m.entries()]
       .filter(([k]) => k !== '(idle)')
       .sort((a, b) => b[1] - a[1])
       .slice(0, n)
       .map(([k, v]) => [k, pct(v)]);
-  process.stdout.write(`\nprofile: ${file}\n${busy} busy samples of ${total}; shares are of busy time\n\n`);
-  process.stdout.write(`${table(['self time by package / file', 'share'], top(byWhere, 25))}\n\n`);
-  process.stdout.write(`${table(['function (self time)', 'share'], top(self, 40))}\n\n`);
-  process.stdout.write(`${table(['src/ function (inclusive)', 'share'], top(inclusive, 30))}\n`);
+  process.stdout.write(
+    `\nprofile: ${file}\n${busy} busy samples of ${total} (${round(usPerSample, 1)} µs each); ${requests} requests; ` +
+      `${round((busy * usPerSample) / requests, 1)} µs busy per request; shares are of busy time\n\n`,
+  );
+  process.stdout.write(`${table(['self time by package / file', 'share, µs/req'], top(byWhere, 25))}\n\n`);
+  process.stdout.write(`${table(['function (self time)', 'share, µs/req'], top(self, 40))}\n\n`);
+  process.stdout.write(`${table(['src/ function (inclusive)', 'share, µs/req'], top(inclusive, 30))}\n`);
 }

@@ -81,6 +81,15 @@ export class TokenCache {
     return now < token.expiresAt - this.#skewMs;
   }
 
+  /**
+   * The cached token when a lookup would be a plain hit (present, before its refresh point, usable),
+   * else undefined. Synchronous, for the hot path: no fetch() bookkeeping, status or promise.
+   */
+  fresh(key: string): CachedToken | undefined {
+    const token = this.#lru.get(key, { allowStale: false, noDeleteOnStaleGet: true });
+    return token !== undefined && this.usable(token) ? token : undefined;
+  }
+
   async get(key: string, load: TokenLoad): Promise<Lookup> {
     const status: LRUCache.Status<string, CachedToken, TokenLoad> = {};
     const token = await this.#lru.fetch(key, { context: load, status });
@@ -172,6 +181,9 @@ export function tokenTimes(input: {
   }
   const lifetime = Math.max(0, expiresAt - now);
   // A token bounded by the user's own token cannot be renewed past it: no refresh ahead then.
-  const ahead = cappedBySubject ? 0 : Math.min(input.refreshAheadSeconds * 1000, lifetime / 2);
+  // Nor when the AS already bounded it to about the user's exp (a renewal would gain nothing).
+  const boundedBySubject =
+    cappedBySubject || (input.subjectExpiresAt !== undefined && input.subjectExpiresAt - expiresAt < input.refreshAheadSeconds * 1000);
+  const ahead = boundedBySubject ? 0 : Math.min(input.refreshAheadSeconds * 1000, lifetime / 2);
   return { expiresAt, refreshAt: expiresAt - ahead, capped, cappedBySubject };
 }

@@ -9,6 +9,9 @@ import { peekJwtClaims } from './jwt-claims.js';
 import { type CachedToken, type LookupResult, type RefreshTrigger, TokenCache, tokenTimes } from './token-cache.js';
 import type { ExchangeRequest, IssuedToken, TokenExchangeClient } from './token-exchange.js';
 
+/** Distinct exchange-parameter sets given a short id (routes x policy-added scope sets). */
+const MAX_PARAM_IDS = 10_000;
+
 export interface CacheSettings {
   readonly refreshAheadSeconds: number;
   readonly maxTtlSeconds: number;
@@ -71,7 +74,8 @@ export function describeSubject(token: string): SubjectInfo {
 export class TokenService {
   readonly cache: TokenCache;
   readonly #o: TokenServiceOptions;
-  readonly #routeKeys = new WeakMap<Route, string>();
+  readonly #routeParams = new WeakMap<Route, string>();
+  readonly #paramIds = new Map<string, string>();
 
   constructor(options: TokenServiceOptions) {
     this.#o = options;
@@ -83,13 +87,22 @@ export class TokenService {
     });
   }
 
-  /** The exchange parameters as one string; routes with equal parameters share cache entries. */
-  #paramsKey(route: Route, scopes: readonly string[]): string {
-    const base = scopes === route.scopes ? this.#routeKeys.get(route) : undefined;
-    if (base !== undefined) return base;
-    const key = JSON.stringify([scopes, route.audience ?? null, route.resource ?? null, route.requestedTokenType]);
-    if (scopes === route.scopes) this.#routeKeys.set(route, key);
-    return key;
+  /**
+   * A short id per distinct set of exchange parameters: routes with equal parameters share it, and so
+   * cache entries. Short ids keep every cache key (one per user and parameter set) small.
+   */
+  #paramsId(route: Route, scopes: readonly string[]): string {
+    const known = scopes === route.scopes ? this.#routeParams.get(route) : undefined;
+    if (known !== undefined) return known;
+    const params = JSON.stringify([scopes, route.audience ?? null, route.resource ?? null, route.requestedTokenType]);
+    let id = this.#paramIds.get(params);
+    if (id === undefined) {
+      // Bounded: past the cap the parameters themselves are the id ('[' never starts a short id).
+      id = this.#paramIds.size < MAX_PARAM_IDS ? `#${this.#paramIds.size.toString(36)}` : params;
+      if (id !== params) this.#paramIds.set(params, id);
+    }
+    if (scopes === route.scopes) this.#routeParams.set(route, id);
+    return id;
   }
 
   async obtain(req: TokenRequest): Promise<ObtainedToken> {
@@ -99,7 +112,17 @@ export class TokenService {
       throw new ProxyError('invalid_token', 'the user token has expired', { detail: 'subject token exp is within the clock skew' });
     }
     const actor = this.#o.actor?.current();
-    const key = `${req.subject.hash}\n${actor?.hash ?? ''}\n${this.#paramsKey(req.route, req.scopes)}`;
+    const key = `${req.subject.hash}\n${actor?.hash ?? ''}\n${this.#paramsId(req.route, req.scopes)}`;
+    const { metrics } = this.#o;
+    const route = req.route.name;
+    if (req.cacheable) {
+      // Hot path: a plain hit needs no exchange request, closures or fetch() bookkeeping.
+      const token = this.cache.fresh(key);
+      if (token !== undefined) {
+        metrics.tokenCacheLookups.inc({ route, result: 'hit' });
+        return { token, result: 'hit', key };
+      }
+    }
     const exchangeRequest: ExchangeRequest = {
       subjectToken: req.subject.token,
       subjectTokenType: this.#o.subjectTokenType,
@@ -110,8 +133,6 @@ export class TokenService {
       actorToken: actor?.token,
       actorTokenType: actor?.type,
     };
-    const { metrics } = this.#o;
-    const route = req.route.name;
     if (!req.cacheable) {
       const token = await this.#exchange(req, exchangeRequest, actor !== undefined);
       return { token, result: 'bypass', key };
@@ -134,7 +155,6 @@ export class TokenService {
     const route = req.route.name;
     const audit = {
       audit: 'token_exchange',
-      route,
       sub: req.subject.sub,
       actor: hasActor ? this.#actorSub() : undefined,
       requestedScopes: exchangeRequest.scopes,
@@ -187,7 +207,8 @@ export class TokenService {
     );
     return {
       accessToken: issued.accessToken,
-      scopes: issued.scopes,
+      // One shared array when the AS granted what was asked (the usual case): less memory per entry.
+      scopes: sameScopes(issued.scopes, exchangeRequest.scopes) ? exchangeRequest.scopes : issued.scopes,
       issuedAt: now,
       expiresAt: times.expiresAt,
       refreshAt: times.refreshAt,
@@ -199,6 +220,10 @@ export class TokenService {
     const sub = token === undefined ? undefined : peekJwtClaims(token)?.sub;
     return typeof sub === 'string' ? sub : undefined;
   }
+}
+
+function sameScopes(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((s, i) => s === b[i]);
 }
 
 function describeError(err: unknown): { code?: string; message: string; detail?: string } {

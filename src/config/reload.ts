@@ -35,6 +35,8 @@ export const LIVE_PATHS: readonly string[] = [
   'cache.invalidGrantMemorySeconds',
   'logging.level',
   'shutdown',
+  'stripHeaders',
+  'stripCookies',
 ];
 
 /** Builds the runtime from `config`; values that need a restart are taken from `running`. */

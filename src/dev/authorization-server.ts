@@ -283,6 +283,8 @@ function tokenExchangeHandler(
       throw new errors.InvalidRequest('client not authenticated');
     }
     const subject = await verifySubject(key, provider.issuer, params);
+    // A delegation never outlives the user's own token (delegate-proxy refuses one that would).
+    const tokenTtl = subject.exp === undefined ? ttl : Math.max(1, Math.min(ttl, subject.exp - Math.ceil(Date.now() / 1000) - 1));
     const actorSub = await verifyActor(key, provider.issuer, params);
     checkRequestedTokenType(params);
     const scope = grantScope(single(params, 'scope'), subject.scope);
@@ -294,13 +296,13 @@ function tokenExchangeHandler(
       client,
       ...(scope === '' ? {} : { scope }),
       gty: TOKEN_EXCHANGE_GRANT,
-      expiresIn: ttl,
+      expiresIn: tokenTtl,
     });
     token.resourceServer = new provider.ResourceServer(target, {
       scope,
       audience: target,
       accessTokenFormat: 'jwt',
-      accessTokenTTL: ttl,
+      accessTokenTTL: tokenTtl,
       jwt: { sign: { alg: SIGNING_ALG } },
     });
     issued.set(token, { audience, ...(actorSub === undefined ? {} : { actorSub }) });
@@ -346,14 +348,18 @@ function checkTokenType(params: Params, name: string): void {
   }
 }
 
-async function verifySubject(key: SigningKey, issuer: string, params: Params): Promise<{ sub: string; scope: string }> {
+async function verifySubject(key: SigningKey, issuer: string, params: Params): Promise<{ sub: string; scope: string; exp?: number }> {
   const token = requireParam(params, 'subject_token');
   checkTokenType(params, 'subject_token_type');
   const payload = await verifyOwnJwt(key, issuer, token);
   if (payload === undefined || typeof payload.sub !== 'string') {
     throw new errors.InvalidGrant('subject_token is not a valid token of this server');
   }
-  return { sub: payload.sub, scope: typeof payload.scope === 'string' ? payload.scope : '' };
+  return {
+    sub: payload.sub,
+    scope: typeof payload.scope === 'string' ? payload.scope : '',
+    ...(typeof payload.exp === 'number' ? { exp: payload.exp } : {}),
+  };
 }
 
 // A bad actor token answers invalid_request (RFC 8693 §2.2.2), not invalid_grant: the actor is the

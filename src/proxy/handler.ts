@@ -115,6 +115,8 @@ async function forward(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
       timeoutMs: route.timeoutMs,
       body: ctx.body,
       onResponse: (head) => {
+        // Set here, not after the await: the response may finish (and be recorded) first.
+        ctx.upstreamStatus = head.status;
         if (attempt > 1 || !replayable) return mcpResponseAction(ctx, head);
         plan = planRetry(ctx, head, { refreshToken: (c) => refreshToken(c, deps), stepUp: deps.stepUp });
         return plan ? RETRY : mcpResponseAction(ctx, head);

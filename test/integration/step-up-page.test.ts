@@ -110,7 +110,7 @@ describe('approval page in a real browser', () => {
       if (m.type() === 'error') problems.push(m.text());
     });
 
-    tab.setDefaultTimeout(5000);
+    tab.setDefaultTimeout(15_000);
     await tab.goto(`${proxy.adminUrl}/step-up`);
     await tab.getByLabel(/Your name/).fill('frank');
     await tab.getByLabel(/Approval secret/).fill(CALLBACK_SECRET);
@@ -118,7 +118,7 @@ describe('approval page in a real browser', () => {
 
     const card = tab.locator(`[data-approval-id="${event.id}"]`);
     await card.waitFor();
-    const text = await card.innerText();
+    const text = (await card.textContent()) ?? '';
     expect(text).toContain('/invoices/77');
     expect(text).toContain('billing:write');
     expect(text).toContain('alice');
@@ -127,7 +127,7 @@ describe('approval page in a real browser', () => {
 
     await card.getByRole('button', { name: 'Approve' }).click();
     await tab.getByRole('status').waitFor();
-    expect(await tab.getByRole('status').innerText()).toMatch(/Approved/);
+    expect((await tab.getByRole('status').textContent()) ?? '').toMatch(/Approved/);
     expect(await tab.locator('#none').count()).toBe(1);
 
     const res = await held;
@@ -137,7 +137,7 @@ describe('approval page in a real browser', () => {
     expect(proxy.logs.lines().find((l) => l.audit === 'step_up')).toMatchObject({ decision: 'approved', approver: 'frank', via: 'page' });
     expect(foreign).toEqual([]);
     expect(problems).toEqual([]);
-  });
+  }, 60_000);
 });
 
 describe('approval page protection', () => {

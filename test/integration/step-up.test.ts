@@ -14,7 +14,6 @@ import {
   secretFile,
   startApprovalReceiver,
   startStepUpProxy,
-  type WebhookEvent,
 } from './step-up-harness.js';
 
 const closers: Array<() => Promise<void>> = [];

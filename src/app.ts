@@ -41,7 +41,7 @@ export interface StartedProxy {
   readonly adminUrl: string;
 }
 
-export interface Proxy {
+export interface DelegateProxy {
   readonly metrics: Metrics;
   readonly tokens: TokenService;
   readonly readiness: Readiness;
@@ -65,7 +65,7 @@ export interface Proxy {
 const MAX_HEADER_BYTES = 16 * 1024;
 
 /** Builds a proxy from a validated config. Nothing listens until `start()`. */
-export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {}): Proxy {
+export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {}): DelegateProxy {
   const logger = deps.logger ?? createLogger({ level: config.logging.level, pretty: config.logging.pretty });
   const registry = deps.registry ?? new Registry();
   const clock = deps.clock ?? systemClock;

@@ -1,4 +1,4 @@
-export { createProxy, type Proxy, type ProxyDeps, type StartedProxy } from './app.js';
+export { createProxy, type DelegateProxy, type ProxyDeps, type StartedProxy } from './app.js';
 export { type ResolvedConfig, loadConfigFile, parseConfigText, resolveConfig } from './config/load.js';
 export type { Config, ConfigInput, RouteConfig } from './config/schema.js';
 export { ConfigError, type ErrorCode, ProxyError, TokenExchangeError } from './errors.js';

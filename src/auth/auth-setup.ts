@@ -116,7 +116,8 @@ export function createAuthSetup(config: ResolvedConfig, deps: AuthSetupDeps): Au
   return {
     tokenEndpoint,
     client,
-    checkIssued: checkIssuedToken,
+    checkIssued: (issued, request, subject) =>
+      checkIssuedToken(issued, request, subject, { allowExpAfterSubject: config.authorizationServer.allowIssuedExpAfterSubject }),
     subjectVerifier,
     breaker,
     discovery,

@@ -12,10 +12,20 @@ import type { SubjectInfo } from './token-service.js';
  * checks catch an AS that answers with something other than what was asked for.
  * Any failure is outcome `rejected`: 502 to the agent, the token is dropped.
  */
-export function checkIssuedToken(issued: IssuedToken, request: ExchangeRequest, subject: SubjectInfo): void {
+export interface IssuedTokenCheckOptions {
+  /** authorizationServer.allowIssuedExpAfterSubject */
+  readonly allowExpAfterSubject: boolean;
+}
+
+export function checkIssuedToken(
+  issued: IssuedToken,
+  request: ExchangeRequest,
+  subject: SubjectInfo,
+  options: IssuedTokenCheckOptions = { allowExpAfterSubject: false },
+): void {
   const claims = peekJwtClaims(issued.accessToken);
   if (claims === undefined) return;
-  const problem = findProblem(claims, request, subject);
+  const problem = findProblem(claims, request, subject, options);
   if (problem !== undefined) {
     throw new TokenExchangeError('bad_gateway', 'the authorization server issued a token that does not match the request', 'rejected', {
       detail: `issued token refused: ${problem}`,
@@ -23,7 +33,12 @@ export function checkIssuedToken(issued: IssuedToken, request: ExchangeRequest, 
   }
 }
 
-function findProblem(claims: JWTPayload, request: ExchangeRequest, subject: SubjectInfo): string | undefined {
+function findProblem(
+  claims: JWTPayload,
+  request: ExchangeRequest,
+  subject: SubjectInfo,
+  options: IssuedTokenCheckOptions,
+): string | undefined {
   const aud = claims.aud === undefined ? [] : Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   // RFC 8693 §2.1: audience and resource name where the token is to be used; a token for somewhere
   // else (or for anywhere) must not be sent to this upstream.
@@ -40,7 +55,12 @@ function findProblem(claims: JWTPayload, request: ExchangeRequest, subject: Subj
   if (request.actorToken !== undefined && (claims.act === null || typeof claims.act !== 'object')) {
     return 'an actor token was sent but the issued token has no act claim';
   }
-  if (subject.expiresAt !== undefined && typeof claims.exp === 'number' && claims.exp * 1000 > subject.expiresAt) {
+  if (
+    !options.allowExpAfterSubject &&
+    subject.expiresAt !== undefined &&
+    typeof claims.exp === 'number' &&
+    claims.exp * 1000 > subject.expiresAt
+  ) {
     return `exp ${claims.exp} is after the subject token's exp ${subject.expiresAt / 1000}`;
   }
   // The response's `scope` is checked in token-exchange.ts; the token's own claim must agree.

@@ -84,6 +84,12 @@ const authorizationServer = z
     privateKeyFile: z.string().min(1).optional(),
     /** Per attempt: one HTTP request to the token endpoint (also discovery and JWKS fetches). */
     timeoutMs: z.number().int().min(1).max(60_000).default(3_000),
+    /**
+     * Accept a delegated JWT whose exp is after the user token's. Off by default (such a token is
+     * refused with 502); turn on for an AS that issues fixed lifetimes: the cache still never uses
+     * it past the user token's exp, but a leaked copy would outlive the user's session.
+     */
+    allowIssuedExpAfterSubject: z.boolean().default(false),
     /** Retries of one exchange: only network errors, timeouts and 5xx; never 4xx (docs/security.md). */
     retry: z
       .strictObject({

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { createProxy, type Proxy } from '../app.js';
+import { createProxy, type DelegateProxy } from '../app.js';
 import type { ResolvedConfig } from '../config/load.js';
 import { configSchema } from '../config/schema.js';
 import { createLogger } from '../observability/logger.js';
@@ -18,7 +18,7 @@ export interface DevSetupOptions {
 }
 
 export interface DevSetup {
-  readonly proxy: Proxy;
+  readonly proxy: DelegateProxy;
   readonly as: AuthorizationServer;
   readonly upstream: EchoUpstream;
   readonly proxyUrl: string;

@@ -1,5 +1,5 @@
 import { Registry } from 'prom-client';
-import { createProxy, type Proxy } from '../../src/app.js';
+import { createProxy, type DelegateProxy } from '../../src/app.js';
 import type { Clock } from '../../src/auth/clock.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -9,7 +9,7 @@ import { CLIENT_ID, type TestAuthorizationServer } from './start-as.js';
 export interface TestProxy {
   readonly url: string;
   readonly adminUrl: string;
-  readonly proxy: Proxy;
+  readonly proxy: DelegateProxy;
   readonly logs: LogSink;
   readonly registry: Registry;
   close(): Promise<void>;

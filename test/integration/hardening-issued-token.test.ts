@@ -35,7 +35,7 @@ function correctClaims(req: FakeAsRequest): JWTPayload {
  */
 async function setup(
   tamper: (claims: JWTPayload) => JWTPayload | string,
-  options: { response?: Record<string, unknown>; actor?: boolean } = {},
+  options: { response?: Record<string, unknown>; actor?: boolean; allowExpAfterSubject?: boolean } = {},
 ): Promise<{ fake: FakeAs; upstream: TestUpstream; proxy: TestProxy; user: string }> {
   const fake = await startFakeAs();
   closers.push(() => fake.close());
@@ -59,7 +59,12 @@ async function setup(
   }
   const proxy = await startProxy({
     config: {
-      authorizationServer: { tokenEndpoint: fake.tokenEndpoint, clientId: 'agent-service', clientAuth: 'none' },
+      authorizationServer: {
+        tokenEndpoint: fake.tokenEndpoint,
+        clientId: 'agent-service',
+        clientAuth: 'none',
+        allowIssuedExpAfterSubject: options.allowExpAfterSubject ?? false,
+      },
       ...actorToken,
       routes: [
         { name: 'docs', match: { pathPrefix: '/docs' }, upstream: upstream.url, scopes: ['documents:read'], audience: AUDIENCE, resource: RESOURCE },
@@ -124,6 +129,12 @@ describe('issued-token checks', () => {
   it('a token that expires after the user token is refused (502)', async () => {
     const s = await setup((c) => ({ ...c, exp: USER_EXP + 3600 }));
     await expectRejected(s, /after the subject token's exp/);
+  });
+
+  it('with allowIssuedExpAfterSubject such a token is used (the cache still caps its use)', async () => {
+    const s = await setup((c) => ({ ...c, exp: USER_EXP + 3600 }), { allowExpAfterSubject: true });
+    expect((await call(s.proxy, s.user)).status).toBe(200);
+    expect(s.upstream.requests).toHaveLength(1);
   });
 
   it('a token for another subject is refused (502)', async () => {

@@ -95,7 +95,7 @@ describe('config', () => {
     expect(list.join()).toContain('routes[0].match.pathPrefix: must not contain . or .. segments');
   });
 
-  it('substitutes ${VAR} in values from the environment and names unset ones', () => {
+  it('substitutes $-brace VAR references in values from the environment and names unset ones', () => {
     const yaml = `
 authorizationServer:
   tokenEndpoint: \${AS_URL}/token

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/load.js';
-import { ProxyError } from '../../src/errors.js';
+import type { ProxyError } from '../../src/errors.js';
 import { checkRequestTarget } from '../../src/routing/request-target.js';
 import { RouteTable } from '../../src/routing/route-table.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { clientSecretBasic, clientSecretPost } from '../../src/auth/client-auth.js';
 import { buildExchangeForm, type ExchangeRequest, interpret } from '../../src/auth/token-exchange.js';
-import { TokenExchangeError } from '../../src/errors.js';
+import type { TokenExchangeError } from '../../src/errors.js';
 
 const req: ExchangeRequest = {
   subjectToken: 'user-token',

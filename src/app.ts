@@ -75,7 +75,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     new Agent({ keepAliveTimeout: 30_000, connections: 32, connectTimeout: config.authorizationServer.timeoutMs });
   const as = config.authorizationServer;
   let runtime: ProxyRuntime = createRuntime(config);
-  // Discovery, client auth, failure policy, subject verification, issued-token checks (docs/security.md).
+  // Discovery, client auth, failure policy, subject verification, issued-token checks (README "Security model").
   const auth = createAuthSetup(config, {
     dispatcher,
     clock,

@@ -7,7 +7,7 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 const ROUTE_NAME = /^[a-z0-9_-]{1,63}$/;
 
 const scope = z.string().regex(SCOPE_TOKEN, 'must be an RFC 6749 scope token (no spaces or quotes)');
-/** Extra request headers that could carry the user's credentials; never forwarded (docs/security.md). */
+/** Extra request headers that could carry the user's credentials; never forwarded (README "Security model"). */
 const stripHeaders = z.array(z.string().toLowerCase().regex(HEADER_NAME, 'must be an HTTP header name'));
 /** RFC 6265 §4.1.1 cookie-name (a token); cookies with these names are never forwarded. */
 const stripCookies = z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a cookie name'));
@@ -90,7 +90,7 @@ const authorizationServer = z
      * it past the user token's exp, but a leaked copy would outlive the user's session.
      */
     allowIssuedExpAfterSubject: z.boolean().default(false),
-    /** Retries of one exchange: only network errors, timeouts and 5xx; never 4xx (docs/security.md). */
+    /** Retries of one exchange: only network errors, timeouts and 5xx; never 4xx (README "Security model"). */
     retry: z
       .strictObject({
         maxAttempts: z.number().int().min(1).max(10).default(3),

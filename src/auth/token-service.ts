@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { ProxyError, TokenExchangeError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -57,11 +58,11 @@ export interface ObtainedToken {
   readonly key: string;
 }
 
-export function describeSubject(token: string): SubjectInfo {
+export function describeSubject(token: string, tokenHash = hash('sha256', token, 'base64url')): SubjectInfo {
   const claims = peekJwtClaims(token);
   return {
     token,
-    hash: hash('sha256', token, 'base64url'),
+    hash: tokenHash,
     sub: typeof claims?.sub === 'string' ? claims.sub : undefined,
     expiresAt: typeof claims?.exp === 'number' ? claims.exp * 1000 : undefined,
   };
@@ -74,6 +75,7 @@ export function describeSubject(token: string): SubjectInfo {
 export class TokenService {
   readonly cache: TokenCache;
   readonly #o: TokenServiceOptions;
+  readonly #subjects: LRUCache<string, { sub: string | undefined; expiresAt: number | undefined }>;
   readonly #routeParams = new WeakMap<Route, string>();
   readonly #paramIds = new Map<string, string>();
 
@@ -85,6 +87,20 @@ export class TokenService {
       clock: options.clock,
       isFatal: (err) => err instanceof TokenExchangeError && err.outcome === 'invalid_grant',
     });
+    this.#subjects = new LRUCache({ max: options.cache.maxEntries });
+  }
+
+  /**
+   * describeSubject, with the decoded `sub`/`exp` remembered per token hash (never per raw token):
+   * a returning user costs one SHA-256, not a JWT decode, per request.
+   */
+  describe(token: string): SubjectInfo {
+    const tokenHash = hash('sha256', token, 'base64url');
+    const known = this.#subjects.get(tokenHash);
+    if (known !== undefined) return { token, hash: tokenHash, sub: known.sub, expiresAt: known.expiresAt };
+    const info = describeSubject(token, tokenHash);
+    this.#subjects.set(tokenHash, { sub: info.sub, expiresAt: info.expiresAt });
+    return info;
   }
 
   /**

@@ -44,12 +44,20 @@ export function requestIdOf(req: IncomingMessage): string {
 export function createContext(req: IncomingMessage, res: ServerResponse, logger: Logger): RequestContext {
   const id = requestIdOf(req);
   res.setHeader('x-request-id', id);
+  let log: Logger | undefined;
   return {
     id,
     req,
     res,
     startedAt: performance.now(),
-    log: logger.child({ reqId: id }),
+    // Made on first use: a request that logs nothing but its access line never needs a child logger.
+    get log(): Logger {
+      log ??= logger.child(this.route ? { reqId: id, route: this.route.name } : { reqId: id });
+      return log;
+    },
+    set log(value: Logger) {
+      log = value;
+    },
     presentedCredentials: false,
     scopes: [],
     cacheable: true,

@@ -111,12 +111,21 @@ export function createForwarder(options: ForwarderOptions = {}): Forwarder {
     removeHopByHop(proxyRes.headers);
     if (action.transform) delete proxyRes.headers['content-length'];
     res.writeHead(status, proxyRes.statusMessage, proxyRes.headers);
-    res.flushHeaders();
-    const done = (err: NodeJS.ErrnoException | null) => {
-      if (err && !res.destroyed) res.destroy();
-    };
-    if (action.transform) pipeline(proxyRes, action.transform, res, done);
-    else pipeline(proxyRes, res, done);
+    // A stream (SSE, chunked) shows its headers at once; a sized body carries them in its first write.
+    if (proxyRes.headers['content-length'] === undefined) res.flushHeaders();
+    if (action.transform) {
+      pipeline(proxyRes, action.transform, res, (err) => {
+        if (err && !res.destroyed) res.destroy();
+      });
+    } else {
+      // pipe(), not pipeline(): pipeline's per-call AbortController costs ~20% of a request's CPU
+      // (GOTCHAS-style measurement in BENCHMARKS.md). Errors and aborts are wired by hand.
+      proxyRes.pipe(res);
+      proxyRes.once('error', () => res.destroy());
+      res.once('close', () => {
+        if (!proxyRes.complete) proxyRes.destroy();
+      });
+    }
     p.resolve({ upstreamStatus: status, retry: false });
   });
 

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../auth/clock.js';
 import type { SubjectVerifier } from '../auth/subject-verify.js';
 import { takeSubjectToken } from '../auth/subject-token.js';
-import { describeSubject, type TokenService } from '../auth/token-service.js';
+import type { TokenService } from '../auth/token-service.js';
 import { ProxyError } from '../errors.js';
 import { enforcePolicy, mcpFailure, mcpResponseAction } from '../mcp/policy-step.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -37,9 +37,10 @@ export interface PipelineDeps {
  * function of the context; any step may throw a ProxyError, which becomes the response.
  */
 export function createHandler(deps: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const accessLog = accessLogger(deps.logger);
   return (req, res) => {
     const ctx = createContext(req, res, deps.logger); // 1. context
-    res.once('close', () => record(ctx, deps)); // 8. record (also when the client goes away)
+    res.once('close', () => record(ctx, deps, accessLog())); // 8. record (also when the client goes away)
     run(ctx, deps).catch((err: unknown) => fail(ctx, err));
   };
 }
@@ -47,7 +48,7 @@ export function createHandler(deps: PipelineDeps): (req: IncomingMessage, res: S
 async function run(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
   const runtime = deps.runtime();
   matchRoute(ctx, runtime.routes); // 2. route
-  takeSubject(ctx, runtime.subjectHeader); // 3. subject
+  takeSubject(ctx, runtime.subjectHeader, deps.tokens); // 3. subject
   stripCredentials(ctx.req.headers, credentialStripFor(ctx.route!, runtime.config)); // 3. ...and other credential carriers
   if (deps.subjectVerifier) await deps.subjectVerifier.verify(ctx.subject!.token); // 3. ...verified locally before any exchange
   await enforcePolicy(ctx, deps); // 4. policy (MCP routes)
@@ -63,14 +64,13 @@ function matchRoute(ctx: RequestContext, routes: RouteTable): void {
   ctx.route = match.route;
   ctx.forwardPath = match.forwardPath;
   ctx.scopes = match.route.scopes;
-  ctx.log = ctx.log.child({ route: match.route.name });
 }
 
-function takeSubject(ctx: RequestContext, header: string): void {
+function takeSubject(ctx: RequestContext, header: string, tokens: TokenService): void {
   ctx.presentedCredentials = ctx.req.headers[header] !== undefined;
   // Removed from the request here, before anything else can forward it.
   const token = takeSubjectToken(ctx.req.headers, ctx.req.rawHeaders, header);
-  ctx.subject = describeSubject(token);
+  ctx.subject = tokens.describe(token);
 }
 
 async function obtainToken(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
@@ -148,15 +148,35 @@ function fail(ctx: RequestContext, err: unknown): void {
   sendError(ctx.res, mcpFailure(ctx, error), { requestId: ctx.id, hasToken: ctx.presentedCredentials });
 }
 
-function record(ctx: RequestContext, deps: PipelineDeps): void {
+/**
+ * The access line is built in record() from a fixed set of fields, none of them a credential, so it
+ * skips the wildcard redaction scan (measured: 12 µs of an 18 µs line, bench/log-cost.ts). Every
+ * other line keeps full redaction. Re-made when the root level changes (reload), as pino children
+ * keep the level they were made with.
+ */
+function accessLogger(root: Logger): () => Logger {
+  let level = root.level;
+  let child = root.child({}, { redact: [] });
+  return () => {
+    if (root.level !== level) {
+      level = root.level;
+      child = root.child({}, { redact: [] });
+    }
+    return child;
+  };
+}
+
+function record(ctx: RequestContext, deps: PipelineDeps, accessLog: Logger): void {
   const seconds = (performance.now() - ctx.startedAt) / 1000;
   const route = ctx.route?.name ?? 'none';
   const status = ctx.res.statusCode;
   const aborted = !ctx.res.writableFinished;
   deps.metrics.requests.inc({ route, code: String(status) });
   deps.metrics.requestDuration.observe({ route }, seconds);
-  ctx.log.info(
+  accessLog.info(
     {
+      reqId: ctx.id,
+      route: ctx.route?.name,
       access: true,
       method: ctx.req.method,
       path: ctx.forwardPath === undefined ? undefined : ctx.forwardPath.split('?')[0],

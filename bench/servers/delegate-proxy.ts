@@ -7,12 +7,12 @@ import { childOptions, serve } from './child.js';
 
 // The real proxy built from a raw config through the real validation. Logs go through the real
 // logger at the configured level (info: one access line per request) into /dev/null with the same
-// synchronous writes as the default stdout destination, so the cost of logging is measured and
-// the pipe back to the orchestrator is not.
+// asynchronous writes as the default stdout destination (src/observability/logger.ts), so the cost
+// of logging is measured and the pipe back to the orchestrator is not.
 const { config } = childOptions<{ config: Record<string, unknown> }>();
 const resolved = resolveConfig(config, {});
 const proxy = createProxy(resolved, {
-  logger: createLogger({ level: resolved.logging.level, destination: pino.destination({ dest: '/dev/null', sync: true }) }),
+  logger: createLogger({ level: resolved.logging.level, destination: pino.destination({ dest: '/dev/null', sync: false }) }),
   registry: new Registry(),
   listen: { host: '127.0.0.1', port: 0 },
   admin: { host: '127.0.0.1', port: 0 },

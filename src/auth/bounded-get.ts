@@ -1,4 +1,5 @@
 import { type Dispatcher, request } from 'undici';
+import { readBoundedText } from '../http/read-bounded.js';
 
 /** Metadata and key sets are small; anything larger is refused rather than buffered. */
 export const MAX_METADATA_BYTES = 256 * 1024;
@@ -24,15 +25,6 @@ export async function boundedGet(
     signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
   });
   const limit = options.maxBytes ?? MAX_METADATA_BYTES;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      res.body.destroy();
-      throw new Error(`response from ${url} larger than ${limit} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return { status: res.statusCode, text: Buffer.concat(chunks, size).toString('utf8') };
+  const text = await readBoundedText(res.body, limit, `response from ${url}`);
+  return { status: res.statusCode, text };
 }

@@ -1,6 +1,7 @@
 import { type Dispatcher, request } from 'undici';
 import { type ExchangeOutcome, TokenExchangeError } from '../errors.js';
 import type { ClientAuthenticator } from './client-auth.js';
+import { readBoundedText } from '../http/read-bounded.js';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const MAX_RESPONSE_BYTES = 64 * 1024;
@@ -79,7 +80,7 @@ export function createTokenExchangeClient(options: TokenExchangeClientOptions): 
           signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         });
         status = res.statusCode;
-        text = await readBounded(res.body);
+        text = await readBoundedText(res.body, MAX_RESPONSE_BYTES, 'token endpoint response');
       } catch (err) {
         // The caller's signal may carry a shorter per-attempt timeout (retry-policy.ts).
         const timedOut = timeout.aborted || (signal?.aborted === true && (signal.reason as Error | undefined)?.name === 'TimeoutError');
@@ -91,20 +92,6 @@ export function createTokenExchangeClient(options: TokenExchangeClientOptions): 
       return interpret(status, text, req);
     },
   };
-}
-
-async function readBounded(body: Dispatcher.ResponseData['body']): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_RESPONSE_BYTES) {
-      body.destroy();
-      throw new Error(`token endpoint response larger than ${MAX_RESPONSE_BYTES} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function unavailable(description: string, extra: { detail: string; cause?: unknown }): TokenExchangeError {

@@ -15,6 +15,8 @@ import {
   verifySignature,
 } from './signature.js';
 import { cleanApprover } from './webhook.js';
+import { readBody } from '../proxy/request-body.js';
+import { ProxyError } from '../errors.js';
 
 export interface StepUpAdminOptions {
   readonly approvals: ApprovalService;
@@ -59,8 +61,11 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
         json(res, 405, { error: 'method_not_allowed' }, { allow: path === '/step-up' ? 'GET' : 'POST' });
         return;
       }
-      const body = await readBounded(req);
-      if (body === undefined) {
+      let body: Buffer;
+      try {
+        body = await readBody(req, MAX_BODY_BYTES);
+      } catch (err) {
+        if (!(err instanceof ProxyError)) throw err;
         json(res, 413, { error: 'invalid_request', error_description: 'body too large' });
         return;
       }
@@ -281,23 +286,4 @@ function redirect(res: ServerResponse, location: string): void {
   // 303: the browser follows with GET, so a reload does not re-post the decision.
   res.writeHead(303, { ...SECURITY_HEADERS, location });
   res.end();
-}
-
-function readBounded(req: IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        req.removeAllListeners('data');
-        req.resume();
-        resolve(undefined);
-        return;
-      }
-      chunks.push(c);
-    });
-    req.once('end', () => resolve(size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks)));
-    req.once('error', reject);
-  });
 }

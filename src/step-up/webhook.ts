@@ -1,5 +1,6 @@
 import { type Dispatcher, request } from 'undici';
 import { SIGNATURE_HEADER, signBody, TIMESTAMP_HEADER } from './signature.js';
+import { readBoundedText } from '../http/read-bounded.js';
 
 /** What the webhook's own answer says about the decision. */
 export type WebhookAnswer =
@@ -30,7 +31,7 @@ export async function postWebhook(options: WebhookOptions, event: object, signal
     headers[SIGNATURE_HEADER] = signBody(options.secret, ts, body);
   }
   const res = await request(options.url, { method: 'POST', dispatcher: options.dispatcher, headers, body, signal });
-  const text = await readBounded(res.body);
+  const text = await readBoundedText(res.body, MAX_ANSWER_BYTES, 'approval webhook answer');
   if (res.statusCode === 202 || res.statusCode === 204) return { kind: 'pending' };
   if (res.statusCode < 200 || res.statusCode > 299) throw new Error(`approval webhook answered ${res.statusCode}`);
   return parseAnswer(text);
@@ -63,18 +64,4 @@ export function cleanApprover(value: unknown): string | undefined {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
   const clean = value.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, MAX_APPROVER_LENGTH);
   return clean === '' ? undefined : clean;
-}
-
-async function readBounded(body: Dispatcher.ResponseData['body']): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_ANSWER_BYTES) {
-      body.destroy();
-      throw new Error(`approval webhook answer larger than ${MAX_ANSWER_BYTES} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

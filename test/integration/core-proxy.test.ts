@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
+import { unusedAddress } from '../helpers/unused-address.js';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -228,10 +229,10 @@ describe('errors the agent gets', () => {
     const upstream = await startUpstream();
     closers.push(() => upstream.close());
     const as = await startAs();
+    closers.push(() => as.close());
     const user = await as.userToken('alice', ['documents:read']);
     const secretFile = as.secretFile;
-    const tokenEndpoint = as.tokenEndpoint;
-    await as.close();
+    const tokenEndpoint = `${(await unusedAddress()).url}/token`;
     const proxy = await startProxy({
       config: {
         authorizationServer: { tokenEndpoint, clientId: 'agent-service', clientSecretFile: secretFile, timeoutMs: 500 },
@@ -278,8 +279,8 @@ describe('errors the agent gets', () => {
   });
 
   it('upstream down -> 502 bad_gateway', async () => {
-    const { as, proxy, upstream } = await setup();
-    await upstream.close();
+    const down = await unusedAddress();
+    const { as, proxy } = await setup({ routes: () => [{ name: 'down', match: { pathPrefix: '/documents' }, upstream: down.url }] });
     const user = await as.userToken('alice', ['documents:read']);
     const res = await get(`${proxy.url}/documents/a`, bearer(user));
     expect(res.status).toBe(502);

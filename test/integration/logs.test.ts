@@ -1,5 +1,4 @@
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,19 +8,12 @@ import { CLIENT_ID, CLIENT_SECRET, startAs } from '../helpers/start-as.js';
 import { startProxy } from '../helpers/start-proxy.js';
 import { startUpstream } from '../helpers/start-upstream.js';
 import { writeConfig } from './shutdown-process.js';
+import { unusedAddress } from '../helpers/unused-address.js';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
   await Promise.all(closers.splice(0).map((close) => close()));
 });
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('logs', () => {
   it('write access lines and audit events, and never a user token, delegated token or secret', async () => {
@@ -29,7 +21,7 @@ describe('logs', () => {
     closers.push(() => as.close());
     const upstream = await startUpstream();
     closers.push(() => upstream.close());
-    const down = `http://127.0.0.1:${await closedPort()}`;
+    const down = (await unusedAddress()).url;
     const raw = (scopes: string[]) => ({
       listen: '127.0.0.1:0',
       admin: '127.0.0.1:0',

@@ -1,6 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -8,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startAs } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream } from '../helpers/start-upstream.js';
+import { unusedAddress } from '../helpers/unused-address.js';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -21,14 +21,6 @@ async function readyz(proxy: TestProxy): Promise<{ status: number; body: { statu
 }
 
 /** A port with nothing listening on it (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 /** A proxy against a real AS, or (with `tokenEndpoint`) against whatever answers there. */
 async function proxyFor(tokenEndpoint: string | undefined): Promise<TestProxy> {
   const upstream = await startUpstream();
@@ -65,8 +57,8 @@ describe('admin listener: /healthz and /readyz', () => {
   });
 
   it('answers 503 while the authorization server is unreachable, and turns ready when it answers', async () => {
-    const port = await closedPort();
-    const proxy = await proxyFor(`http://127.0.0.1:${port}/token`);
+    const { url, host, port } = await unusedAddress();
+    const proxy = await proxyFor(`${url}/token`);
     const down = await readyz(proxy);
     expect(down.status).toBe(503);
     expect(down.body.reasons).toEqual(['authorization_server: unreachable (ECONNREFUSED)']);
@@ -77,7 +69,7 @@ describe('admin listener: /healthz and /readyz', () => {
       res.writeHead(405);
       res.end();
     });
-    await new Promise<void>((resolve) => as.listen(port, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => as.listen(port, host, resolve));
     closers.push(
       () =>
         new Promise<void>((resolve) => {

@@ -48,7 +48,11 @@ export interface Forwarder {
 interface Pending {
   readonly target: ForwardTarget;
   readonly res: ServerResponse;
+  /** Transfer-Encoding of a request body that streams: the upstream leg is framed the same way. */
+  readonly transferEncoding: string | undefined;
   timedOut: boolean;
+  /** The response was dropped for a retry: a later error of this attempt is no longer ours. */
+  dropped: boolean;
   resolve(result: ForwardResult): void;
 }
 
@@ -85,6 +89,12 @@ export function createForwarder(options: ForwarderOptions = {}): Forwarder {
   proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
     const p = pending.get(req);
     if (!p) return;
+    if (p.transferEncoding !== undefined) {
+      // http-proxy sets `content-length: 0` on a DELETE/OPTIONS without one and drops the
+      // Transfer-Encoding: the body would then follow unframed and be read as a second request.
+      proxyReq.removeHeader('content-length');
+      proxyReq.setHeader('transfer-encoding', p.transferEncoding);
+    }
     proxyReq.setTimeout(p.target.timeoutMs, () => {
       p.timedOut = true;
       proxyReq.destroy(new Error(`no response headers within ${p.target.timeoutMs} ms`));
@@ -102,6 +112,7 @@ export function createForwarder(options: ForwarderOptions = {}): Forwarder {
     const status = proxyRes.statusCode ?? 502;
     const action = p.target.onResponse?.({ status, headers: proxyRes.headers }) ?? PASS;
     if (action.kind === 'retry') {
+      p.dropped = true;
       proxyRes.resume();
       p.resolve({ upstreamStatus: status, retry: true });
       return;
@@ -132,7 +143,8 @@ export function createForwarder(options: ForwarderOptions = {}): Forwarder {
   return {
     forward(req, res, target) {
       return new Promise<ForwardResult>((resolve, reject) => {
-        const state: Pending = { target, res, timedOut: false, resolve };
+        const transferEncoding = target.body === undefined ? req.headers['transfer-encoding'] : undefined;
+        const state: Pending = { target, res, transferEncoding, timedOut: false, dropped: false, resolve };
         pending.set(req, state);
         // http-proxy never calls back when the client went away first (it emits `econnreset`).
         const onClose = () => resolve({ upstreamStatus: res.statusCode, retry: false });
@@ -148,12 +160,15 @@ export function createForwarder(options: ForwarderOptions = {}): Forwarder {
           agent: target.upstream.protocol === 'https:' ? httpsAgent : httpAgent,
         };
         if (target.body !== undefined) {
+          delete req.headers['transfer-encoding'];
           req.headers['content-length'] = String(target.body.length);
           web.buffer = Readable.from([target.body]);
         }
         proxy.web(req, res, web, (err: NodeJS.ErrnoException) => {
-          pending.delete(req);
+          // A dropped attempt's socket may still fail while the retry is out: the retry owns req and res.
+          if (pending.get(req) === state) pending.delete(req);
           res.off('close', onClose);
+          if (state.dropped) return;
           if (res.headersSent) {
             // The response already started: the only honest signal left is to cut the stream.
             res.destroy(err);

@@ -13,13 +13,17 @@ const HOP_BY_HOP = [
   'upgrade',
 ];
 
-/** Removes hop-by-hop headers, including any named in `Connection` (RFC 9110 §7.6.1). */
+/**
+ * Removes hop-by-hop headers, including any named in `Connection` (RFC 9110 §7.6.1). A `Connection`
+ * option never removes `Content-Length`: it frames the body, and a body sent on without it would
+ * be read by the upstream as the next request (request smuggling).
+ */
 export function removeHopByHop(headers: IncomingHttpHeaders, keepTransferEncoding = false): void {
   const connection = headers.connection;
   if (typeof connection === 'string') {
     for (const name of connection.split(',')) {
       const n = name.trim().toLowerCase();
-      if (n !== '' && !(keepTransferEncoding && n === 'transfer-encoding')) delete headers[n];
+      if (n !== '' && n !== 'content-length' && !(keepTransferEncoding && n === 'transfer-encoding')) delete headers[n];
     }
   }
   for (const name of HOP_BY_HOP) {
@@ -40,7 +44,9 @@ export interface ForwardedFor {
  * replaced, not appended: nothing in front of the sidecar is a proxy the upstream should trust.
  */
 export function prepareUpstreamHeaders(headers: IncomingHttpHeaders, f: ForwardedFor): void {
-  removeHopByHop(headers);
+  // Transfer-Encoding stays: it is the only framing of a streamed body, and without it the body
+  // bytes would reach the upstream unframed (request smuggling). The forwarder re-frames it.
+  removeHopByHop(headers, true);
   delete headers.forwarded;
   headers.authorization = `Bearer ${f.accessToken}`;
   if (f.clientAddress !== undefined) headers['x-forwarded-for'] = f.clientAddress;

@@ -26,7 +26,9 @@ export function checkRequestTarget(method: string | undefined, url: string | und
       } catch {
         throw new ProxyError('invalid_request', 'malformed percent-encoding in request path');
       }
-      if (decoded === '.' || decoded === '..' || decoded.includes('/') || decoded.includes('\\')) {
+      // `..;x` is `..` to servlet containers (path parameters, RFC 3986 §3.3): refused the same way.
+      const bare = decoded.split(';', 1)[0];
+      if (bare === '.' || bare === '..' || decoded.includes('/') || decoded.includes('\\')) {
         throw new ProxyError('invalid_request', 'dot segments and encoded slashes are not allowed in the request path');
       }
     }

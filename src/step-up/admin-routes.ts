@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Clock } from '../auth/clock.js';
 import type { ApprovalService, DecideResult } from './approvals.js';
@@ -31,6 +32,8 @@ const SESSION_MAX_AGE_SECONDS = 12 * 3600;
 const MAX_BODY_BYTES = 16 * 1024;
 const ID = /^[0-9a-f-]{36}$/;
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
+/** Signed callbacks remembered (each with the one id it was first used for); see machineDecision. */
+const MAX_REMEMBERED_SIGNATURES = 10_000;
 const PAGE_MESSAGES: Record<string, string> = {
   approved: 'Approved: the agent’s request continues.',
   denied: 'Denied: the agent gets 403 insufficient_scope.',
@@ -45,6 +48,8 @@ const PAGE_MESSAGES: Record<string, string> = {
  */
 export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { approvals, secret, clock, logger } = options;
+  // Signed callbacks without "id": each signature decides the first id it is presented for only.
+  const signatureIds = new LRUCache<string, string>({ max: MAX_REMEMBERED_SIGNATURES });
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     if (path !== '/step-up' && !path.startsWith('/step-up/')) return false;
@@ -109,7 +114,7 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
       return;
     }
     const key = new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('result') ?? '';
-    const text = message ?? PAGE_MESSAGES[key];
+    const text = message ?? (Object.hasOwn(PAGE_MESSAGES, key) ? PAGE_MESSAGES[key] : undefined);
     html(
       res,
       status,
@@ -185,12 +190,33 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
       });
       return;
     }
-    let parsed: { decision?: unknown; approver?: unknown; bodySha256?: unknown };
+    let parsed: { decision?: unknown; approver?: unknown; bodySha256?: unknown; id?: unknown };
     try {
       parsed = JSON.parse(body.toString('utf8')) as typeof parsed;
     } catch {
       json(res, 400, { error: 'invalid_request', error_description: 'body must be JSON' });
       return;
+    }
+    // An optional "id" in the signed body binds the message to one approval; it must be this one.
+    const boundId = parsed !== null && typeof parsed === 'object' ? parsed.id : undefined;
+    if (boundId !== undefined && boundId !== id) {
+      json(res, 400, { error: 'invalid_request', error_description: 'the body names another approval id' });
+      return;
+    }
+    const signature = req.headers[SIGNATURE_HEADER];
+    if (typeof signature === 'string' && boundId === undefined) {
+      // Without "id" the MAC covers timestamp and body only: two pending requests with the same
+      // body digest (every empty body) would accept the same message. It decides one id only.
+      const key = signature.trim().toLowerCase();
+      const first = signatureIds.get(key);
+      if (first !== undefined && first !== id) {
+        logger.warn({ approvalId: id, auth: 'replayed' }, 'step-up callback refused: signature already used for another approval id');
+        json(res, 401, { error: 'invalid_token', error_description: 'callback authentication failed (replayed)' }, {
+          'www-authenticate': 'Bearer realm="delegate-proxy step-up"',
+        });
+        return;
+      }
+      signatureIds.set(key, id);
     }
     const { decision, bodySha256 } = parsed ?? {};
     if ((decision !== 'approved' && decision !== 'denied') || typeof bodySha256 !== 'string' || !SHA256_HEX.test(bodySha256)) {

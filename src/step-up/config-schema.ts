@@ -74,7 +74,9 @@ export function checkStepUpConfig(
     readonly stepUp?: StepUpConfig | undefined;
     readonly routes: ReadonlyArray<{
       readonly scopes: readonly string[];
-      readonly mcp?: { readonly toolScopes: Record<string, string[]>; readonly methodScopes: Record<string, string[]> } | undefined;
+      readonly mcp?:
+        | { readonly toolScopes: Record<string, string[]>; readonly methodScopes: Record<string, string[]>; readonly baseScopes?: string[] | undefined }
+        | undefined;
       readonly stepUp?: RouteStepUpConfig | undefined;
     }>;
   },
@@ -103,6 +105,12 @@ export function checkStepUpConfig(
         });
       }
     }
+    // ...and the base scope (initialize, ping, notifications, GET stream, DELETE) likewise.
+    r.mcp?.baseScopes?.forEach((sc, k) => {
+      if (allowed.has(sc)) {
+        addIssue({ code: 'custom', path: ['routes', i, 'mcp', 'baseScopes', k], message: `${sc} is a step-up scope of this route: the MCP policy would request it without approval` });
+      }
+    });
     s.rules.forEach((rule, j) => {
       rule.scopes?.forEach((sc, k) => {
         if (!allowed.has(sc)) {

@@ -26,6 +26,11 @@ export interface RuleMatch {
 
 export interface RuleInput {
   readonly method: string;
+  /**
+   * Other methods the upstream may act on for this request (method-override headers or `_method`,
+   * HEAD as GET); a method rule matching any of them applies.
+   */
+  readonly methodOverrides?: readonly string[] | undefined;
   /** Path and query as sent upstream (after route matching and stripPrefix). */
   readonly path: string;
   /** MCP tool names of the request's tools/call messages; undefined when not known. */
@@ -63,13 +68,14 @@ export function matchRules(step: CompiledStepUp, input: RuleInput): RuleMatch | 
   const tools = new Set<string>();
   let forms: string[] | undefined;
   const lowerTools = input.tools?.map((t) => t.toLowerCase());
+  const methods = [input.method, ...(input.methodOverrides ?? [])].map((m) => m.toUpperCase());
   for (const rule of step.rules) {
     if (rule.tool !== undefined) {
       const i = lowerTools?.indexOf(rule.tool) ?? -1;
       if (i === -1) continue;
       tools.add(input.tools![i]!);
     } else {
-      if (rule.methods && !rule.methods.has(input.method.toUpperCase())) continue;
+      if (rule.methods && !methods.some((m) => rule.methods!.has(m))) continue;
       forms ??= pathForms(input.path);
       const prefix = rule.pathPrefix!;
       if (!forms.some((p) => underPrefix(p, prefix))) continue;

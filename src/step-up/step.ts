@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { ActorTokenSource } from '../auth/actor-token.js';
 import type { Clock } from '../auth/clock.js';
 import { peekJwtClaims } from '../auth/jwt-claims.js';
@@ -56,7 +57,13 @@ export class StepUp {
         detail: 'step-up tool rules but no MCP policy state on the request',
       });
     }
-    const match = matchRules(step, { method: ctx.req.method ?? 'GET', path: ctx.forwardPath ?? '/', tools });
+    const input = { method: ctx.req.method ?? 'GET', path: ctx.forwardPath ?? '/', tools };
+    let match = matchRules(step, { ...input, methodOverrides: methodOverridesOf(ctx.req, input.path, undefined) });
+    if (match === undefined && ctx.body === undefined && isFormPost(ctx.req) && step.rules.some((r) => r.methods !== undefined)) {
+      // Rails, Laravel and Symfony also take the method from a form's `_method` field.
+      ctx.body = await readBody(ctx.req, STEP_UP_MAX_BODY_BYTES);
+      match = matchRules(step, { ...input, methodOverrides: methodOverridesOf(ctx.req, input.path, ctx.body) });
+    }
     if (match === undefined) return;
     // What is approved is what is forwarded: the body is read now and sent from memory.
     if (ctx.body === undefined && hasBody(ctx.req)) ctx.body = await readBody(ctx.req, STEP_UP_MAX_BODY_BYTES);
@@ -99,6 +106,8 @@ export class StepUp {
       if (!ctx.res.writableFinished) withdraw.abort();
     };
     ctx.res.once('close', onClose);
+    // The agent may have gone while the baseline token was obtained: 'close' has fired already.
+    if (ctx.res.destroyed) onClose();
     const started = performance.now();
     const { approval, result: pending } = approvals.request(
       {
@@ -179,6 +188,31 @@ export class StepUp {
 
 function timeoutOf(approval: { readonly createdAt: number; readonly expiresAt: number }): number {
   return Math.round((approval.expiresAt - approval.createdAt) / 1000);
+}
+
+/** Headers with which frameworks (Rails, Laravel/Symfony, Express method-override, ...) replace a POST's method. */
+const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
+
+/**
+ * Methods an upstream may act on instead of the request's own, so that method rules err towards
+ * asking: method-override headers, a `_method` query or form field, and GET for HEAD (most
+ * frameworks run the GET handler).
+ */
+export function methodOverridesOf(req: IncomingMessage, pathAndQuery: string, form: Buffer | undefined): string[] {
+  const out: string[] = req.method === 'HEAD' ? ['GET'] : [];
+  for (const name of METHOD_OVERRIDE_HEADERS) {
+    const value = req.headers[name];
+    for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) out.push(...v.split(','));
+  }
+  const q = pathAndQuery.indexOf('?');
+  if (q !== -1) out.push(...new URLSearchParams(pathAndQuery.slice(q + 1)).getAll('_method'));
+  if (form !== undefined) out.push(...new URLSearchParams(form.toString('utf8')).getAll('_method'));
+  return out.map((m) => m.trim()).filter((m) => m !== '');
+}
+
+function isFormPost(req: IncomingMessage): boolean {
+  const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  return req.method === 'POST' && type === 'application/x-www-form-urlencoded' && hasBody(req);
 }
 
 /** Printable, single-line, bounded: it is shown to a person and written to logs. */

@@ -140,6 +140,45 @@ describe('request hygiene: framing (request smuggling)', () => {
     expectNothingLeaked(s, raw);
   });
 
+  it('a chunked request body on GET, DELETE, OPTIONS or POST stays framed upstream (no smuggled second request)', async () => {
+    const s = await setup();
+    const smuggled = 'GET /admin HTTP/1.1\r\nHost: x\r\n\r\n';
+    const chunk = `${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`;
+    for (const method of ['GET', 'DELETE', 'OPTIONS', 'POST']) {
+      const raw = await rawRequest(
+        s.proxy.url,
+        `${method} /docs/a HTTP/1.1\r\nHost: ${s.host}\r\nAuthorization: Bearer ${s.user}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk}`,
+      );
+      expect(statusOf(raw), method).toBe(200);
+    }
+    expect(s.upstream.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'GET /api/a',
+      'DELETE /api/a',
+      'OPTIONS /api/a',
+      'POST /api/a',
+    ]);
+    for (const r of s.upstream.requests) {
+      expect(r.headers['transfer-encoding'], r.method).toBe('chunked');
+      expect(r.headers['content-length'], r.method).toBeUndefined();
+      expect(r.body, r.method).toBe(smuggled);
+    }
+  });
+
+  it('Connection naming Content-Length does not strip the framing of a streamed body (no smuggled second request)', async () => {
+    const s = await setup();
+    const smuggled = 'GET /admin HTTP/1.1\r\nHost: x\r\n\r\n';
+    const body = smuggled + 'x'.repeat(70 * 1024); // over the 64 KiB replay buffer: streamed
+    for (const method of ['GET', 'DELETE']) {
+      const raw = await rawRequest(
+        s.proxy.url,
+        `${method} /docs/a HTTP/1.1\r\nHost: ${s.host}\r\nAuthorization: Bearer ${s.user}\r\nContent-Length: ${body.length}\r\nConnection: close, content-length\r\n\r\n${body}`,
+      );
+      expect(statusOf(raw), method).toBe(200);
+    }
+    expect(s.upstream.requests.map((r) => `${r.method} ${r.url}`)).toEqual(['GET /api/a', 'DELETE /api/a']);
+    for (const r of s.upstream.requests) expect(r.body, r.method).toBe(body);
+  });
+
   it('oversized request headers are refused with 431', async () => {
     const s = await setup();
     const raw = await rawRequest(

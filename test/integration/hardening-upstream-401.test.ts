@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
@@ -72,5 +73,45 @@ describe('upstream 401 on a delegated token', () => {
     expect(upstream.requests).toHaveLength(2);
     expect(upstream.requests[1]!.body).toBe(body);
     expect(as.exchanges.length - before).toBe(1);
+  });
+
+  it('a reset of the refused 401 connection while the retry is out does not drop the retry (no hang)', async () => {
+    let n = 0;
+    const server = createServer((req, res) => {
+      n++;
+      if (n === 1) {
+        res.end('ok');
+        return;
+      }
+      if (n === 2) {
+        // 401 with a body that never completes: the connection is reset once the retry is under way.
+        res.writeHead(401, { 'content-length': '100' });
+        res.write('partial');
+        setTimeout(() => req.socket.resetAndDestroy(), 200);
+        return;
+      }
+      setTimeout(() => res.end('second'), 500);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
+    const proxy = await startProxy({
+      as,
+      config: {
+        routes: [{ name: 'r', match: { pathPrefix: '/r' }, upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, scopes: ['documents:read'] }],
+      },
+    });
+    closers.push(() => proxy.close());
+    const user = await as.userToken('alice', ['documents:read']);
+    await (await request(`${proxy.url}/r/a`, { headers: bearer(user) })).body.dump();
+    const res = await request(`${proxy.url}/r/b`, { headers: bearer(user), headersTimeout: 5_000 });
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toBe('second');
+    expect(n).toBe(3);
   });
 });

@@ -214,4 +214,16 @@ describe('approval page protection', () => {
     await release(proxy.adminUrl, event);
     expect((await held).status).toBe(403);
   });
+
+  it('robustness: a ?result= naming an Object.prototype property (constructor, __proto__) still renders the page', async () => {
+    const { proxy } = await setup();
+    const cookie = await signIn(proxy.adminUrl);
+    for (const key of ['constructor', '__proto__', 'toString']) {
+      const res = await request(`${proxy.adminUrl}/step-up?result=${key}`, { headers: { cookie } });
+      const text = await res.body.text();
+      expect(res.statusCode, key).toBe(200);
+      expect(text).toContain('Signed in as');
+      expect(text).not.toContain('role="status"');
+    }
+  });
 });

@@ -269,6 +269,26 @@ describe('step-up rules: a person decides before the elevated scope is ever requ
     expect(upstream.requests).toHaveLength(3);
   });
 
+  it('security: a POST the upstream reads as DELETE (method-override header, _method) still asks', async () => {
+    const { upstream, receiver, proxy, user } = await setup({ answer: () => ({ status: 200, body: { decision: 'denied' } }) });
+    const variants = [
+      { path: '/billing/invoices/1', headers: { 'x-http-method-override': 'DELETE' } },
+      { path: '/billing/invoices/1?_method=delete', headers: {} },
+      { path: '/billing/invoices/1', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'note=x&_method=DELETE' },
+    ];
+    for (const v of variants) {
+      const res = await call(`${proxy.url}${v.path}`, user, { method: 'POST', headers: v.headers, ...(v.body === undefined ? {} : { body: v.body }) });
+      expect(res.status, JSON.stringify(v)).toBe(403);
+    }
+    expect(receiver.events.filter((e) => e.type === 'step_up.requested')).toHaveLength(3);
+    expect(upstream.requests).toHaveLength(0);
+    // A plain POST (and a form POST without _method) is not held, and its body still arrives intact.
+    const form = 'note=x';
+    const plain = await call(`${proxy.url}/billing/invoices/1`, user, { method: 'POST', body: form, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(plain.status).toBe(200);
+    expect(upstream.requests[0]!.body).toBe(form);
+  });
+
   it('path variants an upstream may read as the ruled path still ask (case, encoding, //, ;params)', async () => {
     const { receiver, proxy, user } = await setup({ answer: () => ({ status: 200, body: { decision: 'denied' } }) });
     for (const path of ['/billing/Invoices/1', '/billing/%69nvoices/1', '/billing//invoices/1', '/billing/invoices;v=1/1']) {
@@ -355,6 +375,35 @@ describe('decisions through the admin listener callback', () => {
     await decide(s.proxy.adminUrl, event.id, { decision: 'denied', bodySha256: event.bodySha256 });
     expect((await pending).status).toBe(403);
     expect(s.upstream.requests).toHaveLength(0);
+  });
+
+  it('security: a signed callback for one id cannot be replayed to another pending id with the same body digest', async () => {
+    const s = await setup();
+    // Two DELETEs without a body: both approvals carry the digest of the empty body.
+    const first = call(`${s.proxy.url}/billing/invoices/1`, s.user, { method: 'DELETE' });
+    const a = await s.receiver.nextRequest();
+    const second = call(`${s.proxy.url}/billing/invoices/2`, s.user, { method: 'DELETE' });
+    const b = await s.receiver.nextRequest();
+    expect(a.bodySha256).toBe(b.bodySha256);
+
+    const ts = Math.floor(Date.now() / 1000);
+    const body = { decision: 'approved', approver: 'dave', bodySha256: a.bodySha256 };
+    expect((await decide(s.proxy.adminUrl, a.id, body, { kind: 'hmac', timestamp: ts })).status).toBe(200);
+    expect((await first).status).toBe(200);
+    // The very same signed message (same timestamp, same bytes) sent to the other id.
+    const replay = await decide(s.proxy.adminUrl, b.id, body, { kind: 'hmac', timestamp: ts });
+    expect(replay.status).toBe(401);
+    expect(String(replay.json.error_description)).toMatch(/replayed/);
+    expect(await metric(s.proxy, 'step_up_pending')).toBe(1);
+    expect(s.upstream.requests).toHaveLength(1);
+    // The same message to its own id is still the single-use answer.
+    expect((await decide(s.proxy.adminUrl, a.id, body, { kind: 'hmac', timestamp: ts })).json.error).toBe('already_decided');
+    // An "id" in the signed body binds it explicitly; naming another id is refused.
+    const wrongId = await decide(s.proxy.adminUrl, b.id, { ...body, id: a.id }, { kind: 'hmac', timestamp: ts });
+    expect(wrongId.status).toBe(400);
+    const bound = await decide(s.proxy.adminUrl, b.id, { decision: 'denied', bodySha256: b.bodySha256, id: b.id }, { kind: 'hmac', timestamp: ts });
+    expect(bound.status).toBe(200);
+    expect((await second).status).toBe(403);
   });
 
   it('an unknown id is 404', async () => {

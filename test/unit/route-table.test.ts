@@ -60,6 +60,13 @@ describe('checkRequestTarget', () => {
     expect(bad('evil.example:443', 'CONNECT')).toBe('method_not_allowed');
   });
 
+  it('refuses dot segments hidden behind path parameters (..;/ as servlet containers read it)', () => {
+    for (const url of ['/api/..;/admin', '/api/..;jsessionid=x/admin', '/api/%2e%2e;/admin', '/api/.;/x']) {
+      expect(bad(url), url).toBe('invalid_request');
+    }
+    expect(bad('/api/a;b=c/x')).toBeUndefined();
+  });
+
   it('refuses dot segments, encoded or not, and encoded slashes', () => {
     for (const url of ['/api/../admin', '/api/./x', '/api/%2e%2e/admin', '/api/%2E./x', '/api/.%2e', '/api/a%2fb', '/api/a\\b', '/api/%zz']) {
       expect(bad(url), url).toBe('invalid_request');

@@ -1,10 +1,14 @@
 import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { Agent } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import { type ApprovalInput, ApprovalService } from '../../src/step-up/approvals.js';
+import { StepUp } from '../../src/step-up/step.js';
+import type { RequestContext } from '../../src/proxy/context.js';
+import type { TokenService } from '../../src/auth/token-service.js';
 import { manualTimer } from '../integration/step-up-harness.js';
 
 // Nothing here talks to a webhook (webhookUrl unset); the dispatcher only fills the option.
@@ -105,5 +109,32 @@ describe('ApprovalService', () => {
   it('unknown ids are unknown', () => {
     const { approvals } = service();
     expect(approvals.decide('nope', { decision: 'approved', approver: undefined, bodySha256: DIGEST, via: 'callback' })).toBe('unknown');
+  });
+});
+
+describe('StepUp', () => {
+  it('security: an agent that disconnected before the rule matched is not held for a person to approve', async () => {
+    const { approvals, timer, metrics } = service();
+    const tokens = { obtain: () => Promise.reject(new Error('no elevated exchange expected')) } as unknown as TokenService;
+    const step = new StepUp({ approvals, tokens, metrics, clock: { now: () => 1_000_000 }, actor: undefined });
+    // The response already closed (client gone while the baseline token was obtained): 'close' will not fire again.
+    const res = Object.assign(new EventEmitter(), { destroyed: true, writableFinished: false });
+    const ctx = {
+      id: 'r1',
+      req: { method: 'DELETE', headers: {} },
+      res,
+      log: pino({ level: 'silent' }),
+      route: { name: 'billing', config: { stepUp: { scopes: ['billing:write'], rules: [{ method: 'DELETE', pathPrefix: '/invoices' }], onChallenge: false } } },
+      forwardPath: '/invoices/1',
+      subject: { sub: 'alice' },
+      scopes: ['billing:read'],
+      cacheable: true,
+      logFields: {},
+    } as unknown as RequestContext;
+    await expect(step.apply(ctx)).rejects.toMatchObject({ code: 'insufficient_scope', detail: 'step-up withdrawn' });
+    expect(approvals.list()).toEqual([]);
+    expect(timer.pending).toBe(0);
+    expect(await pendingGauge(metrics)).toBe(0);
+    expect(res.listenerCount('close')).toBe(0);
   });
 });

@@ -89,6 +89,16 @@ describe('stepUp config', () => {
     expect(p).toEqual(['routes[0].mcp.toolScopes.transfer_funds[0]: billing:write is a step-up scope of this route: the MCP policy would request it without approval']);
   });
 
+  it('security: a step-up scope in mcp.baseScopes (requested for initialize/GET without approval) is refused', () => {
+    const p = problems(
+      config({
+        stepUp: approval,
+        route: { mcp: { baseScopes: ['billing:write'] }, stepUp: { scopes: ['billing:write'], rules: [{ tool: 'transfer_funds' }] } },
+      }),
+    );
+    expect(p).toEqual(['routes[0].mcp.baseScopes[0]: billing:write is a step-up scope of this route: the MCP policy would request it without approval']);
+  });
+
   it('a step-up that can never trigger is refused', () => {
     expect(problems(config({ stepUp: approval, route: { stepUp: { scopes: ['billing:write'] } } }))).toEqual([
       'routes[0].stepUp: no rules and onChallenge is false: step-up can never trigger',

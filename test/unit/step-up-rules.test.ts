@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { IncomingMessage } from 'node:http';
 import { compileStepUp, matchRules, pathForms } from '../../src/step-up/rules.js';
+import { methodOverridesOf } from '../../src/step-up/step.js';
 
 const step = compileStepUp({
   scopes: ['billing:write', 'payments:send'],
@@ -11,7 +13,7 @@ const step = compileStepUp({
   onChallenge: false,
 });
 
-const match = (method: string, path: string, tools?: string[]) => matchRules(step, { method, path, tools });
+const match = (method: string, path: string, tools?: string[], methodOverrides?: string[]) => matchRules(step, { method, path, tools, methodOverrides });
 
 describe('step-up rules', () => {
   it('matches method and path prefix on segment boundaries; a rule without scopes asks for all of the allow-list', () => {
@@ -45,5 +47,22 @@ describe('step-up rules', () => {
 
   it('pathForms keeps the query out', () => {
     expect(pathForms('/a/b?c=/invoices')).toEqual(['/a/b']);
+  });
+
+  it('security: a method rule also matches the method an upstream may act on instead (override header, _method, HEAD as GET)', () => {
+    const req = (method: string, headers: Record<string, string> = {}) => ({ method, headers }) as unknown as IncomingMessage;
+    // Rails, Laravel/Symfony and Express method-override route a POST with these as a DELETE.
+    for (const header of ['x-http-method-override', 'x-http-method', 'x-method-override']) {
+      const overrides = methodOverridesOf(req('POST', { [header]: 'delete' }), '/invoices/1', undefined);
+      expect(match('POST', '/invoices/1', undefined, overrides), header).toBeDefined();
+    }
+    expect(match('POST', '/invoices/1?_method=DELETE', undefined, methodOverridesOf(req('POST'), '/invoices/1?_method=DELETE', undefined))).toBeDefined();
+    const form = Buffer.from('a=1&_method=delete');
+    expect(match('POST', '/invoices/1', undefined, methodOverridesOf(req('POST'), '/invoices/1', form))).toBeDefined();
+    const getRule = compileStepUp({ scopes: ['reports:all'], rules: [{ method: 'GET', pathPrefix: '/export' }], onChallenge: false });
+    expect(matchRules(getRule, { method: 'HEAD', path: '/export', tools: undefined, methodOverrides: methodOverridesOf(req('HEAD'), '/export', undefined) })).toBeDefined();
+    // Without any override nothing changes.
+    expect(methodOverridesOf(req('POST'), '/invoices/1?x=1', undefined)).toEqual([]);
+    expect(match('POST', '/invoices/1', undefined, [])).toBeUndefined();
   });
 });

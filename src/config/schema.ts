@@ -217,6 +217,13 @@ export const configSchema = z
       }
       matches.set(k, i);
     });
+    cfg.routes.forEach((r, i) => {
+      // Session-level MCP requests are exchanged for baseScopes: never more than the route may ask for.
+      const outside = (r.mcp?.baseScopes ?? []).filter((sc) => !r.scopes.includes(sc));
+      if (outside.length > 0) {
+        ctx.addIssue({ code: 'custom', path: ['routes', i, 'mcp', 'baseScopes'], message: `not in the route's scopes: ${outside.join(' ')}` });
+      }
+    });
     checkStepUpConfig(cfg, (issue) => ctx.addIssue(issue));
   });
 

@@ -90,6 +90,11 @@ describe('config', () => {
     expect(list).toContain('routes[2].match: same match as routes[0]');
   });
 
+  it('refuses mcp.baseScopes outside the route scopes', () => {
+    const route = { ...minimal.routes[0], scopes: ['mcp:tools:read'], mcp: { baseScopes: ['mcp:tools:read', 'admin:all'] } };
+    expect(problems({ ...minimal, routes: [route] })).toEqual(["routes[0].mcp.baseScopes: not in the route's scopes: admin:all"]);
+  });
+
   it('refuses route prefixes with dot segments', () => {
     const list = problems({ ...minimal, routes: [{ ...minimal.routes[0], match: { pathPrefix: '/a/../b' } }] });
     expect(list.join()).toContain('routes[0].match.pathPrefix: must not contain . or .. segments');

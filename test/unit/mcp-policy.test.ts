@@ -191,7 +191,7 @@ describe('baseScopes: the scope for messages that need none', () => {
 
   it('falls back to one of the route scopes when it has no read scope, and honours mcp.baseScopes', () => {
     expect(baseScopes(policyOf(['mcp:tools:write']), undefined)).toEqual(['mcp:tools:write']);
-    expect(baseScopes(policyOf(['mcp:tools:read'], { baseScopes: ['mcp:session'] }), undefined)).toEqual(['mcp:session']);
+    expect(baseScopes(policyOf(['mcp:tools:read', 'mcp:session'], { baseScopes: ['mcp:session'] }), undefined)).toEqual(['mcp:session']);
     expect(baseScopes(policyOf(['mcp:tools:read'], { baseScopes: [] }), undefined)).toEqual([]);
   });
 });

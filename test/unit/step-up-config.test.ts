@@ -96,7 +96,7 @@ describe('stepUp config', () => {
         route: { mcp: { baseScopes: ['billing:write'] }, stepUp: { scopes: ['billing:write'], rules: [{ tool: 'transfer_funds' }] } },
       }),
     );
-    expect(p).toEqual(['routes[0].mcp.baseScopes[0]: billing:write is a step-up scope of this route: the MCP policy would request it without approval']);
+    expect(p).toContain('routes[0].mcp.baseScopes[0]: billing:write is a step-up scope of this route: the MCP policy would request it without approval');
   });
 
   it('a step-up that can never trigger is refused', () => {

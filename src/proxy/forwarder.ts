@@ -129,10 +129,14 @@ export function createForwarder(options: ForwarderOptions = {}): Forwarder {
         if (err && !res.destroyed) res.destroy();
       });
     } else {
-      // pipe(), not pipeline(): pipeline's per-call AbortController costs ~20% of a request's CPU
-      // (GOTCHAS-style measurement in BENCHMARKS.md). Errors and aborts are wired by hand.
+      // pipe(), not pipeline(): pipeline's per-call AbortController and DOMException cost a
+      // measured ~55 µs per response (BENCHMARKS.md). Errors and aborts are wired by hand: an
+      // upstream that stops mid-body cuts the client's stream, a client that leaves cuts upstream.
       proxyRes.pipe(res);
       proxyRes.once('error', () => res.destroy());
+      proxyRes.once('close', () => {
+        if (!proxyRes.complete) res.destroy();
+      });
       res.once('close', () => {
         if (!proxyRes.complete) proxyRes.destroy();
       });

@@ -379,6 +379,23 @@ describe('streaming', () => {
   });
 });
 
+describe('an upstream that dies mid-response', () => {
+  it('cuts the client stream instead of leaving it hanging', async () => {
+    const { as, proxy } = await setup({
+      upstream: (_req, res) => {
+        res.writeHead(200, { 'content-length': '1000' });
+        res.write('only part of it');
+        setTimeout(() => res.socket?.destroy(), 50).unref();
+      },
+      routes: (u) => [{ name: 'cut', match: { pathPrefix: '/cut' }, upstream: u.url }],
+    });
+    const user = await as.userToken('alice', ['documents:read']);
+    const res = await request(`${proxy.url}/cut/a`, { headers: bearer(user) });
+    expect(res.statusCode).toBe(200);
+    await expect(res.body.text()).rejects.toThrow();
+  });
+});
+
 describe('upstream 401 on a cached token', () => {
   it('evicts the token, exchanges once more and retries once', async () => {
     let refuse = false;

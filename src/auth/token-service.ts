@@ -110,7 +110,15 @@ export class TokenService {
   #paramsId(route: Route, scopes: readonly string[]): string {
     const known = scopes === route.scopes ? this.#routeParams.get(route) : undefined;
     if (known !== undefined) return known;
-    const params = JSON.stringify([scopes, route.audience ?? null, route.resource ?? null, route.requestedTokenType]);
+    // The subject token type is part of it: a reload that changes it must not reuse old tokens
+    // (a reload also makes new Route objects, so the per-route memo above is fresh then).
+    const params = JSON.stringify([
+      scopes,
+      route.audience ?? null,
+      route.resource ?? null,
+      route.requestedTokenType,
+      this.#o.subjectTokenType,
+    ]);
     let id = this.#paramIds.get(params);
     if (id === undefined) {
       // Bounded: past the cap the parameters themselves are the id ('[' never starts a short id).

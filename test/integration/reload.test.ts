@@ -107,6 +107,19 @@ describe('config reload', () => {
     );
   });
 
+  it('a reload that changes subjectToken.type does not reuse tokens exchanged under the old type', async () => {
+    const { as, upstream, reloader, write, get } = await setup();
+    const user = await as.userToken('alice', SCOPES);
+    expect(await get('/docs/a', user)).toBe(200);
+    expect(await get('/docs/a', user)).toBe(200);
+    expect(as.exchanges).toHaveLength(1);
+    write({ ...configFor(as, upstream.url), subjectToken: { type: 'urn:ietf:params:oauth:token-type:jwt' } });
+    expect(reloader.reload('SIGHUP')).toMatchObject({ ok: true, applied: ['subjectToken.type'] });
+    expect(await get('/docs/a', user)).toBe(200);
+    expect(as.exchanges).toHaveLength(2);
+    expect(as.exchanges.at(-1)?.params.subject_token_type).toBe('urn:ietf:params:oauth:token-type:jwt');
+  });
+
   it('rejects a broken file, logs every problem and keeps the running config', async () => {
     const { as, upstream, proxy, reloader, logs, write, get } = await setup();
     const user = await as.userToken('alice', SCOPES);

@@ -85,6 +85,26 @@ export function createForwarder(options: ForwarderOptions = {}): Forwarder {
     selfHandleResponse: true,
   });
   const pending = new WeakMap<IncomingMessage, Pending>();
+  // http-proxy url.parse()s a string target on every request (and Node 24 warns about url.parse):
+  // give it the same fields, built once per upstream from the WHATWG URL.
+  const targets = new WeakMap<URL, httpProxy.ProxyTargetUrl>();
+  const targetOf = (u: URL): httpProxy.ProxyTargetUrl => {
+    let t = targets.get(u);
+    if (t === undefined) {
+      // The fields url.parse() would give (host keeps brackets and port, hostname loses brackets).
+      t = {
+        protocol: u.protocol,
+        host: u.host,
+        hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: u.port === '' ? null : u.port,
+        path: u.pathname,
+        pathname: u.pathname,
+        href: u.href,
+      };
+      targets.set(u, t);
+    }
+    return t;
+  };
 
   proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
     const p = pending.get(req);
@@ -160,7 +180,7 @@ export function createForwarder(options: ForwarderOptions = {}): Forwarder {
         state.resolve = settle(resolve);
         req.url = target.path;
         const web: httpProxy.ServerOptions = {
-          target: target.upstream.href,
+          target: targetOf(target.upstream),
           agent: target.upstream.protocol === 'https:' ? httpsAgent : httpAgent,
         };
         if (target.body !== undefined) {

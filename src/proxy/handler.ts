@@ -79,10 +79,7 @@ async function obtainToken(ctx: RequestContext, deps: PipelineDeps): Promise<voi
     route,
     subject: ctx.subject!,
     scopes: ctx.scopes,
-    // A getter: the child logger is made only if the token service logs (exchanges), not on a hit.
-    get log() {
-      return ctx.log;
-    },
+    log: ctx.log,
     cacheable: ctx.cacheable,
   });
   deps.metrics.tokenRemainingTtl.observe(

@@ -50,7 +50,7 @@ export function createContext(req: IncomingMessage, res: ServerResponse, logger:
     req,
     res,
     startedAt: performance.now(),
-    // Made on first use: a request that logs nothing but its access line never needs a child logger.
+    // Made on first use, with reqId and route in one child (the access line needs none).
     get log(): Logger {
       log ??= logger.child(this.route ? { reqId: id, route: this.route.name } : { reqId: id });
       return log;

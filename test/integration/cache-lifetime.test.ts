@@ -1,13 +1,11 @@
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { manualClock, startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
+import { useClosers } from '../helpers/closers.js';
 
-const closers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (closers.length > 0) await closers.pop()?.();
-});
+const closers = useClosers();
 
 async function setup(clock: ReturnType<typeof manualClock>, cache: Record<string, number> = {}) {
   const as: TestAuthorizationServer = await startAs();

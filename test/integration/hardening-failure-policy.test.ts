@@ -1,15 +1,13 @@
 import type { ServerResponse } from 'node:http';
 import { decodeJwt } from 'jose';
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type FakeAs, type FakeAsAnswer, type FakeAsRequest, issued, makeJwt, startFakeAs } from '../helpers/fake-as.js';
 import { manualClock, startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
+import { useClosers } from '../helpers/closers.js';
 
-const closers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (closers.length > 0) await closers.pop()?.();
-});
+const closers = useClosers();
 
 async function setup(
   answer: (req: FakeAsRequest, res: ServerResponse) => FakeAsAnswer | undefined,

@@ -3,17 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { CLIENT_ID, startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
+import { useClosers } from '../helpers/closers.js';
 
-const closers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (closers.length > 0) await closers.pop()?.();
-});
+const closers = useClosers();
 
 function writeTemp(name: string, text: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'dp-key-')), name);

@@ -1,5 +1,5 @@
 import { request } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProxy } from '../../src/app.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -8,11 +8,9 @@ import { rawRequest, statusOf } from '../helpers/raw-http.js';
 import { CLIENT_ID, startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
+import { useClosers } from '../helpers/closers.js';
 
-const closers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (closers.length > 0) await closers.pop()?.();
-});
+const closers = useClosers();
 
 // One AS for the file (starting oidc-provider with a fresh RSA key costs ~0.5 s); proxy and
 // upstreams are per test. Exchange counts are taken relative to the test's start.

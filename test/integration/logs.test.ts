@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { request } from 'undici';
 import { stringify } from 'yaml';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../src/config/load.js';
 import { createConfigReloader } from '../../src/config/reload.js';
 import { CLIENT_ID, CLIENT_SECRET, startAs } from '../helpers/start-as.js';
@@ -9,11 +9,9 @@ import { startProxy } from '../helpers/start-proxy.js';
 import { startUpstream } from '../helpers/start-upstream.js';
 import { writeConfig } from './shutdown-process.js';
 import { unusedAddress } from '../helpers/unused-address.js';
+import { useClosers } from '../helpers/closers.js';
 
-const closers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  await Promise.all(closers.splice(0).map((close) => close()));
-});
+const closers = useClosers();
 
 describe('logs', () => {
   it('write access lines and audit events, and never a user token, delegated token or secret', async () => {

@@ -6,22 +6,20 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { decodeJwt } from 'jose';
 import { request } from 'undici';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createFilesServer, createMcpHttpHandler } from '../../examples/mcp-server/server.js';
 import { createGuard, type Guard } from '../../src/guard/index.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
+import { useClosers } from '../helpers/closers.js';
 
 const AUDIENCE = 'https://mcp.internal';
 const READ = 'mcp:tools:read';
 const WRITE = 'mcp:tools:write';
 const DELETE = 'files:delete';
 
-const closers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (closers.length > 0) await closers.pop()?.();
-});
+const closers = useClosers();
 
 // One authorization server for the file (it keeps no state between exchanges but the record,
 // cleared per test); proxy, MCP server and clients are fresh per test.

@@ -1,15 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { METRIC_NAMES } from '../../src/observability/metrics.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { manualClock, startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
+import { useClosers } from '../helpers/closers.js';
 
-const closers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  await Promise.all(closers.splice(0).map((close) => close()));
-});
+const closers = useClosers();
 
 async function setup(): Promise<{
   as: TestAuthorizationServer;

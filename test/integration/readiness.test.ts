@@ -3,16 +3,14 @@ import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startAs } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream } from '../helpers/start-upstream.js';
 import { unusedAddress } from '../helpers/unused-address.js';
+import { useClosers } from '../helpers/closers.js';
 
-const closers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  await Promise.all(closers.splice(0).map((close) => close()));
-});
+const closers = useClosers();
 
 async function readyz(proxy: TestProxy): Promise<{ status: number; body: { status: string; reasons?: string[] } }> {
   const res = await request(`${proxy.adminUrl}/readyz`);

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { request } from 'undici';
 import { stringify } from 'yaml';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createProxy } from '../../src/app.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { type ConfigReloader, createConfigReloader, diffPaths, type ReloadResult } from '../../src/config/reload.js';
@@ -11,11 +11,9 @@ import { createLogSink, type LogSink } from '../helpers/log-sink.js';
 import { CLIENT_ID, startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startUpstream } from '../helpers/start-upstream.js';
 import { started, startCli, writeConfig } from './shutdown-process.js';
+import { useClosers } from '../helpers/closers.js';
 
-const closers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  await Promise.all(closers.splice(0).map((close) => close()));
-});
+const closers = useClosers();
 
 const SCOPES = ['documents:read', 'documents:write', 'files:read'];
 

@@ -1,16 +1,14 @@
 import { connect } from 'node:net';
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { drainAndClose } from '../../src/server/shutdown.js';
 import { CLIENT_ID, startAs } from '../helpers/start-as.js';
 import { startProxy } from '../helpers/start-proxy.js';
 import { startUpstream } from '../helpers/start-upstream.js';
 import { type CliProcess, started, startCli, writeConfig } from './shutdown-process.js';
+import { useClosers } from '../helpers/closers.js';
 
-const closers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  await Promise.all(closers.splice(0).map((close) => close()));
-});
+const closers = useClosers();
 
 /** An upstream whose /slow and /sse responses are held open until the test releases them. */
 async function holdingUpstream() {

@@ -2,12 +2,13 @@ import { existsSync } from 'node:fs';
 import { decodeJwt } from 'jose';
 import { chromium } from 'playwright-core';
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SESSION_COOKIE } from '../../src/step-up/admin-routes.js';
 import { startAs } from '../helpers/start-as.js';
 import type { TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
 import { type ApprovalReceiver, CALLBACK_SECRET, manualTimer, secretFile, startApprovalReceiver, startStepUpProxy } from './step-up-harness.js';
+import { useClosers } from '../helpers/closers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -20,10 +21,7 @@ const CHROMIUM_ARGS = [
   '--no-first-run',
 ];
 
-const closers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (closers.length > 0) await closers.pop()?.();
-});
+const closers = useClosers();
 
 async function setup(): Promise<{ proxy: TestProxy; upstream: TestUpstream; receiver: ApprovalReceiver; user: string }> {
   const as = await startAs();

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeJwt } from 'jose';
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SIGNATURE_HEADER, signBody, TIMESTAMP_HEADER } from '../../src/step-up/signature.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import type { TestProxy } from '../helpers/start-proxy.js';
@@ -15,11 +15,9 @@ import {
   startApprovalReceiver,
   startStepUpProxy,
 } from './step-up-harness.js';
+import { useClosers } from '../helpers/closers.js';
 
-const closers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (closers.length > 0) await closers.pop()?.();
-});
+const closers = useClosers();
 
 const USER_GRANTS = ['billing:read', 'billing:write', 'billing:admin'];
 

@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import {
   calculateJwkThumbprint,
   type CryptoKey,
@@ -20,6 +19,7 @@ import type {
   KoaContextWithOIDC,
 } from 'oidc-provider';
 import { errors, Provider } from 'oidc-provider';
+import { closeServer, listen, urlOf } from '../server/listen.js';
 
 /** A client registered at the dev authorization server. */
 export interface DevClient {
@@ -122,7 +122,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
   }
   const key = await createSigningKey();
   const server = createServer();
-  const url = await listen(server, options.host ?? '127.0.0.1', options.port ?? 0);
+  const url = urlOf(await listen(server, options.host ?? '127.0.0.1', options.port ?? 0));
   const issuer = options.issuer ?? url;
   const exchanges: ExchangeRecord[] = [];
 
@@ -152,7 +152,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
         expiresInSeconds: input.expiresInSeconds ?? 3600,
         typ: 'JWT',
       }),
-    close: () => close(server),
+    close: () => closeServer(server),
   };
 }
 
@@ -464,25 +464,4 @@ async function sign(
     .setExpirationTime(now + input.expiresInSeconds)
     .setJti(randomUUID())
     .sign(key.privateKey);
-}
-
-async function listen(server: Server, host: string, port: number): Promise<string> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const hostname = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${hostname}:${address.port}`;
-}
-
-async function close(server: Server): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    server.close((error) => (error === undefined ? resolve() : reject(error)));
-    // Keep-alive connections would hold close() open until they time out.
-    server.closeAllConnections();
-  });
 }

@@ -1,6 +1,6 @@
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { decodeJwt, type JWTPayload } from 'jose';
+import { closeServer, listen, urlOf } from '../server/listen.js';
 
 /** One request as the echo upstream received it, credentials included (for tests). */
 export interface EchoRecord {
@@ -58,8 +58,8 @@ export async function startEchoUpstream(options: { host?: string; port?: number 
       () => res.destroy(),
     );
   });
-  const url = await listen(server, options.host ?? '127.0.0.1', options.port ?? 0);
-  return { url, requests, close: () => close(server) };
+  const url = urlOf(await listen(server, options.host ?? '127.0.0.1', options.port ?? 0));
+  return { url, requests, close: () => closeServer(server) };
 }
 
 function toResponse(record: EchoRecord): EchoResponse {
@@ -105,25 +105,4 @@ async function readBody(req: IncomingMessage): Promise<{ body: string; truncated
     }
   }
   return { body: Buffer.concat(chunks).toString('utf8'), truncated };
-}
-
-async function listen(server: Server, host: string, port: number): Promise<string> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const hostname = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${hostname}:${address.port}`;
-}
-
-async function close(server: Server): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    server.close((error) => (error === undefined ? resolve() : reject(error)));
-    // Keep-alive connections would hold close() open until they time out.
-    server.closeAllConnections();
-  });
 }

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPair, SignJWT, type JWTPayload } from 'jose';
+import { closeServer } from '../../src/server/listen.js';
 
 /** One request the fake AS received: path and the parsed form body. */
 export interface FakeAsRequest {
@@ -53,11 +54,7 @@ export async function startFakeAs(answer: FakeAs['answer'] = () => ({ status: 50
     url,
     tokenEndpoint: `${url}/token`,
     tokenRequests: () => requests.filter((r) => r.method === 'POST' && r.path === '/token'),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeServer(server),
   });
 }
 

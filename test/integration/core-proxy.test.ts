@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
 import { unusedAddress } from '../helpers/unused-address.js';
 import { useClosers } from '../helpers/closers.js';
+import { closeServer } from '../../src/server/listen.js';
 
 const closers = useClosers();
 
@@ -432,12 +433,5 @@ function rawRequest(port: number, text: string): Promise<string> {
     });
     socket.on('end', () => resolve(data));
     socket.on('error', reject);
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
   });
 }

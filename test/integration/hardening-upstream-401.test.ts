@@ -6,6 +6,7 @@ import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
 import { useClosers } from '../helpers/closers.js';
+import { closeServer } from '../../src/server/listen.js';
 
 const closers = useClosers();
 
@@ -92,11 +93,7 @@ describe('upstream 401 on a delegated token', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     closers.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
+      () => closeServer(server),
     );
     const proxy = await startProxy({
       as,

@@ -13,6 +13,7 @@ import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
 import { useClosers } from '../helpers/closers.js';
+import { closeServer } from '../../src/server/listen.js';
 
 const AUDIENCE = 'https://mcp.internal';
 const READ = 'mcp:tools:read';
@@ -92,11 +93,7 @@ async function startMcpUpstream(
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    () => closeServer(server),
   );
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, files };
 }

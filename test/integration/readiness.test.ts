@@ -9,6 +9,7 @@ import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream } from '../helpers/start-upstream.js';
 import { unusedAddress } from '../helpers/unused-address.js';
 import { useClosers } from '../helpers/closers.js';
+import { closeServer } from '../../src/server/listen.js';
 
 const closers = useClosers();
 
@@ -69,11 +70,7 @@ describe('admin listener: /healthz and /readyz', () => {
     });
     await new Promise<void>((resolve) => as.listen(port, host, resolve));
     closers.push(
-      () =>
-        new Promise<void>((resolve) => {
-          as.close(() => resolve());
-          as.closeAllConnections();
-        }),
+      () => closeServer(as),
     );
     expect((await proxy.proxy.readiness.probe()).ready).toBe(true);
     expect((await readyz(proxy)).status).toBe(200);

@@ -18,12 +18,14 @@ let count = 0;
 let non2xx = 0;
 
 const options: autocannon.Options = {
-  url: spec.url,
+  url: spec.url + (spec.path ?? '/'),
   connections: spec.connections,
+  ...(spec.method === undefined ? {} : { method: spec.method as autocannon.Request['method'] }),
+  ...(spec.body === undefined ? {} : { body: spec.body }),
   duration: spec.durationS,
   timeout: 5,
   ...(spec.rate === undefined ? {} : { overallRate: spec.rate }),
-  ...(spec.token === undefined ? {} : { headers: { authorization: `Bearer ${spec.token}` } }),
+  headers: { ...spec.headers, ...(spec.token === undefined ? {} : { authorization: `Bearer ${spec.token}` }) },
   ...(tokens.length === 0
     ? {}
     : {

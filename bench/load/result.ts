@@ -22,4 +22,10 @@ export interface LoadSpec {
   readonly token?: string;
   /** A file with one token per line, sent in rotation (one per request). */
   readonly tokensFile?: string;
+  /** Request line and body; default `GET /` without a body. */
+  readonly method?: string;
+  readonly path?: string;
+  readonly body?: string;
+  /** Extra request headers (e.g. content-type and accept for MCP POSTs). */
+  readonly headers?: Readonly<Record<string, string>>;
 }

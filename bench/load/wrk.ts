@@ -20,8 +20,33 @@ done = function(summary, latency, requests)
 end
 `;
 
+function luaHeaders(host: string, spec: LoadSpec, auth: string | undefined): string {
+  const entries = [`["Host"] = ${JSON.stringify(host)}`];
+  for (const [k, v] of Object.entries(spec.headers ?? {})) entries.push(`[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
+  if (auth !== undefined) entries.push(`["Authorization"] = ${auth}`);
+  return `{ ${entries.join(', ')} }`;
+}
+
+function luaBody(spec: LoadSpec): string {
+  return spec.body === undefined ? 'nil' : JSON.stringify(spec.body);
+}
+
+// One fixed request (method, path, headers, body), formatted once.
+function fixed(spec: LoadSpec, host: string): string {
+  const auth = spec.token === undefined ? undefined : JSON.stringify(`Bearer ${spec.token}`);
+  return `
+local req = nil
+init = function(args)
+  req = wrk.format(${JSON.stringify(spec.method ?? 'GET')}, ${JSON.stringify(spec.path ?? '/')}, ${luaHeaders(host, spec, auth)}, ${luaBody(spec)})
+end
+request = function()
+  return req
+end
+`;
+}
+
 // Pre-formats one request per token at start-up; request() only picks the next one.
-function rotation(tokensFile: string, host: string): string {
+function rotation(tokensFile: string, host: string, spec: LoadSpec): string {
   return `
 local reqs = {}
 local n = 0
@@ -30,7 +55,7 @@ init = function(args)
   for line in io.lines(${JSON.stringify(tokensFile)}) do
     if line ~= "" then
       n = n + 1
-      reqs[n] = wrk.format("GET", "/", { ["Host"] = ${JSON.stringify(host)}, ["Authorization"] = "Bearer " .. line })
+      reqs[n] = wrk.format(${JSON.stringify(spec.method ?? 'GET')}, ${JSON.stringify(spec.path ?? '/')}, ${luaHeaders(host, spec, '"Bearer " .. line')}, ${luaBody(spec)})
     end
   end
 end
@@ -42,16 +67,15 @@ end
 }
 
 let scriptDir: string | undefined;
+let scripts = 0;
 
 export async function runWrk(spec: LoadSpec, layout: CpuLayout): Promise<LoadResult> {
   if (spec.rate !== undefined) throw new Error('wrk has no fixed-rate mode; use autocannon');
   scriptDir ??= mkdtempSync(join(tmpdir(), 'dp-bench-wrk-'));
-  const script = join(scriptDir, spec.tokensFile ? 'rotate.lua' : 'report.lua');
+  const script = join(scriptDir, `run-${++scripts}.lua`);
   const host = new URL(spec.url).host;
-  writeFileSync(script, (spec.tokensFile ? rotation(spec.tokensFile, host) : '') + REPORT);
-  const args = ['-t1', `-c${spec.connections}`, `-d${spec.durationS}s`, '--timeout', '5s', '-s', script];
-  if (spec.token !== undefined) args.push('-H', `Authorization: Bearer ${spec.token}`);
-  args.push(`${spec.url}/`);
+  writeFileSync(script, (spec.tokensFile ? rotation(spec.tokensFile, host, spec) : fixed(spec, host)) + REPORT);
+  const args = ['-t1', `-c${spec.connections}`, `-d${spec.durationS}s`, '--timeout', '5s', '-s', script, `${spec.url}/`];
   const [cmd, argv] = pinned(layout, layout.rest, 'wrk', args);
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });

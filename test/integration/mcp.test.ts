@@ -268,7 +268,7 @@ describe('MCP scopes through the proxy (SDK client -> proxy -> SDK server)', () 
 describe('filterToolsList', () => {
   for (const enableJsonResponse of [true, false]) {
     const kind = enableJsonResponse ? 'JSON' : 'SSE';
-    it(`lists exactly the tools the user may call (${kind} responses)`, async () => {
+    it(`hides only the tools whose own toolScopes the user lacks; a reader sees the catalogue (${kind} responses, issue 13.2)`, async () => {
       const { as, upstream, connect } = await setup({
         enableJsonResponse,
         mcp: { toolScopes: { delete_file: [DELETE] }, filterToolsList: true },
@@ -279,7 +279,9 @@ describe('filterToolsList', () => {
       };
       expect(await names([READ, WRITE, DELETE])).toEqual(['delete_file', 'read_file']);
       expect(await names([READ, WRITE])).toEqual(['read_file']);
-      expect(await names([READ])).toEqual([]);
+      // mcp:tools:read is the right to see the catalogue without acting: no mcp:tools:write needed.
+      expect(await names([READ])).toEqual(['read_file']);
+      expect(await names([READ, DELETE])).toEqual(['delete_file', 'read_file']);
       const listed = upstream.seen.find((s) => s.rpc.includes('tools/list'))!;
       expect(listed.headers.accept).toBe('application/json, text/event-stream');
     });

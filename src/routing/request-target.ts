@@ -1,6 +1,7 @@
 import { ProxyError } from '../errors.js';
 
 /** Control characters (C0 and DEL), raw or percent-encoded (RFC 3986 §2.1: either hex case). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
 const CONTROL = /[\x00-\x1f\x7f]|%(?:[01][0-9a-f]|7f)/i;
 
 /**

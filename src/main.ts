@@ -120,10 +120,13 @@ function handleSignals(logger: Logger, shutdown: (signal: string) => Promise<voi
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-async function startDev(): Promise<void> {
+/** The `--dev` ports (README "Quick start"); tests pass 0s to run the same start on free ports. */
+const DEV_PORTS = { proxyPort: 8080, adminPort: 9090, asPort: 9400, upstreamPort: 9401 };
+
+export async function startDev(ports: typeof DEV_PORTS = DEV_PORTS): Promise<void> {
   const { startDevSetup } = await import('./dev/dev-setup.js');
   const host = process.env.DELEGATE_PROXY_DEV_HOST ?? '127.0.0.1';
-  const setup = await startDevSetup({ host, proxyPort: 8080, adminPort: 9090, asPort: 9400, upstreamPort: 9401 });
+  const setup = await startDevSetup({ host, ...ports });
   out(
     [
       '',

@@ -35,7 +35,7 @@ const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
  * Replaces `${VAR}` in string values (never in keys, and after YAML parsing so a value cannot
  * inject YAML structure). Unset variables are reported with their path.
  */
-function substitute(value: unknown, env: Env, path: PropertyKey[], problems: string[]): unknown {
+function substitute(value: unknown, env: Env, path: PropertyKey[], problems: string[], open = new Set<object>()): unknown {
   if (typeof value === 'string') {
     return value.replace(VAR, (_m, name: string) => {
       const v = env[name];
@@ -46,13 +46,22 @@ function substitute(value: unknown, env: Env, path: PropertyKey[], problems: str
       return v;
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => substitute(v, env, [...path, i], problems));
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = substitute(v, env, [...path, k], problems);
-    return out;
+  if (value === null || typeof value !== 'object') return value;
+  // A YAML alias may refer to its own ancestor (`a: &x [*x]`): a cycle, reported instead of recursing forever.
+  if (open.has(value)) {
+    problems.push(`${formatPath(path)}: a YAML alias refers to an enclosing node`);
+    return null;
   }
-  return value;
+  open.add(value);
+  try {
+    if (Array.isArray(value)) return value.map((v, i) => substitute(v, env, [...path, i], problems, open));
+    // A null-prototype object, so a key named `__proto__` stays a key (then refused as unknown).
+    const out: Record<string, unknown> = Object.create(null);
+    for (const [k, v] of Object.entries(value)) out[k] = substitute(v, env, [...path, k], problems, open);
+    return out;
+  } finally {
+    open.delete(value);
+  }
 }
 
 function issueMessages(error: z.ZodError): string[] {
@@ -125,7 +134,14 @@ export function parseConfigText(text: string, env: Env): ResolvedConfig {
   if (doc.errors.length > 0) {
     throw new ConfigError(doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
   }
-  return resolveConfig(doc.toJS({ maxAliasCount: 100 }), env);
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // e.g. excessive alias expansion (a resource-exhaustion guard of the yaml package).
+    throw new ConfigError([`YAML: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  return resolveConfig(raw, env);
 }
 
 function deepFreeze<T>(value: T): T {

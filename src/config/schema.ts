@@ -25,9 +25,11 @@ const resourceUri = z
 
 const tokenTypeUri = z.string().regex(/^urn:ietf:params:oauth:token-type:[a-z0-9_-]+$|^[a-z][a-z0-9+.-]*:.+/i, 'must be a token type URI (RFC 8693 §3)');
 
+// URL.parse, not new URL: zod runs every refinement even after the URL check failed, and a throw
+// there would escape as a TypeError instead of a problem with its path (issue 13.1).
 const upstream = httpUrl.refine((v) => {
-  const u = new URL(v);
-  return u.search === '' && u.hash === '' && u.username === '' && u.password === '';
+  const u = URL.parse(v);
+  return u === null || (u.search === '' && u.hash === '' && u.username === '' && u.password === '');
 }, 'must not carry a query, fragment or credentials');
 
 const match = z

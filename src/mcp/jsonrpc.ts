@@ -1,4 +1,5 @@
 import { ProxyError } from '../errors.js';
+import { findDuplicateKey } from './duplicate-keys.js';
 import { INVALID_REQUEST, jsonRpcError, PARSE_ERROR } from './jsonrpc-errors.js';
 
 export type JsonRpcId = string | number;
@@ -20,19 +21,25 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /**
  * Parses a POST body into JSON-RPC messages. Malformed JSON (or bytes that are not UTF-8) is a
  * parse error (-32700), a well-formed body that is not a JSON-RPC 2.0 message or batch is an
- * invalid request (-32600); both answer HTTP 400 with the JSON-RPC error object as the body.
+ * invalid request (-32600); both answer HTTP 400 with the JSON-RPC error object as the body. So is
+ * a body whose objects repeat a key, at any depth (see findDuplicateKey): the upstream then gets
+ * exactly the message the policy read, whichever duplicate its parser would keep.
  */
 export function parseJsonRpcBody(body: Buffer): ParsedBody {
   let value: unknown;
+  let text: string;
   try {
     // A BOM is not JSON (RFC 8259 §8.1): fail here rather than let the upstream's parser decide.
-    value = JSON.parse(utf8.decode(body));
+    text = utf8.decode(body);
+    value = JSON.parse(text);
   } catch (err) {
     throw new ProxyError('invalid_request', 'the request body is not valid JSON', {
       detail: `JSON-RPC parse error: ${(err as Error).message}`,
       body: jsonRpcError(null, PARSE_ERROR, 'Parse error'),
     });
   }
+  const duplicate = findDuplicateKey(text);
+  if (duplicate !== undefined) throw invalidEnvelope(Array.isArray(value), null, `repeats the key ${JSON.stringify(duplicate.key.slice(0, 64))} (depth ${duplicate.depth})`);
   if (Array.isArray(value)) {
     if (value.length === 0) throw invalidEnvelope(true, null, 'empty batch');
     return { batch: true, messages: value.map((v, i) => toMessage(v, true, i)) };

@@ -11,7 +11,7 @@ import { grantsOf } from './grants.js';
 import { createJsonResponseFilter } from './json-response-filter.js';
 import { INVALID_REQUEST, jsonRpcError } from './jsonrpc-errors.js';
 import { type JsonRpcId, parseJsonRpcBody } from './jsonrpc.js';
-import { baseScopes, compilePolicy, type McpPolicy, toolCallScopes } from './method-scopes.js';
+import { baseScopes, compilePolicy, type McpPolicy } from './method-scopes.js';
 import { createSseResponseFilter } from './sse-response-filter.js';
 import type { McpRequestState } from './state.js';
 import { filterToolsListMessage } from './tools-list-filter.js';
@@ -139,13 +139,13 @@ export function mcpResponseAction(ctx: RequestContext, head: UpstreamHead): Resp
   }
   const mediaType = String(head.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const remaining = new Set(state.toolsListIds);
-  const mayCall = mayCallFor(state.policy, state.grants);
+  const mayList = mayListFor(state.policy, state.grants);
   const rewrite = (value: unknown): unknown => {
     for (const m of Array.isArray(value) ? value : [value]) {
       const id = (m as { id?: unknown } | null)?.id;
       if ((typeof id === 'string' || typeof id === 'number') && !Object.hasOwn(m as object, 'method')) remaining.delete(id);
     }
-    return filterToolsListMessage(value, state.toolsListIds, mayCall);
+    return filterToolsListMessage(value, state.toolsListIds, mayList);
   };
   const onGiveUp = () => ctx.log.warn({ limitBytes: FILTER_LIMIT_BYTES }, 'tools/list answer too large to filter; passed unfiltered');
   if (mediaType === 'application/json') {
@@ -160,9 +160,13 @@ export function mcpResponseAction(ctx: RequestContext, head: UpstreamHead): Resp
   return PASS;
 }
 
-/** A tool stays listed when everything a call to it needs is within the route and the user's grants. */
-function mayCallFor(policy: McpPolicy, grants: ReadonlySet<string>): (tool: string) => boolean {
-  return (tool) => toolCallScopes(policy, tool).every((s) => policy.ceiling.has(s) && grants.has(s));
+/**
+ * A tool stays listed unless the user lacks one of the extra scopes this tool needs (`toolScopes`,
+ * README "filterToolsList"). Seeing the catalogue is what `tools/list` itself needs; calling a tool
+ * (`mcp:tools:write`) is a separate right, so a reader still sees the tools they cannot call yet.
+ */
+function mayListFor(policy: McpPolicy, grants: ReadonlySet<string>): (tool: string) => boolean {
+  return (tool) => (policy.toolScopes.get(tool) ?? []).every((s) => grants.has(s));
 }
 
 /**

@@ -1,36 +1,36 @@
 import type { JsonRpcId } from './jsonrpc.js';
 
-/** Decides per tool name whether the user may call it. */
-export type MayCall = (tool: string) => boolean;
+/** Decides per tool name whether the user may see it listed. */
+export type MayList = (tool: string) => boolean;
 
 /**
- * Removes from tools/list results (the answers to `ids`) every tool the user may not call. Works on
+ * Removes from tools/list results (the answers to `ids`) every tool the user may not see. Works on
  * one JSON-RPC message or a batch answer; returns undefined when nothing changed, so the original
  * bytes go out untouched.
  */
-export function filterToolsListMessage(value: unknown, ids: ReadonlySet<JsonRpcId>, mayCall: MayCall): unknown {
+export function filterToolsListMessage(value: unknown, ids: ReadonlySet<JsonRpcId>, mayList: MayList): unknown {
   if (Array.isArray(value)) {
     let changed = false;
     const out = value.map((v) => {
-      const f = filterOne(v, ids, mayCall);
+      const f = filterOne(v, ids, mayList);
       if (f === undefined) return v;
       changed = true;
       return f;
     });
     return changed ? out : undefined;
   }
-  return filterOne(value, ids, mayCall);
+  return filterOne(value, ids, mayList);
 }
 
-function filterOne(value: unknown, ids: ReadonlySet<JsonRpcId>, mayCall: MayCall): unknown {
+function filterOne(value: unknown, ids: ReadonlySet<JsonRpcId>, mayList: MayList): unknown {
   if (value === null || typeof value !== 'object') return undefined;
   const m = value as { id?: unknown; result?: unknown };
   if ((typeof m.id !== 'string' && typeof m.id !== 'number') || !ids.has(m.id)) return undefined;
   const result = m.result as { tools?: unknown } | undefined;
   if (result === null || typeof result !== 'object' || !Array.isArray(result.tools)) return undefined;
-  // A tool without a string name cannot be called at all.
+  // A tool without a string name cannot be called at all: never listed.
   const tools = result.tools.filter(
-    (t: unknown) => t !== null && typeof t === 'object' && typeof (t as { name?: unknown }).name === 'string' && mayCall((t as { name: string }).name),
+    (t: unknown) => t !== null && typeof t === 'object' && typeof (t as { name?: unknown }).name === 'string' && mayList((t as { name: string }).name),
   );
   if (tools.length === result.tools.length) return undefined;
   return { ...m, result: { ...result, tools } };

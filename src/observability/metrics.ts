@@ -26,7 +26,7 @@ export const MCP_METHOD_LABELS = [
 export type McpMethodLabel = (typeof MCP_METHOD_LABELS)[number];
 export type StepUpOutcome = 'approved' | 'denied' | 'timeout' | 'error';
 
-/** Lifetimes of 0-600 s (DESIGN.md: TTL about 300 s, refresh 30 s ahead). */
+/** Lifetimes of 0-600 s (TTL about 300 s, refreshed min(30 s, lifetime / 2) ahead: README "Token cache"). */
 const TTL_BUCKETS = [5, 10, 15, 30, 45, 60, 90, 120, 180, 240, 270, 300, 330, 450, 600];
 /** Exchange latency: milliseconds to a few seconds (AS timeout default 3 s). */
 const EXCHANGE_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5];
@@ -71,8 +71,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
     tokenExchanges: new Counter({ name: `${p}token_exchanges_total`, help: 'RFC 8693 token exchanges, by outcome.', labelNames: ['route', 'outcome'], registers }),
     tokenExchangeDuration: new Histogram({ name: `${p}token_exchange_duration_seconds`, help: 'Latency of token exchanges at the authorization server.', labelNames: ['route'], buckets: EXCHANGE_BUCKETS, registers }),
     tokenTtl: new Histogram({ name: `${p}token_ttl_seconds`, help: 'Lifetime of each issued delegated token, after capping.', labelNames: ['route'], buckets: TTL_BUCKETS, registers }),
-    tokenRemainingTtl: new Histogram({ name: `${p}token_remaining_ttl_seconds`, help: 'Time left on the delegated token when injected into a request.', labelNames: ['route'], buckets: TTL_BUCKETS, registers }),
-    tokenRefreshes: new Counter({ name: `${p}token_refreshes_total`, help: 'Exchanges that replaced a cached token, by trigger.', labelNames: ['route', 'trigger'], registers }),
+    tokenRemainingTtl: new Histogram({ name: `${p}token_remaining_ttl_seconds`, help: 'Time left on the delegated token when injected into a request (refreshed min(cache.refreshAheadSeconds, lifetime/2) before expiry).', labelNames: ['route'], buckets: TTL_BUCKETS, registers }),
+    tokenRefreshes: new Counter({ name: `${p}token_refreshes_total`, help: 'Exchanges that replaced a cached token, by trigger: ahead (background, min(cache.refreshAheadSeconds, lifetime/2) before expiry; not for tokens bounded by the user token exp), expired, invalidated.', labelNames: ['route', 'trigger'], registers }),
     tokenCacheLookups: new Counter({ name: `${p}token_cache_lookups_total`, help: 'Token cache lookups, by result.', labelNames: ['route', 'result'], registers }),
     tokenCacheEntries: new Gauge({
       name: `${p}token_cache_entries`,

@@ -17,6 +17,7 @@ import { prepareUpstreamHeaders } from './headers.js';
 import { readReplayableBody } from './request-body.js';
 import { planRetry, type RetryPlan } from './retry.js';
 import { credentialStripFor, type StripConfig, stripCredentials } from './strip-credentials.js';
+import { refuseUserTokenElsewhere, refuseUserTokenInBody } from './user-token-elsewhere.js';
 
 /** What the pipeline reads per request; `runtime()` returns the current (reloadable) config. */
 export interface PipelineDeps {
@@ -50,6 +51,7 @@ async function run(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
   matchRoute(ctx, runtime.routes); // 2. route
   takeSubject(ctx, runtime.subjectHeader, deps.tokens); // 3. subject
   stripCredentials(ctx.req.headers, credentialStripFor(ctx.route!, runtime.config)); // 3. ...and other credential carriers
+  refuseUserTokenElsewhere(ctx); // 3. ...and the user token in no other place (target, header, cookie)
   if (deps.subjectVerifier) await deps.subjectVerifier.verify(ctx.subject!.token); // 3. ...verified locally before any exchange
   await enforcePolicy(ctx, deps); // 4. policy (MCP routes)
   await obtainToken(ctx, deps); // 5. token
@@ -100,6 +102,7 @@ async function forward(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
     replayable = read.replayable;
     if (read.body !== undefined) ctx.body = read.body;
   }
+  refuseUserTokenInBody(ctx); // nor in a body held in memory (replay buffer, MCP)
   const host = req.headers.host;
   for (let attempt = 1; ; attempt++) {
     prepareUpstreamHeaders(req.headers, {

@@ -11,8 +11,8 @@ export interface CompiledStepUp {
 
 interface CompiledRule {
   readonly methods: ReadonlySet<string> | undefined;
-  /** Normalized (see pathForms); undefined for tool rules. */
-  readonly pathPrefix: string | undefined;
+  /** Normalized segments (see pathForms); undefined for tool rules. */
+  readonly pathPrefix: readonly string[] | undefined;
   readonly tool: string | undefined;
   readonly scopes: readonly string[];
 }
@@ -66,7 +66,7 @@ export function compileStepUp(cfg: RouteStepUpConfig): CompiledStepUp {
 export function matchRules(step: CompiledStepUp, input: RuleInput): RuleMatch | undefined {
   const scopes = new Set<string>();
   const tools = new Set<string>();
-  let forms: string[] | undefined;
+  let forms: string[][] | undefined;
   const lowerTools = input.tools?.map((t) => t.toLowerCase());
   const methods = [input.method, ...(input.methodOverrides ?? [])].map((m) => m.toUpperCase());
   for (const rule of step.rules) {
@@ -86,29 +86,46 @@ export function matchRules(step: CompiledStepUp, input: RuleInput): RuleMatch | 
   return { scopes: [...scopes].sort(), tools: [...tools] };
 }
 
-function underPrefix(path: string, prefix: string): boolean {
-  return prefix === '' || path === prefix || path.startsWith(`${prefix}/`);
+/**
+ * Segment by segment. A path segment matches the rule's when equal, or when it is the rule's
+ * segment plus an extension (`invoices.json`, `invoices .xml`): frameworks that take the
+ * extension as the response format route both to the same handler.
+ */
+function underPrefix(path: readonly string[], prefix: readonly string[]): boolean {
+  if (path.length < prefix.length) return false;
+  return prefix.every((seg, i) => {
+    const p = path[i]!;
+    return p === seg || (p.startsWith(seg) && p.slice(seg.length).trimStart().startsWith('.'));
+  });
 }
 
-function normalizePrefix(prefix: string): string {
-  return normalize(safeDecode(prefix)).replace(/\/+$/, '');
+function normalizePrefix(prefix: string): string[] {
+  return normalize(safeDecode(prefix));
 }
 
 /**
  * The forms of a request path an upstream may act on: as sent, percent-decoded, and with `;`
- * path parameters removed (servlet containers drop them), each with repeated slashes collapsed
- * and lower-cased (some upstreams route case-insensitively). A rule matching any form applies.
+ * path parameters removed (servlet containers drop them). Each form is split into segments that
+ * are lower-cased (some upstreams route case-insensitively) and trimmed of whitespace (some trim
+ * it); empty segments are dropped (`//` collapses). A rule matching any form applies.
  */
-export function pathForms(pathAndQuery: string): string[] {
+export function pathForms(pathAndQuery: string): string[][] {
   const q = pathAndQuery.indexOf('?');
   const raw = q === -1 ? pathAndQuery : pathAndQuery.slice(0, q);
   const decoded = safeDecode(raw);
-  const forms = new Set([normalize(raw), normalize(decoded), normalize(stripParams(raw)), normalize(stripParams(decoded))]);
-  return [...forms];
+  const forms = new Map<string, string[]>();
+  for (const form of [raw, decoded, stripParams(raw), stripParams(decoded)]) {
+    const segments = normalize(form);
+    forms.set(segments.join('/'), segments);
+  }
+  return [...forms.values()];
 }
 
-function normalize(path: string): string {
-  return path.replace(/\/{2,}/g, '/').toLowerCase();
+function normalize(path: string): string[] {
+  return path
+    .split('/')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '');
 }
 
 function stripParams(path: string): string {

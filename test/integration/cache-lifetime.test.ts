@@ -57,6 +57,26 @@ describe('delegated token lifetime (real AS, injected proxy clock)', () => {
     expect(metrics).toContain('delegate_proxy_token_refreshes_total{route="docs",trigger="ahead"} 1');
   });
 
+  it('a 36 s token with a 30 s refresh window is refreshed after 18 s (min(refreshAheadSeconds, lifetime / 2)), not after 6 s', async () => {
+    const clock = manualClock();
+    const { as, upstream, proxy } = await setup(clock, { maxTtlSeconds: 36, refreshAheadSeconds: 30 });
+    const user = await as.userToken('alice', ['documents:read']);
+    expect(await get(`${proxy.url}/docs/1`, user)).toBe(200);
+    clock.advance(17_000); // past the 6 s a plain 30 s window would give, before the half-life
+    expect(await get(`${proxy.url}/docs/2`, user)).toBe(200);
+    // Give a wrongly started background exchange the chance to land before the next check.
+    await new Promise((r) => setTimeout(r, 200));
+    clock.advance(1_500); // 18.5 s: just past the refresh point
+    expect(await get(`${proxy.url}/docs/3`, user)).toBe(200);
+    // The request past the refresh point still got the first token (refreshed in the background).
+    expect(tokenOf(upstream, 1)).toBe(tokenOf(upstream, 0));
+    expect(tokenOf(upstream, 2)).toBe(tokenOf(upstream, 0));
+    await until(() => as.exchanges.length >= 2);
+    expect(as.exchanges).toHaveLength(2);
+    const metrics = await (await request(`${proxy.adminUrl}/metrics`)).body.text();
+    expect(metrics).toContain('delegate_proxy_token_refreshes_total{route="docs",trigger="ahead"} 1');
+  });
+
   it('a token past its expiry is never served: the next request waits for a new exchange', async () => {
     const clock = manualClock();
     const { as, upstream, proxy } = await setup(clock);

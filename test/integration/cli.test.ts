@@ -33,6 +33,47 @@ describe('delegate-proxy CLI', () => {
     }
   });
 
+  it('--check-config reports malformed URLs with their paths next to the other problems (issue 13.1)', async () => {
+    const cfg = file(
+      'bad-urls.yaml',
+      [
+        'authorizationServer:',
+        '  issuer: not a url',
+        '  tokenEndpoint: "http://["',
+        '  clientId: agent',
+        `  clientSecretFile: ${join(dir, 'secret')}`,
+        'subjectToken:',
+        '  verify: { jwksUri: "::", issuer: x, audience: y }',
+        'stepUp:',
+        `  approval: { webhookUrl: nope, callbackBaseUrl: "http//x", callbackSecretFile: ${join(dir, 'secret')} }`,
+        'routes:',
+        '  - name: BAD',
+        '    match: { pathPrefix: /docs }',
+        '    upstream: not-a-url',
+        '    scopse: [x]',
+        '    resource: "::"',
+        '',
+      ].join('\n'),
+    );
+    const r = await runCli(['--check-config', '--config', cfg]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).not.toContain('TypeError');
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    for (const p of [
+      'authorizationServer.issuer:',
+      'authorizationServer.tokenEndpoint:',
+      'subjectToken.verify.jwksUri:',
+      'stepUp.approval.webhookUrl:',
+      'stepUp.approval.callbackBaseUrl:',
+      'routes[0].upstream:',
+      'routes[0].resource:',
+      'routes[0].name:',
+      'routes[0]: Unrecognized key: "scopse"',
+    ]) {
+      expect(r.stderr).toContain(p);
+    }
+  });
+
   it('takes the config path from DELEGATE_PROXY_CONFIG', async () => {
     const r = await runCli(['--check-config'], { DELEGATE_PROXY_CONFIG: join(dir, 'missing.yaml') });
     expect(r.code).toBe(1);

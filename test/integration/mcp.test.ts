@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -268,7 +269,7 @@ describe('MCP scopes through the proxy (SDK client -> proxy -> SDK server)', () 
 describe('filterToolsList', () => {
   for (const enableJsonResponse of [true, false]) {
     const kind = enableJsonResponse ? 'JSON' : 'SSE';
-    it(`lists exactly the tools the user may call (${kind} responses)`, async () => {
+    it(`hides only the tools whose own toolScopes the user lacks; a reader sees the catalogue (${kind} responses, issue 13.2)`, async () => {
       const { as, upstream, connect } = await setup({
         enableJsonResponse,
         mcp: { toolScopes: { delete_file: [DELETE] }, filterToolsList: true },
@@ -279,7 +280,9 @@ describe('filterToolsList', () => {
       };
       expect(await names([READ, WRITE, DELETE])).toEqual(['delete_file', 'read_file']);
       expect(await names([READ, WRITE])).toEqual(['read_file']);
-      expect(await names([READ])).toEqual([]);
+      // mcp:tools:read is the right to see the catalogue without acting: no mcp:tools:write needed.
+      expect(await names([READ])).toEqual(['read_file']);
+      expect(await names([READ, DELETE])).toEqual(['delete_file', 'read_file']);
       const listed = upstream.seen.find((s) => s.rpc.includes('tools/list'))!;
       expect(listed.headers.accept).toBe('application/json, text/event-stream');
     });
@@ -358,6 +361,50 @@ describe('JSON-RPC policy answers', () => {
     expect(res.status).toBe(400);
     expect(res.json()).toEqual({ jsonrpc: '2.0', id: 3, error: { code: -32600, message: 'Invalid Request' } });
     expect(upstream.seen).toHaveLength(0);
+  });
+
+  it('refuses a message that repeats a key, at every depth, with 400 and -32600: the upstream gets exactly what was authorized (issue 13.5)', async () => {
+    const { as, upstream, proxy } = await setup();
+    const reader = await as.userToken('alice', [READ]);
+    const writer = await as.userToken('bob', [READ, WRITE]);
+    const cases: Array<[string, string]> = [
+      [reader, '{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"tools/list"}'],
+      // The same key spelled with an escape is the same key.
+      [reader, '{"jsonrpc":"2.0","id":1,"method":"tools/call","\\u006dethod":"tools/list"}'],
+      [writer, '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete_file","name":"read_file","arguments":{"path":"secret.txt"}}}'],
+      [writer, '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"notes.txt"}},"params":{"name":"read_file"}}'],
+      [reader, '{"jsonrpc":"2.0","id":4,"id":5,"method":"tools/list"}'],
+      [reader, '[{"jsonrpc":"2.0","id":6,"method":"tools/list"},{"jsonrpc":"2.0","id":7,"method":"tools/call","method":"tools/list"}]'],
+    ];
+    for (const [user, body] of cases) {
+      const res = await post(`${proxy.url}/mcp`, user, body);
+      expect(res.status, body).toBe(400);
+      const answer = res.json();
+      const error = (Array.isArray(answer) ? answer[0] : answer) as { id: unknown; error: { code: number } };
+      expect(error.error.code, body).toBe(-32600);
+      expect(error.id).toBeNull();
+    }
+    expect(as.exchanges).toHaveLength(0);
+    expect(upstream.seen).toHaveLength(0);
+    expect(upstream.files.has('secret.txt')).toBe(true);
+  });
+
+  it('keeps refusing encoded bodies, BOMs, trailing data and nested batches (issue 13.5)', async () => {
+    const { as, upstream, proxy } = await setup();
+    const reader = await as.userToken('alice', [READ]);
+    const list = '{"jsonrpc":"2.0","id":1,"method":"tools/list"}';
+    const refused: Array<[string | Buffer, Record<string, string>]> = [
+      [Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(list)]), {}],
+      [Buffer.from(list, 'utf16le'), {}],
+      [`${list}{"jsonrpc":"2.0","id":2,"method":"tools/call"}`, {}],
+      [`[[${list}]]`, {}],
+      [gzipSync('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file"}}'), { 'content-encoding': 'gzip' }],
+    ];
+    for (const [body, headers] of refused) {
+      const res = await post(`${proxy.url}/mcp`, reader, body, headers);
+      expect(res.status, String(body)).toBe(400);
+      expect(upstream.seen, JSON.stringify(headers) + String(body)).toHaveLength(0);
+    }
   });
 
   it('refuses a body over mcp.maxBodyBytes with 413 before any exchange', async () => {

@@ -297,6 +297,49 @@ describe('step-up rules: a person decides before the elevated scope is ever requ
   });
 });
 
+describe('path spellings (issue 13.6)', () => {
+  const denyAll = () => ({ status: 200, body: { decision: 'denied' } });
+
+  it('refuses encoded control characters in the request target with 400 invalid_request, on every route', async () => {
+    const { upstream, receiver, proxy, user } = await setup({ answer: denyAll });
+    for (const path of ['/billing/invoices%00/42', '/billing/invoices%0a/42', '/billing/invoices%1F/42', '/billing/invoices%7f/42', '/billing/customers/1?q=%00']) {
+      const res = await call(`${proxy.url}${path}`, user, { method: 'DELETE' });
+      expect(res.status, path).toBe(400);
+      expect(res.json().error, path).toBe('invalid_request');
+      // A GET on a path no rule covers is refused the same way.
+      const get = await call(`${proxy.url}${path.replace('invoices', 'reports')}`, user);
+      expect(get.status, path).toBe(400);
+    }
+    expect(receiver.events).toHaveLength(0);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('holds spellings an upstream may read as the ruled path: trimmed whitespace, an extension, both', async () => {
+    const { upstream, receiver, proxy, user } = await setup({ answer: denyAll });
+    const paths = [
+      '/billing/invoices%20/42',
+      '/billing/%20invoices/42',
+      '/billing/invoices%20%20/42',
+      '/billing/invoices.json',
+      '/billing/invoices.json/42',
+      '/billing/INVOICES.JSON',
+      '/billing/invoices%2Exml/42',
+      '/billing/invoices.json%20/42',
+      '/billing/%49nvoices%20.json;x=1/42',
+    ];
+    for (const path of paths) {
+      const res = await call(`${proxy.url}${path}`, user, { method: 'DELETE' });
+      expect(res.status, path).toBe(403);
+    }
+    expect(receiver.events.filter((e) => e.type === 'step_up.requested')).toHaveLength(paths.length);
+    expect(upstream.requests).toHaveLength(0);
+    // Other names still pass without asking.
+    expect((await call(`${proxy.url}/billing/invoices-archive/1`, user, { method: 'DELETE' })).status).toBe(200);
+    expect((await call(`${proxy.url}/billing/invoicesjson/1`, user, { method: 'DELETE' })).status).toBe(200);
+    expect(upstream.requests).toHaveLength(2);
+  });
+});
+
 describe('decisions through the admin listener callback', () => {
   async function held(s: Setup, body = '{"a":1}') {
     const pending = call(`${s.proxy.url}/billing/invoices/5`, s.user, { method: 'DELETE', body, headers: { 'content-type': 'application/json' } });

@@ -5,8 +5,8 @@ import { createSseResponseFilter } from '../../src/mcp/sse-response-filter.js';
 import { filterToolsListMessage } from '../../src/mcp/tools-list-filter.js';
 
 const ids = new Set<string | number>([1]);
-const mayCall = (name: string) => name !== 'delete_file';
-const rewrite = (v: unknown) => filterToolsListMessage(v, ids, mayCall);
+const mayList = (name: string) => name !== 'delete_file';
+const rewrite = (v: unknown) => filterToolsListMessage(v, ids, mayList);
 
 const toolsResult = (id: number | string) => ({
   jsonrpc: '2.0',

@@ -231,4 +231,14 @@ describe('tokenTimes', () => {
   it('short lifetimes refresh at half-life rather than immediately', () => {
     expect(tokenTimes({ ...base, expiresInSeconds: 40 }).refreshAt).toBe(20_000);
   });
+
+  it('refreshes min(refreshAheadSeconds, lifetime / 2) before expiry: a 36 s token with a 30 s window after 18 s (README "Token cache")', () => {
+    expect(tokenTimes({ ...base, expiresInSeconds: 36 })).toMatchObject({ expiresAt: 36_000, refreshAt: 18_000 });
+    expect(tokenTimes({ ...base, expiresInSeconds: 61 }).refreshAt).toBe(31_000);
+  });
+
+  it('no refresh ahead when the AS already bounded the token to within refreshAheadSeconds of the user token exp', () => {
+    expect(tokenTimes({ ...base, expiresInSeconds: 90, subjectExpiresAt: 100_000 })).toEqual({ expiresAt: 90_000, refreshAt: 90_000, capped: false, cappedBySubject: false });
+    expect(tokenTimes({ ...base, expiresInSeconds: 90, subjectExpiresAt: 120_000 }).refreshAt).toBe(60_000);
+  });
 });

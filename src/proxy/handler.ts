@@ -13,8 +13,8 @@ import type { StepUp } from '../step-up/step.js';
 import { createContext, type RequestContext } from './context.js';
 import { sendError } from './error-response.js';
 import type { Forwarder, ResponseAction } from './forwarder.js';
-import { prepareUpstreamHeaders } from './headers.js';
-import { readReplayableBody } from './request-body.js';
+import { buildUpstreamHeaders } from './headers.js';
+import { hasBody, readReplayableBody } from './request-body.js';
 import { planRetry, type RetryPlan } from './retry.js';
 import { credentialStripFor, type StripConfig, stripCredentials } from './strip-credentials.js';
 
@@ -100,20 +100,24 @@ async function forward(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
     replayable = read.replayable;
     if (read.body !== undefined) ctx.body = read.body;
   }
-  const host = req.headers.host;
+  const streamed = ctx.body === undefined && hasBody(req);
   for (let attempt = 1; ; attempt++) {
-    prepareUpstreamHeaders(req.headers, {
-      clientAddress: req.socket.remoteAddress,
-      host,
-      requestId: ctx.id,
-      accessToken: ctx.token!.token.accessToken,
-    });
     let plan: RetryPlan | undefined;
-    const result = await deps.forwarder.forward(req, ctx.res, {
+    const result = await deps.forwarder.forward(ctx.res, {
       upstream: route.upstream,
       path: ctx.forwardPath!,
+      method: req.method ?? 'GET',
+      // Fresh per attempt: a retry carries the token it was retried for.
+      headers: buildUpstreamHeaders(req.headers, {
+        clientAddress: req.socket.remoteAddress,
+        host: req.headers.host,
+        requestId: ctx.id,
+        accessToken: ctx.token!.token.accessToken,
+      }),
       timeoutMs: route.timeoutMs,
-      body: ctx.body,
+      body: streamed ? req : ctx.body,
+      // A sized body keeps its length upstream; a chunked one stays chunked (RFC 9112 §6.1).
+      contentLength: streamed ? req.headers['content-length'] : hasBody(req) ? undefined : req.headers['content-length'],
       onResponse: (head) => {
         // Set here, not after the await: the response may finish (and be recorded) first.
         ctx.upstreamStatus = head.status;
@@ -122,7 +126,7 @@ async function forward(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
         return plan ? RETRY : mcpResponseAction(ctx, head);
       },
     });
-    ctx.upstreamStatus = result.upstreamStatus;
+    if (result.upstreamStatus !== undefined) ctx.upstreamStatus = result.upstreamStatus;
     if (!result.retry || !plan) return;
     ctx.log.info({ upstreamStatus: result.upstreamStatus, reason: plan.reason }, 'retrying request once');
     await plan.prepare();

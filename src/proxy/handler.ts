@@ -4,7 +4,7 @@ import type { Clock } from '../auth/clock.js';
 import type { SubjectVerifier } from '../auth/subject-verify.js';
 import { takeSubjectToken } from '../auth/subject-token.js';
 import type { TokenService } from '../auth/token-service.js';
-import { ProxyError } from '../errors.js';
+import { ProxyError, toProxyError } from '../errors.js';
 import { enforcePolicy, mcpFailure, mcpResponseAction } from '../mcp/policy-step.js';
 import type { Metrics } from '../observability/metrics.js';
 import { checkRequestTarget } from '../routing/request-target.js';
@@ -142,11 +142,9 @@ async function refreshToken(ctx: RequestContext, deps: PipelineDeps): Promise<vo
 }
 
 function fail(ctx: RequestContext, err: unknown): void {
-  const error =
-    err instanceof ProxyError
-      ? err
-      : new ProxyError('bad_gateway', 'the proxy could not complete the request', { cause: err });
+  const error = toProxyError(err);
   const fields = { code: error.code, status: error.status, detail: error.detail };
+  // An unexpected exception is logged with its stack (pino's err serializer); a ProxyError is not.
   if (error.status >= 500) ctx.log.error({ ...fields, err: err instanceof ProxyError ? undefined : err }, 'request failed');
   else ctx.log.info(fields, 'request refused');
   sendError(ctx.res, mcpFailure(ctx, error), { requestId: ctx.id, hasToken: ctx.presentedCredentials });

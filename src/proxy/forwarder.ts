@@ -134,6 +134,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   #dispatched = false;
   #settled = false;
   #started = false;
+  /** The upstream sent a first byte of a response (status line begun) on this dispatch. */
+  #responseBegun = false;
   #timedOut = false;
   #resetRetried = false;
   #timer: NodeJS.Timeout | undefined;
@@ -199,6 +201,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#controller = controller;
     // Settled while waiting in undici's queue (deadline or client gone): send nothing.
     if (this.#settled && !this.#started) controller.abort(new Error('request no longer wanted'));
+  }
+
+  onResponseStarted(): void {
+    this.#responseBegun = true;
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders, statusText?: string): void {
@@ -269,12 +275,22 @@ class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     if (this.#settled) return;
-    if (!this.#resetRetried && this.#mayRetryReset(err)) {
+    if (this.#res.destroyed) {
+      // The client went away (its request body with it): nothing failed upstream.
+      this.#settle({ upstreamStatus: undefined, retry: false });
+      return;
+    }
+    if (!this.#resetRetried && !this.#responseBegun && this.#mayRetryReset(err)) {
       // Issue 15 F: a kept-alive connection the upstream closed as this request went out. The
       // request never reached the application (no response byte): send it once more.
       this.#resetRetried = true;
       this.#dispatched = false;
-      this.#gate.enter(this.#admit);
+      this.#controller = undefined;
+      // After undici has let go of the dead socket (this callback runs while it is torn down), so
+      // the request goes out on another connection.
+      setImmediate(() => {
+        if (!this.#settled) this.#gate.enter(this.#admit);
+      });
       return;
     }
     this.#fail(this.#errorFor(err));

@@ -34,7 +34,8 @@ export interface ForwardTarget {
   readonly headers: string[];
   /**
    * Longest wait for the upstream's response headers, counted from this call: time queued for a
-   * connection included (README "Configuration", `timeoutMs`). Streaming bodies are not cut.
+   * connection included (README "Configuration", `timeoutMs`). The upload of a streamed request
+   * body is not counted, and a streaming response is never cut.
    */
   readonly timeoutMs: number;
   /**
@@ -200,7 +201,14 @@ class Exchange implements Dispatcher.DispatchHandler {
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
     // Settled while waiting in undici's queue (deadline or client gone): send nothing.
-    if (this.#settled && !this.#started) controller.abort(new Error('request no longer wanted'));
+    if (this.#settled && !this.#started) {
+      controller.abort(new Error('request no longer wanted'));
+      return;
+    }
+    // A streamed body may take longer to upload than timeoutMs and must not be cut: from here on
+    // undici's headersTimeout (the same timeoutMs) applies, which waits while the upstream reads
+    // the body and runs once it is sent or the upstream stops reading.
+    if (this.#target.body !== undefined && !Buffer.isBuffer(this.#target.body)) this.#clearTimer();
   }
 
   onResponseStarted(): void {
@@ -229,6 +237,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     try {
       res.writeHead(status, statusText, headers);
     } catch (err) {
+      // Headers set before the invalid one must not reach the agent with the 502.
+      for (const name of res.getHeaderNames()) if (name !== 'x-request-id') res.removeHeader(name);
       controller.abort(err as Error);
       this.#fail(new ProxyError('bad_gateway', 'the upstream sent an invalid response', { detail: (err as Error).message, cause: err }));
       return;

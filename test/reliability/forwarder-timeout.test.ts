@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useClosers } from '../helpers/closers.js';
@@ -60,5 +61,32 @@ describe('route timeout covers the wait for an upstream connection', () => {
     // Another route (another upstream, another pool) is not held up by the stalled one.
     expect(other.status).toBe(200);
     expect(other.ms).toBeLessThan(TIMEOUT_MS);
+  });
+
+  it('an upload that streams for longer than timeoutMs is not cut', async () => {
+    const upstream = await countingUpstream((req, res) => {
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+      });
+      req.on('end', () => res.end(String(size)));
+    });
+    closers.push(() => upstream.close());
+    const proxy = await startProxy({
+      as,
+      config: { routes: [{ name: 'up', match: { pathPrefix: '/up' }, upstream: upstream.url, scopes: ['documents:read'], timeoutMs: 300 }] },
+    });
+    closers.push(() => proxy.close());
+    const headers = { authorization: `Bearer ${await as.userToken('alice', ['documents:read'])}` };
+    // 10 chunks of 64 KiB, 100 ms apart: about 1 s of upload against a 300 ms timeout.
+    async function* slowBody() {
+      for (let i = 0; i < 10; i++) {
+        yield Buffer.alloc(64 * 1024, i);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    const res = await request(`${proxy.url}/up/file`, { method: 'PUT', headers, body: Readable.from(slowBody()) });
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toBe(String(10 * 64 * 1024));
   });
 });

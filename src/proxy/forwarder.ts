@@ -111,11 +111,17 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   };
 }
 
-/** The upstream path: the upstream URL's own path, then the request's path and query. */
+/**
+ * The upstream path: the upstream URL's own path, then the request's path and query. Runs of `/`
+ * in the path collapse to one, so `//host/x` can never read as an authority upstream.
+ */
 function upstreamPath(upstream: URL, path: string): string {
   const base = upstream.pathname;
-  if (base === '/' || base === '') return path;
-  return base.endsWith('/') ? base + path.slice(1) : base + path;
+  const joined = base === '/' || base === '' ? path : base.endsWith('/') ? base + path.slice(1) : base + path;
+  const q = joined.indexOf('?');
+  const pathPart = q === -1 ? joined : joined.slice(0, q);
+  if (!pathPart.includes('//')) return joined;
+  return pathPart.replace(/\/{2,}/g, '/') + (q === -1 ? '' : joined.slice(q));
 }
 
 /**

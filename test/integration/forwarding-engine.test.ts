@@ -143,4 +143,17 @@ describe('forwarding engine', () => {
     expect(await res.body.text()).toBe(String(size));
     expect(length).toBe(String(size));
   });
+
+  it('joins the upstream path and collapses runs of slashes in the path (never an authority upstream), query untouched', async () => {
+    let seen = '';
+    const upstream = await upstreamWith((req, res) => {
+      seen = req.url ?? '';
+      res.end('ok');
+    });
+    const { proxy, auth } = await proxyTo(upstream);
+    const res = await request(`${proxy.url}/r//evil.example//x?a=//b`, { headers: auth });
+    await res.body.text();
+    expect(res.statusCode).toBe(200);
+    expect(seen).toBe('/evil.example/x?a=//b');
+  });
 });

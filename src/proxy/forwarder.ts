@@ -232,6 +232,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (action.kind === 'retry') {
       // Nothing reached the client; this response is dropped with its connection.
       this.#dropped = true;
+      this.#res.off('close', this.#onClientClose);
       controller.abort(new Error('response dropped for a retry'));
       this.#settle({ upstreamStatus: status, retry: true });
       return;

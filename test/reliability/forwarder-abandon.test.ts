@@ -49,4 +49,38 @@ describe('a client leaving before response headers cancels its upstream request'
     expect(await res.body.text()).toBe('fast');
     expect(performance.now() - started).toBeLessThan(1_000);
   });
+
+  it('requests abandoned while queued for a connection never reach the upstream', async () => {
+    let release: (() => void) | undefined;
+    const upstream = await countingUpstream((req, res) => {
+      if (req.url === '/hold') {
+        release = () => res.end('held');
+        return;
+      }
+      res.end('fast');
+    });
+    closers.push(() => upstream.close());
+    const proxy = await startProxy({
+      as,
+      config: { upstreams: { connections: 1 }, routes: [{ name: 'r', match: { pathPrefix: '/' }, upstream: upstream.url, scopes: ['documents:read'] }] },
+    });
+    closers.push(() => proxy.close());
+    const headers = { authorization: `Bearer ${await as.userToken('alice', ['documents:read'])}` };
+    await (await request(`${proxy.url}/warm`, { headers })).body.text();
+
+    const held = request(`${proxy.url}/hold`, { headers });
+    await waitFor(() => release !== undefined, 5_000, 'the only connection busy');
+    const controllers = Array.from({ length: 20 }, () => new AbortController());
+    const queued = controllers.map((c, i) => request(`${proxy.url}/queued/${i}`, { headers, signal: c.signal }).catch(() => 'aborted'));
+    // Every queued request has reached the proxy's forward step (its upstream request is queued).
+    await waitFor(() => proxy.proxy.inFlight.count >= 21, 5_000, 'requests queued at the proxy');
+    for (const c of controllers) c.abort();
+    expect(await Promise.all(queued)).toEqual(Array(20).fill('aborted'));
+    await waitFor(() => proxy.proxy.inFlight.count === 1, 5_000, 'abandoned requests gone');
+    release?.();
+    expect(await (await held).body.text()).toBe('held');
+    const after = await request(`${proxy.url}/after`, { headers });
+    expect(await after.body.text()).toBe('fast');
+    expect(upstream.arrivals).toEqual(['GET /warm', 'GET /hold', 'GET /after']);
+  });
 });

@@ -103,7 +103,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     metrics,
     actor,
   });
-  const forwarder: Forwarder = createForwarder();
+  const forwarder: Forwarder = createForwarder(config.upstreams);
   const readiness = createReadiness({
     probeUrl: tokenEndpoint,
     dispatcher,
@@ -173,7 +173,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
           else adminServer.close(() => resolve());
           adminServer.closeAllConnections();
         });
-        forwarder.close();
+        await forwarder.close();
         actor?.close();
         auth.close();
         if (ownDispatcher) await dispatcher.close();

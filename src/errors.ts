@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'insufficient_scope'
   | 'no_route'
   | 'method_not_allowed'
+  | 'payload_too_large'
+  | 'internal_error'
   | 'bad_gateway'
   | 'temporarily_unavailable'
   | 'gateway_timeout';
@@ -25,7 +27,7 @@ export interface ProxyErrorOptions {
   headers?: Record<string, string>;
   /** A JSON body that replaces the default `{error, error_description}` (MCP: JSON-RPC error objects). */
   body?: unknown;
-  /** HTTP status when it differs from the code's (e.g. 413 for an oversized invalid_request). */
+  /** HTTP status when it differs from the code's. */
   status?: number;
 }
 
@@ -35,6 +37,8 @@ const STATUS: Record<ErrorCode, number> = {
   insufficient_scope: 403,
   no_route: 404,
   method_not_allowed: 405,
+  payload_too_large: 413,
+  internal_error: 500,
   bad_gateway: 502,
   temporarily_unavailable: 503,
   gateway_timeout: 504,
@@ -63,6 +67,15 @@ export class ProxyError extends Error {
     this.headers = options.headers;
     this.body = options.body;
   }
+}
+
+/**
+ * The one place an exception becomes what the agent gets: a ProxyError as it is; anything else is
+ * a defect of the proxy, a 500 `internal_error` (never a 502 that would blame the upstream).
+ */
+export function toProxyError(err: unknown): ProxyError {
+  if (err instanceof ProxyError) return err;
+  return new ProxyError('internal_error', 'the proxy failed to handle the request', { cause: err });
 }
 
 /** Why a token exchange failed, as seen at the authorization server (metric label `outcome`). */

@@ -174,6 +174,16 @@ const shutdown = z
   })
   .default({ drainDelaySeconds: 5, gracePeriodSeconds: 25 });
 
+/** Upstream connection pools, one per upstream origin (README "Configuration"); a change needs a restart. */
+const upstreams = z
+  .strictObject({
+    /** Connections per upstream origin; more concurrent requests wait (within the route's timeoutMs). */
+    connections: z.number().int().min(1).max(65_536).default(256),
+    /** How long an idle kept-alive upstream connection stays open. */
+    keepAliveTimeoutMs: z.number().int().min(1).max(600_000).default(4_000),
+  })
+  .default({ connections: 256, keepAliveTimeoutMs: 4_000 });
+
 export const configSchema = z
   .strictObject({
     listen: listenAddress.default('127.0.0.1:8080'),
@@ -193,6 +203,7 @@ export const configSchema = z
     }),
     logging: logging.default({ level: 'info', pretty: false }),
     shutdown,
+    upstreams,
     stepUp: stepUpSchema.optional(),
     stripHeaders: stripHeaders.default([]),
     stripCookies: stripCookies.default([]),

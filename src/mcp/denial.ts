@@ -1,38 +1,23 @@
 import { ProxyError } from '../errors.js';
 import type { MessageDecision } from './decide.js';
 import type { JsonRpcId } from './jsonrpc.js';
-import {
-  INSUFFICIENT_SCOPE,
-  INVALID_PARAMS,
-  type JsonRpcErrorObject,
-  jsonRpcError,
-  METHOD_NOT_FOUND,
-} from './jsonrpc-errors.js';
+import { INSUFFICIENT_SCOPE, INVALID_PARAMS, type JsonRpcErrorEntry, jsonRpcErrorBody, METHOD_NOT_FOUND } from './jsonrpc-errors.js';
 
 function idsOf(decisions: readonly MessageDecision[]): Array<JsonRpcId | null> {
   return decisions.map((d) => d.id);
 }
 
-function errorFor(d: MessageDecision, deniedIds: Array<JsonRpcId | null>): JsonRpcErrorObject {
+function errorFor(d: MessageDecision, deniedIds: Array<JsonRpcId | null>): JsonRpcErrorEntry {
   switch (d.denial) {
     case 'scope':
-      return jsonRpcError(d.id, INSUFFICIENT_SCOPE, 'Insufficient scope', {
-        error: 'insufficient_scope',
-        requiredScopes: d.requiredScopes,
-      });
+      return { id: d.id, code: INSUFFICIENT_SCOPE, message: 'Insufficient scope', data: { error: 'insufficient_scope', requiredScopes: d.requiredScopes } };
     case 'method':
-      return jsonRpcError(d.id, METHOD_NOT_FOUND, 'Method not allowed by the proxy policy', {
-        error: 'method_not_allowed',
-        method: d.method,
-      });
+      return { id: d.id, code: METHOD_NOT_FOUND, message: 'Method not allowed by the proxy policy', data: { error: 'method_not_allowed', method: d.method } };
     case 'params':
-      return jsonRpcError(d.id, INVALID_PARAMS, 'tools/call needs a string params.name', { error: 'invalid_params' });
+      return { id: d.id, code: INVALID_PARAMS, message: 'tools/call needs a string params.name', data: { error: 'invalid_params' } };
     case undefined:
       // Allowed itself, refused with its batch (JSON-RPC has no partial batches through a proxy).
-      return jsonRpcError(d.id, INSUFFICIENT_SCOPE, 'Batch refused: other messages in it were denied', {
-        error: 'batch_denied',
-        deniedIds,
-      });
+      return { id: d.id, code: INSUFFICIENT_SCOPE, message: 'Batch refused: other messages in it were denied', data: { error: 'batch_denied', deniedIds } };
   }
 }
 
@@ -46,8 +31,7 @@ export function policyDenial(batch: boolean, decisions: readonly MessageDecision
   const denied = decisions.filter((d) => d.denial !== undefined);
   const deniedIds = idsOf(denied);
   const answered = decisions.filter((d) => d.isRequest || d.denial !== undefined);
-  const errors = answered.map((d) => errorFor(d, deniedIds));
-  const body = batch ? errors : errors[0];
+  const body = jsonRpcErrorBody(batch, answered.map((d) => errorFor(d, deniedIds)));
   const detail = `MCP policy denied ${denied.map((d) => `${d.method ?? 'response'}${d.tool === undefined ? '' : ` ${d.tool}`} (${d.denial})`).join(', ')}`;
   if (denied.every((d) => d.denial === 'params')) {
     return new ProxyError('invalid_request', 'a tools/call request has no tool name', { detail, body });
@@ -66,20 +50,17 @@ export function policyDenial(batch: boolean, decisions: readonly MessageDecision
  */
 export function exchangeDenial(err: ProxyError, batch: boolean, decisions: readonly MessageDecision[]): ProxyError {
   const requiredScopes = err.scope ?? [];
-  const errors = decisions
-    .filter((d) => d.isRequest)
-    .map((d) =>
-      jsonRpcError(d.id, INSUFFICIENT_SCOPE, 'Insufficient scope: the authorization server refused the delegation', {
-        error: 'insufficient_scope',
-        requiredScopes,
-      }),
-    );
-  if (errors.length === 0) return err;
+  const requests = decisions.filter((d) => d.isRequest);
+  if (requests.length === 0) return err;
+  const message = 'Insufficient scope: the authorization server refused the delegation';
   return new ProxyError(err.code, err.description, {
     ...(err.detail === undefined ? {} : { detail: err.detail }),
     cause: err,
     scope: requiredScopes,
     ...(err.headers === undefined ? {} : { headers: err.headers }),
-    body: batch ? errors : errors[0],
+    body: jsonRpcErrorBody(
+      batch,
+      requests.map((d) => ({ id: d.id, code: INSUFFICIENT_SCOPE, message, data: { error: 'insufficient_scope', requiredScopes } })),
+    ),
   });
 }

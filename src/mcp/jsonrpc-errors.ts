@@ -17,6 +17,24 @@ export interface JsonRpcErrorObject {
   readonly error: { readonly code: number; readonly message: string; readonly data?: unknown };
 }
 
-export function jsonRpcError(id: JsonRpcId | null, code: number, message: string, data?: unknown): JsonRpcErrorObject {
-  return { jsonrpc: '2.0', id, error: data === undefined ? { code, message } : { code, message, data } };
+/** One error to answer: the id it answers (null when unknown), JSON-RPC 2.0 §5.1 code, message, data. */
+export interface JsonRpcErrorEntry {
+  readonly id: JsonRpcId | null;
+  readonly code: number;
+  readonly message: string;
+  readonly data?: unknown;
+}
+
+/**
+ * Every JSON-RPC error body the proxy sends is built here (JSON-RPC 2.0 §5): one error object per
+ * entry, as an array when the request body was a batch (§6), else the single object.
+ */
+export function jsonRpcErrorBody(batch: boolean, entries: readonly JsonRpcErrorEntry[]): JsonRpcErrorObject | JsonRpcErrorObject[] {
+  const errors = entries.map(toErrorObject);
+  return batch ? errors : (errors[0] as JsonRpcErrorObject);
+}
+
+function toErrorObject(e: JsonRpcErrorEntry): JsonRpcErrorObject {
+  const { code, message, data } = e;
+  return { jsonrpc: '2.0', id: e.id, error: data === undefined ? { code, message } : { code, message, data } };
 }

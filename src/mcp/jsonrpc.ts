@@ -1,6 +1,6 @@
 import { ProxyError } from '../errors.js';
 import { findDuplicateKey } from './duplicate-keys.js';
-import { INVALID_REQUEST, jsonRpcError, PARSE_ERROR } from './jsonrpc-errors.js';
+import { INVALID_REQUEST, jsonRpcErrorBody, PARSE_ERROR } from './jsonrpc-errors.js';
 
 export type JsonRpcId = string | number;
 
@@ -35,7 +35,7 @@ export function parseJsonRpcBody(body: Buffer): ParsedBody {
   } catch (err) {
     throw new ProxyError('invalid_request', 'the request body is not valid JSON', {
       detail: `JSON-RPC parse error: ${(err as Error).message}`,
-      body: jsonRpcError(null, PARSE_ERROR, 'Parse error'),
+      body: jsonRpcErrorBody(false, [{ id: null, code: PARSE_ERROR, message: 'Parse error' }]),
     });
   }
   const duplicate = findDuplicateKey(text);
@@ -77,9 +77,8 @@ function toMessage(v: unknown, batch: boolean, index: number): McpMessage {
 }
 
 function invalidEnvelope(batch: boolean, id: JsonRpcId | null, detail: string): ProxyError {
-  const error = jsonRpcError(id, INVALID_REQUEST, 'Invalid Request');
   return new ProxyError('invalid_request', 'the request body is not a JSON-RPC 2.0 message', {
     detail: `JSON-RPC invalid request: ${detail}`,
-    body: batch ? [error] : error,
+    body: jsonRpcErrorBody(batch, [{ id, code: INVALID_REQUEST, message: 'Invalid Request' }]),
   });
 }

@@ -9,7 +9,7 @@ import { decide, type MessageDecision } from './decide.js';
 import { exchangeDenial, policyDenial } from './denial.js';
 import { grantsOf } from './grants.js';
 import { createJsonResponseFilter } from './json-response-filter.js';
-import { INVALID_REQUEST, jsonRpcError } from './jsonrpc-errors.js';
+import { INVALID_REQUEST, jsonRpcErrorBody } from './jsonrpc-errors.js';
 import { type JsonRpcId, parseJsonRpcBody } from './jsonrpc.js';
 import { baseScopes, compilePolicy, type McpPolicy } from './method-scopes.js';
 import { createSseResponseFilter } from './sse-response-filter.js';
@@ -94,19 +94,18 @@ export async function enforcePolicy(ctx: RequestContext, deps: PolicyDeps): Prom
 /** Reads the POST body, refusing more than `limit` bytes with 413 (RFC 9110 §15.5.14). */
 async function readMcpBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const tooLarge = (cause?: unknown) =>
-    new ProxyError('invalid_request', `the MCP request body is larger than ${limit} bytes`, {
-      status: 413,
+    new ProxyError('payload_too_large', `the MCP request body is larger than ${limit} bytes`, {
       cause,
       // The rest of the body is not read: the connection cannot be reused.
       headers: { connection: 'close' },
-      body: jsonRpcError(null, INVALID_REQUEST, 'Request body too large', { maxBodyBytes: limit }),
+      body: jsonRpcErrorBody(false, [{ id: null, code: INVALID_REQUEST, message: 'Request body too large', data: { maxBodyBytes: limit } }]),
     });
   const declared = Number(req.headers['content-length']);
   if (req.headers['transfer-encoding'] === undefined && declared > limit) throw tooLarge();
   try {
     return await readBody(req, limit);
   } catch (err) {
-    if (err instanceof ProxyError && err.code === 'invalid_request') throw tooLarge(err);
+    if (err instanceof ProxyError && err.code === 'payload_too_large') throw tooLarge(err);
     throw err;
   }
 }

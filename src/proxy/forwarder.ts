@@ -1,8 +1,9 @@
-import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
-import { pipeline, Readable, type Transform } from 'node:stream';
-import httpProxy from 'http-proxy';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Transform } from 'node:stream';
+import { type Dispatcher, Pool } from 'undici';
 import { ProxyError } from '../errors.js';
+import { OriginGate } from './origin-gate.js';
+import { isRetryableReset } from './reset-retry.js';
 import { removeHopByHop } from './headers.js';
 
 /** The upstream's status line and headers, before anything reaches the client. */
@@ -25,195 +26,354 @@ export interface ForwardTarget {
   readonly upstream: URL;
   /** Path and query for the upstream, joined to the upstream's own path. */
   readonly path: string;
-  /** Time allowed for the upstream's response headers; streaming bodies are not cut. */
+  readonly method: string;
+  /**
+   * Outgoing headers as a flat [name, value, ...] list, built fresh for this attempt: no
+   * hop-by-hop, no framing (the forwarder frames the body), no Host (the upstream's own).
+   */
+  readonly headers: string[];
+  /**
+   * Longest wait for the upstream's response headers, counted from this call: time queued for a
+   * connection included (README "Configuration", `timeoutMs`). The upload of a streamed request
+   * body is not counted, and a streaming response is never cut.
+   */
   readonly timeoutMs: number;
-  /** A body already read (replayable, or inspected by a policy), sent instead of the request stream. */
-  readonly body?: Buffer | undefined;
+  /**
+   * The request body: a Buffer already read (replayable, or inspected by a policy), the incoming
+   * stream, or none. A stream keeps its framing: `contentLength` when the client sent one, else chunked.
+   */
+  readonly body: Buffer | IncomingMessage | undefined;
+  readonly contentLength?: string | undefined;
   /** Decides per response; default: pass. */
   readonly onResponse?: ((head: UpstreamHead) => ResponseAction) | undefined;
 }
 
 export interface ForwardResult {
-  readonly upstreamStatus: number;
+  /** Undefined when no response arrived (the client left first). */
+  readonly upstreamStatus: number | undefined;
   /** True when the response was dropped for a retry (see ResponseAction). */
   readonly retry: boolean;
 }
 
 export interface Forwarder {
   /** Resolves once the upstream's response headers have been passed on (the body keeps streaming). */
-  forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget): Promise<ForwardResult>;
-  close(): void;
-}
-
-interface Pending {
-  readonly target: ForwardTarget;
-  readonly res: ServerResponse;
-  /** Transfer-Encoding of a request body that streams: the upstream leg is framed the same way. */
-  readonly transferEncoding: string | undefined;
-  timedOut: boolean;
-  /** The response was dropped for a retry: a later error of this attempt is no longer ours. */
-  dropped: boolean;
-  resolve(result: ForwardResult): void;
+  forward(res: ServerResponse, target: ForwardTarget): Promise<ForwardResult>;
+  close(): Promise<void>;
 }
 
 export interface ForwarderOptions {
-  /** Sockets kept per upstream host (keep-alive). */
-  readonly maxSockets?: number;
-  readonly maxFreeSockets?: number;
+  /** Connections kept per upstream origin (keep-alive); requests beyond wait in the forwarder's queue. */
+  readonly connections: number;
+  /** How long an idle upstream connection is kept open. */
+  readonly keepAliveTimeoutMs: number;
+}
+
+/** RFC 9110 §9.2.2: methods whose repetition has the same effect as one request. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/**
+ * HTTP forwarding on undici's low-level `dispatch()`: one Pool per upstream origin with keep-alive.
+ * Status and headers are seen before any byte reaches the client (401 replay, step-up challenge,
+ * MCP response filters); bodies stream both ways with backpressure, never buffered (SSE passes
+ * event by event). Nothing on the incoming request is changed, so a retry only rebuilds its target.
+ */
+export function createForwarder(options: ForwarderOptions): Forwarder {
+  const pools = new Map<string, { pool: Pool; gate: OriginGate }>();
+  const poolFor = (origin: string) => {
+    let entry = pools.get(origin);
+    if (entry === undefined) {
+      const pool = new Pool(origin, {
+        connections: options.connections,
+        keepAliveTimeout: options.keepAliveTimeoutMs,
+        keepAliveMaxTimeout: options.keepAliveTimeoutMs,
+        pipelining: 1,
+        // Per request below: headersTimeout is the route's timeoutMs; a streaming body has no limit.
+        bodyTimeout: 0,
+      });
+      entry = { pool, gate: new OriginGate(options.connections) };
+      pools.set(origin, entry);
+    }
+    return entry;
+  };
+
+  return {
+    forward(res, target) {
+      const { pool, gate } = poolFor(target.upstream.origin);
+      return new Promise<ForwardResult>((resolve, reject) => {
+        new Exchange(pool, gate, res, target, resolve, reject).start();
+      });
+    },
+    async close() {
+      const all = [...pools.values()];
+      pools.clear();
+      await Promise.all(all.map(({ pool }) => pool.destroy()));
+    },
+  };
 }
 
 /**
- * http-proxy for the request leg, with keep-alive agents (without one it sends `connection: close`
- * on both legs; GOTCHAS.md). The response leg is ours (`selfHandleResponse`) so a response can be
- * inspected before the client sees it. Bodies are piped both ways, never buffered: SSE passes
- * event by event.
+ * The upstream path: the upstream URL's own path, then the request's path and query. Runs of `/`
+ * in the path collapse to one, so `//host/x` can never read as an authority upstream.
  */
-export function createForwarder(options: ForwarderOptions = {}): Forwarder {
-  const agentOptions = {
-    keepAlive: true,
-    maxSockets: options.maxSockets ?? 256,
-    maxFreeSockets: options.maxFreeSockets ?? 64,
-    scheduling: 'lifo' as const,
-  };
-  const httpAgent = new http.Agent(agentOptions);
-  const httpsAgent = new https.Agent(agentOptions);
-  const proxy = httpProxy.createProxyServer({
-    xfwd: false,
-    ws: false,
-    changeOrigin: true,
-    followRedirects: false,
-    selfHandleResponse: true,
-  });
-  const pending = new WeakMap<IncomingMessage, Pending>();
-  // http-proxy url.parse()s a string target on every request (and Node 24 warns about url.parse):
-  // give it the same fields, built once per upstream from the WHATWG URL.
-  const targets = new WeakMap<URL, httpProxy.ProxyTargetUrl>();
-  const targetOf = (u: URL): httpProxy.ProxyTargetUrl => {
-    let t = targets.get(u);
-    if (t === undefined) {
-      // The fields url.parse() would give (host keeps brackets and port, hostname loses brackets).
-      t = {
-        protocol: u.protocol,
-        host: u.host,
-        hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'),
-        port: u.port === '' ? null : u.port,
-        path: u.pathname,
-        pathname: u.pathname,
-        href: u.href,
-      };
-      targets.set(u, t);
-    }
-    return t;
-  };
+function upstreamPath(upstream: URL, path: string): string {
+  const base = upstream.pathname;
+  const joined = base === '/' || base === '' ? path : base.endsWith('/') ? base + path.slice(1) : base + path;
+  const q = joined.indexOf('?');
+  const pathPart = q === -1 ? joined : joined.slice(0, q);
+  if (!pathPart.includes('//')) return joined;
+  return pathPart.replace(/\/{2,}/g, '/') + (q === -1 ? '' : joined.slice(q));
+}
 
-  proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
-    const p = pending.get(req);
-    if (!p) return;
-    if (p.transferEncoding !== undefined) {
-      // http-proxy sets `content-length: 0` on a DELETE/OPTIONS without one and drops the
-      // Transfer-Encoding: the body would then follow unframed and be read as a second request.
-      proxyReq.removeHeader('content-length');
-      proxyReq.setHeader('transfer-encoding', p.transferEncoding);
-    }
-    proxyReq.setTimeout(p.target.timeoutMs, () => {
-      p.timedOut = true;
-      proxyReq.destroy(new Error(`no response headers within ${p.target.timeoutMs} ms`));
-    });
-    proxyReq.once('response', () => proxyReq.setTimeout(0));
-  });
+/**
+ * One forwarded request, as a dispatch handler. Settles its promise exactly once: with the
+ * response (headers passed on, or dropped for a retry), or with a ProxyError (502/504) while
+ * nothing has reached the client. Afterwards, failures cut the client's stream.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly #pool: Pool;
+  readonly #gate: OriginGate;
+  readonly #res: ServerResponse;
+  readonly #target: ForwardTarget;
+  readonly #resolve: (r: ForwardResult) => void;
+  readonly #reject: (e: unknown) => void;
+  #controller: Dispatcher.DispatchController | undefined;
+  /** The dispatch holds a slot at the gate (released on its terminal callback). */
+  #dispatched = false;
+  #settled = false;
+  #started = false;
+  /** The upstream sent a first byte of a response (status line begun) on this dispatch. */
+  #responseBegun = false;
+  #timedOut = false;
+  #resetRetried = false;
+  #timer: NodeJS.Timeout | undefined;
+  #sink: ServerResponse | Transform | undefined;
+  #dropped = false;
+  readonly #onClientClose = () => this.#clientGone();
+  readonly #onDrain = () => this.#controller?.resume();
+  readonly #admit = () => this.#dispatch();
 
-  proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage) => {
-    const p = pending.get(req);
-    if (!p) {
-      proxyRes.resume();
+  constructor(
+    pool: Pool,
+    gate: OriginGate,
+    res: ServerResponse,
+    target: ForwardTarget,
+    resolve: (r: ForwardResult) => void,
+    reject: (e: unknown) => void,
+  ) {
+    this.#pool = pool;
+    this.#gate = gate;
+    this.#res = res;
+    this.#target = target;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  start(): void {
+    if (this.#res.destroyed) {
+      // The client already left (e.g. during the token exchange): nothing to send upstream.
+      this.#settle({ upstreamStatus: undefined, retry: false });
       return;
     }
-    pending.delete(req);
-    const status = proxyRes.statusCode ?? 502;
-    const action = p.target.onResponse?.({ status, headers: proxyRes.headers }) ?? PASS;
+    // The client leaving cancels the upstream request at once, queued, waiting or streaming.
+    this.#res.once('close', this.#onClientClose);
+    this.#timer = setTimeout(() => this.#timeout(), this.#target.timeoutMs);
+    this.#gate.enter(this.#admit);
+  }
+
+  #dispatch(): void {
+    if (this.#settled) {
+      this.#gate.leave();
+      return;
+    }
+    this.#dispatched = true;
+    const t = this.#target;
+    const headers = t.contentLength !== undefined && !Buffer.isBuffer(t.body) ? [...t.headers, 'content-length', t.contentLength] : t.headers;
+    this.#pool.dispatch(
+      {
+        origin: t.upstream.origin,
+        path: upstreamPath(t.upstream, t.path),
+        method: t.method as Dispatcher.HttpMethod,
+        headers,
+        body: t.body ?? null,
+        headersTimeout: t.timeoutMs,
+        bodyTimeout: 0,
+        // Retries are ours (F below), never undici's own.
+        idempotent: false,
+      },
+      this,
+    );
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    // Settled while waiting in undici's queue (deadline or client gone): send nothing.
+    if (this.#settled && !this.#started) {
+      controller.abort(new Error('request no longer wanted'));
+      return;
+    }
+    // A streamed body may take longer to upload than timeoutMs and must not be cut: from here on
+    // undici's headersTimeout (the same timeoutMs) applies, which waits while the upstream reads
+    // the body and runs once it is sent or the upstream stops reading.
+    if (this.#target.body !== undefined && !Buffer.isBuffer(this.#target.body)) this.#clearTimer();
+  }
+
+  onResponseStarted(): void {
+    this.#responseBegun = true;
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders, statusText?: string): void {
+    if (this.#settled) {
+      controller.abort(new Error('request no longer wanted'));
+      return;
+    }
+    this.#started = true;
+    this.#clearTimer();
+    const action = this.#target.onResponse?.({ status, headers }) ?? PASS;
     if (action.kind === 'retry') {
-      p.dropped = true;
-      proxyRes.resume();
-      p.resolve({ upstreamStatus: status, retry: true });
+      // Nothing reached the client; this response is dropped with its connection.
+      this.#dropped = true;
+      this.#res.off('close', this.#onClientClose);
+      controller.abort(new Error('response dropped for a retry'));
+      this.#settle({ upstreamStatus: status, retry: true });
       return;
     }
-    const { res } = p;
+    const res = this.#res;
     // Response hop-by-hop headers belong to the upstream leg; Node frames ours itself.
-    removeHopByHop(proxyRes.headers);
-    if (action.transform) delete proxyRes.headers['content-length'];
-    res.writeHead(status, proxyRes.statusMessage, proxyRes.headers);
-    // A stream (SSE, chunked) shows its headers at once; a sized body carries them in its first write.
-    if (proxyRes.headers['content-length'] === undefined) res.flushHeaders();
-    if (action.transform) {
-      pipeline(proxyRes, action.transform, res, (err) => {
-        if (err && !res.destroyed) res.destroy();
-      });
-    } else {
-      // pipe(), not pipeline(): pipeline's per-call AbortController and DOMException cost a
-      // measured ~55 µs per response (BENCHMARKS.md). Errors and aborts are wired by hand: an
-      // upstream that stops mid-body cuts the client's stream, a client that leaves cuts upstream.
-      proxyRes.pipe(res);
-      proxyRes.once('error', () => res.destroy());
-      proxyRes.once('close', () => {
-        if (!proxyRes.complete) res.destroy();
-      });
-      res.once('close', () => {
-        if (!proxyRes.complete) proxyRes.destroy();
-      });
+    removeHopByHop(headers);
+    if (action.transform) delete headers['content-length'];
+    try {
+      res.writeHead(status, statusText, headers);
+    } catch (err) {
+      // Headers set before the invalid one must not reach the agent with the 502.
+      for (const name of res.getHeaderNames()) if (name !== 'x-request-id') res.removeHeader(name);
+      controller.abort(err as Error);
+      this.#fail(new ProxyError('bad_gateway', 'the upstream sent an invalid response', { detail: (err as Error).message, cause: err }));
+      return;
     }
-    p.resolve({ upstreamStatus: status, retry: false });
-  });
-
-  return {
-    forward(req, res, target) {
-      return new Promise<ForwardResult>((resolve, reject) => {
-        const transferEncoding = target.body === undefined ? req.headers['transfer-encoding'] : undefined;
-        const state: Pending = { target, res, transferEncoding, timedOut: false, dropped: false, resolve };
-        pending.set(req, state);
-        // http-proxy never calls back when the client went away first (it emits `econnreset`).
-        const onClose = () => resolve({ upstreamStatus: res.statusCode, retry: false });
-        res.once('close', onClose);
-        const settle = <T>(fn: (v: T) => void) => (v: T) => {
-          res.off('close', onClose);
-          fn(v);
-        };
-        state.resolve = settle(resolve);
-        req.url = target.path;
-        const web: httpProxy.ServerOptions = {
-          target: targetOf(target.upstream),
-          agent: target.upstream.protocol === 'https:' ? httpsAgent : httpAgent,
-        };
-        if (target.body !== undefined) {
-          delete req.headers['transfer-encoding'];
-          req.headers['content-length'] = String(target.body.length);
-          web.buffer = Readable.from([target.body]);
-        }
-        proxy.web(req, res, web, (err: NodeJS.ErrnoException) => {
-          // A dropped attempt's socket may still fail while the retry is out: the retry owns req and res.
-          if (pending.get(req) === state) pending.delete(req);
-          res.off('close', onClose);
-          if (state.dropped) return;
-          if (res.headersSent) {
-            // The response already started: the only honest signal left is to cut the stream.
-            res.destroy(err);
-            resolve({ upstreamStatus: res.statusCode, retry: false });
-            return;
-          }
-          reject(
-            state.timedOut
-              ? new ProxyError('gateway_timeout', 'the upstream did not answer in time', { detail: err.message, cause: err })
-              : new ProxyError('bad_gateway', 'the upstream could not be reached', {
-                  detail: `${err.code ?? 'error'}: ${err.message}`,
-                  cause: err,
-                }),
-          );
-        });
+    // A stream (SSE, chunked) shows its headers at once; a sized body carries them in its first write.
+    if (headers['content-length'] === undefined) res.flushHeaders();
+    if (action.transform) {
+      const transform = action.transform;
+      transform.pipe(res);
+      transform.on('error', () => {
+        res.destroy();
+        controller.abort(new Error('response transform failed'));
       });
-    },
-    close() {
-      proxy.close();
-      httpAgent.destroy();
-      httpsAgent.destroy();
-    },
-  };
+      this.#sink = transform;
+    } else {
+      this.#sink = res;
+    }
+    this.#settle({ upstreamStatus: status, retry: false });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const sink = this.#sink;
+    if (sink === undefined) return;
+    if (!sink.write(chunk)) {
+      controller.pause();
+      sink.once('drain', this.#onDrain);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#gate.leave();
+    this.#res.off('close', this.#onClientClose);
+    this.#sink?.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.#gate.leave();
+    if (this.#dropped) return;
+    if (this.#started) {
+      // The response already started: the only honest signal left is to cut the stream.
+      this.#res.off('close', this.#onClientClose);
+      if (this.#sink !== undefined && this.#sink !== this.#res) this.#sink.destroy(err);
+      this.#res.destroy(err);
+      return;
+    }
+    if (this.#settled) return;
+    if (this.#res.destroyed) {
+      // The client went away (its request body with it): nothing failed upstream.
+      this.#settle({ upstreamStatus: undefined, retry: false });
+      return;
+    }
+    if (!this.#resetRetried && !this.#responseBegun && this.#mayRetryReset(err)) {
+      // Issue 15 F: a kept-alive connection the upstream closed as this request went out. The
+      // request never reached the application (no response byte): send it once more.
+      this.#resetRetried = true;
+      this.#dispatched = false;
+      this.#controller = undefined;
+      // After undici has let go of the dead socket (this callback runs while it is torn down), so
+      // the request goes out on another connection.
+      setImmediate(() => {
+        if (!this.#settled) this.#gate.enter(this.#admit);
+      });
+      return;
+    }
+    this.#fail(this.#errorFor(err));
+  }
+
+  #mayRetryReset(err: Error): boolean {
+    const t = this.#target;
+    return IDEMPOTENT.has(t.method) && (t.body === undefined || Buffer.isBuffer(t.body)) && isRetryableReset(err);
+  }
+
+  #errorFor(err: Error & { code?: string }): ProxyError {
+    if (this.#timedOut || err.code === 'UND_ERR_HEADERS_TIMEOUT') {
+      return new ProxyError('gateway_timeout', 'the upstream did not answer in time', { detail: err.message, cause: err });
+    }
+    return new ProxyError('bad_gateway', 'the upstream could not be reached', { detail: `${err.code ?? 'error'}: ${err.message}`, cause: err });
+  }
+
+  #timeout(): void {
+    this.#timer = undefined;
+    if (this.#settled) return;
+    this.#timedOut = true;
+    const err = new Error(`no response headers within ${this.#target.timeoutMs} ms`);
+    this.#fail(this.#errorFor(err));
+  }
+
+  #clientGone(): void {
+    if (this.#res.writableFinished) return;
+    if (!this.#settled) this.#settle({ upstreamStatus: undefined, retry: false });
+    else this.#cancel(new Error('client went away'));
+  }
+
+  /** Ends this attempt with an error response (the caller answers) and cancels the upstream request. */
+  #fail(err: ProxyError): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#clearTimer();
+    this.#res.off('close', this.#onClientClose);
+    this.#cancel(err);
+    this.#reject(err);
+  }
+
+  #settle(result: ForwardResult): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#clearTimer();
+    if (!this.#started) {
+      this.#res.off('close', this.#onClientClose);
+      this.#cancel(new Error('request no longer wanted'));
+    }
+    this.#resolve(result);
+  }
+
+  /** Stops the upstream request: out of the queue, or aborted on its connection. */
+  #cancel(reason: Error): void {
+    if (!this.#dispatched) {
+      this.#gate.remove(this.#admit);
+      return;
+    }
+    // Before onRequestStart, undici still holds it queued: onRequestStart aborts it on arrival.
+    this.#controller?.abort(reason);
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
 }

@@ -4,7 +4,7 @@ import type { Clock } from '../auth/clock.js';
 import type { SubjectVerifier } from '../auth/subject-verify.js';
 import { takeSubjectToken } from '../auth/subject-token.js';
 import type { TokenService } from '../auth/token-service.js';
-import { ProxyError } from '../errors.js';
+import { ProxyError, toProxyError } from '../errors.js';
 import { enforcePolicy, mcpFailure, mcpResponseAction } from '../mcp/policy-step.js';
 import type { Metrics } from '../observability/metrics.js';
 import { checkRequestTarget } from '../routing/request-target.js';
@@ -13,8 +13,8 @@ import type { StepUp } from '../step-up/step.js';
 import { createContext, type RequestContext } from './context.js';
 import { sendError } from './error-response.js';
 import type { Forwarder, ResponseAction } from './forwarder.js';
-import { prepareUpstreamHeaders } from './headers.js';
-import { readReplayableBody } from './request-body.js';
+import { buildUpstreamHeaders } from './headers.js';
+import { hasBody, readReplayableBody } from './request-body.js';
 import { planRetry, type RetryPlan } from './retry.js';
 import { credentialStripFor, type StripConfig, stripCredentials } from './strip-credentials.js';
 import { refuseUserTokenElsewhere, refuseUserTokenInBody } from './user-token-elsewhere.js';
@@ -103,20 +103,24 @@ async function forward(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
     if (read.body !== undefined) ctx.body = read.body;
   }
   refuseUserTokenInBody(ctx); // nor in a body held in memory (replay buffer, MCP)
-  const host = req.headers.host;
+  const streamed = ctx.body === undefined && hasBody(req);
   for (let attempt = 1; ; attempt++) {
-    prepareUpstreamHeaders(req.headers, {
-      clientAddress: req.socket.remoteAddress,
-      host,
-      requestId: ctx.id,
-      accessToken: ctx.token!.token.accessToken,
-    });
     let plan: RetryPlan | undefined;
-    const result = await deps.forwarder.forward(req, ctx.res, {
+    const result = await deps.forwarder.forward(ctx.res, {
       upstream: route.upstream,
       path: ctx.forwardPath!,
+      method: req.method ?? 'GET',
+      // Fresh per attempt: a retry carries the token it was retried for.
+      headers: buildUpstreamHeaders(req.headers, {
+        clientAddress: req.socket.remoteAddress,
+        host: req.headers.host,
+        requestId: ctx.id,
+        accessToken: ctx.token!.token.accessToken,
+      }),
       timeoutMs: route.timeoutMs,
-      body: ctx.body,
+      body: streamed ? req : ctx.body,
+      // A sized body keeps its length upstream; a chunked one stays chunked (RFC 9112 §6.1).
+      contentLength: streamed ? req.headers['content-length'] : hasBody(req) ? undefined : req.headers['content-length'],
       onResponse: (head) => {
         // Set here, not after the await: the response may finish (and be recorded) first.
         ctx.upstreamStatus = head.status;
@@ -125,7 +129,7 @@ async function forward(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
         return plan ? RETRY : mcpResponseAction(ctx, head);
       },
     });
-    ctx.upstreamStatus = result.upstreamStatus;
+    if (result.upstreamStatus !== undefined) ctx.upstreamStatus = result.upstreamStatus;
     if (!result.retry || !plan) return;
     ctx.log.info({ upstreamStatus: result.upstreamStatus, reason: plan.reason }, 'retrying request once');
     await plan.prepare();
@@ -141,11 +145,9 @@ async function refreshToken(ctx: RequestContext, deps: PipelineDeps): Promise<vo
 }
 
 function fail(ctx: RequestContext, err: unknown): void {
-  const error =
-    err instanceof ProxyError
-      ? err
-      : new ProxyError('bad_gateway', 'the proxy could not complete the request', { cause: err });
+  const error = toProxyError(err);
   const fields = { code: error.code, status: error.status, detail: error.detail };
+  // An unexpected exception is logged with its stack (pino's err serializer); a ProxyError is not.
   if (error.status >= 500) ctx.log.error({ ...fields, err: err instanceof ProxyError ? undefined : err }, 'request failed');
   else ctx.log.info(fields, 'request refused');
   sendError(ctx.res, mcpFailure(ctx, error), { requestId: ctx.id, hasToken: ctx.presentedCredentials });

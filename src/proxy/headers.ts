@@ -18,17 +18,17 @@ const HOP_BY_HOP = [
  * option never removes `Content-Length`: it frames the body, and a body sent on without it would
  * be read by the upstream as the next request (request smuggling).
  */
-export function removeHopByHop(headers: IncomingHttpHeaders, keepTransferEncoding = false): void {
+export function removeHopByHop(headers: IncomingHttpHeaders): void {
   const connection = headers.connection;
   if (typeof connection === 'string') {
     for (const name of connection.split(',')) {
       const n = name.trim().toLowerCase();
-      if (n !== '' && n !== 'content-length' && !(keepTransferEncoding && n === 'transfer-encoding')) delete headers[n];
+      if (n !== '' && n !== 'content-length') delete headers[n];
     }
   }
   for (const name of HOP_BY_HOP) {
     // Test first: most are absent, and a delete per absent name is measurable per request.
-    if (headers[name] !== undefined && !(keepTransferEncoding && name === 'transfer-encoding')) delete headers[name];
+    if (headers[name] !== undefined) delete headers[name];
   }
 }
 
@@ -40,20 +40,55 @@ export interface ForwardedFor {
 }
 
 /**
- * Prepares the request headers for the upstream: hop-by-hop removed, the delegated token set, and
- * X-Forwarded-* written from what this proxy saw. Incoming X-Forwarded-* and Forwarded are
- * replaced, not appended: nothing in front of the sidecar is a proxy the upstream should trust.
+ * Request headers never copied to the upstream: hop-by-hop (RFC 9110 §7.6.1), framing (the
+ * forwarder frames the body it sends: RFC 9112 §6), Host (the upstream's own), `Expect` (the
+ * client's 100-continue was answered by this server), and the fields rewritten below.
  */
-export function prepareUpstreamHeaders(headers: IncomingHttpHeaders, f: ForwardedFor): void {
-  // Transfer-Encoding stays: it is the only framing of a streamed body, and without it the body
-  // bytes would reach the upstream unframed (request smuggling). The forwarder re-frames it.
-  removeHopByHop(headers, true);
-  delete headers.forwarded;
-  headers.authorization = `Bearer ${f.accessToken}`;
-  if (f.clientAddress !== undefined) headers['x-forwarded-for'] = f.clientAddress;
-  else delete headers['x-forwarded-for'];
-  headers['x-forwarded-proto'] = 'http';
-  if (f.host !== undefined) headers['x-forwarded-host'] = f.host;
-  else delete headers['x-forwarded-host'];
-  headers['x-request-id'] = f.requestId;
+const NOT_COPIED = new Set([
+  ...HOP_BY_HOP,
+  'content-length',
+  'host',
+  'expect',
+  'authorization',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-request-id',
+]);
+
+/**
+ * The headers for one upstream attempt, as a flat [name, value, ...] list built fresh from the
+ * incoming request (which is never changed, so a retry just calls this again): hop-by-hop and any
+ * field named in `Connection` dropped, the delegated token set, and X-Forwarded-* written from what
+ * this proxy saw. Incoming X-Forwarded-* and Forwarded are replaced, not appended: nothing in front
+ * of the sidecar is a proxy the upstream should trust. Credential headers were removed from the
+ * request by the subject step (README "Security model").
+ */
+export function buildUpstreamHeaders(headers: IncomingHttpHeaders, f: ForwardedFor): string[] {
+  const connection = headers.connection;
+  const listed = typeof connection === 'string' && connection !== 'close' && connection !== 'keep-alive' ? connectionTokens(connection) : undefined;
+  const out: string[] = [];
+  for (const name in headers) {
+    if (NOT_COPIED.has(name) || listed?.has(name)) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const v of value) out.push(name, v);
+  }
+  out.push('authorization', `Bearer ${f.accessToken}`);
+  if (f.clientAddress !== undefined) out.push('x-forwarded-for', f.clientAddress);
+  out.push('x-forwarded-proto', 'http');
+  if (f.host !== undefined) out.push('x-forwarded-host', f.host);
+  out.push('x-request-id', f.requestId);
+  return out;
+}
+
+function connectionTokens(value: string): Set<string> {
+  const names = new Set<string>();
+  for (const name of value.split(',')) {
+    const n = name.trim().toLowerCase();
+    if (n !== '') names.add(n);
+  }
+  return names;
 }

@@ -15,7 +15,10 @@ export function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
 }
 
-/** Reads the whole body, refusing more than `limit` bytes with 413-style invalid_request. */
+/**
+ * Reads the whole body, refusing more than `limit` bytes with 413 `payload_too_large` (RFC 9110
+ * §15.5.14); a body the client stops sending is a 400 (the client went away, not the proxy failing).
+ */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -26,7 +29,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
         req.off('data', onData);
         req.resume();
         reject(
-          new ProxyError('invalid_request', `request body larger than ${limit} bytes`, {
+          new ProxyError('payload_too_large', `the request body is larger than ${limit} bytes`, {
+            // The rest of the body is not read: the connection cannot be reused.
             headers: { connection: 'close' },
           }),
         );
@@ -36,7 +40,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     };
     req.on('data', onData);
     req.once('end', () => resolve(Buffer.concat(chunks, size)));
-    req.once('error', reject);
+    req.once('error', (err) => reject(new ProxyError('invalid_request', 'the request body could not be read', { detail: err.message, cause: err })));
   });
 }
 

@@ -1,5 +1,5 @@
 import { ProxyError } from '../errors.js';
-import { INSUFFICIENT_SCOPE, jsonRpcError } from '../mcp/jsonrpc-errors.js';
+import { INSUFFICIENT_SCOPE, jsonRpcErrorBody } from '../mcp/jsonrpc-errors.js';
 import type { RequestContext } from '../proxy/context.js';
 import type { ApprovalResult } from './approvals.js';
 
@@ -37,6 +37,9 @@ export function stepUpDenial(ctx: RequestContext, result: Refusal, scope: readon
 function refusal(ctx: RequestContext, description: string, scope: readonly string[], detail: string, reason: string): ProxyError {
   const requests = ctx.mcp?.decisions.filter((d) => d.isRequest) ?? [];
   if (requests.length === 0) return new ProxyError('insufficient_scope', description, { scope, detail });
-  const errors = requests.map((d) => jsonRpcError(d.id, INSUFFICIENT_SCOPE, description, { error: 'insufficient_scope', reason, requiredScopes: scope }));
-  return new ProxyError('insufficient_scope', description, { scope, detail, body: ctx.mcp?.batch ? errors : errors[0] });
+  const body = jsonRpcErrorBody(
+    ctx.mcp?.batch ?? false,
+    requests.map((d) => ({ id: d.id, code: INSUFFICIENT_SCOPE, message: description, data: { error: 'insufficient_scope', reason, requiredScopes: scope } })),
+  );
+  return new ProxyError('insufficient_scope', description, { scope, detail, body });
 }

@@ -1,0 +1,49 @@
+/**
+ * Admits at most `limit` requests at a time to one upstream origin's pool; the rest wait here, in
+ * arrival order. undici's own queue cannot be left by a request that is no longer wanted (its
+ * deadline passed, its client went away) until a connection frees up; this one can, at once
+ * (issue 15 C and D: a queued request must neither outlive its timeout nor hold a place).
+ */
+export class OriginGate {
+  readonly #limit: number;
+  #active = 0;
+  readonly #waiting = new Set<() => void>();
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  /** Runs `admit` now if a slot is free, else when one frees up (unless removed first). */
+  enter(admit: () => void): void {
+    if (this.#active < this.#limit) {
+      this.#active++;
+      admit();
+      return;
+    }
+    this.#waiting.add(admit);
+  }
+
+  /** Takes a waiting request out of the queue; a no-op once it was admitted. */
+  remove(admit: () => void): void {
+    this.#waiting.delete(admit);
+  }
+
+  /** The admitted request finished (its dispatch ended): the next waiting one takes its slot. */
+  leave(): void {
+    // A Set iterates in insertion order: the oldest waiting request goes first.
+    for (const next of this.#waiting) {
+      this.#waiting.delete(next);
+      next();
+      return;
+    }
+    this.#active--;
+  }
+
+  get active(): number {
+    return this.#active;
+  }
+
+  get waiting(): number {
+    return this.#waiting.size;
+  }
+}

@@ -33,6 +33,8 @@ export interface TokenCacheOptions {
   readonly clock: Clock;
   /** Errors after which an old token must not be served any longer (e.g. the user was revoked). */
   readonly isFatal?: (error: unknown) => boolean;
+  /** Called when a key leaves the cache (evicted, deleted, expired), to keep indexes in step. */
+  readonly onRemove?: (key: string) => void;
 }
 
 export interface Lookup {
@@ -69,6 +71,10 @@ export class TokenCache {
       ttlResolution: 0,
       allowStale: true,
       fetchMethod: (key, stale, { options: fetchOptions, context }) => this.#load(key, stale, fetchOptions, context),
+      // 'set' replaces the value under the same key: the key stays, so indexes keep it.
+      dispose: (_value, key, reason) => {
+        if (reason !== 'set') options.onRemove?.(key);
+      },
     });
   }
 
@@ -117,6 +123,17 @@ export class TokenCache {
       this.#lru.delete(key);
       if (this.#invalidated.size < this.#lru.max) this.#invalidated.add(key);
     }
+  }
+
+  /** True while the cache holds an entry (fresh or stale) for `key`. */
+  has(key: string): boolean {
+    return this.#lru.peek(key, { allowStale: true }) !== undefined;
+  }
+
+  /** Drops an entry whatever its token (revocation); true when there was one. */
+  evict(key: string): boolean {
+    this.#invalidated.delete(key);
+    return this.#lru.delete(key);
   }
 
   /** Removes every entry past its real expiry; returns how many. */

@@ -43,6 +43,8 @@ export interface Transmitter {
   readonly polls: PollRequest[];
   /** SETs waiting to be polled, by jti; removed when acknowledged. */
   readonly queue: Map<string, string>;
+  /** Poll requests for which this answers true get 503 (recorded, nothing acknowledged). */
+  failPoll: (body: PollRequest['body']) => boolean;
   sign(payload: JWTPayload, options?: SignOptions): Promise<string>;
   /** A CAEP event SET for an RFC 9493 subject (top-level sub_id, as SSF 1.0 puts it). */
   event(type: string, subId: Record<string, unknown>, options?: SignOptions & { eventTimestamp?: number }): Promise<string>;
@@ -85,6 +87,11 @@ export async function startTransmitter(options: { audience: string; pollAuthoriz
       if (req.method === 'POST' && req.url === '/poll') {
         const parsed = JSON.parse(body || '{}') as PollRequest['body'];
         polls.push({ authorization: req.headers.authorization, body: parsed });
+        if (tx.failPoll(parsed)) {
+          res.writeHead(503);
+          res.end();
+          return;
+        }
         if (req.headers.authorization !== options.pollAuthorization) {
           res.writeHead(401, { 'content-type': 'application/json' });
           res.end('{"err":"authentication_failed"}');
@@ -114,7 +121,8 @@ export async function startTransmitter(options: { audience: string; pollAuthoriz
       .setJti(o.jti ?? randomUUID())
       .sign(o.forge ? forger.privateKey : (privateKey as Key));
 
-  return {
+  const tx: Transmitter = {
+    failPoll: () => false,
     issuer,
     jwksUri: `${issuer}/jwks`,
     pollUrl: `${issuer}/poll`,
@@ -131,6 +139,7 @@ export async function startTransmitter(options: { audience: string; pollAuthoriz
       ),
     close: () => closeServer(server),
   };
+  return tx;
 }
 
 function readAll(req: IncomingMessage): Promise<string> {

@@ -23,7 +23,12 @@ export interface RevocationSetup {
 /** Real AS, upstream, SSF transmitter and proxy with `revocation` configured (or not: `revocation: false`). */
 export async function setupRevocation(
   closers: ReturnType<typeof useClosers>,
-  options: { revocation?: false | Record<string, unknown>; ssf?: Record<string, unknown>; deps?: Partial<ProxyDeps> } = {},
+  options: {
+    revocation?: false | Record<string, unknown>;
+    /** Overrides of `revocation.ssf`; a function gets the transmitter (for its poll URL). */
+    ssf?: Record<string, unknown> | ((tx: Transmitter) => Record<string, unknown>);
+    deps?: Partial<ProxyDeps>;
+  } = {},
 ): Promise<RevocationSetup> {
   const as = await startAs();
   closers.push(() => as.close());
@@ -44,7 +49,7 @@ export async function setupRevocation(
             jwksUri: tx.jwksUri,
             audience: AUDIENCE,
             authorizationHeaderFile: join(dir, 'ssf-authorization'),
-            ...options.ssf,
+            ...(typeof options.ssf === 'function' ? options.ssf(tx) : options.ssf),
           },
           ...options.revocation,
         };

@@ -174,15 +174,23 @@ export class TokenService {
       const token = await this.#exchange(req, exchangeRequest, actor !== undefined);
       return { token, result: 'bypass', key };
     }
-    const lookup = await this.cache.get(key, {
-      load: (trigger: RefreshTrigger | undefined) => {
-        if (trigger !== undefined) metrics.tokenRefreshes.inc({ route, trigger });
-        return this.#exchange(req, exchangeRequest, actor !== undefined);
-      },
-      onBackgroundError: (err) => {
-        req.log.warn({ err: describeError(err), route }, 'background token refresh failed; keeping the current token');
-      },
-    });
+    // Indexed before the exchange, so a revocation during it finds (and drops) its result.
+    this.subjectIndex.add(key, req.subject);
+    let lookup: Awaited<ReturnType<TokenCache['get']>>;
+    try {
+      lookup = await this.cache.get(key, {
+        load: (trigger: RefreshTrigger | undefined) => {
+          if (trigger !== undefined) metrics.tokenRefreshes.inc({ route, trigger });
+          return this.#exchange(req, exchangeRequest, actor !== undefined);
+        },
+        onBackgroundError: (err) => {
+          req.log.warn({ err: describeError(err), route }, 'background token refresh failed; keeping the current token');
+        },
+      });
+    } catch (err) {
+      if (!this.cache.has(key)) this.subjectIndex.remove(key); // nothing was stored
+      throw err;
+    }
     metrics.tokenCacheLookups.inc({ route, result: lookup.result });
     // Only while the entry is there: it may have been evicted since the fetch settled.
     if (this.cache.has(key)) this.subjectIndex.add(key, req.subject);

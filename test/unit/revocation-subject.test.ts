@@ -41,11 +41,14 @@ describe('RFC 9493 subject identifiers', () => {
 });
 
 describe('subject index kept in step with the token cache', () => {
-  function service(maxEntries: number) {
+  function service(maxEntries: number, gate?: () => Promise<void>) {
     const clock = manualClock();
     let n = 0;
     const client: TokenExchangeClient = {
-      exchange: async () => ({ accessToken: `delegated-${n++}`, issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token', tokenType: 'Bearer', expiresIn: 300, scopes: ['r'] }),
+      exchange: async () => {
+        await gate?.();
+        return { accessToken: `delegated-${n++}`, issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token', tokenType: 'Bearer', expiresIn: 300, scopes: ['r'] };
+      },
     };
     const tokens = new TokenService({
       client,
@@ -63,7 +66,7 @@ describe('subject index kept in step with the token cache', () => {
       const r = routes.routes.find((x) => x.name === route)!;
       return tokens.obtain({ route: r, subject: tokens.describe(token), scopes: r.scopes, log, cacheable: true });
     };
-    return { tokens, obtain, clock };
+    return { tokens, obtain, clock, exchanges: () => n };
   }
 
   it('indexes every cached entry of a user (two routes, two tokens) and evicts them all', async () => {
@@ -103,5 +106,26 @@ describe('subject index kept in step with the token cache', () => {
     await obtain(jwt({ sub: 'u9', exp }), 'a');
     tokens.cache.clear();
     expect(tokens.subjectIndex.size).toBe(0);
+  });
+
+  it('an eviction during the exchange lets the waiting request complete, then drops its token', async () => {
+    let release!: () => void;
+    let gated = true;
+    const { tokens, obtain, exchanges } = service(100, () => (gated ? new Promise<void>((r) => (release = r)) : Promise.resolve()));
+    const alice = jwt({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + 3600 });
+    const pending = obtain(alice, 'a');
+    await new Promise((r) => setImmediate(r));
+    const keys = tokens.subjectIndex.keysFor({ kind: 'sub', sub: 'alice' });
+    expect(keys).toHaveLength(1); // indexed before the exchange
+    expect(tokens.cache.evict(keys[0]!)).toBe(true);
+    gated = false;
+    release();
+    const got = await pending; // the in-flight request completes
+    expect(got.token.accessToken).toBe('delegated-0');
+    await new Promise((r) => setImmediate(r));
+    expect(tokens.cache.size).toBe(0);
+    expect(tokens.subjectIndex.size).toBe(0);
+    expect((await obtain(alice, 'a')).token.accessToken).toBe('delegated-1'); // the next one exchanges afresh
+    expect(exchanges()).toBe(2);
   });
 });

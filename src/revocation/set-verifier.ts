@@ -152,6 +152,10 @@ function toSetError(err: unknown): SetError {
     if (err.claim === 'typ') return new SetError('invalid_request', 'the SET typ header must be secevent+jwt', { detail, cause: err });
     return new SetError('invalid_request', `the SET claim ${err.claim} is not acceptable`, { detail, cause: err });
   }
-  if (code === 'ERR_JWT_EXPIRED') return new SetError('invalid_request', 'the SET has expired', { detail, cause: err });
+  if (err instanceof errors.JWTExpired) {
+    // maxTokenAge reports an old iat as expired too.
+    const description = err.claim === 'iat' ? 'the SET iat is outside the accepted window' : 'the SET has expired';
+    return new SetError('invalid_request', description, { detail, cause: err });
+  }
   return new SetError('invalid_request', 'the body is not a valid SET', { detail, cause: err });
 }

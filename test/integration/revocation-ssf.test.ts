@@ -94,13 +94,17 @@ describe('SSF push receiver (RFC 8935 on POST /ssf/events)', () => {
       ['missing authorization', await tx.event(SESSION_REVOKED, subject), undefined, 401, 'authentication_failed'],
       ['wrong authorization', await tx.event(SESSION_REVOKED, subject), `${SSF_AUTHORIZATION}x`, 401, 'authentication_failed'],
     ];
+    const descriptions: Record<string, string> = {};
     for (const [name, set, authorization, status, err] of cases) {
       const res = await push(proxy.adminUrl, set, authorization);
       expect(res.status, name).toBe(status);
       expect(res.headers['content-type'], name).toBe('application/json');
       expect(JSON.parse(res.body), name).toMatchObject({ err, description: expect.any(String) });
+      descriptions[name] = (JSON.parse(res.body) as { description: string }).description;
       if (status === 401) expect(res.headers['www-authenticate'], name).toBe('Bearer realm="delegate-proxy-ssf"');
     }
+    expect(descriptions['expired iat']).toBe('the SET iat is outside the accepted window');
+    expect(descriptions['iat in the future']).toBe('the SET iat is outside the accepted window');
     const wrongType = await push(proxy.adminUrl, await tx.event(SESSION_REVOKED, subject), SSF_AUTHORIZATION, 'application/jwt');
     expect(wrongType.status).toBe(415);
     expect((await call(`${proxy.url}/docs/1`, alice)).status).toBe(200); // nothing above revoked alice

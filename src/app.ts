@@ -14,6 +14,7 @@ import { createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createForwarder, type Forwarder } from './proxy/forwarder.js';
 import { createHandler } from './proxy/handler.js';
+import { createRevocation, type RevocationWiring } from './revocation/create.js';
 import { createAdminHandler } from './server/admin.js';
 import { listen, urlOf } from './server/listen.js';
 import { createReadiness, type Readiness } from './server/readiness.js';
@@ -34,6 +35,8 @@ export interface ProxyDeps {
   readonly admin: { host: string; port: number };
   /** Schedules step-up approval timeouts (tests fire them by hand). */
   readonly stepUpTimer: Timer;
+  /** Schedules RFC 8936 poll rounds (tests run them by hand). */
+  readonly revocationTimer: Timer;
 }
 
 export interface StartedProxy {
@@ -50,6 +53,8 @@ export interface DelegateProxy {
   readonly adminServer: Server;
   /** Requests on the agent listener whose response has not ended (SSE streams included). */
   readonly inFlight: InFlight;
+  /** Revocation (README "Revocation"): the revoker, SSF receiver and poll client when configured. */
+  readonly revocation: RevocationWiring;
   /** The config requests currently use (reload swaps it). */
   runtime(): ProxyRuntime;
   /**
@@ -112,7 +117,8 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
   });
 
   const stepUp = createStepUp(config, { tokens, metrics, clock, actor, dispatcher, logger, timer: deps.stepUpTimer });
-  const handler = createHandler({ runtime: () => runtime, tokens, forwarder, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step });
+  const revocation = createRevocation(config, { tokens, metrics, clock, dispatcher, timeoutMs: as.timeoutMs, logger, timer: deps.revocationTimer });
+  const handler = createHandler({ runtime: () => runtime, tokens, forwarder, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step, revocation: revocation.revoker });
   const agentServer = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: true }, handler);
   agentServer.on('connect', (_req, socket: Socket) => {
     // Authority-form CONNECT would make this an open proxy (RFC 9110 §9.3.6): refuse it.
@@ -128,7 +134,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
   });
   const agent = gracefulServer(agentServer);
-  const adminServer = http.createServer(createAdminHandler({ registry, readiness, logger, stepUp: stepUp.admin }));
+  const adminServer = http.createServer(createAdminHandler({ registry, readiness, logger, stepUp: stepUp.admin, revocation: revocation.admin }));
 
   const sweep = setInterval(() => tokens.cache.sweep(), 30_000);
   let closing: Promise<void> | undefined;
@@ -142,6 +148,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     agentServer,
     adminServer,
     inFlight: agent.inFlight,
+    revocation,
     runtime: () => runtime,
     applyConfig(next) {
       runtime = createRuntime(next, config);
@@ -155,6 +162,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
       ]);
       await auth.start(readiness);
       await readiness.start();
+      revocation.start();
       const started = { url: urlOf(a), adminUrl: urlOf(b) };
       logger.info({ listen: started.url, admin: started.adminUrl, routes: runtime.routes.routes.map((r) => r.name) }, 'delegate-proxy started');
       return started;
@@ -165,6 +173,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
         readiness.drain();
         readiness.stop();
         stepUp.close(); // held step-up requests answer 503 now instead of waiting out the grace period
+        revocation.close(); // no poll round starts after this
         clearInterval(sweep);
         const cut = await agent.close(graceMs);
         if (cut > 0) logger.warn({ cut, graceMs }, 'grace period over: cut requests still in flight');

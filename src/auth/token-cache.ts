@@ -33,6 +33,8 @@ export interface TokenCacheOptions {
   readonly clock: Clock;
   /** Errors after which an old token must not be served any longer (e.g. the user was revoked). */
   readonly isFatal?: (error: unknown) => boolean;
+  /** Called when a key leaves the cache (evicted, deleted, expired), to keep indexes in step. */
+  readonly onRemove?: (key: string) => void;
 }
 
 export interface Lookup {
@@ -54,6 +56,9 @@ export class TokenCache {
   readonly #refreshRetryMs: number;
   readonly #isFatal: (error: unknown) => boolean;
   readonly #invalidated = new Set<string>();
+  /** Keys whose exchange is running, and those to drop once it ends (see evict). */
+  readonly #loading = new Set<string>();
+  readonly #dropAfterLoad = new Set<string>();
 
   constructor(options: TokenCacheOptions) {
     this.#clock = options.clock;
@@ -68,7 +73,11 @@ export class TokenCache {
       // Read the clock on every check: the default 1 ms memo would hide a clock that jumps.
       ttlResolution: 0,
       allowStale: true,
-      fetchMethod: (key, stale, { options: fetchOptions, context }) => this.#load(key, stale, fetchOptions, context),
+      fetchMethod: (key, stale, { options: fetchOptions, context }) => this.#tracked(key, () => this.#load(key, stale, fetchOptions, context)),
+      // 'set' replaces the value under the same key: the key stays, so indexes keep it.
+      dispose: (_value, key, reason) => {
+        if (reason !== 'set') options.onRemove?.(key);
+      },
     });
   }
 
@@ -119,6 +128,25 @@ export class TokenCache {
     }
   }
 
+  /** True while the cache holds an entry (fresh or stale) for `key`. */
+  has(key: string): boolean {
+    return this.#lru.peek(key, { allowStale: true }) !== undefined;
+  }
+
+  /**
+   * Drops an entry whatever its token (revocation); true when there was one. While its exchange
+   * runs, deleting would abort it and fail the requests waiting for it (lru-cache rejects them):
+   * those are in flight, so they get its token, and the entry is dropped right after.
+   */
+  evict(key: string): boolean {
+    this.#invalidated.delete(key);
+    if (this.#loading.has(key)) {
+      this.#dropAfterLoad.add(key);
+      return true;
+    }
+    return this.#lru.delete(key);
+  }
+
   /** Removes every entry past its real expiry; returns how many. */
   sweep(): number {
     const now = this.#clock.now();
@@ -131,6 +159,18 @@ export class TokenCache {
   clear(): void {
     this.#lru.clear();
     this.#invalidated.clear();
+  }
+
+  /** Runs one exchange for `key`, noting that it runs (see evict). */
+  async #tracked(key: string, run: () => Promise<CachedToken>): Promise<CachedToken> {
+    this.#loading.add(key);
+    try {
+      return await run();
+    } finally {
+      this.#loading.delete(key);
+      // After lru-cache has stored the result and the waiting requests have it (next macrotask).
+      if (this.#dropAfterLoad.delete(key)) setImmediate(() => this.#loading.has(key) || this.#lru.delete(key));
+    }
   }
 
   async #load(

@@ -6,6 +6,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Route } from '../routing/route-table.js';
 import type { ActorTokenSource } from './actor-token.js';
 import type { Clock } from './clock.js';
+import { SubjectIndex } from '../revocation/subject-index.js';
 import { peekJwtClaims } from './jwt-claims.js';
 import { type CachedToken, type LookupResult, type RefreshTrigger, TokenCache, tokenTimes } from './token-cache.js';
 import type { ExchangeRequest, IssuedToken, TokenExchangeClient } from './token-exchange.js';
@@ -39,7 +40,13 @@ export interface SubjectInfo {
   readonly sub: string | undefined;
   /** `exp` in epoch ms when the token is a JWT: delegated tokens never outlive it. */
   readonly expiresAt: number | undefined;
+  /** `iss`, `iat` (epoch seconds) and `email` when the token is a JWT: for revocation (README "Revocation"). */
+  readonly iss?: string | undefined;
+  readonly iat?: number | undefined;
+  readonly email?: string | undefined;
 }
+
+type KnownSubject = Omit<SubjectInfo, 'token' | 'hash'>;
 
 export interface TokenRequest {
   readonly route: Route;
@@ -65,6 +72,9 @@ export function describeSubject(token: string, tokenHash = hash('sha256', token,
     hash: tokenHash,
     sub: typeof claims?.sub === 'string' ? claims.sub : undefined,
     expiresAt: typeof claims?.exp === 'number' ? claims.exp * 1000 : undefined,
+    iss: typeof claims?.iss === 'string' ? claims.iss : undefined,
+    iat: typeof claims?.iat === 'number' ? claims.iat : undefined,
+    email: typeof claims?.email === 'string' ? claims.email : undefined,
   };
 }
 
@@ -74,8 +84,10 @@ export function describeSubject(token: string, tokenHash = hash('sha256', token,
  */
 export class TokenService {
   readonly cache: TokenCache;
+  /** Cache keys by user, for revocation (README "Revocation"). */
+  readonly subjectIndex = new SubjectIndex();
   readonly #o: TokenServiceOptions;
-  readonly #subjects: LRUCache<string, { sub: string | undefined; expiresAt: number | undefined }>;
+  readonly #subjects: LRUCache<string, KnownSubject>;
   readonly #routeParams = new WeakMap<Route, string>();
   readonly #paramIds = new Map<string, string>();
 
@@ -86,6 +98,7 @@ export class TokenService {
       skewMs: options.cache.clockSkewSeconds * 1000,
       clock: options.clock,
       isFatal: (err) => err instanceof TokenExchangeError && err.outcome === 'invalid_grant',
+      onRemove: (key) => this.subjectIndex.remove(key),
     });
     this.#subjects = new LRUCache({ max: options.cache.maxEntries });
   }
@@ -97,9 +110,9 @@ export class TokenService {
   describe(token: string): SubjectInfo {
     const tokenHash = hash('sha256', token, 'base64url');
     const known = this.#subjects.get(tokenHash);
-    if (known !== undefined) return { token, hash: tokenHash, sub: known.sub, expiresAt: known.expiresAt };
+    if (known !== undefined) return { token, hash: tokenHash, ...known };
     const info = describeSubject(token, tokenHash);
-    this.#subjects.set(tokenHash, { sub: info.sub, expiresAt: info.expiresAt });
+    this.#subjects.set(tokenHash, { sub: info.sub, expiresAt: info.expiresAt, iss: info.iss, iat: info.iat, email: info.email });
     return info;
   }
 
@@ -161,16 +174,26 @@ export class TokenService {
       const token = await this.#exchange(req, exchangeRequest, actor !== undefined);
       return { token, result: 'bypass', key };
     }
-    const lookup = await this.cache.get(key, {
-      load: (trigger: RefreshTrigger | undefined) => {
-        if (trigger !== undefined) metrics.tokenRefreshes.inc({ route, trigger });
-        return this.#exchange(req, exchangeRequest, actor !== undefined);
-      },
-      onBackgroundError: (err) => {
-        req.log.warn({ err: describeError(err), route }, 'background token refresh failed; keeping the current token');
-      },
-    });
+    // Indexed before the exchange, so a revocation during it finds (and drops) its result.
+    this.subjectIndex.add(key, req.subject);
+    let lookup: Awaited<ReturnType<TokenCache['get']>>;
+    try {
+      lookup = await this.cache.get(key, {
+        load: (trigger: RefreshTrigger | undefined) => {
+          if (trigger !== undefined) metrics.tokenRefreshes.inc({ route, trigger });
+          return this.#exchange(req, exchangeRequest, actor !== undefined);
+        },
+        onBackgroundError: (err) => {
+          req.log.warn({ err: describeError(err), route }, 'background token refresh failed; keeping the current token');
+        },
+      });
+    } catch (err) {
+      if (!this.cache.has(key)) this.subjectIndex.remove(key); // nothing was stored
+      throw err;
+    }
     metrics.tokenCacheLookups.inc({ route, result: lookup.result });
+    // Only while the entry is there: it may have been evicted since the fetch settled.
+    if (this.cache.has(key)) this.subjectIndex.add(key, req.subject);
     return { token: lookup.token, result: lookup.result, key };
   }
 

@@ -14,6 +14,10 @@ export interface ResolvedConfig extends Config {
     readonly privateKey?: string;
     /** stepUp.approval.callbackSecretFile: authenticates approval callbacks and the approval page. */
     readonly stepUpCallbackSecret?: string;
+    /** revocation.adminTokenFile: bearer secret for /revocations. */
+    readonly revocationAdminToken?: string;
+    /** revocation.ssf.authorizationHeaderFile: the exact Authorization value of the SSF transmitter. */
+    readonly ssfAuthorization?: string;
   };
 }
 
@@ -89,7 +93,13 @@ export function resolveConfig(raw: unknown, env: Env = {}): ResolvedConfig {
 
   const cfg = parsed.data;
   const as = cfg.authorizationServer;
-  const secrets: { clientSecret?: string; privateKey?: string; stepUpCallbackSecret?: string } = {};
+  const secrets: {
+    clientSecret?: string;
+    privateKey?: string;
+    stepUpCallbackSecret?: string;
+    revocationAdminToken?: string;
+    ssfAuthorization?: string;
+  } = {};
   if (as.clientSecretFile && (as.clientAuth === 'client_secret_basic' || as.clientAuth === 'client_secret_post')) {
     const s = readSecret(as.clientSecretFile, 'authorizationServer.clientSecretFile', problems);
     if (s !== undefined) secrets.clientSecret = s;
@@ -113,6 +123,17 @@ export function resolveConfig(raw: unknown, env: Env = {}): ResolvedConfig {
       if (problem) problems.push(`stepUp.approval.callbackSecretFile: ${problem}`);
       else secrets.stepUpCallbackSecret = s;
     }
+  }
+  if (cfg.revocation) {
+    const admin = readSecret(cfg.revocation.adminTokenFile, 'revocation.adminTokenFile', problems);
+    if (admin !== undefined && admin !== '') {
+      const problem = checkCallbackSecret(admin);
+      if (problem) problems.push(`revocation.adminTokenFile: ${problem}`);
+      else secrets.revocationAdminToken = admin;
+    }
+    const ssfFile = cfg.revocation.ssf?.authorizationHeaderFile;
+    const auth = ssfFile === undefined ? undefined : readSecret(ssfFile, 'revocation.ssf.authorizationHeaderFile', problems);
+    if (auth !== undefined && auth !== '') secrets.ssfAuthorization = auth;
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze({ ...cfg, secrets });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { revocationSchema } from '../revocation/config-schema.js';
 import { checkStepUpConfig, routeStepUpSchema, stepUpSchema } from '../step-up/config-schema.js';
 
 /** RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E. */
@@ -205,6 +206,7 @@ export const configSchema = z
     shutdown,
     upstreams,
     stepUp: stepUpSchema.optional(),
+    revocation: revocationSchema.optional(),
     stripHeaders: stripHeaders.default([]),
     stripCookies: stripCookies.default([]),
     routes: z.array(route).min(1, 'at least one route is required'),

@@ -49,6 +49,10 @@ export interface Metrics {
   readonly stepUp: Counter<'route' | 'outcome'>;
   readonly stepUpPending: Gauge;
   readonly buildInfo: Gauge<'version' | 'node'>;
+  /** README "Revocation": source admin|ssf; event session_revoked|credential_change|token_claims_change|assurance_level_change|admin. */
+  readonly revocations: Counter<'source' | 'event'>;
+  /** Security Event Tokens received (push or poll), outcome accepted|rejected. */
+  readonly securityEvents: Counter<'outcome'>;
 }
 
 export interface MetricsOptions {
@@ -87,6 +91,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
     stepUp: new Counter({ name: `${p}step_up_total`, help: 'Step-up approvals, by outcome.', labelNames: ['route', 'outcome'], registers }),
     stepUpPending: new Gauge({ name: `${p}step_up_pending`, help: 'Step-up approvals waiting for a decision.', registers }),
     buildInfo: new Gauge({ name: `${p}build_info`, help: 'Build information; always 1.', labelNames: ['version', 'node'], registers }),
+    revocations: new Counter({ name: `${p}revocations_total`, help: 'Users revoked or evicted, by source and event.', labelNames: ['source', 'event'], registers }),
+    securityEvents: new Counter({ name: `${p}security_events_total`, help: 'Security Event Tokens received, by outcome.', labelNames: ['outcome'], registers }),
   };
   metrics.buildInfo.set({ version: options.version, node: process.version }, 1);
   return metrics;
@@ -108,6 +114,8 @@ export const METRIC_NAMES: readonly string[] = [
   'step_up_total',
   'step_up_pending',
   'build_info',
+  'revocations_total',
+  'security_events_total',
 ].map((n) => `${METRIC_PREFIX}${n}`);
 
 export type { ExchangeOutcome, LookupResult, RefreshTrigger };

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../auth/clock.js';
 import type { SubjectVerifier } from '../auth/subject-verify.js';
 import { takeSubjectToken } from '../auth/subject-token.js';
-import type { TokenService } from '../auth/token-service.js';
+import type { SubjectInfo, TokenService } from '../auth/token-service.js';
 import { ProxyError, toProxyError } from '../errors.js';
 import { enforcePolicy, mcpFailure, mcpResponseAction } from '../mcp/policy-step.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -31,6 +31,8 @@ export interface PipelineDeps {
   readonly subjectVerifier?: SubjectVerifier | undefined;
   /** Step-up approvals (route `stepUp`); without it, routes with step-up rules are never elevated. */
   readonly stepUp?: StepUp | undefined;
+  /** Refuses revoked users' old tokens (README "Revocation"), when `revocation` is configured. */
+  readonly revocation?: { check(subject: SubjectInfo): void } | undefined;
 }
 
 /**
@@ -50,6 +52,7 @@ async function run(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
   const runtime = deps.runtime();
   matchRoute(ctx, runtime.routes); // 2. route
   takeSubject(ctx, runtime.subjectHeader, deps.tokens); // 3. subject
+  deps.revocation?.check(ctx.subject!); // 3. ...not revoked (iat after any revocation of this user)
   stripCredentials(ctx.req.headers, credentialStripFor(ctx.route!, runtime.config)); // 3. ...and other credential carriers
   refuseUserTokenElsewhere(ctx); // 3. ...and the user token in no other place (target, header, cookie)
   if (deps.subjectVerifier) await deps.subjectVerifier.verify(ctx.subject!.token); // 3. ...verified locally before any exchange

@@ -9,6 +9,8 @@ export interface AdminDeps {
   readonly logger: Logger;
   /** `/step-up` routes (src/step-up/admin-routes.ts); returns false for paths it does not own. */
   readonly stepUp?: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
+  /** `/revocations` and `/ssf/events` (src/revocation/admin-routes.ts); false for other paths. */
+  readonly revocation?: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -22,6 +24,7 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (deps.stepUp?.(req, res)) return;
+    if (deps.revocation?.(req, res)) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       json(res, 405, { error: 'method_not_allowed' });
       return;

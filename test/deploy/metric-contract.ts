@@ -1,5 +1,6 @@
 /**
- * The metrics of DESIGN.md ("Metrics", prefix delegate_proxy_) plus step_up_pending (step-up issue):
+ * The metrics of DESIGN.md ("Metrics", prefix delegate_proxy_) plus step_up_pending (step-up issue) and
+ * revocations_total / security_events_total (README "Revocation"):
  * the names that dashboards and alerts may rely on.
  */
 export const CONTRACT_METRICS = {
@@ -17,6 +18,8 @@ export const CONTRACT_METRICS = {
   delegate_proxy_step_up_total: 'counter',
   delegate_proxy_step_up_pending: 'gauge',
   delegate_proxy_build_info: 'gauge',
+  delegate_proxy_revocations_total: 'counter',
+  delegate_proxy_security_events_total: 'counter',
 } as const;
 
 export type ContractMetric = keyof typeof CONTRACT_METRICS;

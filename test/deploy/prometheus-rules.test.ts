@@ -26,6 +26,7 @@ describe('PrometheusRule', () => {
         'DelegateProxyTokenTtlCapped',
         'DelegateProxyStepUpTimeouts',
         'DelegateProxyNotReady',
+        'DelegateProxySecurityEventsRejected',
       ]),
     );
   });

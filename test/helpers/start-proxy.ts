@@ -1,5 +1,5 @@
 import { Registry } from 'prom-client';
-import { createProxy, type DelegateProxy } from '../../src/app.js';
+import { createProxy, type DelegateProxy, type ProxyDeps } from '../../src/app.js';
 import type { Clock } from '../../src/auth/clock.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -22,6 +22,8 @@ export interface StartProxyOptions {
   readonly config: Record<string, unknown>;
   readonly clock?: Clock;
   readonly env?: Record<string, string>;
+  /** Further dependencies (timers, dispatcher). */
+  readonly deps?: Partial<ProxyDeps>;
 }
 
 /** The real proxy, from a raw config through the real validation, on port 0 with a log sink. */
@@ -42,6 +44,7 @@ export async function startProxy(options: StartProxyOptions): Promise<TestProxy>
     logger: createLogger({ level: 'debug', destination: logs }),
     registry,
     ...(options.clock ? { clock: options.clock } : {}),
+    ...options.deps,
     listen: { host: '127.0.0.1', port: 0 },
     admin: { host: '127.0.0.1', port: 0 },
   });

@@ -1,0 +1,109 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
+import type { Clock } from '../auth/clock.js';
+import type { TokenService } from '../auth/token-service.js';
+import type { ResolvedConfig } from '../config/load.js';
+import type { Metrics } from '../observability/metrics.js';
+import { realTimer, type Timer } from '../step-up/timer.js';
+import { createRevocationAdmin } from './admin-routes.js';
+import { PollClient } from './poll-client.js';
+import { SsfReceiver } from './receiver.js';
+import { RevocationList } from './revocation-list.js';
+import { Revoker } from './revoker.js';
+import { createSetVerifier } from './set-verifier.js';
+import { discoverSsfJwksUri } from './ssf-discovery.js';
+
+export interface RevocationWiring {
+  /** Pipeline step 3: refuses revoked users' old tokens. Undefined without `revocation`. */
+  readonly revoker: Revoker | undefined;
+  readonly receiver: SsfReceiver | undefined;
+  readonly poller: PollClient | undefined;
+  /** `/revocations` and `/ssf/events` on the admin listener (404 when not configured). */
+  readonly admin: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Starts polling (RFC 8936) when configured. */
+  start(): void;
+  close(): void;
+}
+
+export interface RevocationWiringDeps {
+  readonly tokens: TokenService;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+  /** For the transmitter's JWKS, discovery and polling (the injected undici dispatcher). */
+  readonly dispatcher: Dispatcher;
+  readonly timeoutMs: number;
+  readonly logger: Logger;
+  /** Schedules poll rounds (tests run them by hand). */
+  readonly timer?: Timer | undefined;
+}
+
+/** Builds revocation from the top-level `revocation` settings (fixed until restart). */
+export function createRevocation(config: ResolvedConfig, deps: RevocationWiringDeps): RevocationWiring {
+  const settings = config.revocation;
+  const logger = deps.logger.child({ component: 'revocation' });
+  const revoker =
+    settings === undefined
+      ? undefined
+      : new Revoker({
+          tokens: deps.tokens,
+          list: new RevocationList({ clock: deps.clock, retainMs: settings.retainSeconds * 1000, maxEntries: settings.maxEntries }),
+          metrics: deps.metrics,
+          logger,
+          clock: deps.clock,
+        });
+  const ssf = settings?.ssf;
+  let receiver: SsfReceiver | undefined;
+  let poller: PollClient | undefined;
+  if (ssf !== undefined && revoker !== undefined) {
+    let discovered: Promise<string> | undefined;
+    const jwksUri = (): Promise<string> => {
+      if (ssf.jwksUri !== undefined) return Promise.resolve(ssf.jwksUri);
+      // One discovery at a time; forgotten on failure so the next SET tries again.
+      discovered ??= discoverSsfJwksUri(ssf.issuer, { dispatcher: deps.dispatcher, timeoutMs: deps.timeoutMs }).catch((err: unknown) => {
+        discovered = undefined;
+        throw err;
+      });
+      return discovered;
+    };
+    const verifier = createSetVerifier({
+      issuer: ssf.issuer,
+      audience: ssf.audience,
+      jwksUri,
+      maxAgeSeconds: ssf.maxAgeSeconds,
+      dispatcher: deps.dispatcher,
+      timeoutMs: deps.timeoutMs,
+      clock: deps.clock,
+    });
+    receiver = new SsfReceiver({ verifier, revoker, metrics: deps.metrics, logger, clock: deps.clock });
+    if (ssf.poll !== undefined && config.secrets.ssfAuthorization !== undefined) {
+      poller = new PollClient({
+        url: ssf.poll.url,
+        authorization: config.secrets.ssfAuthorization,
+        intervalMs: ssf.poll.intervalSeconds * 1000,
+        maxEvents: ssf.poll.maxEvents,
+        receiver,
+        dispatcher: deps.dispatcher,
+        timeoutMs: deps.timeoutMs,
+        timer: deps.timer ?? realTimer,
+        logger,
+      });
+    }
+  }
+  const admin = createRevocationAdmin({
+    revoker,
+    adminToken: config.secrets.revocationAdminToken,
+    receiver,
+    ssfAuthorization: config.secrets.ssfAuthorization,
+    clock: deps.clock,
+    logger,
+  });
+  return {
+    revoker,
+    receiver,
+    poller,
+    admin,
+    start: () => poller?.start(),
+    close: () => poller?.close(),
+  };
+}

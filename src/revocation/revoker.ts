@@ -1,0 +1,86 @@
+import { hash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Clock } from '../auth/clock.js';
+import type { SubjectInfo, TokenService } from '../auth/token-service.js';
+import { ProxyError } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Revocation, RevocationEvent, RevocationList, RevocationSource } from './revocation-list.js';
+import type { SubjectTarget } from './subject-index.js';
+
+export interface RevokeInput {
+  readonly target: SubjectTarget;
+  /** Epoch ms: user tokens issued at or before it are refused (when `refuse`). */
+  readonly revokedAt: number;
+  readonly source: RevocationSource;
+  readonly event: RevocationEvent;
+  /** false: only evict cached delegated tokens (claims or assurance changed; the user stays valid). */
+  readonly refuse: boolean;
+  /** The SET's jti, for the audit line. */
+  readonly jti?: string | undefined;
+}
+
+export interface RevokerDeps {
+  readonly tokens: Pick<TokenService, 'cache' | 'subjectIndex'>;
+  readonly list: RevocationList;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly clock: Clock;
+}
+
+/**
+ * Applies revocations (admin API or SSF events) and refuses revoked users' old tokens in the
+ * request pipeline (README "Revocation").
+ */
+export class Revoker {
+  readonly #d: RevokerDeps;
+
+  constructor(deps: RevokerDeps) {
+    this.#d = deps;
+  }
+
+  get list(): RevocationList {
+    return this.#d.list;
+  }
+
+  /** Records the revocation (when `refuse`), then evicts the user's cached delegated tokens. */
+  revoke(input: RevokeInput): { evicted: number; revocation: Revocation | undefined } {
+    const { tokens, metrics, logger } = this.#d;
+    // Listed first: from here on no new exchange can start for an old token of this user.
+    const revocation = input.refuse ? this.#d.list.add(input.target, input.revokedAt, input.source, input.event) : undefined;
+    let evicted = 0;
+    for (const key of tokens.subjectIndex.keysFor(input.target)) if (tokens.cache.evict(key)) evicted++;
+    metrics.revocations.inc({ source: input.source, event: input.event });
+    logger.info(
+      {
+        audit: 'revocation',
+        source: input.source,
+        event: input.event,
+        ...auditSubject(input.target),
+        refused: input.refuse,
+        revokedAt: input.refuse ? new Date(revocation!.revokedAt).toISOString() : undefined,
+        evicted,
+        jti: input.jti,
+      },
+      input.refuse ? 'user revoked' : 'cached delegated tokens evicted',
+    );
+    return { evicted, revocation };
+  }
+
+  /**
+   * Pipeline step 3 (README "Revocation"): a user token of a revoked user issued at or before the
+   * revocation is refused with 401 invalid_token before any exchange.
+   */
+  check(subject: SubjectInfo): void {
+    const r = this.#d.list.check(subject);
+    if (r === undefined) return;
+    throw new ProxyError('invalid_token', 'the user token has been revoked', {
+      detail: `revocation (${r.source}/${r.event}) at ${new Date(r.revokedAt).toISOString()}`,
+    });
+  }
+}
+
+/** `sub` (and `iss`) as the access log shows them; an email address only as a hash. */
+export function auditSubject(target: SubjectTarget): Record<string, string | undefined> {
+  if (target.kind === 'email') return { subjectHash: hash('sha256', target.email.toLowerCase(), 'base64url') };
+  return { sub: target.sub, iss: target.iss };
+}

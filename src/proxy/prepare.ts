@@ -1,0 +1,78 @@
+import type { Clock } from '../auth/clock.js';
+import type { SubjectVerifier } from '../auth/subject-verify.js';
+import { takeSubjectToken } from '../auth/subject-token.js';
+import type { TokenService } from '../auth/token-service.js';
+import { ProxyError } from '../errors.js';
+import { enforcePolicy } from '../mcp/policy-step.js';
+import type { Metrics } from '../observability/metrics.js';
+import { checkRequestTarget } from '../routing/request-target.js';
+import type { RouteTable } from '../routing/route-table.js';
+import type { StepUp } from '../step-up/step.js';
+import type { RequestContext } from './context.js';
+import { credentialStripFor, type StripConfig, stripCredentials } from './strip-credentials.js';
+
+/** What the steps before forwarding read; the HTTP pipeline and the WebSocket upgrade share them. */
+export interface PrepareDeps {
+  readonly runtime: () => { readonly routes: RouteTable; readonly subjectHeader: string; readonly config: StripConfig };
+  readonly tokens: TokenService;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+  readonly subjectVerifier?: SubjectVerifier | undefined;
+  readonly stepUp?: StepUp | undefined;
+}
+
+/**
+ * Pipeline steps 2-6 (README "How a request flows"), in order: everything up to and including the
+ * delegated token, so a request and a WebSocket handshake pass the same checks. `beforeToken` runs
+ * after the route and subject steps and before any exchange (the upgrade path refuses there).
+ */
+export async function prepare(ctx: RequestContext, deps: PrepareDeps, beforeToken?: (ctx: RequestContext) => void): Promise<void> {
+  const runtime = deps.runtime();
+  matchRoute(ctx, runtime.routes); // 2. route
+  takeSubject(ctx, runtime.subjectHeader, deps.tokens); // 3. subject
+  stripCredentials(ctx.req.headers, credentialStripFor(ctx.route!, runtime.config)); // 3. ...and other credential carriers
+  beforeToken?.(ctx);
+  if (deps.subjectVerifier) await deps.subjectVerifier.verify(ctx.subject!.token); // 3. ...verified locally before any exchange
+  await enforcePolicy(ctx, deps); // 4. policy (MCP routes)
+  await obtainToken(ctx, deps); // 5. token
+  await deps.stepUp?.apply(ctx); // 6. step-up (rules: wait for a person, then a one-call token)
+}
+
+function matchRoute(ctx: RequestContext, routes: RouteTable): void {
+  const path = checkRequestTarget(ctx.req.method, ctx.req.url);
+  const match = routes.match(ctx.req.headers.host, path);
+  if (!match) throw new ProxyError('no_route', 'no route matches this request');
+  ctx.route = match.route;
+  ctx.forwardPath = match.forwardPath;
+  ctx.scopes = match.route.scopes;
+}
+
+function takeSubject(ctx: RequestContext, header: string, tokens: TokenService): void {
+  ctx.presentedCredentials = ctx.req.headers[header] !== undefined;
+  // Removed from the request here, before anything else can forward it.
+  const token = takeSubjectToken(ctx.req.headers, ctx.req.rawHeaders, header);
+  ctx.subject = tokens.describe(token);
+}
+
+/** Step 5: the delegated token from the cache or one exchange, into `ctx.token`. */
+export async function obtainToken(ctx: RequestContext, deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock'>): Promise<void> {
+  const route = ctx.route!;
+  ctx.token = await deps.tokens.obtain({
+    route,
+    subject: ctx.subject!,
+    scopes: ctx.scopes,
+    log: ctx.log,
+    cacheable: ctx.cacheable,
+  });
+  deps.metrics.tokenRemainingTtl.observe(
+    { route: route.name },
+    Math.max(0, (ctx.token.token.expiresAt - deps.clock.now()) / 1000),
+  );
+}
+
+/** Drops the cached token the upstream refused and gets a new one (one exchange). */
+export async function refreshToken(ctx: RequestContext, deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock'>): Promise<void> {
+  const current = ctx.token!;
+  deps.tokens.cache.invalidate(current.key, current.token);
+  await obtainToken(ctx, deps);
+}

@@ -14,6 +14,7 @@ import { createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createForwarder, type Forwarder } from './proxy/forwarder.js';
 import { createHandler } from './proxy/handler.js';
+import { createWebSocketUpgrades, isWebSocketUpgrade } from './proxy/websocket-upgrade.js';
 import { createAdminHandler } from './server/admin.js';
 import { listen, urlOf } from './server/listen.js';
 import { createReadiness, type Readiness } from './server/readiness.js';
@@ -113,7 +114,15 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
 
   const stepUp = createStepUp(config, { tokens, metrics, clock, actor, dispatcher, logger, timer: deps.stepUpTimer });
   const handler = createHandler({ runtime: () => runtime, tokens, forwarder, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step });
-  const agentServer = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: true }, handler);
+  // README "WebSocket": upgrades take the same pipeline up to the token, then their own upstream handshake.
+  const websocketDispatcher = new Agent({ connectTimeout: 10_000 });
+  const websockets = createWebSocketUpgrades({ runtime: () => runtime, tokens, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step, dispatcher: websocketDispatcher });
+  const agentServer = http.createServer(
+    // Node >= 24.9: other upgrades (h2c...) stay plain requests, as before; older Node sends them to 'upgrade' (refused there).
+    { maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: true, shouldUpgradeCallback: isWebSocketUpgrade },
+    handler,
+  );
+  agentServer.on('upgrade', websockets.handle);
   agentServer.on('connect', (_req, socket: Socket) => {
     // Authority-form CONNECT would make this an open proxy (RFC 9110 §9.3.6): refuse it.
     socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -166,14 +175,17 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
         readiness.stop();
         stepUp.close(); // held step-up requests answer 503 now instead of waiting out the grace period
         clearInterval(sweep);
-        const cut = await agent.close(graceMs);
+        // Upgraded sockets are outside the HTTP server's tracking: the WebSockets get the same grace period.
+        const [cut, cutWebSockets] = await Promise.all([agent.close(graceMs), websockets.close(graceMs)]);
         if (cut > 0) logger.warn({ cut, graceMs }, 'grace period over: cut requests still in flight');
+        if (cutWebSockets > 0) logger.warn({ cutWebSockets, graceMs }, 'grace period over: closed WebSockets still open');
         await new Promise<void>((resolve) => {
           if (!adminServer.listening) resolve();
           else adminServer.close(() => resolve());
           adminServer.closeAllConnections();
         });
         forwarder.close();
+        await websocketDispatcher.close();
         actor?.close();
         auth.close();
         if (ownDispatcher) await dispatcher.close();

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'insufficient_scope'
   | 'no_route'
   | 'method_not_allowed'
+  | 'websocket_disabled'
   | 'bad_gateway'
   | 'temporarily_unavailable'
   | 'gateway_timeout';
@@ -35,6 +36,8 @@ const STATUS: Record<ErrorCode, number> = {
   insufficient_scope: 403,
   no_route: 404,
   method_not_allowed: 405,
+  // README "WebSocket": the route refuses upgrades; not a token problem, so no Bearer challenge.
+  websocket_disabled: 403,
   bad_gateway: 502,
   temporarily_unavailable: 503,
   gateway_timeout: 504,

@@ -24,6 +24,8 @@ export const MCP_METHOD_LABELS = [
   'other',
 ] as const;
 export type McpMethodLabel = (typeof MCP_METHOD_LABELS)[number];
+/** How a WebSocket upgrade ended its handshake (README "WebSocket"). */
+export type WebSocketOutcome = 'opened' | 'refused' | 'upstream_error';
 export type StepUpOutcome = 'approved' | 'denied' | 'timeout' | 'error';
 
 /** Lifetimes of 0-600 s (DESIGN.md: TTL about 300 s, refresh 30 s ahead). */
@@ -49,6 +51,8 @@ export interface Metrics {
   readonly stepUp: Counter<'route' | 'outcome'>;
   readonly stepUpPending: Gauge;
   readonly buildInfo: Gauge<'version' | 'node'>;
+  readonly websocketConnections: Gauge<'route'>;
+  readonly websocketConnectionsTotal: Counter<'route' | 'outcome'>;
 }
 
 export interface MetricsOptions {
@@ -86,6 +90,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
     mcpRequests: new Counter({ name: `${p}mcp_requests_total`, help: 'MCP JSON-RPC messages, by method and policy outcome.', labelNames: ['route', 'method', 'outcome'], registers }),
     stepUp: new Counter({ name: `${p}step_up_total`, help: 'Step-up approvals, by outcome.', labelNames: ['route', 'outcome'], registers }),
     stepUpPending: new Gauge({ name: `${p}step_up_pending`, help: 'Step-up approvals waiting for a decision.', registers }),
+    websocketConnections: new Gauge({ name: `${p}websocket_connections`, help: 'WebSocket connections open through the proxy.', labelNames: ['route'], registers }),
+    websocketConnectionsTotal: new Counter({ name: `${p}websocket_connections_total`, help: 'WebSocket upgrades, by outcome (opened, refused by the proxy, upstream_error).', labelNames: ['route', 'outcome'], registers }),
     buildInfo: new Gauge({ name: `${p}build_info`, help: 'Build information; always 1.', labelNames: ['version', 'node'], registers }),
   };
   metrics.buildInfo.set({ version: options.version, node: process.version }, 1);
@@ -108,6 +114,8 @@ export const METRIC_NAMES: readonly string[] = [
   'step_up_total',
   'step_up_pending',
   'build_info',
+  'websocket_connections',
+  'websocket_connections_total',
 ].map((n) => `${METRIC_PREFIX}${n}`);
 
 export type { ExchangeOutcome, LookupResult, RefreshTrigger };

@@ -23,15 +23,23 @@ export interface PrepareDeps {
 
 /**
  * Pipeline steps 2-6 (README "How a request flows"), in order: everything up to and including the
- * delegated token, so a request and a WebSocket handshake pass the same checks. `beforeToken` runs
- * after the route and subject steps and before any exchange (the upgrade path refuses there).
+ * delegated token, so a request and a WebSocket handshake pass the same checks.
  */
-export async function prepare(ctx: RequestContext, deps: PrepareDeps, beforeToken?: (ctx: RequestContext) => void): Promise<void> {
+export async function prepare(ctx: RequestContext, deps: PrepareDeps): Promise<void> {
+  admit(ctx, deps);
+  await authorize(ctx, deps);
+}
+
+/** Steps 2-3, no I/O: route, and the user token taken out of the request with every other credential carrier. */
+export function admit(ctx: RequestContext, deps: Pick<PrepareDeps, 'runtime' | 'tokens'>): void {
   const runtime = deps.runtime();
   matchRoute(ctx, runtime.routes); // 2. route
   takeSubject(ctx, runtime.subjectHeader, deps.tokens); // 3. subject
   stripCredentials(ctx.req.headers, credentialStripFor(ctx.route!, runtime.config)); // 3. ...and other credential carriers
-  beforeToken?.(ctx);
+}
+
+/** Steps 3 (local verification) to 6: policy, token, step-up. */
+export async function authorize(ctx: RequestContext, deps: PrepareDeps): Promise<void> {
   if (deps.subjectVerifier) await deps.subjectVerifier.verify(ctx.subject!.token); // 3. ...verified locally before any exchange
   await enforcePolicy(ctx, deps); // 4. policy (MCP routes)
   await obtainToken(ctx, deps); // 5. token

@@ -51,6 +51,8 @@ export interface DelegateProxy {
   readonly adminServer: Server;
   /** Requests on the agent listener whose response has not ended (SSE streams included). */
   readonly inFlight: InFlight;
+  /** WebSocket upgrade sockets not closed yet (handshakes in progress and open connections). */
+  readonly websockets: { readonly count: number };
   /** The config requests currently use (reload swaps it). */
   runtime(): ProxyRuntime;
   /**
@@ -151,6 +153,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     agentServer,
     adminServer,
     inFlight: agent.inFlight,
+    websockets,
     runtime: () => runtime,
     applyConfig(next) {
       runtime = createRuntime(next, config);

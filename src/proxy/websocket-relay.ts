@@ -12,6 +12,8 @@ export interface RelayEnd {
   readonly bytesFromClient: number;
   /** Bytes the upstream sent after the handshake. */
   readonly bytesFromUpstream: number;
+  /** The sockets had to be destroyed after `lingerMs` (a peer did not finish closing). */
+  readonly cut: boolean;
 }
 
 export interface RelayOptions {
@@ -55,6 +57,7 @@ export function relay(client: Duplex, upstream: Duplex, options: RelayOptions): 
   let closed = 0;
   let linger: NodeJS.Timeout | undefined;
   let lifetime: NodeJS.Timeout | undefined;
+  let cut = false;
   const toUpstream = new FrameBoundary();
   const toClient = new FrameBoundary();
 
@@ -64,7 +67,10 @@ export function relay(client: Duplex, upstream: Duplex, options: RelayOptions): 
   };
   const startLinger = (): void => {
     if (linger !== undefined) return;
-    linger = setTimeout(destroy, options.lingerMs);
+    linger = setTimeout(() => {
+      cut = true;
+      destroy();
+    }, options.lingerMs);
     linger.unref();
   };
   const side = (socket: Duplex, name: 'client' | 'upstream', other: Duplex): void => {
@@ -84,7 +90,7 @@ export function relay(client: Duplex, upstream: Duplex, options: RelayOptions): 
       if (++closed < 2) return;
       clearTimeout(linger);
       clearTimeout(lifetime);
-      options.onEnd({ closedBy, reason, bytesFromClient, bytesFromUpstream });
+      options.onEnd({ closedBy, reason, bytesFromClient, bytesFromUpstream, cut });
     });
   };
   side(client, 'client', upstream);
@@ -116,6 +122,10 @@ export function relay(client: Duplex, upstream: Duplex, options: RelayOptions): 
     reason = why;
     client.unpipe(upstream);
     upstream.unpipe(client);
+    // unpipe() pauses a source with no pipe left: keep reading (and dropping) so each peer's close
+    // frame and FIN arrive, and the sockets close without waiting for the linger timer.
+    client.resume();
+    upstream.resume();
     const [code, text] = CLOSE_CODES[why];
     // A close frame only between frames: one written inside a frame would corrupt the stream.
     if (toClient.atBoundary && client.writable) client.write(closeFrame(code, text, false));

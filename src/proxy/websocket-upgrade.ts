@@ -171,6 +171,7 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
           openMs: Math.round(performance.now() - openedAt),
           bytesFromClient: end.bytesFromClient,
           bytesFromUpstream: end.bytesFromUpstream,
+          cut: end.cut || undefined,
         });
       },
     });

@@ -104,6 +104,8 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
 
   async function open(ctx: RequestContext, entry: Live, clientHead: Buffer): Promise<WebSocketOutcome | 'gone'> {
     const { req } = ctx;
+    // Node < 24.9 has no shouldUpgradeCallback: other upgrades (h2c...) arrive here too.
+    if (!isWebSocketUpgrade(req)) throw new ProxyError('invalid_request', 'only WebSocket upgrades are supported');
     admit(ctx, deps); // 2-3. route, subject (taken and removed), other credential carriers
     checkUpgrade(ctx); // route allows WebSockets; no body; no copy of the user token left in the request
     await authorize(ctx, deps); // 3-6. local verification, policy, token, step-up

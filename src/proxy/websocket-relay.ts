@@ -135,8 +135,10 @@ export function relay(client: Duplex, upstream: Duplex, options: RelayOptions): 
     startLinger();
   };
   if (options.maxMs !== undefined) {
+    // Not unref()'d: Node keeps the (empty) list of a cleared unref'd timer until its original expiry,
+    // one per distinct duration, and lifetimes differ per connection (measured: one TimersList per
+    // connection left in the heap). The sockets keep the process alive anyway.
     lifetime = setTimeout(() => close('max_lifetime'), Math.min(Math.max(0, options.maxMs), MAX_TIMER_MS));
-    lifetime.unref();
   }
   return { close, destroy };
 }

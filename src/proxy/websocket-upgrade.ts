@@ -75,8 +75,8 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
     const outcome: { value?: 'refused' | 'upstream_error' } = {};
     socket.once('close', () => {
       entry.abort.abort();
+      if (entry.relay !== undefined) return; // the relay's end writes its line and forgets the entry
       forget(entry);
-      if (entry.relay !== undefined) return; // the relay writes its own line
       // Refused or relayed before any 101; with no outcome the agent left during the handshake.
       const closedBy: ClosedBy = outcome.value === undefined ? 'client' : outcome.value === 'upstream_error' ? 'upstream' : 'proxy';
       accessLine(ctx, res.headersSent ? res.statusCode : undefined, { closedBy });
@@ -166,6 +166,7 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
       maxMs: lifetimeMs(ctx, deps),
       lingerMs: LINGER_MS,
       onEnd: (end) => {
+        forget(entry);
         deps.metrics.websocketConnections.dec({ route: route.name });
         accessLine(ctx, 101, {
           closedBy: end.closedBy,

@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { waitFor } from '../helpers/raw-http.js';
-import { startAs } from '../helpers/start-as.js';
+import { CLIENT_ID, startAs } from '../helpers/start-as.js';
+import { type CliProcess, started, startCli, writeConfig } from './shutdown-process.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startWsUpstream, type TestWsUpstream } from '../helpers/start-ws-upstream.js';
 import { useClosers } from '../helpers/closers.js';
@@ -115,4 +116,39 @@ describe('WebSocket connections at shutdown', () => {
     expect(lines.map((l) => l.cut)).toEqual([undefined, undefined]);
     expect(proxy.logs.text()).toContain('closed WebSockets still open');
   });
+});
+
+describe('WebSocket connections on SIGTERM (the real CLI)', () => {
+  it('closes an open WebSocket with 1001 when the grace period ends, then exits 0', async () => {
+    const as = await startAs();
+    closers.push(() => as.close());
+    const upstream = await startWsUpstream();
+    closers.push(() => upstream.close());
+    const file = writeConfig({
+      listen: '127.0.0.1:0',
+      admin: '127.0.0.1:0',
+      authorizationServer: { tokenEndpoint: as.tokenEndpoint, clientId: CLIENT_ID, clientSecretFile: as.secretFile },
+      shutdown: { drainDelaySeconds: 0, gracePeriodSeconds: 1 },
+      routes: [{ name: 'live', match: { pathPrefix: '/' }, upstream: upstream.url, scopes: ['documents:read'] }],
+    });
+    const cli: CliProcess = startCli(['--config', file]);
+    closers.push(() => cli.stop());
+    const { url } = await started(cli);
+    const user = await as.userToken('alice', ['documents:read']);
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/x`, { headers: { authorization: `Bearer ${user}` } });
+    closers.push(() => ws.terminate());
+    await once(ws, 'open');
+    expect(await echo(ws, 'before')).toBe('before');
+    const closed = once(ws, 'close');
+    const signalledAt = performance.now();
+    expect(cli.child.kill('SIGTERM')).toBe(true);
+    const [code] = (await closed) as [number];
+    expect(code).toBe(1001);
+    // Not before the 1 s grace period: the connection was allowed to run on until then.
+    expect(performance.now() - signalledAt).toBeGreaterThanOrEqual(990);
+    expect(await cli.exited).toEqual({ code: 0, signal: null });
+    const line = cli.lines.find((l) => l.websocket === true);
+    expect(line).toMatchObject({ status: 101, closedBy: 'proxy', closeReason: 'shutdown' });
+    expect(cli.lines.map((l) => l.msg)).toContain('grace period over: closed WebSockets still open');
+  }, 30_000);
 });

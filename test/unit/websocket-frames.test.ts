@@ -23,7 +23,10 @@ describe('FrameBoundary', () => {
           const bytes = frames.map((f) => frame(0x2, f.length, f.masked));
           const ends = new Set<number>();
           let total = 0;
-          for (const b of bytes) ends.add((total += b.length));
+          for (const b of bytes) {
+            total += b.length;
+            ends.add(total);
+          }
           const stream = Buffer.concat(bytes);
           const tracker = new FrameBoundary();
           // Feed byte ranges, checking the boundary at every cut point and at the end.

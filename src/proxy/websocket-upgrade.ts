@@ -178,7 +178,6 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
         });
       },
     });
-    if (closing) entry.relay.close('shutdown');
   }
 
   function refuse(ctx: RequestContext, error: ProxyError): void {

@@ -1,5 +1,4 @@
-import { type IncomingHttpHeaders, type IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
@@ -7,11 +6,12 @@ import { ProxyError } from '../errors.js';
 import type { WebSocketOutcome } from '../observability/metrics.js';
 import { createContext, type RequestContext } from './context.js';
 import { sendError } from './error-response.js';
-import { prepareUpstreamHeaders, removeHopByHop } from './headers.js';
+import { prepareUpstreamHeaders } from './headers.js';
 import { admit, authorize, type PrepareDeps, refreshToken } from './prepare.js';
-import { hasBody } from './request-body.js';
 import { planRetry } from './retry.js';
+import { checkUpgrade, isWebSocketUpgrade, lifetimeMs } from './websocket-checks.js';
 import { type HandshakeResult, upstreamHandshake } from './websocket-handshake.js';
+import { endSocket, handshakeHeaders, relayRefusal, switchingProtocols } from './websocket-messages.js';
 import { type ClosedBy, type Relay, relay } from './websocket-relay.js';
 
 export interface WebSocketDeps extends PrepareDeps {
@@ -34,12 +34,6 @@ export interface WebSocketUpgrades {
 
 /** After the proxy starts a close, the peers get this long to answer before their sockets are cut. */
 const LINGER_MS = 2_000;
-
-/** RFC 6455 §4.1: a WebSocket opening handshake is a GET with `Upgrade: websocket`. */
-export function isWebSocketUpgrade(req: IncomingMessage): boolean {
-  const upgrade = req.headers.upgrade;
-  return typeof upgrade === 'string' && upgrade.split(',').some((p) => p.trim().toLowerCase() === 'websocket');
-}
 
 interface Live {
   relay?: Relay;
@@ -163,7 +157,7 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
     const openedAt = performance.now();
     entry.relay = relay(socket, result.socket, {
       clientHead,
-      maxMs: lifetimeMs(ctx, deps),
+      maxMs: lifetimeMs(ctx, deps.clock),
       lingerMs: LINGER_MS,
       onEnd: (end) => {
         forget(entry);
@@ -241,87 +235,6 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
   };
 }
 
-/** Refuses what must not reach the upstream, before any exchange. */
-function checkUpgrade(ctx: RequestContext): void {
-  const websocket = ctx.route!.config.websocket;
-  if (!websocket.enabled) {
-    throw new ProxyError('websocket_disabled', 'WebSocket upgrades are not enabled on this route');
-  }
-  const { req } = ctx;
-  if (req.method !== 'GET') throw new ProxyError('invalid_request', 'a WebSocket handshake is a GET request (RFC 6455 §4.1)');
-  if (hasBody(req)) throw new ProxyError('invalid_request', 'a WebSocket handshake has no body');
-  // Agents that cannot set headers (browsers) put tokens in Sec-WebSocket-Protocol, the query or a
-  // cookie. Whatever carrier, a second copy of the user token would reach the upstream: refuse.
-  const token = ctx.subject!.token;
-  if (carriesToken(req.headers, ctx.forwardPath!, token)) {
-    throw new ProxyError('invalid_request', 'the user token may only be sent in the configured token header', {
-      detail: 'user token found in another header or in the URL',
-    });
-  }
-}
-
-function carriesToken(headers: IncomingHttpHeaders, path: string, token: string): boolean {
-  if (path.includes(token) || safeDecode(path).includes(token)) return true;
-  for (const value of Object.values(headers)) {
-    if (value === undefined) continue;
-    if (Array.isArray(value) ? value.some((v) => v.includes(token)) : value.includes(token)) return true;
-  }
-  return false;
-}
-
-function safeDecode(path: string): string {
-  try {
-    return decodeURIComponent(path.replace(/\+/g, ' '));
-  } catch {
-    return path;
-  }
-}
-
-/** Headers for undici: it writes Host, Connection and Upgrade itself for an upgrade. */
-function handshakeHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || name === 'host' || name === 'content-length' || name === 'transfer-encoding') continue;
-    out[name] = value;
-  }
-  return out;
-}
-
-/** The upstream's 101 as the agent gets it: its headers (Sec-WebSocket-Accept, -Protocol, -Extensions) plus our request id. */
-function switchingProtocols(headers: IncomingHttpHeaders, requestId: string): string {
-  let head = 'HTTP/1.1 101 Switching Protocols\r\n';
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || name === 'x-request-id') continue;
-    for (const v of Array.isArray(value) ? value : [value]) head += `${name}: ${v}\r\n`;
-  }
-  return `${head}x-request-id: ${requestId}\r\n\r\n`;
-}
-
-/** The upstream's refusal (401, 403 challenge, 5xx...) passed to the agent as it came. */
-function relayRefusal(ctx: RequestContext, result: Extract<HandshakeResult, { kind: 'response' }>): void {
-  const { res } = ctx;
-  if (res.socket === null || res.socket.destroyed) return;
-  const headers = { ...result.headers };
-  removeHopByHop(headers);
-  delete headers['content-length'];
-  delete headers['x-request-id'];
-  res.once('finish', () => res.socket?.end());
-  res.writeHead(result.status, { ...headers, 'content-length': result.body.length, 'x-request-id': ctx.id, connection: 'close' });
-  res.end(result.body);
-}
-
-/**
- * README "WebSocket": unset, a connection closes when the delegated token that opened it expires;
- * 0 means no limit.
- */
-function lifetimeMs(ctx: RequestContext, deps: Pick<PrepareDeps, 'clock'>): number | undefined {
-  const configured = ctx.route!.config.websocket;
-  const seconds = 'maxConnectionSeconds' in configured ? configured.maxConnectionSeconds : undefined;
-  if (seconds === 0) return undefined;
-  if (seconds !== undefined) return seconds * 1000;
-  return Math.max(0, ctx.token!.token.expiresAt - deps.clock.now());
-}
-
 function routeOf(ctx: RequestContext): string {
   return ctx.route?.name ?? 'none';
 }
@@ -340,10 +253,3 @@ function asProxyError(err: unknown): { error: ProxyError; upstream: boolean } {
   return { error, upstream };
 }
 
-/** After a refusal: flush, then close, without waiting for the agent's FIN (the server socket allows half-open). */
-function endSocket(res: ServerResponse): void {
-  const socket = res.socket as Socket | null;
-  if (socket === null) return;
-  res.detachSocket(socket);
-  socket.destroySoon();
-}

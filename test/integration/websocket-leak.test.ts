@@ -56,6 +56,23 @@ async function cycle(proxyUrl: string, user: string, mode: Mode): Promise<void> 
   ]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * A refused handshake from an agent that never closes its side (allowHalfOpen): the proxy must close
+ * the connection after its answer without waiting for the agent. With a token, the upstream refuses
+ * (403, relayed); without, the proxy does (401).
+ */
+async function refusedHalfOpen(proxyUrl: string, user: string | undefined): Promise<Socket> {
+  const url = new URL(proxyUrl);
+  const socket = tcpConnect({ port: Number(url.port), host: url.hostname, allowHalfOpen: true });
+  socket.on('error', () => {});
+  socket.resume();
+  await once(socket, 'connect');
+  const auth = user === undefined ? '' : `authorization: Bearer ${user}\r\n`;
+  socket.write(`GET /live/refuse HTTP/1.1\r\nhost: ${url.host}\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n${auth}\r\n`);
+  await once(socket, 'end');
+  return socket;
+}
+
 interface ChildSample {
   readonly fds: number;
   /** The proxy's sockets on the WebSocket path: its agent listener and connections to the upstream. */
@@ -111,6 +128,12 @@ describe('WebSocket resource use', () => {
     const as = await startAs();
     closers.push(() => as.close());
     const upstream = await startWsUpstream({
+      refuse: (handshake, _n, res) => {
+        if (!handshake.url.includes('refuse')) return false;
+        res.writeHead(403, { 'www-authenticate': 'Bearer error="insufficient_scope"' });
+        res.end();
+        return true;
+      },
       onConnection: (ws) => {
         ws.on('message', (data) => {
           const text = data.toString();
@@ -129,8 +152,8 @@ describe('WebSocket resource use', () => {
     const user = await as.userToken('alice', ['documents:read']);
     // This process's side of the path: every socket to the proxy or the upstream has one of these ports.
     const ports = new Set([Number(new URL(proxy.url).port), Number(new URL(upstream.url).port)]);
-    const settled = async (): Promise<ChildSample> => {
-      await waitFor(() => upstream.clients.size === 0 && socketsOn(ports) === 1, 10_000, 'all connections closed');
+    const settled = async (kept = 0): Promise<ChildSample> => {
+      await waitFor(() => upstream.clients.size === 0 && socketsOn(ports) === 1 + kept, 10_000, 'all connections closed');
       upstream.handshakes.length = 0; // the test's own record, not the proxy's memory
       const s = await proxy.sample([...ports]);
       expect(s.websockets).toBe(0);
@@ -143,7 +166,11 @@ describe('WebSocket resource use', () => {
     const before = await settled();
     await proxy.snapshot(join(dir, 'before.heapsnapshot'));
     for (let i = 0; i < 1000; i++) await cycle(proxy.url, user, MODES[i % MODES.length]!);
-    const after = await settled();
+    // Plus 100 refusals (50 by the upstream, 50 by the proxy) to agents that keep their side open.
+    const halfOpen: Socket[] = [];
+    for (let i = 0; i < 100; i++) halfOpen.push(await refusedHalfOpen(proxy.url, i % 2 === 0 ? user : undefined));
+    const after = await settled(halfOpen.length);
+    for (const s of halfOpen) s.destroy();
     await proxy.snapshot(join(dir, 'after.heapsnapshot'));
     const censusBefore = heapCensus(join(dir, 'before.heapsnapshot'));
     const censusAfter = heapCensus(join(dir, 'after.heapsnapshot'));

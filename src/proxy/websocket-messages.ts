@@ -1,0 +1,46 @@
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { RequestContext } from './context.js';
+import { removeHopByHop } from './headers.js';
+import type { HandshakeResult } from './websocket-handshake.js';
+
+/** Headers for undici: it writes Host, Connection and Upgrade itself for an upgrade. */
+export function handshakeHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || name === 'host' || name === 'content-length' || name === 'transfer-encoding') continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** The upstream's 101 as the agent gets it: its headers (Sec-WebSocket-Accept, -Protocol, -Extensions) plus our request id. */
+export function switchingProtocols(headers: IncomingHttpHeaders, requestId: string): string {
+  let head = 'HTTP/1.1 101 Switching Protocols\r\n';
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || name === 'x-request-id') continue;
+    for (const v of Array.isArray(value) ? value : [value]) head += `${name}: ${v}\r\n`;
+  }
+  return `${head}x-request-id: ${requestId}\r\n\r\n`;
+}
+
+/** The upstream's refusal (401, 403 challenge, 5xx...) passed to the agent as it came. */
+export function relayRefusal(ctx: RequestContext, result: Extract<HandshakeResult, { kind: 'response' }>): void {
+  const { res } = ctx;
+  if (res.socket === null || res.socket.destroyed) return;
+  const headers = { ...result.headers };
+  removeHopByHop(headers);
+  delete headers['content-length'];
+  delete headers['x-request-id'];
+  res.once('finish', () => endSocket(res));
+  res.writeHead(result.status, { ...headers, 'content-length': result.body.length, 'x-request-id': ctx.id, connection: 'close' });
+  res.end(result.body);
+}
+
+/** After a refusal: flush, then close, without waiting for the agent's FIN (the server socket allows half-open). */
+export function endSocket(res: ServerResponse): void {
+  const socket = res.socket as Socket | null;
+  if (socket === null) return;
+  res.detachSocket(socket);
+  socket.destroySoon();
+}

@@ -206,6 +206,8 @@ describe('WebSocket resource use', () => {
     // is live. A leak in any one of the five close paths (200 cycles each) would add 200 of something
     // (this check found one: a TimersList per connection, see websocket-relay.ts).
     expect(grownBy(censusBefore, censusAfter, 100)).toEqual([]);
-    expect(censusAfter.totalBytes - censusBefore.totalBytes).toBeLessThan(50 * perConnection);
+    // The snapshot's total grows by 0.3-0.8 MiB (compiled code, strings; measured under a full test
+    // run too); a close path that leaked would retain 200 connections' worth.
+    expect(censusAfter.totalBytes - censusBefore.totalBytes).toBeLessThan(100 * perConnection);
   }, 120_000);
 });

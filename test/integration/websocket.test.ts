@@ -273,7 +273,7 @@ describe('other upgrades', () => {
   it('serves a non-WebSocket Upgrade (h2c) as a plain request, the upgrade header removed', async () => {
     const { as, proxy } = await setup();
     const user = await as.userToken('alice', ['documents:read']);
-    const raw = await rawRequest(proxy.url, `GET /live/plain HTTP/1.1\r\nhost: localhost\r\nconnection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQAAP__\r\nauthorization: Bearer ${user}\r\n\r\n`);
+    const raw = await rawRequest(proxy.url, `GET /live/plain HTTP/1.1\r\nhost: localhost\r\nconnection: Upgrade, HTTP2-Settings, close\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQAAP__\r\nauthorization: Bearer ${user}\r\n\r\n`);
     // The ws upstream answers plain GETs with 426: the request reached it as a plain GET, not as an upgrade.
     expect(statusOf(raw)).toBe(426);
   });

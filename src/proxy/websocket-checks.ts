@@ -29,7 +29,11 @@ export function checkUpgrade(ctx: RequestContext): void {
   }
 }
 
+/** Shorter tokens are not searched for: a few characters could match an unrelated header by chance. */
+const MIN_SCANNED_TOKEN_LENGTH = 16;
+
 function carriesToken(headers: IncomingHttpHeaders, path: string, token: string): boolean {
+  if (token.length < MIN_SCANNED_TOKEN_LENGTH) return false;
   if (path.includes(token) || safeDecode(path).includes(token)) return true;
   for (const value of Object.values(headers)) {
     if (value === undefined) continue;

@@ -29,7 +29,7 @@ const tokens = new TokenService({
   metrics,
 });
 const [route] = new RouteTable([
-  { name: 'a', match: { pathPrefix: '/a' }, upstream: 'http://127.0.0.1:1', stripPrefix: false, scopes: ['r'], requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token', timeoutMs: 1000, stripHeaders: [], stripCookies: [] },
+  { name: 'a', match: { pathPrefix: '/a' }, upstream: 'http://127.0.0.1:1', stripPrefix: false, scopes: ['r'], requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token', timeoutMs: 1000, stripHeaders: [], stripCookies: [], websocket: { enabled: true } },
 ]).routes;
 const log = pino({ level: 'silent' });
 const now = Math.floor(Date.now() / 1000);

@@ -15,6 +15,8 @@ import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createForwarder, type Forwarder } from './proxy/forwarder.js';
 import { createHandler } from './proxy/handler.js';
 import { createRevocation, type RevocationWiring } from './revocation/create.js';
+import { isWebSocketUpgrade } from './proxy/websocket-checks.js';
+import { createWebSocketUpgrades } from './proxy/websocket-upgrade.js';
 import { createAdminHandler } from './server/admin.js';
 import { listen, urlOf } from './server/listen.js';
 import { createReadiness, type Readiness } from './server/readiness.js';
@@ -55,6 +57,8 @@ export interface DelegateProxy {
   readonly inFlight: InFlight;
   /** Revocation (README "Revocation"): the revoker, SSF receiver and poll client when configured. */
   readonly revocation: RevocationWiring;
+  /** WebSocket upgrade sockets not closed yet (handshakes in progress and open connections). */
+  readonly websockets: { readonly count: number };
   /** The config requests currently use (reload swaps it). */
   runtime(): ProxyRuntime;
   /**
@@ -119,7 +123,15 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
   const stepUp = createStepUp(config, { tokens, metrics, clock, actor, dispatcher, logger, timer: deps.stepUpTimer });
   const revocation = createRevocation(config, { tokens, metrics, clock, dispatcher, timeoutMs: as.timeoutMs, logger, timer: deps.revocationTimer });
   const handler = createHandler({ runtime: () => runtime, tokens, forwarder, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step, revocation: revocation.revoker });
-  const agentServer = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: true }, handler);
+  // README "WebSocket": upgrades take the same pipeline up to the token, then their own upstream handshake.
+  const websocketDispatcher = new Agent({ connectTimeout: 10_000 });
+  const websockets = createWebSocketUpgrades({ runtime: () => runtime, tokens, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step, revocation: revocation.revoker, dispatcher: websocketDispatcher });
+  const agentServer = http.createServer(
+    // Node >= 24.9: other upgrades (h2c...) stay plain requests, as before; older Node sends them to 'upgrade' (refused there).
+    { maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: true, shouldUpgradeCallback: isWebSocketUpgrade },
+    handler,
+  );
+  agentServer.on('upgrade', websockets.handle);
   agentServer.on('connect', (_req, socket: Socket) => {
     // Authority-form CONNECT would make this an open proxy (RFC 9110 §9.3.6): refuse it.
     socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -149,6 +161,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     adminServer,
     inFlight: agent.inFlight,
     revocation,
+    websockets,
     runtime: () => runtime,
     applyConfig(next) {
       runtime = createRuntime(next, config);
@@ -175,14 +188,17 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
         stepUp.close(); // held step-up requests answer 503 now instead of waiting out the grace period
         revocation.close(); // no poll round starts after this
         clearInterval(sweep);
-        const cut = await agent.close(graceMs);
+        // Upgraded sockets are outside the HTTP server's tracking: the WebSockets get the same grace period.
+        const [cut, cutWebSockets] = await Promise.all([agent.close(graceMs), websockets.close(graceMs)]);
         if (cut > 0) logger.warn({ cut, graceMs }, 'grace period over: cut requests still in flight');
+        if (cutWebSockets > 0) logger.warn({ cutWebSockets, graceMs }, 'grace period over: closed WebSockets still open');
         await new Promise<void>((resolve) => {
           if (!adminServer.listening) resolve();
           else adminServer.close(() => resolve());
           adminServer.closeAllConnections();
         });
         await forwarder.close();
+        await websocketDispatcher.close();
         actor?.close();
         auth.close();
         if (ownDispatcher) await dispatcher.close();

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'method_not_allowed'
   | 'payload_too_large'
   | 'internal_error'
+  | 'websocket_disabled'
   | 'bad_gateway'
   | 'temporarily_unavailable'
   | 'gateway_timeout';
@@ -39,6 +40,8 @@ const STATUS: Record<ErrorCode, number> = {
   method_not_allowed: 405,
   payload_too_large: 413,
   internal_error: 500,
+  // README "WebSocket": the route refuses upgrades; not a token problem, so no Bearer challenge.
+  websocket_disabled: 403,
   bad_gateway: 502,
   temporarily_unavailable: 503,
   gateway_timeout: 504,

@@ -59,6 +59,21 @@ const mcp = z.strictObject({
   maxBodyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
 });
 
+/**
+ * WebSocket upgrades on a route (README "WebSocket"): on by default; `false` is short for
+ * `{ enabled: false }`. maxConnectionSeconds: unset = the delegated token's remaining lifetime,
+ * 0 = no limit.
+ */
+const websocket = z
+  .union([
+    z.boolean().transform((enabled) => ({ enabled })),
+    z.strictObject({
+      enabled: z.boolean().default(true),
+      maxConnectionSeconds: z.number().int().min(0).max(604_800).optional(),
+    }),
+  ])
+  .default({ enabled: true });
+
 const route = z.strictObject({
   name: z.string().regex(ROUTE_NAME, 'must match [a-z0-9_-]{1,63}'),
   match,
@@ -73,6 +88,7 @@ const route = z.strictObject({
   stripCookies: stripCookies.default([]),
   mcp: mcp.optional(),
   stepUp: routeStepUpSchema.optional(),
+  websocket,
 });
 
 const authorizationServer = z

@@ -24,6 +24,8 @@ export const MCP_METHOD_LABELS = [
   'other',
 ] as const;
 export type McpMethodLabel = (typeof MCP_METHOD_LABELS)[number];
+/** How a WebSocket upgrade ended its handshake (README "WebSocket"). */
+export type WebSocketOutcome = 'opened' | 'refused' | 'upstream_error';
 export type StepUpOutcome = 'approved' | 'denied' | 'timeout' | 'error';
 
 /** Lifetimes of 0-600 s (TTL about 300 s, refreshed min(30 s, lifetime / 2) ahead: README "Token cache"). */
@@ -53,6 +55,8 @@ export interface Metrics {
   readonly revocations: Counter<'source' | 'event'>;
   /** Security Event Tokens received (push or poll), outcome accepted|rejected. */
   readonly securityEvents: Counter<'outcome'>;
+  readonly websocketConnections: Gauge<'route'>;
+  readonly websocketConnectionsTotal: Counter<'route' | 'outcome'>;
 }
 
 export interface MetricsOptions {
@@ -90,6 +94,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
     mcpRequests: new Counter({ name: `${p}mcp_requests_total`, help: 'MCP JSON-RPC messages, by method and policy outcome.', labelNames: ['route', 'method', 'outcome'], registers }),
     stepUp: new Counter({ name: `${p}step_up_total`, help: 'Step-up approvals, by outcome.', labelNames: ['route', 'outcome'], registers }),
     stepUpPending: new Gauge({ name: `${p}step_up_pending`, help: 'Step-up approvals waiting for a decision.', registers }),
+    websocketConnections: new Gauge({ name: `${p}websocket_connections`, help: 'WebSocket connections open through the proxy.', labelNames: ['route'], registers }),
+    websocketConnectionsTotal: new Counter({ name: `${p}websocket_connections_total`, help: 'WebSocket upgrades, by outcome (opened, refused by the proxy, upstream_error).', labelNames: ['route', 'outcome'], registers }),
     buildInfo: new Gauge({ name: `${p}build_info`, help: 'Build information; always 1.', labelNames: ['version', 'node'], registers }),
     revocations: new Counter({ name: `${p}revocations_total`, help: 'Users revoked or evicted, by source and event.', labelNames: ['source', 'event'], registers }),
     securityEvents: new Counter({ name: `${p}security_events_total`, help: 'Security Event Tokens received, by outcome.', labelNames: ['outcome'], registers }),
@@ -116,6 +122,8 @@ export const METRIC_NAMES: readonly string[] = [
   'build_info',
   'revocations_total',
   'security_events_total',
+  'websocket_connections',
+  'websocket_connections_total',
 ].map((n) => `${METRIC_PREFIX}${n}`);
 
 export type { ExchangeOutcome, LookupResult, RefreshTrigger };

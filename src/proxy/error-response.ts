@@ -31,7 +31,7 @@ export function sendError(res: ServerResponse, err: ProxyError, options: { reque
     'x-request-id': options.requestId,
     ...err.headers,
   };
-  if (err.status === 401 || err.status === 403) headers['www-authenticate'] = bearerChallenge(err, options.hasToken);
+  if (err.status === 401 || (err.status === 403 && err.code !== 'websocket_disabled')) headers['www-authenticate'] = bearerChallenge(err, options.hasToken);
   if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.ceil(err.retryAfterSeconds));
   res.writeHead(err.status, headers);
   res.end(body);

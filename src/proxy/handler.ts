@@ -2,22 +2,21 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Clock } from '../auth/clock.js';
 import type { SubjectVerifier } from '../auth/subject-verify.js';
-import { takeSubjectToken } from '../auth/subject-token.js';
 import type { SubjectInfo, TokenService } from '../auth/token-service.js';
 import { ProxyError, toProxyError } from '../errors.js';
-import { enforcePolicy, mcpFailure, mcpResponseAction } from '../mcp/policy-step.js';
+import { mcpFailure, mcpResponseAction } from '../mcp/policy-step.js';
 import type { Metrics } from '../observability/metrics.js';
-import { checkRequestTarget } from '../routing/request-target.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { StepUp } from '../step-up/step.js';
 import { createContext, type RequestContext } from './context.js';
+import { prepare, refreshToken } from './prepare.js';
 import { sendError } from './error-response.js';
 import type { Forwarder, ResponseAction } from './forwarder.js';
 import { buildUpstreamHeaders } from './headers.js';
 import { hasBody, readReplayableBody } from './request-body.js';
 import { planRetry, type RetryPlan } from './retry.js';
-import { credentialStripFor, type StripConfig, stripCredentials } from './strip-credentials.js';
-import { refuseUserTokenElsewhere, refuseUserTokenInBody } from './user-token-elsewhere.js';
+import type { StripConfig } from './strip-credentials.js';
+import { refuseUserTokenInBody } from './user-token-elsewhere.js';
 
 /** What the pipeline reads per request; `runtime()` returns the current (reloadable) config. */
 export interface PipelineDeps {
@@ -49,48 +48,8 @@ export function createHandler(deps: PipelineDeps): (req: IncomingMessage, res: S
 }
 
 async function run(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
-  const runtime = deps.runtime();
-  matchRoute(ctx, runtime.routes); // 2. route
-  takeSubject(ctx, runtime.subjectHeader, deps.tokens); // 3. subject
-  deps.revocation?.check(ctx.subject!); // 3. ...not revoked (iat after any revocation of this user)
-  stripCredentials(ctx.req.headers, credentialStripFor(ctx.route!, runtime.config)); // 3. ...and other credential carriers
-  refuseUserTokenElsewhere(ctx); // 3. ...and the user token in no other place (target, header, cookie)
-  if (deps.subjectVerifier) await deps.subjectVerifier.verify(ctx.subject!.token); // 3. ...verified locally before any exchange
-  await enforcePolicy(ctx, deps); // 4. policy (MCP routes)
-  await obtainToken(ctx, deps); // 5. token
-  await deps.stepUp?.apply(ctx); // 6. step-up (rules: wait for a person, then a one-call token)
+  await prepare(ctx, deps); // 2-6. route, subject, policy, token, step-up (prepare.ts)
   await forward(ctx, deps); // 7. forward
-}
-
-function matchRoute(ctx: RequestContext, routes: RouteTable): void {
-  const path = checkRequestTarget(ctx.req.method, ctx.req.url);
-  const match = routes.match(ctx.req.headers.host, path);
-  if (!match) throw new ProxyError('no_route', 'no route matches this request');
-  ctx.route = match.route;
-  ctx.forwardPath = match.forwardPath;
-  ctx.scopes = match.route.scopes;
-}
-
-function takeSubject(ctx: RequestContext, header: string, tokens: TokenService): void {
-  ctx.presentedCredentials = ctx.req.headers[header] !== undefined;
-  // Removed from the request here, before anything else can forward it.
-  const token = takeSubjectToken(ctx.req.headers, ctx.req.rawHeaders, header);
-  ctx.subject = tokens.describe(token);
-}
-
-async function obtainToken(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
-  const route = ctx.route!;
-  ctx.token = await deps.tokens.obtain({
-    route,
-    subject: ctx.subject!,
-    scopes: ctx.scopes,
-    log: ctx.log,
-    cacheable: ctx.cacheable,
-  });
-  deps.metrics.tokenRemainingTtl.observe(
-    { route: route.name },
-    Math.max(0, (ctx.token.token.expiresAt - deps.clock.now()) / 1000),
-  );
 }
 
 /** Bodies up to this size are kept so the request can be replayed once. */
@@ -140,12 +99,6 @@ async function forward(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
 }
 
 const RETRY: ResponseAction = Object.freeze({ kind: 'retry' });
-
-async function refreshToken(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
-  const current = ctx.token!;
-  deps.tokens.cache.invalidate(current.key, current.token);
-  await obtainToken(ctx, deps);
-}
 
 function fail(ctx: RequestContext, err: unknown): void {
   const error = toProxyError(err);

@@ -64,6 +64,8 @@ describe('Grafana dashboard', () => {
       'Cache entries by pod',
       'MCP denials',
       'Step-ups',
+      'Open WebSockets by route',
+      'WebSocket upgrades by outcome',
     ]) {
       expect(all).toContain(t);
     }

@@ -20,6 +20,8 @@ export const CONTRACT_METRICS = {
   delegate_proxy_build_info: 'gauge',
   delegate_proxy_revocations_total: 'counter',
   delegate_proxy_security_events_total: 'counter',
+  delegate_proxy_websocket_connections: 'gauge',
+  delegate_proxy_websocket_connections_total: 'counter',
 } as const;
 
 export type ContractMetric = keyof typeof CONTRACT_METRICS;

@@ -134,3 +134,28 @@ routes:
     expect(() => loadConfigFile(join(dir, 'nope.yaml'), {})).toThrow(/cannot read config file/);
   });
 });
+
+describe('config: routes[].websocket', () => {
+  const route = (websocket: unknown) => ({ ...minimal, routes: [{ ...minimal.routes[0], websocket }] });
+
+  it('is enabled by default with no lifetime of its own', () => {
+    expect(resolveConfig(minimal).routes[0]?.websocket).toEqual({ enabled: true });
+  });
+
+  it('takes false (and true) as shorthand', () => {
+    expect(resolveConfig(route(false)).routes[0]?.websocket).toEqual({ enabled: false });
+    expect(resolveConfig(route(true)).routes[0]?.websocket).toEqual({ enabled: true });
+  });
+
+  it('takes maxConnectionSeconds, 0 meaning no limit', () => {
+    expect(resolveConfig(route({ maxConnectionSeconds: 0 })).routes[0]?.websocket).toEqual({ enabled: true, maxConnectionSeconds: 0 });
+    expect(resolveConfig(route({ enabled: false })).routes[0]?.websocket).toEqual({ enabled: false });
+  });
+
+  it('rejects negative or fractional lifetimes and unknown keys, naming the path', () => {
+    expect(problems(route({ maxConnectionSeconds: -1 })).join('\n')).toMatch(/routes\[0\]\.websocket/);
+    expect(problems(route({ maxConnectionSeconds: 1.5 }))).not.toEqual([]);
+    expect(problems(route({ enabled: true, idleSeconds: 10 }))).not.toEqual([]);
+    expect(problems(route('yes'))).not.toEqual([]);
+  });
+});

@@ -58,8 +58,8 @@ describe('subject index kept in step with the token cache', () => {
       metrics: createMetrics({ registry: new Registry(), version: 't', defaultMetrics: false }),
     });
     const routes = new RouteTable([
-      { name: 'a', match: { pathPrefix: '/a' }, upstream: 'http://127.0.0.1:1', stripPrefix: false, scopes: ['r'], requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token', timeoutMs: 1000, stripHeaders: [], stripCookies: [] },
-      { name: 'b', match: { pathPrefix: '/b' }, upstream: 'http://127.0.0.1:1', stripPrefix: false, scopes: ['w'], requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token', timeoutMs: 1000, stripHeaders: [], stripCookies: [] },
+      { name: 'a', match: { pathPrefix: '/a' }, upstream: 'http://127.0.0.1:1', stripPrefix: false, scopes: ['r'], requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token', timeoutMs: 1000, stripHeaders: [], stripCookies: [], websocket: { enabled: true } },
+      { name: 'b', match: { pathPrefix: '/b' }, upstream: 'http://127.0.0.1:1', stripPrefix: false, scopes: ['w'], requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token', timeoutMs: 1000, stripHeaders: [], stripCookies: [], websocket: { enabled: true } },
     ]);
     const log = pino({ level: 'silent' });
     const obtain = (token: string, route: 'a' | 'b') => {

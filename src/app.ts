@@ -72,7 +72,13 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
   const ownDispatcher = deps.dispatcher === undefined;
   const dispatcher =
     deps.dispatcher ??
-    new Agent({ keepAliveTimeout: 30_000, connections: 32, connectTimeout: config.authorizationServer.timeoutMs });
+    new Agent({
+      keepAliveTimeout: 30_000,
+      // One connection per exchange slot (src/auth/exchange-queue.ts) plus a few for the readiness
+      // probe, discovery and JWKS, so that those never wait behind exchanges.
+      connections: config.authorizationServer.maxConcurrentExchanges + 4,
+      connectTimeout: config.authorizationServer.timeoutMs,
+    });
   const as = config.authorizationServer;
   let runtime: ProxyRuntime = createRuntime(config);
   // Discovery, client auth, failure policy, subject verification, issued-token checks (README "Security model").
@@ -88,7 +94,12 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     ? createActorTokenSource({ file: config.actorToken.file, type: config.actorToken.type, logger })
     : undefined;
   let tokens: TokenService | undefined;
-  const metrics = createMetrics({ registry, version: VERSION, cacheEntries: () => tokens?.cache.size ?? 0 });
+  const metrics = createMetrics({
+    registry,
+    version: VERSION,
+    cacheEntries: () => tokens?.cache.size ?? 0,
+    exchangeQueue: () => auth.exchangeQueue,
+  });
   tokens = new TokenService({
     client: auth.client,
     checkIssued: auth.checkIssued,

@@ -110,6 +110,15 @@ const authorizationServer = z
       .default({ failureThreshold: 5, openSeconds: 10 }),
     /** With `issuer`: how often the metadata (RFC 8414 / OIDC discovery) is fetched again. */
     discoveryRefreshSeconds: z.number().int().min(10).max(86_400).default(3600),
+    /**
+     * Token exchanges sent to the AS at once (also its connection pool size). More wait in the
+     * proxy's own queue, which never counts as an AS failure (README "Reliability").
+     */
+    maxConcurrentExchanges: z.number().int().min(1).max(1024).default(32),
+    /** Exchanges that may wait for a slot; more answer 503 temporarily_unavailable at once. */
+    maxQueuedExchanges: z.number().int().min(0).max(100_000).default(1000),
+    /** Longest wait for a slot before 503; the AS timeouts count only once the exchange is sent. */
+    exchangeQueueTimeoutMs: z.number().int().min(1).max(120_000).default(10_000),
   })
   .superRefine((as, ctx) => {
     if (as.issuer === undefined && as.tokenEndpoint === undefined) {

@@ -138,7 +138,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     const body = JSON.stringify({ error: 'invalid_request', error_description: 'malformed HTTP request' });
     socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
   });
-  const agent = gracefulServer(agentServer);
+  const agent = gracefulServer(agentServer, { draining: () => readiness.draining });
   const adminServer = http.createServer(createAdminHandler({ registry, readiness, logger, stepUp: stepUp.admin }));
 
   const sweep = setInterval(() => tokens.cache.sweep(), 30_000);

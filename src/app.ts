@@ -16,6 +16,7 @@ import { createForwarder, type Forwarder } from './proxy/forwarder.js';
 import { createHandler } from './proxy/handler.js';
 import { createAdminHandler } from './server/admin.js';
 import { listen, urlOf } from './server/listen.js';
+import { clientErrorAnswer, refuseDuplicateHost } from './server/request-framing.js';
 import { createReadiness, type Readiness } from './server/readiness.js';
 import { gracefulServer, type InFlight } from './server/shutdown.js';
 import { createStepUp } from './step-up/create.js';
@@ -124,7 +125,18 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
 
   const stepUp = createStepUp(config, { tokens, metrics, clock, actor, dispatcher, logger, timer: deps.stepUpTimer });
   const handler = createHandler({ runtime: () => runtime, tokens, forwarder, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step });
-  const agentServer = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: true }, handler);
+  const timeouts = config.clientTimeouts;
+  const agentServer = http.createServer(
+    {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      requireHostHeader: true,
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      // Node checks both timeouts on this interval (default 30 s): keep a slow client's 408 near its limit.
+      connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(timeouts.headersMs / 4))),
+    },
+    refuseDuplicateHost(handler),
+  );
   agentServer.on('connect', (_req, socket: Socket) => {
     // Authority-form CONNECT would make this an open proxy (RFC 9110 §9.3.6): refuse it.
     socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -134,8 +146,8 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
       socket.destroy();
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    const body = JSON.stringify({ error: 'invalid_request', error_description: 'malformed HTTP request' });
+    const { status, description } = clientErrorAnswer(err.code);
+    const body = JSON.stringify({ error: 'invalid_request', error_description: description });
     socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
   });
   const agent = gracefulServer(agentServer, { draining: () => readiness.draining });

@@ -185,12 +185,12 @@ const shutdown = z
 const clientTimeouts = z
   .strictObject({
     /** Request line and headers must arrive within this; else 408 and the connection is closed. */
-    headersMs: z.number().int().min(100).max(300_000).default(10_000),
+    headersMs: z.number().int().min(100).max(300_000).default(60_000),
     /** The whole request, body included (0 = no limit; long uploads need a large value). */
     requestMs: z.number().int().min(0).max(86_400_000).default(300_000),
   })
   .refine((t) => t.requestMs === 0 || t.requestMs >= t.headersMs, { message: 'requestMs must be 0 or at least headersMs', path: ['requestMs'] })
-  .default({ headersMs: 10_000, requestMs: 300_000 });
+  .default({ headersMs: 60_000, requestMs: 300_000 });
 
 export const configSchema = z
   .strictObject({

@@ -21,7 +21,13 @@ export interface Rig {
  */
 export async function startRig(
   closers: ReturnType<typeof useClosers>,
-  options: { config?: Record<string, unknown>; asDelayMs?: number; upstream?: Parameters<typeof startUpstream>[0] } = {},
+  options: {
+    config?: Record<string, unknown>;
+    asDelayMs?: number;
+    upstream?: Parameters<typeof startUpstream>[0];
+    /** Extra routes, given the upstream's URL. */
+    routes?: (upstreamUrl: string) => Record<string, unknown>[];
+  } = {},
 ): Promise<Rig> {
   const as = await startAs(options.asDelayMs === undefined ? {} : { delayMs: options.asDelayMs });
   closers.push(() => as.close());
@@ -29,6 +35,7 @@ export async function startRig(
   closers.push(() => upstream.close());
   const routes = [
     { name: 'documents', match: { pathPrefix: '/documents' }, upstream: `${upstream.url}/api`, stripPrefix: true, scopes: [SCOPE], audience: 'https://docs.internal' },
+    ...(options.routes?.(upstream.url) ?? []),
   ];
   const proxy = await startProxy({ as, config: { routes, ...options.config } });
   closers.push(() => proxy.close());

@@ -9,6 +9,7 @@
  *   npm run soak -- --seconds 120 --rate 300 --users 10000 --max-entries 2000 --sample 10
  *   npm run soak -- --node-flags=--max-semi-space-size=8   # extra V8/Node flags for the proxy
  *   npm run soak -- --snapshots          # heap snapshots after warm-up and at the end (bench/results/)
+ *   npm run soak -- --upload-mib 512     # then one chunked upload of that size: the proxy's RSS before and at peak
  *
  * Output: one `SOAK {json}` line per sample and a `SOAK_SUMMARY {json}` line (machine-readable),
  * plus a table and the verdict for people.
@@ -31,6 +32,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '32' },
     'node-flags': { type: 'string', default: '' },
     snapshots: { type: 'boolean', default: false },
+    'upload-mib': { type: 'string', default: '0' },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -59,6 +61,7 @@ interface Sample {
   before: Memory;
   after: Memory;
   fds: number;
+  rssKinds: Record<string, number>;
   cacheSize: number;
   requests: Record<string, number>;
   exchanges: Record<string, number>;
@@ -81,6 +84,42 @@ function slope(xs: number[], ys: number[]): number {
     den += ((xs[i] as number) - mx) ** 2;
   }
   return den === 0 ? 0 : num / den;
+}
+
+/** One chunked upload through the proxy while its RSS is polled every 100 ms. */
+async function uploadPhase(mib: number) {
+  const { request } = await import('undici');
+  const { Readable } = await import('node:stream');
+  const tokens = (await import('node:fs')).readFileSync(tokensFile, 'utf8').split('\n');
+  const base = (await proxy.request<Sample>('sample')).after;
+  let rssPeak = base.rss;
+  let heapPeak = base.heapUsed + base.arrayBuffers;
+  let polling = true;
+  const poll = (async () => {
+    while (polling) {
+      const m = await proxy.request<{ rss: number; heapUsed: number; arrayBuffers: number }>('memory');
+      rssPeak = Math.max(rssPeak, m.rss);
+      heapPeak = Math.max(heapPeak, m.heapUsed + m.arrayBuffers);
+      await sleep(100);
+    }
+  })();
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  const total = mib * 1024 * 1024;
+  async function* body() {
+    for (let sent = 0; sent < total; sent += chunk.length) yield chunk;
+  }
+  const t0 = performance.now();
+  const res = await request(`${String(proxy.info.url)}/documents/upload`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tokens[0]}`, 'content-type': 'application/octet-stream' },
+    body: Readable.from(body()),
+  });
+  await res.body.dump();
+  const seconds = r1((performance.now() - t0) / 1000);
+  polling = false;
+  await poll;
+  const after = (await proxy.request<Sample>('sample')).after;
+  return { mib, seconds, status: res.statusCode, rssBefore: base.rss, rssPeak, rssAfterGc: after.rss, heapPeakDelta: r1(heapPeak - base.heapUsed - base.arrayBuffers) };
 }
 
 const layout = { ...cpuLayout(), pinned: false, sut: '', rest: '' };
@@ -111,14 +150,14 @@ const proxy = await startChild(
 process.stdout.write(`proxy ${String(proxy.info.node)} pid ${proxy.pid} at ${proxy.info.url}\n`);
 
 const samples: Array<{ t: number; s: Sample }> = [];
-const header = ['t s', 'rss', 'rss gc', 'heapTot', 'heapUsed', 'used gc', 'new sp', 'old sp', 'ext+ab', 'fds', 'cache', 'requests', 'non-200', 'exchanges'];
+const header = ['t s', 'rss', 'rss gc', 'anon', 'file', 'heapTot', 'heapUsed', 'used gc', 'new sp', 'old sp', 'ext+ab', 'fds', 'cache', 'requests', 'non-200', 'exchanges'];
 process.stdout.write(`${header.map((h) => h.padStart(9)).join('')}\n`);
 const take = async (t: number) => {
   const s = await proxy.request<Sample>('sample');
   samples.push({ t, s });
   const req = sum(s.requests);
   const non200 = req - (s.requests['200'] ?? 0);
-  const row = [t, s.before.rss, s.after.rss, s.before.heapTotal, s.before.heapUsed, s.after.heapUsed, s.before.spaces.new_space ?? 0, s.before.spaces.old_space ?? 0, r1(s.after.external + s.after.arrayBuffers), s.fds, s.cacheSize, req, non200, sum(s.exchanges)];
+  const row = [t, s.before.rss, s.after.rss, s.rssKinds.RssAnon ?? 0, s.rssKinds.RssFile ?? 0, s.before.heapTotal, s.before.heapUsed, s.after.heapUsed, s.before.spaces.new_space ?? 0, s.before.spaces.old_space ?? 0, r1(s.after.external + s.after.arrayBuffers), s.fds, s.cacheSize, req, non200, sum(s.exchanges)];
   process.stdout.write(`${row.map((v) => String(v).padStart(9)).join('')}\n`);
   process.stdout.write(`SOAK ${JSON.stringify({ t, ...s })}\n`);
 };
@@ -147,6 +186,7 @@ const result = await load;
 await take(Math.round((performance.now() - started) / 1000));
 if (args.snapshots) process.stdout.write(`heap snapshot: ${await proxy.request<string>('snapshot', join(snapDir, 'soak-end.heapsnapshot'))}\n`);
 const asCount = await as.request<{ total: number; issued: number }>('exchanges');
+const upload = Number(args['upload-mib']) > 0 ? await uploadPhase(Number(args['upload-mib'])) : undefined;
 
 // Verdict. Post-warm-up samples only.
 const last = samples[samples.length - 1] as { t: number; s: Sample };
@@ -182,15 +222,23 @@ const summary = {
   heapTotal: { warm: warm.s.before.heapTotal, end: last.s.before.heapTotal },
   newSpace: { start: samples[0]?.s.before.spaces.new_space, end: last.s.before.spaces.new_space },
   fds: { warm: warm.s.fds, end: last.s.fds },
+  rssAnon: { warm: warm.s.rssKinds.RssAnon, end: last.s.rssKinds.RssAnon },
+  rssFile: { warm: warm.s.rssKinds.RssFile, end: last.s.rssKinds.RssFile },
+  upload,
 };
 const leak = usedGcSlope > 1 && last.s.after.heapUsed - warm.s.after.heapUsed > 0.1 * warm.s.after.heapUsed;
 const settled = Math.abs(rssLastThird) <= Math.max(5, 0.05 * last.s.before.rss);
 const verdict = [
   `JS heap after full GC: ${warm.s.after.heapUsed} MB after warm-up → ${last.s.after.heapUsed} MB at ${last.t} s (${r1(usedGcSlope)} MB/min over ${r1(minutes)} min): ${leak ? 'GROWING: possible leak' : 'flat: no leak in the JS heap'}.`,
   `RSS: ${summary.rss.start} MB at start, ${summary.rss.warm} MB after warm-up, ${summary.rss.end} MB at the end (max ${summary.rss.max}); last third ${rssLastThird >= 0 ? '+' : ''}${rssLastThird} MB: ${settled ? 'settled' : 'still moving'}.`,
-  `fds: ${summary.fds.warm} → ${summary.fds.end}. new space: ${summary.newSpace.start} → ${summary.newSpace.end} MB.`,
+  `RSS after warm-up → end: anonymous ${summary.rssAnon.warm} → ${summary.rssAnon.end} MB, file-backed ${summary.rssFile.warm} → ${summary.rssFile.end} MB. V8 new space: ${summary.newSpace.start} → ${summary.newSpace.end} MB. fds: ${summary.fds.warm} → ${summary.fds.end}.`,
   `Exchanges: ${exchanges} counted by the proxy, ${asCount.total} at the AS, model ${modelExchanges} (${requests} requests, ${hits} cache hits). Non-200: ${summary.non200}. Load: ${Math.round(result.rps)} req/s, p50 ${r1(result.p50Ms)} ms, p99 ${r1(result.p99Ms)} ms, errors ${result.errors}.`,
 ];
+if (upload) {
+  verdict.push(
+    `Upload of ${upload.mib} MiB (chunked) in ${upload.seconds} s, status ${upload.status}: proxy RSS ${upload.rssBefore} MB before (after GC), peak ${upload.rssPeak} MB (+${r1(upload.rssPeak - upload.rssBefore)}), ${upload.rssAfterGc} MB after GC; heap+buffers peak +${upload.heapPeakDelta} MB.`,
+  );
+}
 process.stdout.write(`\n${verdict.join('\n')}\n`);
 process.stdout.write(`SOAK_SUMMARY ${JSON.stringify({ ...summary, leak, settled })}\n`);
 await Promise.all([proxy.stop(), upstream.stop(), as.stop()]);

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { pino } from 'pino';
@@ -49,6 +49,16 @@ function memory() {
   return { rss: mb(m.rss), heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers), spaces };
 }
 
+/** RSS split by kind (Linux): anonymous (heaps, malloc) vs file-backed (the node binary's pages). */
+function rssKinds(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of readFileSync('/proc/self/status', 'utf8').split('\n')) {
+    const m = /^(RssAnon|RssFile|RssShmem):\s+(\d+) kB/.exec(line);
+    if (m) out[m[1] as string] = Math.round((Number(m[2]) / 1024) * 10) / 10;
+  }
+  return out;
+}
+
 async function sample(): Promise<unknown> {
   const before = memory();
   for (let i = 0; i < 3; i++) {
@@ -60,6 +70,7 @@ async function sample(): Promise<unknown> {
     before,
     after,
     fds: readdirSync('/proc/self/fd').length,
+    rssKinds: rssKinds(),
     cacheSize: proxy.tokens.cache.size,
     requests: await byLabel('delegate_proxy_requests_total', 'code'),
     exchanges: await byLabel('delegate_proxy_token_exchanges_total', 'outcome'),
@@ -69,6 +80,6 @@ async function sample(): Promise<unknown> {
 
 serve(
   { url: started.url, adminUrl: started.adminUrl, node: process.version },
-  { sample, snapshot: (file) => writeHeapSnapshot(String(file)) },
+  { sample, memory, snapshot: (file) => writeHeapSnapshot(String(file)) },
   () => proxy.close(),
 );

@@ -198,6 +198,8 @@ const usedGcSlope = slope(ts, after.map((x) => x.s.after.heapUsed));
 const rssSlope = slope(ts, after.map((x) => x.s.before.rss));
 const third = after.slice(Math.floor((after.length * 2) / 3));
 const rssLastThird = third.length > 1 ? r1((third[third.length - 1] as { s: Sample }).s.before.rss - (third[0] as { s: Sample }).s.before.rss) : 0;
+// Settled: over the last third of the run RSS grows by less than 1 MB/min.
+const rssLastThirdSlope = slope(third.map((x) => x.t / 60), third.map((x) => x.s.before.rss));
 const requests = sum(last.s.requests);
 const exchanges = sum(last.s.exchanges);
 const hits = last.s.lookups.hit ?? 0;
@@ -217,7 +219,7 @@ const summary = {
   modelExchanges,
   cacheHits: hits,
   cacheSize: last.s.cacheSize,
-  rss: { start: samples[0]?.s.before.rss, warm: warm.s.before.rss, end: last.s.before.rss, max: Math.max(...samples.map((x) => x.s.before.rss)), slopeMBPerMin: r1(rssSlope), lastThirdMB: rssLastThird },
+  rss: { start: samples[0]?.s.before.rss, warm: warm.s.before.rss, end: last.s.before.rss, max: Math.max(...samples.map((x) => x.s.before.rss)), slopeMBPerMin: r1(rssSlope), lastThirdMB: rssLastThird, lastThirdSlopeMBPerMin: r1(rssLastThirdSlope) },
   heapUsedAfterGc: { warm: warm.s.after.heapUsed, end: last.s.after.heapUsed, slopeMBPerMin: r1(usedGcSlope) },
   heapTotal: { warm: warm.s.before.heapTotal, end: last.s.before.heapTotal },
   newSpace: { start: samples[0]?.s.before.spaces.new_space, end: last.s.before.spaces.new_space },
@@ -227,10 +229,10 @@ const summary = {
   upload,
 };
 const leak = usedGcSlope > 1 && last.s.after.heapUsed - warm.s.after.heapUsed > 0.1 * warm.s.after.heapUsed;
-const settled = Math.abs(rssLastThird) <= Math.max(5, 0.05 * last.s.before.rss);
+const settled = rssLastThirdSlope < 1;
 const verdict = [
   `JS heap after full GC: ${warm.s.after.heapUsed} MB after warm-up → ${last.s.after.heapUsed} MB at ${last.t} s (${r1(usedGcSlope)} MB/min over ${r1(minutes)} min): ${leak ? 'GROWING: possible leak' : 'flat: no leak in the JS heap'}.`,
-  `RSS: ${summary.rss.start} MB at start, ${summary.rss.warm} MB after warm-up, ${summary.rss.end} MB at the end (max ${summary.rss.max}); last third ${rssLastThird >= 0 ? '+' : ''}${rssLastThird} MB: ${settled ? 'settled' : 'still moving'}.`,
+  `RSS: ${summary.rss.start} MB at start, ${summary.rss.warm} MB after warm-up, ${summary.rss.end} MB at the end (max ${summary.rss.max}); last third ${rssLastThird >= 0 ? '+' : ''}${rssLastThird} MB (${r1(rssLastThirdSlope)} MB/min): ${settled ? 'settled' : 'still growing'}.`,
   `RSS after warm-up → end: anonymous ${summary.rssAnon.warm} → ${summary.rssAnon.end} MB, file-backed ${summary.rssFile.warm} → ${summary.rssFile.end} MB. V8 new space: ${summary.newSpace.start} → ${summary.newSpace.end} MB. fds: ${summary.fds.warm} → ${summary.fds.end}.`,
   `Exchanges: ${exchanges} counted by the proxy, ${asCount.total} at the AS, model ${modelExchanges} (${requests} requests, ${hits} cache hits). Non-200: ${summary.non200}. Load: ${Math.round(result.rps)} req/s, p50 ${r1(result.p50Ms)} ms, p99 ${r1(result.p99Ms)} ms, errors ${result.errors}.`,
 ];

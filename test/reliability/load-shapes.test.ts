@@ -104,7 +104,8 @@ describe('load shapes', () => {
     clearInterval(probe);
     expect(res.statusCode).toBe(200);
     expect(JSON.parse(text)).toEqual({ received: TOTAL });
-    // Streamed, not buffered: the JS heap and buffers grow by a small fraction of the body.
-    expect(peak).toBeLessThan(64 * 1024 * 1024);
+    // Streamed, not buffered: the JS heap and buffers (this whole test process, garbage not yet
+    // collected included) stay well under the body's size.
+    expect(peak).toBeLessThan(TOTAL / 2);
   }, 120_000);
 });

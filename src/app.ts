@@ -19,6 +19,7 @@ import { isWebSocketUpgrade } from './proxy/websocket-checks.js';
 import { createWebSocketUpgrades } from './proxy/websocket-upgrade.js';
 import { createAdminHandler } from './server/admin.js';
 import { listen, urlOf } from './server/listen.js';
+import { clientErrorAnswer, refuseDuplicateHost } from './server/request-framing.js';
 import { createReadiness, type Readiness } from './server/readiness.js';
 import { gracefulServer, type InFlight } from './server/shutdown.js';
 import { createStepUp } from './step-up/create.js';
@@ -81,7 +82,13 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
   const ownDispatcher = deps.dispatcher === undefined;
   const dispatcher =
     deps.dispatcher ??
-    new Agent({ keepAliveTimeout: 30_000, connections: 32, connectTimeout: config.authorizationServer.timeoutMs });
+    new Agent({
+      keepAliveTimeout: 30_000,
+      // One connection per exchange slot (src/auth/exchange-queue.ts) plus a few for the readiness
+      // probe, discovery and JWKS, so that those never wait behind exchanges.
+      connections: config.authorizationServer.maxConcurrentExchanges + 4,
+      connectTimeout: config.authorizationServer.timeoutMs,
+    });
   const as = config.authorizationServer;
   let runtime: ProxyRuntime = createRuntime(config);
   // Discovery, client auth, failure policy, subject verification, issued-token checks (README "Security model").
@@ -97,7 +104,12 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     ? createActorTokenSource({ file: config.actorToken.file, type: config.actorToken.type, logger })
     : undefined;
   let tokens: TokenService | undefined;
-  const metrics = createMetrics({ registry, version: VERSION, cacheEntries: () => tokens?.cache.size ?? 0 });
+  const metrics = createMetrics({
+    registry,
+    version: VERSION,
+    cacheEntries: () => tokens?.cache.size ?? 0,
+    exchangeQueue: () => auth.exchangeQueue,
+  });
   tokens = new TokenService({
     client: auth.client,
     checkIssued: auth.checkIssued,
@@ -126,10 +138,19 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
   // README "WebSocket": upgrades take the same pipeline up to the token, then their own upstream handshake.
   const websocketDispatcher = new Agent({ connectTimeout: 10_000 });
   const websockets = createWebSocketUpgrades({ runtime: () => runtime, tokens, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step, revocation: revocation.revoker, dispatcher: websocketDispatcher });
+  const timeouts = config.clientTimeouts;
   const agentServer = http.createServer(
-    // Node >= 24.9: other upgrades (h2c...) stay plain requests, as before; older Node sends them to 'upgrade' (refused there).
-    { maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: true, shouldUpgradeCallback: isWebSocketUpgrade },
-    handler,
+    {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      requireHostHeader: true,
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      // Node checks both timeouts on this interval (default 30 s): keep a slow client's 408 near its limit.
+      connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(timeouts.headersMs / 4))),
+      // Node >= 24.9: other upgrades (h2c...) stay plain requests, as before; older Node sends them to 'upgrade' (refused there).
+      shouldUpgradeCallback: isWebSocketUpgrade,
+    },
+    refuseDuplicateHost(handler),
   );
   agentServer.on('upgrade', websockets.handle);
   agentServer.on('connect', (_req, socket: Socket) => {
@@ -141,11 +162,11 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
       socket.destroy();
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    const body = JSON.stringify({ error: 'invalid_request', error_description: 'malformed HTTP request' });
+    const { status, description } = clientErrorAnswer(err.code);
+    const body = JSON.stringify({ error: 'invalid_request', error_description: description });
     socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
   });
-  const agent = gracefulServer(agentServer);
+  const agent = gracefulServer(agentServer, { draining: () => readiness.draining });
   const adminServer = http.createServer(createAdminHandler({ registry, readiness, logger, stepUp: stepUp.admin, revocation: revocation.admin }));
 
   const sweep = setInterval(() => tokens.cache.sweep(), 30_000);

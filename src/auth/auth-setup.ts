@@ -6,6 +6,7 @@ import { type CircuitBreaker, createCircuitBreaker, withCircuitBreaker } from '.
 import type { Clock } from './clock.js';
 import { createClientAuth } from './create-client-auth.js';
 import { createDiscovery, type Discovery } from './discovery.js';
+import { type ExchangeQueue, withExchangeQueue } from './exchange-queue.js';
 import { withInvalidGrantMemory } from './invalid-grant-memory.js';
 import { checkIssuedToken } from './issued-token-checks.js';
 import { withRetries } from './retry-policy.js';
@@ -29,6 +30,8 @@ export interface AuthSetup {
   readonly checkIssued: typeof checkIssuedToken;
   readonly subjectVerifier: SubjectVerifier | undefined;
   readonly breaker: CircuitBreaker;
+  /** Exchanges in flight at the AS and waiting for a slot (metrics). */
+  readonly exchangeQueue: Pick<ExchangeQueue, 'inFlight' | 'queued'>;
   readonly discovery: Discovery | undefined;
   /**
    * Runs the first discovery and JWKS load and registers their readiness checks. It waits for the
@@ -77,15 +80,18 @@ export function createAuthSetup(config: ResolvedConfig, deps: AuthSetupDeps): Au
     clientAuth: createClientAuth(config, { tokenEndpoint }),
     timeoutMs: as.timeoutMs,
   });
-  const client = withInvalidGrantMemory(
+  // The queue wraps the retries: time spent waiting for a slot is not part of any AS timeout and
+  // never reaches the breaker (issue 15 B: a burst of new users opened the circuit on a healthy AS).
+  const exchangeQueue = withExchangeQueue(
     withRetries(withCircuitBreaker(http, breaker), {
       maxAttempts: as.retry.maxAttempts,
       budgetMs: as.retry.budgetMs ?? 2 * as.timeoutMs,
       attemptTimeoutMs: as.timeoutMs,
       backoffMs: as.retry.backoffMs,
     }),
-    { seconds: deps.invalidGrantMemorySeconds, clock: deps.clock },
+    { maxConcurrent: as.maxConcurrentExchanges, maxQueued: as.maxQueuedExchanges, timeoutMs: as.exchangeQueueTimeoutMs },
   );
+  const client = withInvalidGrantMemory(exchangeQueue, { seconds: deps.invalidGrantMemorySeconds, clock: deps.clock });
 
   const subjectVerifier =
     verifyConfig === undefined
@@ -120,6 +126,7 @@ export function createAuthSetup(config: ResolvedConfig, deps: AuthSetupDeps): Au
       checkIssuedToken(issued, request, subject, { allowExpAfterSubject: config.authorizationServer.allowIssuedExpAfterSubject }),
     subjectVerifier,
     breaker,
+    exchangeQueue,
     discovery,
     async start(readiness) {
       if (discovery) {

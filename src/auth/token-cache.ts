@@ -73,7 +73,13 @@ export class TokenCache {
       // Read the clock on every check: the default 1 ms memo would hide a clock that jumps.
       ttlResolution: 0,
       allowStale: true,
-      fetchMethod: (key, stale, { options: fetchOptions, context }) => this.#tracked(key, () => this.#load(key, stale, fetchOptions, context)),
+      // An exchange in flight survives the eviction of its entry: the requests waiting for it get
+      // its token (README "Reliability": cache pressure costs exchanges, never a request). Other
+      // aborts (delete, clear) still fail the waiters: see #load; a revocation's evict() of a key
+      // whose exchange runs waits for it to end instead (see evict).
+      ignoreFetchAbort: true,
+      fetchMethod: (key, stale, { options: fetchOptions, context, signal }) =>
+        this.#tracked(key, () => this.#load(key, stale, fetchOptions, context, signal)),
       // 'set' replaces the value under the same key: the key stays, so indexes keep it.
       dispose: (_value, key, reason) => {
         if (reason !== 'set') options.onRemove?.(key);
@@ -178,13 +184,14 @@ export class TokenCache {
     stale: CachedToken | undefined,
     fetchOptions: LRUCache.FetcherFetchOptions<string, CachedToken, TokenLoad>,
     load: TokenLoad,
+    signal: AbortSignal,
   ): Promise<CachedToken> {
     const now = this.#clock.now();
     let trigger: RefreshTrigger | undefined;
     if (this.#invalidated.delete(key)) trigger = 'invalidated';
     else if (stale !== undefined) trigger = this.usable(stale, now) ? 'ahead' : 'expired';
     try {
-      const token = await load.load(trigger);
+      const token = await untilRemoved(load.load(trigger), signal);
       // Stale (refresh due) at the refresh point, and at the latest when it stops being usable.
       const staleAt = Math.min(token.refreshAt, token.expiresAt - this.#skewMs);
       fetchOptions.ttl = Math.max(1, Math.ceil(staleAt - this.#clock.now()));
@@ -200,6 +207,25 @@ export class TokenCache {
       throw err;
     }
   }
+}
+
+/**
+ * lru-cache aborts a pending fetch with this reason when the size bound evicts its entry; any other
+ * reason means the entry was deleted or the cache cleared on purpose.
+ */
+const EVICTED = 'evicted';
+
+/** The exchange's result, unless the entry is deleted on purpose first (then that abort's reason). */
+function untilRemoved<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      const reason: unknown = signal.reason;
+      if (!(reason instanceof Error && reason.message === EVICTED)) reject(reason);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** Lifetime rule (DESIGN.md): min(expires_in, maxTtl, subject exp - now); refresh point inside it. */

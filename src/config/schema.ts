@@ -129,6 +129,15 @@ const authorizationServer = z
       .default({ failureThreshold: 5, openSeconds: 10 }),
     /** With `issuer`: how often the metadata (RFC 8414 / OIDC discovery) is fetched again. */
     discoveryRefreshSeconds: z.number().int().min(10).max(86_400).default(3600),
+    /**
+     * Token exchanges sent to the AS at once (also its connection pool size). More wait in the
+     * proxy's own queue, which never counts as an AS failure (README "Reliability").
+     */
+    maxConcurrentExchanges: z.number().int().min(1).max(1024).default(32),
+    /** Exchanges that may wait for a slot; more answer 503 temporarily_unavailable at once. */
+    maxQueuedExchanges: z.number().int().min(0).max(100_000).default(1000),
+    /** Longest wait for a slot before 503; the AS timeouts count only once the exchange is sent. */
+    exchangeQueueTimeoutMs: z.number().int().min(1).max(120_000).default(10_000),
   })
   .superRefine((as, ctx) => {
     if (as.issuer === undefined && as.tokenEndpoint === undefined) {
@@ -201,6 +210,17 @@ const upstreams = z
   })
   .default({ connections: 256, keepAliveTimeoutMs: 4_000 });
 
+/** Time limits for agents' requests on the agent listener (README "Reliability"). */
+const clientTimeouts = z
+  .strictObject({
+    /** Request line and headers must arrive within this; else 408 and the connection is closed. */
+    headersMs: z.number().int().min(100).max(300_000).default(60_000),
+    /** The whole request, body included (0 = no limit; long uploads need a large value). */
+    requestMs: z.number().int().min(0).max(86_400_000).default(300_000),
+  })
+  .refine((t) => t.requestMs === 0 || t.requestMs >= t.headersMs, { message: 'requestMs must be 0 or at least headersMs', path: ['requestMs'] })
+  .default({ headersMs: 60_000, requestMs: 300_000 });
+
 export const configSchema = z
   .strictObject({
     listen: listenAddress.default('127.0.0.1:8080'),
@@ -221,6 +241,7 @@ export const configSchema = z
     logging: logging.default({ level: 'info', pretty: false }),
     shutdown,
     upstreams,
+    clientTimeouts,
     stepUp: stepUpSchema.optional(),
     revocation: revocationSchema.optional(),
     stripHeaders: stripHeaders.default([]),

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import {
   calculateJwkThumbprint,
   type CryptoKey,
@@ -41,6 +41,11 @@ export interface AuthorizationServerOptions {
   accessTokenTtlSeconds?: number;
   /** The `iss` of every token. Default: the server's own URL. Endpoints are always served at `url`. */
   issuer?: string;
+  /**
+   * Runs before the provider sees a request; call `next()` to let it through (tests use this to
+   * delay or break answers). Default: every request goes straight to the provider.
+   */
+  intercept?: (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
 }
 
 /** One token-exchange request as the server received it. */
@@ -128,7 +133,9 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
 
   const provider = createProvider({ issuer, key, ttl, clients: options.clients });
   recordExchanges(provider, exchanges);
-  server.on('request', provider.callback());
+  const callback = provider.callback();
+  const intercept = options.intercept;
+  server.on('request', intercept ? (req, res) => intercept(req, res, () => void callback(req, res)) : callback);
 
   return {
     url,

@@ -46,6 +46,8 @@ export interface Metrics {
   readonly tokenRefreshes: Counter<'route' | 'trigger'>;
   readonly tokenCacheLookups: Counter<'route' | 'result'>;
   readonly tokenCacheEntries: Gauge;
+  readonly tokenExchangeQueueDepth: Gauge;
+  readonly tokenExchangesInFlight: Gauge;
   readonly tokenTtlCapped: Counter<'route'>;
   readonly mcpRequests: Counter<'route' | 'method' | 'outcome'>;
   readonly stepUp: Counter<'route' | 'outcome'>;
@@ -64,6 +66,8 @@ export interface MetricsOptions {
   readonly version: string;
   /** Collects the cache size at scrape time. */
   readonly cacheEntries?: () => number;
+  /** Collects the exchange queue (src/auth/exchange-queue.ts) at scrape time. */
+  readonly exchangeQueue?: () => { readonly inFlight: number; readonly queued: number };
   readonly defaultMetrics?: boolean;
 }
 
@@ -72,6 +76,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   const p = METRIC_PREFIX;
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: options.registry });
   const cacheEntries = options.cacheEntries;
+  const exchangeQueue = options.exchangeQueue;
   const metrics: Metrics = {
     registry: options.registry,
     requests: new Counter({ name: `${p}requests_total`, help: 'Requests answered, by route and HTTP status code.', labelNames: ['route', 'code'], registers }),
@@ -88,6 +93,22 @@ export function createMetrics(options: MetricsOptions): Metrics {
       registers,
       collect() {
         if (cacheEntries) this.set(cacheEntries());
+      },
+    }),
+    tokenExchangeQueueDepth: new Gauge({
+      name: `${p}token_exchange_queue_depth`,
+      help: 'Token exchanges waiting in the proxy for a free slot to the authorization server.',
+      registers,
+      collect() {
+        if (exchangeQueue) this.set(exchangeQueue().queued);
+      },
+    }),
+    tokenExchangesInFlight: new Gauge({
+      name: `${p}token_exchanges_in_flight`,
+      help: 'Token exchanges holding a slot to the authorization server (sent, or between retries).',
+      registers,
+      collect() {
+        if (exchangeQueue) this.set(exchangeQueue().inFlight);
       },
     }),
     tokenTtlCapped: new Counter({ name: `${p}token_ttl_capped_total`, help: 'Issued tokens whose lifetime was cut to cache.maxTtlSeconds.', labelNames: ['route'], registers }),
@@ -115,6 +136,8 @@ export const METRIC_NAMES: readonly string[] = [
   'token_refreshes_total',
   'token_cache_lookups_total',
   'token_cache_entries',
+  'token_exchange_queue_depth',
+  'token_exchanges_in_flight',
   'token_ttl_capped_total',
   'mcp_requests_total',
   'step_up_total',

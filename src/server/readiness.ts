@@ -87,8 +87,7 @@ export function createReadiness(options: ReadinessOptions): Readiness {
         dispatcher: options.dispatcher,
         signal: AbortSignal.timeout(options.timeoutMs),
       });
-      await res.body.dump();
-      asReason = res.statusCode < 500 ? undefined : `answered HTTP ${res.statusCode}`;
+      asReason = await judge(res.statusCode, res.body);
     } catch (err) {
       asReason = `unreachable (${describe(err)})`;
     }
@@ -125,6 +124,40 @@ export function createReadiness(options: ReadinessOptions): Readiness {
       if (timer) clearTimeout(timer);
     },
   };
+}
+
+/** Bytes of a probe answer read to check it is JSON; a token endpoint's answers are small. */
+const MAX_PROBE_BODY = 16 * 1024;
+
+/**
+ * Why the probe answer says the AS is not usable, or undefined. 5xx: down. 4xx: a token endpoint
+ * refusing a bare GET (RFC 6749 §3.2 allows POST only): up. 2xx must be JSON: a 200 HTML page is
+ * a maintenance page or a captive portal in front of the AS, not a token endpoint.
+ */
+async function judge(status: number, body: Dispatcher.ResponseData['body']): Promise<string | undefined> {
+  if (status >= 500) {
+    await body.dump();
+    return `answered HTTP ${status}`;
+  }
+  if (status >= 300) {
+    await body.dump();
+    return undefined;
+  }
+  let text = '';
+  for await (const chunk of body) {
+    text += (chunk as Buffer).toString('utf8');
+    if (text.length > MAX_PROBE_BODY) {
+      body.destroy();
+      break;
+    }
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return undefined;
+  } catch {
+    // falls through
+  }
+  return `answered HTTP ${status} without a JSON body`;
 }
 
 /** A short cause without URLs' query strings or stacks: `ECONNREFUSED`, `timeout`, or the message. */

@@ -1,4 +1,5 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 
@@ -19,24 +20,71 @@ export interface GracefulServer {
   close(graceMs: number): Promise<number>;
 }
 
+export interface GracefulServerOptions {
+  /** True once the process drains (readiness 503): from then on no response offers keep-alive. */
+  readonly draining?: () => boolean;
+  /**
+   * After the listener closed, how long a connection accepted just before may take to deliver its
+   * first request (it is then served, with `Connection: close`). Default 1000.
+   */
+  readonly firstRequestMs?: number;
+}
+
 /** Wraps an HTTP server with in-flight tracking; attach before it starts serving. */
-export function gracefulServer(server: Server): GracefulServer {
+export function gracefulServer(server: Server, options: GracefulServerOptions = {}): GracefulServer {
   let count = 0;
   let closing = false;
   let waiters: Array<() => void> = [];
+  const draining = options.draining ?? (() => false);
+  const firstRequestMs = options.firstRequestMs ?? 1_000;
+  // Requests in flight per connection that has carried one; `fresh` has not sent one yet.
+  const active = new Map<Socket, number>();
+  const fresh = new Set<Socket>();
+  let settled: Array<() => void> = [];
 
-  server.on('request', (_req, res) => {
+  const wake = (): void => {
+    if (count === 0) {
+      const w = waiters;
+      waiters = [];
+      for (const resolve of w) resolve();
+    }
+    if (count === 0 && fresh.size === 0) {
+      const w = settled;
+      settled = [];
+      for (const resolve of w) resolve();
+    }
+  };
+
+  server.on('connection', (socket: Socket) => {
+    fresh.add(socket);
+    socket.once('close', () => {
+      fresh.delete(socket);
+      active.delete(socket);
+      wake();
+    });
+  });
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    fresh.delete(socket);
+    active.set(socket, (active.get(socket) ?? 0) + 1);
     count++;
+    // Decided when the headers go out, not when the request came in: a response that starts while
+    // draining or closing says `Connection: close` (RFC 9112 §9.6) and Node closes the connection
+    // after it, so the client never sends another request on a connection about to be closed.
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>) {
+      if (closing || draining()) this.shouldKeepAlive = false;
+      return writeHead.apply(this, args);
+    } as ServerResponse['writeHead'];
     res.once('close', () => {
       count--;
-      // Once closing, a keep-alive connection is idle from here on: close it instead of waiting for
-      // its timeout (Node's server.close() only closes the connections idle at the time of the call).
-      if (closing) setImmediate(() => server.closeIdleConnections());
-      if (count === 0) {
-        const w = waiters;
-        waiters = [];
-        for (const resolve of w) resolve();
-      }
+      const left = (active.get(socket) ?? 1) - 1;
+      active.set(socket, left);
+      // A response that began before the close offered keep-alive: close its connection now that
+      // it is idle, unless the client's next request already arrived on it.
+      if (closing && left === 0) setImmediate(() => active.get(socket) === 0 && socket.destroy());
+      wake();
     });
   });
 
@@ -46,19 +94,40 @@ export function gracefulServer(server: Server): GracefulServer {
     },
     idle: () => (count === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
   };
+  const quiet = (): Promise<void> =>
+    count === 0 && fresh.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => settled.push(resolve));
 
   return {
     inFlight,
     async close(graceMs) {
       closing = true;
       const closed = new Promise<void>((resolve) => {
-        if (!server.listening) resolve();
-        else server.close(() => resolve());
+        if (!server.listening) {
+          resolve();
+          return;
+        }
+        // server.close() would also destroy connections accepted a moment ago whose first request
+        // is still on its way (ECONNRESET for a request the client already sent): close only the
+        // listener here; idle connections are handled below.
+        const closeIdle = server.closeIdleConnections;
+        server.closeIdleConnections = () => {};
+        server.close(() => resolve());
+        server.closeIdleConnections = closeIdle;
       });
-      server.closeIdleConnections();
+      // Idle keep-alive connections already had their answer: close them between requests.
+      for (const [socket, n] of active) if (n === 0) socket.destroy();
+      // Connections that have not sent a request yet get a moment to do so.
+      for (const socket of fresh) {
+        setTimeout(() => {
+          if (!fresh.delete(socket)) return;
+          // An upgraded connection (WebSocket) has left HTTP (Node drops its parser): not cut here.
+          if ((socket as Socket & { parser?: unknown }).parser) socket.destroy();
+          else wake();
+        }, Math.min(firstRequestMs, graceMs)).unref();
+      }
       const timeout = new AbortController();
       const finished = await Promise.race([
-        inFlight.idle().then(() => true),
+        quiet().then(() => true),
         delay(graceMs, false, { signal: timeout.signal }).catch(() => false),
       ]);
       timeout.abort();

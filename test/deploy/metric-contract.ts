@@ -13,6 +13,8 @@ export const CONTRACT_METRICS = {
   delegate_proxy_token_refreshes_total: 'counter',
   delegate_proxy_token_cache_lookups_total: 'counter',
   delegate_proxy_token_cache_entries: 'gauge',
+  delegate_proxy_token_exchange_queue_depth: 'gauge',
+  delegate_proxy_token_exchanges_in_flight: 'gauge',
   delegate_proxy_token_ttl_capped_total: 'counter',
   delegate_proxy_mcp_requests_total: 'counter',
   delegate_proxy_step_up_total: 'counter',

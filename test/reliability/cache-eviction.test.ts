@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { useClosers } from '../helpers/closers.js';
+import { get, startRig, tally, userTokens } from './harness.js';
+
+const closers = useClosers();
+
+// Issue 15 defect A: lru-cache aborts a pending fetch() when its entry is evicted; the requests
+// waiting on that exchange got 502 ("evicted"). Cache pressure may cost exchanges, never a request.
+describe('token cache under pressure (defect A)', () => {
+  it('200 concurrent first requests of distinct users with maxEntries 50 all succeed', async () => {
+    // The AS answers in 300 ms so that all 200 exchanges are in flight together (before the fix:
+    // 50-70 × 200 and the rest 502 here).
+    const rig = await startRig(closers, { asDelayMs: 300, config: { cache: { maxEntries: 50 } } });
+    const users = await userTokens(rig.as, 200);
+    const answers = await Promise.all(users.map((t) => get(rig, '/documents/a', t)));
+    expect(tally(answers)).toEqual({ 200: 200 });
+    // One exchange per user: an evicted exchange still serves the requests that waited for it.
+    expect(rig.as.exchanges.filter((e) => e.outcome === 'issued')).toHaveLength(200);
+    expect(rig.proxy.proxy.tokens.cache.size).toBeLessThanOrEqual(50);
+  }, 30_000);
+});

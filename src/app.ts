@@ -113,6 +113,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
   tokens = new TokenService({
     client: auth.client,
     checkIssued: auth.checkIssued,
+    serverFor: (route) => auth.servers.forRoute(route),
     // Getters: read once per exchange from the current runtime, so a reload applies atomically.
     get cache() {
       return runtime.cache;

@@ -1,17 +1,17 @@
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { ResolvedConfig } from '../config/load.js';
+import { DEFAULT_SERVER } from '../config/schema.js';
 import type { Readiness } from '../server/readiness.js';
-import { type CircuitBreaker, createCircuitBreaker, withCircuitBreaker } from './circuit-breaker.js';
+import type { CircuitBreaker } from './circuit-breaker.js';
 import type { Clock } from './clock.js';
-import { createClientAuth } from './create-client-auth.js';
-import { createDiscovery, type Discovery } from './discovery.js';
-import { type ExchangeQueue, withExchangeQueue } from './exchange-queue.js';
-import { withInvalidGrantMemory } from './invalid-grant-memory.js';
-import { checkIssuedToken } from './issued-token-checks.js';
-import { withRetries } from './retry-policy.js';
+import type { Discovery } from './discovery.js';
+import type { ExchangeQueue } from './exchange-queue.js';
+import type { checkIssuedToken } from './issued-token-checks.js';
+import { createServerAuth } from './server-auth.js';
+import { createServerRegistry, type ServerRegistry } from './servers.js';
 import { createSubjectVerifier, type SubjectVerifier } from './subject-verify.js';
-import { createTokenExchangeClient, type TokenExchangeClient } from './token-exchange.js';
+import type { TokenExchangeClient } from './token-exchange.js';
 
 export interface AuthSetupDeps {
   readonly dispatcher: Dispatcher;
@@ -33,6 +33,8 @@ export interface AuthSetup {
   /** Exchanges in flight at the AS and waiting for a slot (metrics). */
   readonly exchangeQueue: Pick<ExchangeQueue, 'inFlight' | 'queued'>;
   readonly discovery: Discovery | undefined;
+  /** Every configured authorization server by name, `default` included. */
+  readonly servers: ServerRegistry;
   /**
    * Runs the first discovery and JWKS load and registers their readiness checks. It waits for the
    * first attempt only: if the AS is not there yet the proxy still starts, /readyz answers 503 and
@@ -47,51 +49,21 @@ const JWKS_RETRY_MS = 5_000;
 export function createAuthSetup(config: ResolvedConfig, deps: AuthSetupDeps): AuthSetup {
   const as = config.authorizationServer;
   const verifyConfig = config.subjectToken.verify;
-  const needsDiscovery =
-    as.issuer !== undefined && (as.tokenEndpoint === undefined || (verifyConfig !== undefined && verifyConfig.jwksUri === undefined));
   let onDiscovered: (() => void) | undefined;
-  const discovery =
-    needsDiscovery && as.issuer !== undefined
-      ? createDiscovery({
-          issuer: as.issuer,
-          dispatcher: deps.dispatcher,
-          timeoutMs: as.timeoutMs,
-          refreshSeconds: as.discoveryRefreshSeconds,
-          logger: deps.logger,
-          onDiscovered: () => onDiscovered?.(),
-        })
-      : undefined;
-  const tokenEndpoint = (): string => {
-    if (as.tokenEndpoint !== undefined) return as.tokenEndpoint;
-    if (discovery === undefined) throw new Error('authorizationServer: neither tokenEndpoint nor issuer is set');
-    return discovery.tokenEndpoint();
-  };
-
-  const breaker = createCircuitBreaker({
-    failureThreshold: as.circuitBreaker.failureThreshold,
-    openMs: as.circuitBreaker.openSeconds * 1000,
-    clock: deps.clock,
-    onStateChange: (state, detail) =>
-      deps.logger[state === 'open' ? 'error' : 'info']({ circuit: state, detail }, `authorization server circuit ${state}`),
-  });
-  const http = createTokenExchangeClient({
-    tokenEndpoint,
-    dispatcher: deps.dispatcher,
-    clientAuth: createClientAuth(config, { tokenEndpoint }),
-    timeoutMs: as.timeoutMs,
-  });
-  // The queue wraps the retries: time spent waiting for a slot is not part of any AS timeout and
-  // never reaches the breaker (issue 15 B: a burst of new users opened the circuit on a healthy AS).
-  const exchangeQueue = withExchangeQueue(
-    withRetries(withCircuitBreaker(http, breaker), {
-      maxAttempts: as.retry.maxAttempts,
-      budgetMs: as.retry.budgetMs ?? 2 * as.timeoutMs,
-      attemptTimeoutMs: as.timeoutMs,
-      backoffMs: as.retry.backoffMs,
-    }),
-    { maxConcurrent: as.maxConcurrentExchanges, maxQueued: as.maxQueuedExchanges, timeoutMs: as.exchangeQueueTimeoutMs },
+  const server = createServerAuth(
+    {
+      name: DEFAULT_SERVER,
+      config: as,
+      secrets: config.secrets,
+      path: 'authorizationServer',
+      discoverForKeys: verifyConfig !== undefined && verifyConfig.jwksUri === undefined,
+      onDiscovered: () => onDiscovered?.(),
+    },
+    deps,
   );
-  const client = withInvalidGrantMemory(exchangeQueue, { seconds: deps.invalidGrantMemorySeconds, clock: deps.clock });
+  const { tokenEndpoint, client, breaker, exchangeQueue, discovery } = server;
+  // Routes that name another server (README "Cross-domain routes"); the default is `server`.
+  const servers = createServerRegistry(server, config, deps);
 
   const subjectVerifier =
     verifyConfig === undefined
@@ -122,8 +94,8 @@ export function createAuthSetup(config: ResolvedConfig, deps: AuthSetupDeps): Au
   return {
     tokenEndpoint,
     client,
-    checkIssued: (issued, request, subject) =>
-      checkIssuedToken(issued, request, subject, { allowExpAfterSubject: config.authorizationServer.allowIssuedExpAfterSubject }),
+    checkIssued: server.checkIssued,
+    servers,
     subjectVerifier,
     breaker,
     exchangeQueue,
@@ -141,6 +113,7 @@ export function createAuthSetup(config: ResolvedConfig, deps: AuthSetupDeps): Au
           }
         };
       }
+      await servers.start(readiness);
       if (subjectVerifier) {
         readiness.addCheck('jwks', () => subjectVerifier.readinessReason());
         await warmJwks();
@@ -150,6 +123,7 @@ export function createAuthSetup(config: ResolvedConfig, deps: AuthSetupDeps): Au
       closed = true;
       clearTimeout(jwksTimer);
       discovery?.close();
+      servers.close();
     },
   };
 }

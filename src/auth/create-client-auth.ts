@@ -1,4 +1,5 @@
-import type { ResolvedConfig } from '../config/load.js';
+import type { ResolvedConfig, ServerSecrets } from '../config/load.js';
+import type { AuthorizationServerConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { type ClientAuthenticator, clientSecretBasic, clientSecretPost, noClientAuth } from './client-auth.js';
 import type { Clock } from './clock.js';
@@ -11,10 +12,19 @@ export interface ClientAuthOptions {
   readonly clock?: Clock;
 }
 
-/** Picks the client authentication method configured for the token endpoint. */
+/** Picks the client authentication method configured for the default authorization server. */
 export function createClientAuth(config: ResolvedConfig, options: ClientAuthOptions): ClientAuthenticator {
-  const as = config.authorizationServer;
-  const secret = config.secrets.clientSecret;
+  return createServerClientAuth(config.authorizationServer, config.secrets, 'authorizationServer', options);
+}
+
+/** The client authentication of one authorization server; `path` names it in errors. */
+export function createServerClientAuth(
+  as: Pick<AuthorizationServerConfig, 'clientAuth' | 'clientId'>,
+  secrets: ServerSecrets,
+  path: string,
+  options: ClientAuthOptions,
+): ClientAuthenticator {
+  const secret = secrets.clientSecret;
   switch (as.clientAuth) {
     case 'client_secret_basic':
       return clientSecretBasic(as.clientId, secret ?? '');
@@ -23,8 +33,8 @@ export function createClientAuth(config: ResolvedConfig, options: ClientAuthOpti
     case 'none':
       return noClientAuth(as.clientId);
     case 'private_key_jwt': {
-      const text = config.secrets.privateKey;
-      if (text === undefined) throw new ConfigError(['authorizationServer.privateKeyFile: no private key was loaded']);
+      const text = secrets.privateKey;
+      if (text === undefined) throw new ConfigError([`${path}.privateKeyFile: no private key was loaded`]);
       return privateKeyJwt({
         clientId: as.clientId,
         key: parseSigningKey(text),

@@ -30,6 +30,16 @@ export interface TokenServiceOptions {
   readonly actor?: ActorTokenSource | undefined;
   /** Checks an issued token before it is ever used (issue-time policy); throws to reject it. */
   readonly checkIssued?: (issued: IssuedToken, request: ExchangeRequest, subject: SubjectInfo) => void;
+  /**
+   * The authorization server a route names (README "Cross-domain routes"); undefined = `client` and
+   * `checkIssued` above. Throws for a name the running config lacks (added by a reload: restart).
+   */
+  readonly serverFor?: (route: Route) => ExchangeServer | undefined;
+}
+
+export interface ExchangeServer {
+  readonly client: TokenExchangeClient;
+  readonly checkIssued?: (issued: IssuedToken, request: ExchangeRequest, subject: SubjectInfo) => void;
 }
 
 export interface SubjectInfo {
@@ -131,6 +141,8 @@ export class TokenService {
       route.resource ?? null,
       route.requestedTokenType,
       this.#o.subjectTokenType,
+      // Another authorization server issues another token: never shared across servers.
+      route.config.authorizationServer ?? null,
     ]);
     let id = this.#paramIds.get(params);
     if (id === undefined) {
@@ -211,8 +223,9 @@ export class TokenService {
     const started = performance.now();
     let issued: IssuedToken;
     try {
-      issued = await this.#o.client.exchange(exchangeRequest);
-      this.#o.checkIssued?.(issued, exchangeRequest, req.subject);
+      const server = this.#o.serverFor?.(req.route) ?? this.#o;
+      issued = await server.client.exchange(exchangeRequest);
+      server.checkIssued?.(issued, exchangeRequest, req.subject);
     } catch (err) {
       const outcome = err instanceof TokenExchangeError ? err.outcome : 'error';
       metrics.tokenExchanges.inc({ route, outcome });

@@ -18,7 +18,37 @@ export interface ResolvedConfig extends Config {
     readonly revocationAdminToken?: string;
     /** revocation.ssf.authorizationHeaderFile: the exact Authorization value of the SSF transmitter. */
     readonly ssfAuthorization?: string;
+    /** Client secret / private key of each of authorizationServers, by name. */
+    readonly servers?: Readonly<Record<string, ServerSecrets>>;
   };
+}
+
+export interface ServerSecrets {
+  readonly clientSecret?: string;
+  readonly privateKey?: string;
+}
+
+type ServerFileConfig = Pick<Config['authorizationServer'], 'clientAuth' | 'clientSecretFile' | 'privateKeyFile'>;
+
+/** Reads the client secret or private key an authorization server's clientAuth needs. */
+function readServerSecrets(as: ServerFileConfig, path: string, problems: string[]): { clientSecret?: string; privateKey?: string } {
+  const out: { clientSecret?: string; privateKey?: string } = {};
+  if (as.clientSecretFile && (as.clientAuth === 'client_secret_basic' || as.clientAuth === 'client_secret_post')) {
+    const s = readSecret(as.clientSecretFile, `${path}.clientSecretFile`, problems);
+    if (s !== undefined) out.clientSecret = s;
+  }
+  if (as.privateKeyFile && as.clientAuth === 'private_key_jwt') {
+    const s = readSecret(as.privateKeyFile, `${path}.privateKeyFile`, problems);
+    if (s !== undefined && s !== '') {
+      try {
+        parseSigningKey(s);
+        out.privateKey = s;
+      } catch (err) {
+        problems.push(`${path}.privateKeyFile: ${as.privateKeyFile}: ${(err as Error).message}`);
+      }
+    }
+  }
+  return out;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -93,28 +123,18 @@ export function resolveConfig(raw: unknown, env: Env = {}): ResolvedConfig {
 
   const cfg = parsed.data;
   const as = cfg.authorizationServer;
+  const servers: Record<string, ServerSecrets> = Object.create(null);
+  for (const [name, server] of Object.entries(cfg.authorizationServers)) {
+    servers[name] = readServerSecrets(server, `authorizationServers.${name}`, problems);
+  }
   const secrets: {
     clientSecret?: string;
     privateKey?: string;
     stepUpCallbackSecret?: string;
     revocationAdminToken?: string;
     ssfAuthorization?: string;
-  } = {};
-  if (as.clientSecretFile && (as.clientAuth === 'client_secret_basic' || as.clientAuth === 'client_secret_post')) {
-    const s = readSecret(as.clientSecretFile, 'authorizationServer.clientSecretFile', problems);
-    if (s !== undefined) secrets.clientSecret = s;
-  }
-  if (as.privateKeyFile && as.clientAuth === 'private_key_jwt') {
-    const s = readSecret(as.privateKeyFile, 'authorizationServer.privateKeyFile', problems);
-    if (s !== undefined && s !== '') {
-      try {
-        parseSigningKey(s);
-        secrets.privateKey = s;
-      } catch (err) {
-        problems.push(`authorizationServer.privateKeyFile: ${as.privateKeyFile}: ${(err as Error).message}`);
-      }
-    }
-  }
+    servers: Record<string, ServerSecrets>;
+  } = { ...readServerSecrets(as, 'authorizationServer', problems), servers };
   const stepUpSecretFile = cfg.stepUp?.approval.callbackSecretFile;
   if (stepUpSecretFile) {
     const s = readSecret(stepUpSecretFile, 'stepUp.approval.callbackSecretFile', problems);

@@ -89,10 +89,11 @@ const route = z.strictObject({
   mcp: mcp.optional(),
   stepUp: routeStepUpSchema.optional(),
   websocket,
+  /** A name from authorizationServers; unset = the default authorizationServer. */
+  authorizationServer: z.string().min(1).optional(),
 });
 
-const authorizationServer = z
-  .strictObject({
+const authorizationServerFields = z.strictObject({
     issuer: httpUrl.optional(),
     tokenEndpoint: httpUrl.optional(),
     clientId: z.string().min(1),
@@ -138,8 +139,9 @@ const authorizationServer = z
     maxQueuedExchanges: z.number().int().min(0).max(100_000).default(1000),
     /** Longest wait for a slot before 503; the AS timeouts count only once the exchange is sent. */
     exchangeQueueTimeoutMs: z.number().int().min(1).max(120_000).default(10_000),
-  })
-  .superRefine((as, ctx) => {
+  });
+
+const authorizationServer = authorizationServerFields.superRefine((as, ctx) => {
     if (as.issuer === undefined && as.tokenEndpoint === undefined) {
       ctx.addIssue({ code: 'custom', path: ['tokenEndpoint'], message: 'required unless issuer is set' });
     }
@@ -150,6 +152,15 @@ const authorizationServer = z
       ctx.addIssue({ code: 'custom', path: ['privateKeyFile'], message: 'required for clientAuth private_key_jwt' });
     }
   });
+
+/** The unnamed `authorizationServer` is the one routes use unless they name another (README "Cross-domain routes"). */
+export const DEFAULT_SERVER = 'default';
+/** Bounded: the names become a metric label and each server holds its own connections. */
+const MAX_SERVERS = 32;
+const authorizationServers = z
+  .record(z.string().regex(ROUTE_NAME, 'must match [a-z0-9_-]{1,63}'), authorizationServer)
+  .refine((m) => Object.keys(m).length <= MAX_SERVERS, `at most ${MAX_SERVERS} authorization servers`)
+  .refine((m) => !Object.hasOwn(m, DEFAULT_SERVER), `"${DEFAULT_SERVER}" is the name of authorizationServer; choose another`);
 
 const subjectToken = z.strictObject({
   header: z.string().toLowerCase().regex(HEADER_NAME, 'must be an HTTP header name').default('authorization'),
@@ -226,6 +237,7 @@ export const configSchema = z
     listen: listenAddress.default('127.0.0.1:8080'),
     admin: listenAddress.default('127.0.0.1:9090'),
     authorizationServer,
+    authorizationServers: authorizationServers.default({}),
     subjectToken: subjectToken.default({
       header: 'authorization',
       type: 'urn:ietf:params:oauth:token-type:access_token',
@@ -276,10 +288,17 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['routes', i, 'mcp', 'baseScopes'], message: `not in the route's scopes: ${outside.join(' ')}` });
       }
     });
+    cfg.routes.forEach((r, i) => {
+      const name = r.authorizationServer;
+      if (name !== undefined && name !== DEFAULT_SERVER && !Object.hasOwn(cfg.authorizationServers, name)) {
+        ctx.addIssue({ code: 'custom', path: ['routes', i, 'authorizationServer'], message: `unknown authorization server "${name}" (not in authorizationServers)` });
+      }
+    });
     checkStepUpConfig(cfg, (issue) => ctx.addIssue(issue));
   });
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type RouteConfig = Config['routes'][number];
+export type AuthorizationServerConfig = Config['authorizationServer'];
 export type McpConfig = NonNullable<RouteConfig['mcp']>;

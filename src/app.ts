@@ -97,6 +97,11 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     clock,
     logger,
     invalidGrantMemorySeconds: () => runtime.config.cache.invalidGrantMemorySeconds,
+    // Called only once exchanges run, after `metrics` below exists.
+    observeStep: (labels, seconds) => {
+      metrics.authorizationServerRequests.inc(labels);
+      metrics.authorizationServerRequestDuration.observe({ server: labels.server, step: labels.step }, seconds);
+    },
   });
   const tokenEndpoint = auth.tokenEndpoint;
 

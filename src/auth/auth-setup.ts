@@ -9,7 +9,7 @@ import type { Discovery } from './discovery.js';
 import type { ExchangeQueue } from './exchange-queue.js';
 import type { checkIssuedToken } from './issued-token-checks.js';
 import { createServerAuth } from './server-auth.js';
-import { createServerRegistry, type ServerRegistry } from './servers.js';
+import { createServerRegistry, type ServerRegistry, type StepObserver } from './servers.js';
 import { createSubjectVerifier, type SubjectVerifier } from './subject-verify.js';
 import type { TokenExchangeClient } from './token-exchange.js';
 
@@ -19,6 +19,8 @@ export interface AuthSetupDeps {
   readonly logger: Logger;
   /** cache.invalidGrantMemorySeconds of the current (reloadable) config. */
   readonly invalidGrantMemorySeconds: () => number;
+  /** Per server and step (README "Metrics"); called after each request to an authorization server. */
+  readonly observeStep?: StepObserver;
 }
 
 /** Everything that talks to the authorization server or judges what it says, wired once. */

@@ -4,6 +4,8 @@ import type { ClientAuthenticator } from './client-auth.js';
 import { readBoundedText } from '../http/read-bounded.js';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+/** RFC 7523 §2.1. */
+export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
 export interface ExchangeRequest {
@@ -16,6 +18,11 @@ export interface ExchangeRequest {
   readonly resource?: string | undefined;
   readonly actorToken?: string | undefined;
   readonly actorTokenType?: string | undefined;
+  /**
+   * Set for an RFC 7523 §2.1 JWT bearer grant instead of an exchange (README "Cross-domain routes"):
+   * the ID-JAG; subject and actor fields are then not sent.
+   */
+  readonly assertion?: string | undefined;
 }
 
 export interface IssuedToken {
@@ -44,6 +51,13 @@ export interface TokenExchangeClient {
 /** RFC 8693 §2.1 request form. */
 export function buildExchangeForm(req: ExchangeRequest): URLSearchParams {
   const form = new URLSearchParams();
+  if (req.assertion !== undefined) {
+    form.set('grant_type', JWT_BEARER_GRANT);
+    form.set('assertion', req.assertion);
+    if (req.scopes.length > 0) form.set('scope', req.scopes.join(' '));
+    if (req.resource !== undefined) form.set('resource', req.resource);
+    return form;
+  }
   form.set('grant_type', TOKEN_EXCHANGE_GRANT);
   form.set('subject_token', req.subjectToken);
   form.set('subject_token_type', req.subjectTokenType);

@@ -143,6 +143,8 @@ export class TokenService {
       this.#o.subjectTokenType,
       // Another authorization server issues another token: never shared across servers.
       route.config.authorizationServer ?? null,
+      route.config.grant ?? null,
+      route.config.resourceAuthorizationServer ?? null,
     ]);
     let id = this.#paramIds.get(params);
     if (id === undefined) {

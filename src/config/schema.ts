@@ -91,6 +91,13 @@ const route = z.strictObject({
   websocket,
   /** A name from authorizationServers; unset = the default authorizationServer. */
   authorizationServer: z.string().min(1).optional(),
+  /**
+   * `id-jag`: exchange at authorizationServer (the IdP) for an Identity Assertion JWT, then redeem it
+   * with an RFC 7523 JWT bearer grant at resourceAuthorizationServer (README "Cross-domain routes").
+   * Unset = token-exchange.
+   */
+  grant: z.enum(['token-exchange', 'id-jag']).optional(),
+  resourceAuthorizationServer: z.string().min(1).optional(),
 });
 
 const authorizationServerFields = z.strictObject({
@@ -292,6 +299,25 @@ export const configSchema = z
       const name = r.authorizationServer;
       if (name !== undefined && name !== DEFAULT_SERVER && !Object.hasOwn(cfg.authorizationServers, name)) {
         ctx.addIssue({ code: 'custom', path: ['routes', i, 'authorizationServer'], message: `unknown authorization server "${name}" (not in authorizationServers)` });
+      }
+    });
+    cfg.routes.forEach((r, i) => {
+      const name = r.resourceAuthorizationServer;
+      if (r.grant !== 'id-jag') {
+        if (name !== undefined) ctx.addIssue({ code: 'custom', path: ['routes', i, 'resourceAuthorizationServer'], message: 'only with grant: id-jag' });
+        return;
+      }
+      if (name === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['routes', i, 'resourceAuthorizationServer'], message: 'required for grant: id-jag' });
+        return;
+      }
+      const server =
+        name === DEFAULT_SERVER ? cfg.authorizationServer : Object.hasOwn(cfg.authorizationServers, name) ? cfg.authorizationServers[name] : undefined;
+      if (server === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['routes', i, 'resourceAuthorizationServer'], message: `unknown authorization server "${name}" (not in authorizationServers)` });
+      } else if (server.issuer === undefined) {
+        // The ID-JAG's audience is the resource authorization server's issuer identifier.
+        ctx.addIssue({ code: 'custom', path: ['routes', i, 'resourceAuthorizationServer'], message: `authorization server "${name}" needs an issuer (the ID-JAG audience)` });
       }
     });
     checkStepUpConfig(cfg, (issue) => ctx.addIssue(issue));

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import {
   calculateJwkThumbprint,
+  createRemoteJWKSet,
   type CryptoKey,
   exportJWK,
   generateKeyPair,
@@ -46,6 +47,25 @@ export interface AuthorizationServerOptions {
    * delay or break answers). Default: every request goes straight to the provider.
    */
   intercept?: (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
+  /**
+   * IdP mode of Cross App Access (README "Cross-domain routes"): token exchange with
+   * `requested_token_type=urn:ietf:params:oauth:token-type:id-jag` issues an ID-JAG
+   * (draft-ietf-oauth-identity-assertion-authz-grant §4.3) for `audience` (a resource AS issuer).
+   */
+  idJag?: {
+    /** Whether `sub` may reach the resource AS `audience`; a refusal answers access_denied. Default: all. */
+    allow?: (sub: string, audience: string) => boolean;
+  };
+  /**
+   * Resource-AS mode: registers the RFC 7523 JWT bearer grant and accepts ID-JAGs of `trustedIssuer`,
+   * verified against `jwksUri` (iss, aud = this issuer, typ, exp, client_id = the authenticated client).
+   */
+  jwtBearer?: {
+    trustedIssuer: string;
+    jwksUri: string;
+    /** Whether to honour an assertion for `sub`; a refusal answers invalid_grant. Default: all. */
+    allow?: (sub: string) => boolean;
+  };
 }
 
 /** One token-exchange request as the server received it. */
@@ -83,6 +103,9 @@ export interface AuthorizationServer {
 }
 
 const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const TOKEN_TYPE_ID_JAG = 'urn:ietf:params:oauth:token-type:id-jag';
+const ID_JAG_TYP = 'oauth-id-jag+jwt';
 const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
 const ACCEPTED_TOKEN_TYPES = new Set([TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT]);
@@ -131,7 +154,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
   const issuer = options.issuer ?? url;
   const exchanges: ExchangeRecord[] = [];
 
-  const provider = createProvider({ issuer, key, ttl, clients: options.clients });
+  const provider = createProvider({ issuer, key, ttl, clients: options.clients, idJag: options.idJag, jwtBearer: options.jwtBearer });
   recordExchanges(provider, exchanges);
   const callback = provider.callback();
   const intercept = options.intercept;
@@ -171,12 +194,21 @@ async function createSigningKey(): Promise<SigningKey> {
   return { kid, privateKey, publicKey, privateJwk };
 }
 
-function createProvider(input: { issuer: string; key: SigningKey; ttl: number; clients: DevClient[] }): Provider {
+interface ProviderInput {
+  issuer: string;
+  key: SigningKey;
+  ttl: number;
+  clients: DevClient[];
+  idJag: AuthorizationServerOptions['idJag'];
+  jwtBearer: AuthorizationServerOptions['jwtBearer'];
+}
+
+function createProvider(input: ProviderInput): Provider {
   // The grant handler decides the audience and actor; the token hooks below read them back per token.
   const issued = new WeakMap<AccessToken, IssuedClaims>();
   const configuration: Configuration = {
     adapter: createMemoryAdapterFactory(),
-    clients: input.clients.map(toClientMetadata),
+    clients: input.clients.map((c) => toClientMetadata(c, input.jwtBearer !== undefined)),
     // Our own key (not oidc-provider's dev keys) so issueSubjectToken signs with a key in the JWKS.
     jwks: { keys: [input.key.privateJwk] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
@@ -213,10 +245,13 @@ function createProvider(input: { issuer: string; key: SigningKey; ttl: number; c
   const provider = new Provider(input.issuer, configuration);
   provider.registerGrantType(
     TOKEN_EXCHANGE_GRANT,
-    tokenExchangeHandler(provider, input.key, input.ttl, issued),
+    tokenExchangeHandler(provider, input.key, input.ttl, issued, input.idJag),
     EXCHANGE_PARAMETERS,
     REPEATABLE_PARAMETERS,
   );
+  if (input.jwtBearer) {
+    provider.registerGrantType(JWT_BEARER_GRANT, jwtBearerHandler(provider, input.ttl, input.jwtBearer), ['assertion', 'scope', 'resource']);
+  }
   return provider;
 }
 
@@ -263,14 +298,14 @@ function sweepExpired(entries: Map<string, { expiresAt: number }>): void {
   }
 }
 
-function toClientMetadata(client: DevClient): ClientMetadata {
+function toClientMetadata(client: DevClient, jwtBearer: boolean): ClientMetadata {
   const method = client.tokenEndpointAuthMethod ?? (client.clientSecret === undefined ? 'none' : 'client_secret_basic');
   return {
     client_id: client.clientId,
     ...(client.clientSecret === undefined ? {} : { client_secret: client.clientSecret }),
     ...(client.jwks === undefined ? {} : { jwks: client.jwks }),
     token_endpoint_auth_method: method,
-    grant_types: [TOKEN_EXCHANGE_GRANT],
+    grant_types: jwtBearer ? [TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT] : [TOKEN_EXCHANGE_GRANT],
     // A token-exchange-only client never uses the authorization endpoint.
     response_types: [],
     redirect_uris: [],
@@ -282,6 +317,7 @@ function tokenExchangeHandler(
   key: SigningKey,
   ttl: number,
   issued: WeakMap<AccessToken, IssuedClaims>,
+  idJag?: AuthorizationServerOptions['idJag'],
 ): GrantHandler {
   return async (ctx) => {
     const params = ctx.oidc.params ?? {};
@@ -293,6 +329,10 @@ function tokenExchangeHandler(
     // A delegation never outlives the user's own token (delegate-proxy refuses one that would).
     const tokenTtl = subject.exp === undefined ? ttl : Math.max(1, Math.min(ttl, subject.exp - Math.ceil(Date.now() / 1000) - 1));
     const actorSub = await verifyActor(key, provider.issuer, params);
+    if (idJag !== undefined && single(params, 'requested_token_type') === TOKEN_TYPE_ID_JAG) {
+      ctx.body = await issueIdJag(key, provider.issuer, client.clientId, subject, params, tokenTtl, idJag);
+      return;
+    }
     checkRequestedTokenType(params);
     const scope = grantScope(single(params, 'scope'), subject.scope);
     const audience = requestedAudience(params);
@@ -328,6 +368,61 @@ function tokenExchangeHandler(
 }
 
 type Params = Record<string, string | string[] | undefined>;
+
+/** draft-ietf-oauth-identity-assertion-authz-grant §4.3 (response) and §3.1 (the ID-JAG's claims). */
+async function issueIdJag(
+  key: SigningKey,
+  issuer: string,
+  clientId: string,
+  subject: { sub: string; scope: string },
+  params: Params,
+  ttl: number,
+  options: NonNullable<AuthorizationServerOptions['idJag']>,
+): Promise<Record<string, unknown>> {
+  const audience = requireParam(params, 'audience');
+  if (options.allow && !options.allow(subject.sub, audience)) {
+    throw new errors.AccessDenied(`${subject.sub} may not use ${audience}`);
+  }
+  const scope = grantScope(single(params, 'scope'), subject.scope);
+  const resource = single(params, 'resource');
+  const jag = await sign(key, issuer, {
+    // client_id: the client at the resource AS that may redeem it (same id in this dev setup).
+    claims: { client_id: clientId, ...(scope === '' ? {} : { scope }), ...(resource === undefined ? {} : { resource }) },
+    sub: subject.sub,
+    audience,
+    expiresInSeconds: ttl,
+    typ: ID_JAG_TYP,
+  });
+  return { access_token: jag, issued_token_type: TOKEN_TYPE_ID_JAG, token_type: 'N_A', expires_in: ttl, ...(scope === '' ? {} : { scope }) };
+}
+
+/** RFC 7523 §2.1 with an ID-JAG as the assertion (draft §5): checks it, then issues this server's own token. */
+function jwtBearerHandler(provider: Provider, ttl: number, options: NonNullable<AuthorizationServerOptions['jwtBearer']>): GrantHandler {
+  const jwks = createRemoteJWKSet(new URL(options.jwksUri));
+  return async (ctx) => {
+    const params = ctx.oidc.params ?? {};
+    const client = ctx.oidc.client;
+    if (client === undefined) throw new errors.InvalidRequest('client not authenticated');
+    const assertion = requireParam(params, 'assertion');
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(assertion, jwks, { issuer: options.trustedIssuer, audience: provider.issuer, typ: ID_JAG_TYP, algorithms: [SIGNING_ALG] }));
+    } catch (err) {
+      throw new errors.InvalidGrant(`assertion refused: ${(err as Error).message}`);
+    }
+    if (payload.client_id !== client.clientId) throw new errors.InvalidGrant('assertion is bound to another client');
+    if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') throw new errors.InvalidGrant('assertion lacks sub or exp');
+    if (options.allow && !options.allow(payload.sub)) throw new errors.InvalidGrant(`${payload.sub} is not allowed here`);
+    const scope = grantScope(single(params, 'scope'), typeof payload.scope === 'string' ? payload.scope : '');
+    const target = single(params, 'resource') ?? (typeof payload.resource === 'string' ? payload.resource : DEFAULT_AUDIENCE);
+    const tokenTtl = Math.max(1, Math.min(ttl, payload.exp - Math.ceil(Date.now() / 1000)));
+    const token = new provider.AccessToken({ accountId: payload.sub, client, ...(scope === '' ? {} : { scope }), gty: JWT_BEARER_GRANT, expiresIn: tokenTtl });
+    token.resourceServer = new provider.ResourceServer(target, { scope, audience: target, accessTokenFormat: 'jwt', accessTokenTTL: tokenTtl, jwt: { sign: { alg: SIGNING_ALG } } });
+    ctx.oidc.entity('AccessToken', token);
+    const accessToken = await token.save();
+    ctx.body = { access_token: accessToken, token_type: token.tokenType, expires_in: token.expiration, ...(scope === '' ? {} : { scope }) };
+  };
+}
 
 function single(params: Params, name: string): string | undefined {
   const value = params[name];
@@ -435,7 +530,8 @@ function requestedAudience(params: Params): string[] {
 function recordExchanges(provider: Provider, exchanges: ExchangeRecord[]): void {
   const record = (ctx: KoaContextWithOIDC, outcome: string): void => {
     const params = ctx.oidc.params ?? {};
-    if (single(params, 'grant_type') !== TOKEN_EXCHANGE_GRANT) return;
+    const grant = single(params, 'grant_type');
+    if (grant !== TOKEN_EXCHANGE_GRANT && grant !== JWT_BEARER_GRANT) return;
     exchanges.push({
       clientId: ctx.oidc.client?.clientId ?? single(params, 'client_id') ?? '',
       params: recordedParams(params),

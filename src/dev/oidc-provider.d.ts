@@ -116,6 +116,7 @@ declare module 'oidc-provider' {
   // second argument is an HTTP status): declare only the forms used.
   export const errors: {
     readonly InvalidGrant: new (detail?: string) => Error;
+    readonly AccessDenied: new (description?: string) => Error;
     readonly InvalidRequest: new (description: string) => Error;
     readonly InvalidScope: new (description: string, scope?: string) => Error;
     readonly InvalidTarget: new (description: string) => Error;

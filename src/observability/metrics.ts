@@ -41,6 +41,9 @@ export interface Metrics {
   readonly requestDuration: Histogram<'route'>;
   readonly tokenExchanges: Counter<'route' | 'outcome'>;
   readonly tokenExchangeDuration: Histogram<'route'>;
+  /** Per authorization server and step (README "Cross-domain routes"); `server` is bounded by config. */
+  readonly authorizationServerRequests: Counter<'server' | 'step' | 'outcome'>;
+  readonly authorizationServerRequestDuration: Histogram<'server' | 'step'>;
   readonly tokenTtl: Histogram<'route'>;
   readonly tokenRemainingTtl: Histogram<'route'>;
   readonly tokenRefreshes: Counter<'route' | 'trigger'>;
@@ -83,6 +86,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
     requestDuration: new Histogram({ name: `${p}request_duration_seconds`, help: 'Time from request to response end.', labelNames: ['route'], buckets: REQUEST_BUCKETS, registers }),
     tokenExchanges: new Counter({ name: `${p}token_exchanges_total`, help: 'RFC 8693 token exchanges, by outcome.', labelNames: ['route', 'outcome'], registers }),
     tokenExchangeDuration: new Histogram({ name: `${p}token_exchange_duration_seconds`, help: 'Latency of token exchanges at the authorization server.', labelNames: ['route'], buckets: EXCHANGE_BUCKETS, registers }),
+    authorizationServerRequests: new Counter({ name: `${p}authorization_server_requests_total`, help: 'Requests to each authorization server, by step (token_exchange, id_jag, jwt_bearer) and outcome.', labelNames: ['server', 'step', 'outcome'], registers }),
+    authorizationServerRequestDuration: new Histogram({ name: `${p}authorization_server_request_duration_seconds`, help: 'Latency of each request to an authorization server (slot wait and retries included), by step.', labelNames: ['server', 'step'], buckets: EXCHANGE_BUCKETS, registers }),
     tokenTtl: new Histogram({ name: `${p}token_ttl_seconds`, help: 'Lifetime of each issued delegated token, after capping.', labelNames: ['route'], buckets: TTL_BUCKETS, registers }),
     tokenRemainingTtl: new Histogram({ name: `${p}token_remaining_ttl_seconds`, help: 'Time left on the delegated token when injected into a request (refreshed min(cache.refreshAheadSeconds, lifetime/2) before expiry).', labelNames: ['route'], buckets: TTL_BUCKETS, registers }),
     tokenRefreshes: new Counter({ name: `${p}token_refreshes_total`, help: 'Exchanges that replaced a cached token, by trigger: ahead (background, min(cache.refreshAheadSeconds, lifetime/2) before expiry; not for tokens bounded by the user token exp), expired, invalidated.', labelNames: ['route', 'trigger'], registers }),
@@ -131,6 +136,8 @@ export const METRIC_NAMES: readonly string[] = [
   'request_duration_seconds',
   'token_exchanges_total',
   'token_exchange_duration_seconds',
+  'authorization_server_requests_total',
+  'authorization_server_request_duration_seconds',
   'token_ttl_seconds',
   'token_remaining_ttl_seconds',
   'token_refreshes_total',

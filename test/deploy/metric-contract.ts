@@ -1,6 +1,6 @@
 /**
  * The metrics of DESIGN.md ("Metrics", prefix delegate_proxy_) plus step_up_pending (step-up issue) and
- * revocations_total / security_events_total (README "Revocation"):
+ * revocations_total / security_events_total (README "Revocation"), authorization_server_* (README "Cross-domain routes"):
  * the names that dashboards and alerts may rely on.
  */
 export const CONTRACT_METRICS = {
@@ -8,6 +8,8 @@ export const CONTRACT_METRICS = {
   delegate_proxy_request_duration_seconds: 'histogram',
   delegate_proxy_token_exchanges_total: 'counter',
   delegate_proxy_token_exchange_duration_seconds: 'histogram',
+  delegate_proxy_authorization_server_requests_total: 'counter',
+  delegate_proxy_authorization_server_request_duration_seconds: 'histogram',
   delegate_proxy_token_ttl_seconds: 'histogram',
   delegate_proxy_token_remaining_ttl_seconds: 'histogram',
   delegate_proxy_token_refreshes_total: 'counter',

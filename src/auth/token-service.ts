@@ -140,7 +140,7 @@ export class TokenService {
       route.audience ?? null,
       route.resource ?? null,
       route.requestedTokenType,
-      this.#o.subjectTokenType,
+      route.config.subjectToken?.type ?? this.#o.subjectTokenType,
       // Another authorization server issues another token: never shared across servers.
       route.config.authorizationServer ?? null,
       route.config.grant ?? null,
@@ -176,7 +176,7 @@ export class TokenService {
     }
     const exchangeRequest: ExchangeRequest = {
       subjectToken: req.subject.token,
-      subjectTokenType: this.#o.subjectTokenType,
+      subjectTokenType: req.route.config.subjectToken?.type ?? this.#o.subjectTokenType,
       requestedTokenType: req.route.requestedTokenType,
       scopes: req.scopes,
       audience: req.route.audience,

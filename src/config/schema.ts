@@ -98,6 +98,8 @@ const route = z.strictObject({
    */
   grant: z.enum(['token-exchange', 'id-jag']).optional(),
   resourceAuthorizationServer: z.string().min(1).optional(),
+  /** Overrides subjectToken.type for this route (an IdP often wants the ID token type for an ID-JAG). */
+  subjectToken: z.strictObject({ type: tokenTypeUri }).optional(),
 });
 
 const authorizationServerFields = z.strictObject({

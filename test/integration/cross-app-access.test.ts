@@ -28,7 +28,7 @@ async function startServer(extra: Partial<AuthorizationServerOptions>): Promise<
  * The IdP (issues ID-JAGs; refuses mallory), the resource AS (trusts only the IdP's ID-JAGs; refuses
  * eve), an upstream that accepts only the resource AS's tokens, and the proxy in front.
  */
-async function setup(options: { clock?: ReturnType<typeof manualClock> } = {}) {
+async function setup(options: { clock?: ReturnType<typeof manualClock>; route?: Record<string, unknown> } = {}) {
   const idp = await startServer({ idJag: { allow: (sub) => sub !== 'mallory' } });
   const resourceAs = await startServer({
     jwtBearer: { trustedIssuer: idp.issuer, jwksUri: idp.jwksUri, allow: (sub) => sub !== 'eve' },
@@ -66,6 +66,7 @@ async function setup(options: { clock?: ReturnType<typeof manualClock> } = {}) {
           resource: RESOURCE,
           grant: 'id-jag',
           resourceAuthorizationServer: 'crm',
+          ...options.route,
         },
       ],
     },
@@ -158,5 +159,13 @@ describe('cross-domain routes (ID-JAG)', () => {
       expect(idJags()).toHaveLength(2);
       expect(bearerGrants()).toHaveLength(2);
     });
+  });
+
+  it('a route overrides subjectToken.type (the default stays access_token)', async () => {
+    const { idp, proxy, idJags } = await setup({ route: { subjectToken: { type: 'urn:ietf:params:oauth:token-type:jwt' } } });
+    const user = await idp.issueSubjectToken({ sub: 'dave', scope: ['crm:read'] });
+    expect((await get(`${proxy.url}/crm/x`, user)).status).toBe(200);
+    expect(idJags()[0]?.params.subject_token_type).toBe('urn:ietf:params:oauth:token-type:jwt');
+    expect(proxy.proxy.runtime().subjectTokenType).toBe('urn:ietf:params:oauth:token-type:access_token');
   });
 });

@@ -50,7 +50,7 @@ export interface AuthorizationServerOptions {
   /**
    * IdP mode of Cross App Access (README "Cross-domain routes"): token exchange with
    * `requested_token_type=urn:ietf:params:oauth:token-type:id-jag` issues an ID-JAG
-   * (draft-ietf-oauth-identity-assertion-authz-grant §4.3) for `audience` (a resource AS issuer).
+   * (draft-ietf-oauth-identity-assertion-authz-grant) for `audience` (a resource AS issuer).
    */
   idJag?: {
     /** Whether `sub` may reach the resource AS `audience`; a refusal answers access_denied. Default: all. */
@@ -369,7 +369,7 @@ function tokenExchangeHandler(
 
 type Params = Record<string, string | string[] | undefined>;
 
-/** draft-ietf-oauth-identity-assertion-authz-grant §4.3 (response) and §3.1 (the ID-JAG's claims). */
+/** The ID-JAG token-exchange response and claims (draft-ietf-oauth-identity-assertion-authz-grant). */
 async function issueIdJag(
   key: SigningKey,
   issuer: string,
@@ -396,7 +396,7 @@ async function issueIdJag(
   return { access_token: jag, issued_token_type: TOKEN_TYPE_ID_JAG, token_type: 'N_A', expires_in: ttl, ...(scope === '' ? {} : { scope }) };
 }
 
-/** RFC 7523 §2.1 with an ID-JAG as the assertion (draft §5): checks it, then issues this server's own token. */
+/** RFC 7523 §2.1 with an ID-JAG as the assertion (the draft's redemption step): checks it, then issues this server's own token. */
 function jwtBearerHandler(provider: Provider, ttl: number, options: NonNullable<AuthorizationServerOptions['jwtBearer']>): GrantHandler {
   const jwks = createRemoteJWKSet(new URL(options.jwksUri));
   return async (ctx) => {

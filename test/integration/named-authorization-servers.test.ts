@@ -156,4 +156,25 @@ describe('authorization servers by name: config', () => {
       'authorizationServers.p.clientSecretFile: cannot read /nonexistent/secret (ENOENT)',
     ]);
   });
+
+  it('grant id-jag needs a known resourceAuthorizationServer with an issuer; the key needs the grant', () => {
+    const named = { issuer: 'https://as.partner.example', clientId: 'agent', clientAuth: 'none' };
+    const idJag = { ...route, grant: 'id-jag' };
+    expect(problems({ authorizationServer: as, routes: [idJag] })).toEqual(['routes[0].resourceAuthorizationServer: required for grant: id-jag']);
+    expect(problems({ authorizationServer: as, routes: [{ ...idJag, resourceAuthorizationServer: 'nope' }] })).toEqual([
+      'routes[0].resourceAuthorizationServer: unknown authorization server "nope" (not in authorizationServers)',
+    ]);
+    expect(
+      problems({ authorizationServer: as, authorizationServers: { p: { ...named, issuer: undefined, tokenEndpoint: 'https://p/token' } }, routes: [{ ...idJag, resourceAuthorizationServer: 'p' }] }),
+    ).toEqual(['routes[0].resourceAuthorizationServer: authorization server "p" needs an issuer (the ID-JAG audience)']);
+    expect(problems({ authorizationServer: as, authorizationServers: { p: named }, routes: [{ ...route, resourceAuthorizationServer: 'p' }] })).toEqual([
+      'routes[0].resourceAuthorizationServer: only with grant: id-jag',
+    ]);
+    const ok = resolveConfig({
+      authorizationServer: as,
+      authorizationServers: { p: named },
+      routes: [{ ...idJag, resourceAuthorizationServer: 'p', subjectToken: { type: 'urn:ietf:params:oauth:token-type:id_token' } }],
+    });
+    expect(ok.routes[0]).toMatchObject({ grant: 'id-jag', resourceAuthorizationServer: 'p', subjectToken: { type: 'urn:ietf:params:oauth:token-type:id_token' } });
+  });
 });

@@ -86,7 +86,8 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
       keepAliveTimeout: 30_000,
       // One connection per exchange slot (src/auth/exchange-queue.ts) plus a few for the readiness
       // probe, discovery and JWKS, so that those never wait behind exchanges.
-      connections: config.authorizationServer.maxConcurrentExchanges + 4,
+      // Pools are per origin: the largest of the servers' slots (README "Cross-domain routes").
+      connections: Math.max(config.authorizationServer.maxConcurrentExchanges, ...Object.values(config.authorizationServers).map((s) => s.maxConcurrentExchanges)) + 4,
       connectTimeout: config.authorizationServer.timeoutMs,
     });
   const as = config.authorizationServer;

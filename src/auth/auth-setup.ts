@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { ResolvedConfig } from '../config/load.js';
-import type { Readiness } from '../server/readiness.js';
 import { type CircuitBreaker, createCircuitBreaker, withCircuitBreaker } from './circuit-breaker.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import { createClientAuth } from './create-client-auth.js';
 import { createDiscovery, type Discovery } from './discovery.js';
 import { withInvalidGrantMemory } from './invalid-grant-memory.js';
@@ -11,6 +10,12 @@ import { checkIssuedToken } from './issued-token-checks.js';
 import { withRetries } from './retry-policy.js';
 import { createSubjectVerifier, type SubjectVerifier } from './subject-verify.js';
 import { createTokenExchangeClient, type TokenExchangeClient } from './token-exchange.js';
+
+/** The part of the server's readiness (src/server/readiness.ts) that auth registers its checks with. */
+export interface ReadinessChecks {
+  addCheck(name: string, check: () => string | undefined): unknown;
+  probe(): Promise<unknown>;
+}
 
 export interface AuthSetupDeps {
   readonly dispatcher: Dispatcher;
@@ -35,7 +40,7 @@ export interface AuthSetup {
    * first attempt only: if the AS is not there yet the proxy still starts, /readyz answers 503 and
    * exchanges answer 503 until a retry succeeds.
    */
-  start(readiness: Readiness): Promise<void>;
+  start(readiness: ReadinessChecks): Promise<void>;
   close(): void;
 }
 

@@ -2,7 +2,7 @@ import { createRemoteJWKSet, customFetch, errors, type JWTPayload, jwtVerify } f
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
 import { boundedGet } from './bounded-get.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../pipeline/clock.js';
 
 export interface SubjectVerifierOptions {
   /** The JWKS URL: configured, else the one discovered (it may change on refresh). */

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { ProxyError } from '../errors.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../pipeline/clock.js';
 
 /** A delegated token as kept in the cache. Times are epoch milliseconds. */
 export interface CachedToken {

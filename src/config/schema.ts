@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { revocationSchema } from '../revocation/config-schema.js';
-import { checkStepUpConfig, routeStepUpSchema, stepUpSchema } from '../step-up/config-schema.js';
+import { revocationSchema } from './revocation-schema.js';
+import { checkStepUpConfig, routeStepUpSchema, stepUpSchema } from './step-up-schema.js';
 
 /** RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;

@@ -1,6 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ExchangeOutcome } from '../errors.js';
-import type { LookupResult, RefreshTrigger } from '../auth/token-cache.js';
 
 export const METRIC_PREFIX = 'delegate_proxy_';
 
@@ -126,4 +125,4 @@ export const METRIC_NAMES: readonly string[] = [
   'websocket_connections_total',
 ].map((n) => `${METRIC_PREFIX}${n}`);
 
-export type { ExchangeOutcome, LookupResult, RefreshTrigger };
+export type { ExchangeOutcome };

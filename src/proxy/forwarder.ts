@@ -5,22 +5,8 @@ import { ProxyError } from '../errors.js';
 import { OriginGate } from './origin-gate.js';
 import { isRetryableReset } from './reset-retry.js';
 import { removeHopByHop } from './headers.js';
+import { PASS, type ResponseAction, type UpstreamHead } from '../pipeline/response-action.js';
 
-/** The upstream's status line and headers, before anything reaches the client. */
-export interface UpstreamHead {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-}
-
-/**
- * What to do with an upstream response: pass it on (optionally through a body transform that
- * must stream), or drop it so the caller can send the request again (nothing reached the client).
- */
-export type ResponseAction =
-  | { readonly kind: 'pass'; readonly transform?: Transform | undefined }
-  | { readonly kind: 'retry' };
-
-export const PASS: ResponseAction = Object.freeze({ kind: 'pass' });
 
 export interface ForwardTarget {
   readonly upstream: URL;

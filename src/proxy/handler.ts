@@ -1,83 +1,81 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Clock } from '../auth/clock.js';
-import type { SubjectVerifier } from '../auth/subject-verify.js';
-import type { SubjectInfo, TokenService } from '../auth/token-service.js';
 import { ProxyError, toProxyError } from '../errors.js';
 import { mcpFailure, mcpResponseAction } from '../mcp/policy-step.js';
-import type { Metrics } from '../observability/metrics.js';
-import type { RouteTable } from '../routing/route-table.js';
-import type { StepUp } from '../step-up/step.js';
-import { createContext, type RequestContext } from './context.js';
-import { prepare, refreshToken } from './prepare.js';
+import { createRouteMetrics } from '../observability/route-metrics.js';
+import { createContext } from '../pipeline/context.js';
+import { type AnyStage, type Prepared, type PrepareDeps, prepare, refreshToken } from './prepare.js';
 import { sendError } from './error-response.js';
-import type { Forwarder, ResponseAction } from './forwarder.js';
+import type { Forwarder } from './forwarder.js';
+import type { ResponseAction } from '../pipeline/response-action.js';
 import { buildUpstreamHeaders } from './headers.js';
-import { hasBody, readReplayableBody } from './request-body.js';
-import { planRetry, type RetryPlan } from './retry.js';
-import type { StripConfig } from './strip-credentials.js';
+import { hasBody, readReplayableBody } from '../pipeline/request-body.js';
+import type { RetryPlan } from '../pipeline/response-action.js';
+import { planRetry } from './retry.js';
 import { refuseUserTokenInBody } from './user-token-elsewhere.js';
 
-/** What the pipeline reads per request; `runtime()` returns the current (reloadable) config. */
-export interface PipelineDeps {
-  readonly runtime: () => { readonly routes: RouteTable; readonly subjectHeader: string; readonly config: StripConfig };
-  readonly tokens: TokenService;
+/** What the pipeline reads per request: the steps' own (prepare.ts), the forwarder and the logger. */
+export interface PipelineDeps extends PrepareDeps {
   readonly forwarder: Forwarder;
-  readonly metrics: Metrics;
   readonly logger: Logger;
-  readonly clock: Clock;
-  /** Local verification of the user token (subjectToken.verify), when configured. */
-  readonly subjectVerifier?: SubjectVerifier | undefined;
-  /** Step-up approvals (route `stepUp`); without it, routes with step-up rules are never elevated. */
-  readonly stepUp?: StepUp | undefined;
-  /** Refuses revoked users' old tokens (README "Revocation"), when `revocation` is configured. */
-  readonly revocation?: { check(subject: SubjectInfo): void } | undefined;
 }
 
 /**
- * The agent-facing request pipeline (DESIGN.md "Request pipeline"), in order. Each step is a
- * function of the context; any step may throw a ProxyError, which becomes the response.
+ * The agent-facing request pipeline (docs/design.md "Request pipeline"), in order. Each step is a
+ * function of the context that returns it as its next stage type; any step may throw a
+ * ProxyError, which becomes the response. On a warm cache, steps 1-7 run in this call: no promise
+ * until the forwarder's, none when a step has nothing to wait for.
  */
-export function createHandler(deps: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
+export function createHandler(options: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const deps: PipelineDeps = { ...options, routeMetrics: createRouteMetrics(options.metrics) };
   const accessLog = accessLogger(deps.logger);
   return (req, res) => {
-    const ctx = createContext(req, res, deps.logger); // 1. context
+    const ctx: AnyStage = createContext(req, res, deps.logger); // 1. context
     res.once('close', () => record(ctx, deps, accessLog())); // 8. record (also when the client goes away)
-    run(ctx, deps).catch((err: unknown) => fail(ctx, err));
+    try {
+      const prepared = prepare(ctx, deps); // 2-6. route, subject, policy, token, step-up (prepare.ts)
+      const forwarded = prepared instanceof Promise ? prepared.then((p) => forward(p, deps)) : forward(prepared, deps); // 7. forward
+      forwarded.catch((err: unknown) => fail(ctx, err));
+    } catch (err) {
+      fail(ctx, err);
+    }
   };
-}
-
-async function run(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
-  await prepare(ctx, deps); // 2-6. route, subject, policy, token, step-up (prepare.ts)
-  await forward(ctx, deps); // 7. forward
 }
 
 /** Bodies up to this size are kept so the request can be replayed once. */
 const REPLAY_LIMIT_BYTES = 64 * 1024;
 
-async function forward(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
-  const route = ctx.route!;
+/** Step 7: the request upstream with the delegated token; once more after a 401 or an approved challenge. */
+function forward(ctx: Prepared, deps: PipelineDeps): Promise<void> {
   const { req } = ctx;
-  let replayable = true;
-  if (ctx.body === undefined) {
-    const read = await readReplayableBody(req, REPLAY_LIMIT_BYTES);
-    replayable = read.replayable;
-    if (read.body !== undefined) ctx.body = read.body;
-  }
+  // No body (most GETs): nothing to read, the request is replayable as it is.
+  if (ctx.body === undefined && hasBody(req)) return readThenForward(ctx, deps);
   refuseUserTokenInBody(ctx); // nor in a body held in memory (replay buffer, MCP)
-  const streamed = ctx.body === undefined && hasBody(req);
+  return attempts(ctx, deps, true, false);
+}
+
+async function readThenForward(ctx: Prepared, deps: PipelineDeps): Promise<void> {
+  const read = await readReplayableBody(ctx.req, REPLAY_LIMIT_BYTES);
+  if (read.body !== undefined) ctx.body = read.body;
+  refuseUserTokenInBody(ctx);
+  await attempts(ctx, deps, read.replayable, ctx.body === undefined && hasBody(ctx.req));
+}
+
+async function attempts(ctx: Prepared, deps: PipelineDeps, replayable: boolean, streamed: boolean): Promise<void> {
+  const { req } = ctx;
+  const route = ctx.route;
   for (let attempt = 1; ; attempt++) {
     let plan: RetryPlan | undefined;
     const result = await deps.forwarder.forward(ctx.res, {
       upstream: route.upstream,
-      path: ctx.forwardPath!,
+      path: ctx.forwardPath,
       method: req.method ?? 'GET',
       // Fresh per attempt: a retry carries the token it was retried for.
       headers: buildUpstreamHeaders(req.headers, {
         clientAddress: req.socket.remoteAddress,
         host: req.headers.host,
         requestId: ctx.id,
-        accessToken: ctx.token!.token.accessToken,
+        accessToken: ctx.token.token.accessToken,
       }),
       timeoutMs: route.timeoutMs,
       body: streamed ? req : ctx.body,
@@ -100,7 +98,7 @@ async function forward(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
 
 const RETRY: ResponseAction = Object.freeze({ kind: 'retry' });
 
-function fail(ctx: RequestContext, err: unknown): void {
+function fail(ctx: AnyStage, err: unknown): void {
   const error = toProxyError(err);
   const fields = { code: error.code, status: error.status, detail: error.detail };
   // An unexpected exception is logged with its stack (pino's err serializer); a ProxyError is not.
@@ -127,13 +125,18 @@ function accessLogger(root: Logger): () => Logger {
   };
 }
 
-function record(ctx: RequestContext, deps: PipelineDeps, accessLog: Logger): void {
+function record(ctx: AnyStage, deps: PipelineDeps, accessLog: Logger): void {
   const seconds = (performance.now() - ctx.startedAt) / 1000;
-  const route = ctx.route?.name ?? 'none';
   const status = ctx.res.statusCode;
   const aborted = !ctx.res.writableFinished;
-  deps.metrics.requests.inc({ route, code: String(status) });
-  deps.metrics.requestDuration.observe({ route }, seconds);
+  if (ctx.route !== undefined && deps.routeMetrics !== undefined) {
+    const children = deps.routeMetrics(ctx.route);
+    children.requests(status).inc();
+    children.requestDuration.observe(seconds);
+  } else {
+    deps.metrics.requests.inc({ route: 'none', code: String(status) });
+    deps.metrics.requestDuration.observe({ route: 'none' }, seconds);
+  }
   accessLog.info(
     {
       reqId: ctx.id,

@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import type { Clock } from '../auth/clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import type { TokenService } from '../auth/token-service.js';
 import type { ResolvedConfig } from '../config/load.js';
 import type { Metrics } from '../observability/metrics.js';
-import { realTimer, type Timer } from '../step-up/timer.js';
+import { realTimer, type Timer } from '../pipeline/timer.js';
 import { createRevocationAdmin } from './admin-routes.js';
 import { PollClient } from './poll-client.js';
 import { SsfReceiver } from './receiver.js';

@@ -112,7 +112,8 @@ export class TokenService {
   describe(token: string): SubjectInfo {
     const tokenHash = hash('sha256', token, 'base64url');
     const known = this.#subjects.get(tokenHash);
-    if (known !== undefined) return { token, hash: tokenHash, ...known };
+    // Spelled out, not spread: one object of a fixed shape per request.
+    if (known !== undefined) return { token, hash: tokenHash, sub: known.sub, expiresAt: known.expiresAt, iss: known.iss, iat: known.iat, email: known.email };
     const info = describeSubject(token, tokenHash);
     this.#subjects.set(tokenHash, { sub: info.sub, expiresAt: info.expiresAt, iss: info.iss, iat: info.iat, email: info.email });
     return info;

@@ -41,27 +41,46 @@ export function requestIdOf(req: IncomingMessage): string {
   return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
 }
 
+/**
+ * One class for every request (a stable shape, the logger getter on the prototype): no closure per
+ * request. The fields later stages add are declared here as undefined for the same reason.
+ */
+class Context implements RequestContext {
+  readonly id: string;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly startedAt: number;
+  presentedCredentials = false;
+  body: Buffer | undefined = undefined;
+  upstreamStatus: number | undefined = undefined;
+  logFields: Record<string, unknown> | undefined = undefined;
+  readonly #logger: Logger;
+  #log: Logger | undefined = undefined;
+
+  constructor(req: IncomingMessage, res: ServerResponse, logger: Logger, id: string) {
+    this.id = id;
+    this.req = req;
+    this.res = res;
+    this.startedAt = performance.now();
+    this.#logger = logger;
+  }
+
+  /** Made on first use, with reqId and the route (once routed) in one child (the access line needs none). */
+  get log(): Logger {
+    if (this.#log === undefined) {
+      const route = (this as { route?: { name: string } }).route;
+      this.#log = this.#logger.child(route ? { reqId: this.id, route: route.name } : { reqId: this.id });
+    }
+    return this.#log;
+  }
+
+  set log(value: Logger) {
+    this.#log = value;
+  }
+}
+
 export function createContext(req: IncomingMessage, res: ServerResponse, logger: Logger): RequestContext {
   const id = requestIdOf(req);
   res.setHeader('x-request-id', id);
-  let log: Logger | undefined;
-  return {
-    id,
-    req,
-    res,
-    startedAt: performance.now(),
-    // Made on first use, with reqId and the route (once routed) in one child (the access line needs none).
-    get log(): Logger {
-      const route = (this as { route?: { name: string } }).route;
-      log ??= logger.child(route ? { reqId: id, route: route.name } : { reqId: id });
-      return log;
-    },
-    set log(value: Logger) {
-      log = value;
-    },
-    presentedCredentials: false,
-    body: undefined,
-    upstreamStatus: undefined,
-    logFields: undefined,
-  };
+  return new Context(req, res, logger, id);
 }

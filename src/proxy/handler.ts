@@ -6,8 +6,8 @@ import { createRouteMetrics } from '../observability/route-metrics.js';
 import { createContext } from '../pipeline/context.js';
 import { type AnyStage, type Prepared, type PrepareDeps, prepare, refreshToken } from './prepare.js';
 import { sendError } from './error-response.js';
-import type { Forwarder } from './forwarder.js';
-import type { ResponseAction } from '../pipeline/response-action.js';
+import type { ForwardResult, ForwardSettled, ForwardTarget, Forwarder } from './forwarder.js';
+import type { ResponseAction, UpstreamHead } from '../pipeline/response-action.js';
 import { buildUpstreamHeaders } from './headers.js';
 import { hasBody, readReplayableBody } from '../pipeline/request-body.js';
 import type { RetryPlan } from '../pipeline/response-action.js';
@@ -20,22 +20,32 @@ export interface PipelineDeps extends PrepareDeps {
   readonly logger: Logger;
 }
 
+/** Where the pipeline keeps a response's context, for the one shared 'close' listener. */
+const CONTEXT = Symbol('delegate-proxy.context');
+type WithContext = ServerResponse & { [CONTEXT]?: AnyStage };
+
 /**
  * The agent-facing request pipeline (docs/design.md "Request pipeline"), in order. Each step is a
  * function of the context that returns it as its next stage type; any step may throw a
- * ProxyError, which becomes the response. On a warm cache, steps 1-7 run in this call: no promise
- * until the forwarder's, none when a step has nothing to wait for.
+ * ProxyError, which becomes the response. On a warm cache, steps 1-7 run in this call with no
+ * promise and no closure: a promise only where a step has to wait (exchange, body, step-up).
  */
 export function createHandler(options: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const deps: PipelineDeps = { ...options, routeMetrics: createRouteMetrics(options.metrics) };
   const accessLog = accessLogger(deps.logger);
+  // One listener for every response (no closure per request): 8. record, also when the client goes away.
+  function onClose(this: WithContext): void {
+    const ctx = this[CONTEXT];
+    if (ctx !== undefined) record(ctx, deps, accessLog());
+  }
   return (req, res) => {
     const ctx: AnyStage = createContext(req, res, deps.logger); // 1. context
-    res.once('close', () => record(ctx, deps, accessLog())); // 8. record (also when the client goes away)
+    (res as WithContext)[CONTEXT] = ctx;
+    res.once('close', onClose);
     try {
       const prepared = prepare(ctx, deps); // 2-6. route, subject, policy, token, step-up (prepare.ts)
-      const forwarded = prepared instanceof Promise ? prepared.then((p) => forward(p, deps)) : forward(prepared, deps); // 7. forward
-      forwarded.catch((err: unknown) => fail(ctx, err));
+      if (prepared instanceof Promise) prepared.then((p) => forward(p, deps)).catch((err: unknown) => fail(ctx, err));
+      else forward(prepared, deps); // 7. forward
     } catch (err) {
       fail(ctx, err);
     }
@@ -46,53 +56,87 @@ export function createHandler(options: PipelineDeps): (req: IncomingMessage, res
 const REPLAY_LIMIT_BYTES = 64 * 1024;
 
 /** Step 7: the request upstream with the delegated token; once more after a 401 or an approved challenge. */
-function forward(ctx: Prepared, deps: PipelineDeps): Promise<void> {
-  const { req } = ctx;
-  // No body (most GETs): nothing to read, the request is replayable as it is.
-  if (ctx.body === undefined && hasBody(req)) return readThenForward(ctx, deps);
+function forward(ctx: Prepared, deps: PipelineDeps): void {
+  // No body (most GETs), or one a step already read: nothing to wait for before dispatching.
+  if (ctx.body === undefined && hasBody(ctx.req)) {
+    readThenForward(ctx, deps).catch((err: unknown) => fail(ctx, err));
+    return;
+  }
   refuseUserTokenInBody(ctx); // nor in a body held in memory (replay buffer, MCP)
-  return attempts(ctx, deps, true, false);
+  new Attempt(ctx, deps, 1, true, false).dispatch();
 }
 
 async function readThenForward(ctx: Prepared, deps: PipelineDeps): Promise<void> {
   const read = await readReplayableBody(ctx.req, REPLAY_LIMIT_BYTES);
   if (read.body !== undefined) ctx.body = read.body;
   refuseUserTokenInBody(ctx);
-  await attempts(ctx, deps, read.replayable, ctx.body === undefined && hasBody(ctx.req));
+  new Attempt(ctx, deps, 1, read.replayable, ctx.body === undefined && hasBody(ctx.req)).dispatch();
 }
 
-async function attempts(ctx: Prepared, deps: PipelineDeps, replayable: boolean, streamed: boolean): Promise<void> {
-  const { req } = ctx;
-  const route = ctx.route;
-  for (let attempt = 1; ; attempt++) {
-    let plan: RetryPlan | undefined;
-    const result = await deps.forwarder.forward(ctx.res, {
-      upstream: route.upstream,
-      path: ctx.forwardPath,
-      method: req.method ?? 'GET',
-      // Fresh per attempt: a retry carries the token it was retried for.
-      headers: buildUpstreamHeaders(req.headers, {
-        clientAddress: req.socket.remoteAddress,
-        host: req.headers.host,
-        requestId: ctx.id,
-        accessToken: ctx.token.token.accessToken,
-      }),
-      timeoutMs: route.timeoutMs,
-      body: streamed ? req : ctx.body,
-      // A sized body keeps its length upstream; a chunked one stays chunked (RFC 9112 §6.1).
-      contentLength: streamed ? req.headers['content-length'] : hasBody(req) ? undefined : req.headers['content-length'],
-      onResponse: (head) => {
-        // Set here, not after the await: the response may finish (and be recorded) first.
-        ctx.upstreamStatus = head.status;
-        if (attempt > 1 || !replayable) return mcpResponseAction(ctx, head);
-        plan = planRetry(ctx, head, { refreshToken: (c) => refreshToken(c, deps), stepUp: deps.stepUp });
-        return plan ? RETRY : mcpResponseAction(ctx, head);
-      },
+/**
+ * One upstream attempt: the forwarder's target (fresh headers: a retry carries the token it was
+ * retried for) and the listener of its outcome, in one object.
+ */
+class Attempt implements ForwardTarget, ForwardSettled {
+  readonly upstream: URL;
+  readonly path: string;
+  readonly method: string;
+  readonly headers: string[];
+  readonly timeoutMs: number;
+  readonly body: Buffer | IncomingMessage | undefined;
+  readonly contentLength: string | undefined;
+  #plan: RetryPlan | undefined = undefined;
+
+  constructor(
+    private readonly ctx: Prepared,
+    private readonly deps: PipelineDeps,
+    private readonly attempt: number,
+    private readonly replayable: boolean,
+    streamed: boolean,
+  ) {
+    const { req, route } = ctx;
+    this.upstream = route.upstream;
+    this.path = ctx.forwardPath;
+    this.method = req.method ?? 'GET';
+    this.headers = buildUpstreamHeaders(req.headers, {
+      clientAddress: req.socket.remoteAddress,
+      host: req.headers.host,
+      requestId: ctx.id,
+      accessToken: ctx.token.token.accessToken,
     });
+    this.timeoutMs = route.timeoutMs;
+    this.body = streamed ? req : ctx.body;
+    // A sized body keeps its length upstream; a chunked one stays chunked (RFC 9112 §6.1).
+    this.contentLength = streamed ? req.headers['content-length'] : hasBody(req) ? undefined : req.headers['content-length'];
+  }
+
+  dispatch(): void {
+    this.deps.forwarder.dispatch(this.ctx.res, this, this);
+  }
+
+  onResponse(head: UpstreamHead): ResponseAction {
+    const { ctx } = this;
+    // Set here, not when settled: the response may finish (and be recorded) first.
+    ctx.upstreamStatus = head.status;
+    if (this.attempt > 1 || !this.replayable) return mcpResponseAction(ctx, head);
+    this.#plan = planRetry(ctx, head, { refreshToken: (c) => refreshToken(c, this.deps), stepUp: this.deps.stepUp });
+    return this.#plan ? RETRY : mcpResponseAction(ctx, head);
+  }
+
+  forwarded(result: ForwardResult): void {
+    const { ctx } = this;
     if (result.upstreamStatus !== undefined) ctx.upstreamStatus = result.upstreamStatus;
-    if (!result.retry || !plan) return;
+    const plan = this.#plan;
+    if (!result.retry || plan === undefined) return;
     ctx.log.info({ upstreamStatus: result.upstreamStatus, reason: plan.reason }, 'retrying request once');
-    await plan.prepare();
+    plan
+      .prepare()
+      .then(() => new Attempt(ctx, this.deps, this.attempt + 1, this.replayable, false).dispatch())
+      .catch((err: unknown) => fail(ctx, err));
+  }
+
+  failed(err: unknown): void {
+    fail(this.ctx, err);
   }
 }
 

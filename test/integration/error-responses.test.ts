@@ -38,6 +38,9 @@ describe('errors turned into responses in one place', () => {
       forward: () => {
         throw new TypeError('planted defect');
       },
+      dispatch: () => {
+        throw new TypeError('planted defect');
+      },
       close: async () => {},
     };
     const tokens = {

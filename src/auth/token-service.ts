@@ -47,6 +47,8 @@ export interface SubjectInfo {
 }
 
 type KnownSubject = Omit<SubjectInfo, 'token' | 'hash'>;
+/** What an opaque (non-JWT) user token's memo holds: one shared object, not one per token. */
+const NO_CLAIMS: KnownSubject = Object.freeze({ sub: undefined, expiresAt: undefined, iss: undefined, iat: undefined, email: undefined });
 
 export interface TokenRequest {
   readonly route: Route;
@@ -115,7 +117,8 @@ export class TokenService {
     // Spelled out, not spread: one object of a fixed shape per request.
     if (known !== undefined) return { token, hash: tokenHash, sub: known.sub, expiresAt: known.expiresAt, iss: known.iss, iat: known.iat, email: known.email };
     const info = describeSubject(token, tokenHash);
-    this.#subjects.set(tokenHash, { sub: info.sub, expiresAt: info.expiresAt, iss: info.iss, iat: info.iat, email: info.email });
+    const claimless = info.sub === undefined && info.expiresAt === undefined && info.iss === undefined && info.iat === undefined && info.email === undefined;
+    this.#subjects.set(tokenHash, claimless ? NO_CLAIMS : { sub: info.sub, expiresAt: info.expiresAt, iss: info.iss, iat: info.iat, email: info.email });
     return info;
   }
 

@@ -187,7 +187,7 @@ function record(ctx: AnyStage, deps: PipelineDeps, accessLog: Logger): void {
       route: ctx.route?.name,
       access: true,
       method: ctx.req.method,
-      path: ctx.forwardPath === undefined ? undefined : ctx.forwardPath.split('?')[0],
+      path: ctx.forwardPath === undefined ? undefined : pathOnly(ctx.forwardPath),
       status,
       upstreamStatus: ctx.upstreamStatus,
       durationMs: Math.round(seconds * 1e6) / 1e3,
@@ -198,4 +198,10 @@ function record(ctx: AnyStage, deps: PipelineDeps, accessLog: Logger): void {
     },
     'request',
   );
+}
+
+/** The path without its query (the query may carry agent data; the access line keeps the path only). */
+function pathOnly(pathAndQuery: string): string {
+  const q = pathAndQuery.indexOf('?');
+  return q === -1 ? pathAndQuery : pathAndQuery.slice(0, q);
 }

@@ -12,7 +12,7 @@ export interface InvalidGrantMemoryOptions {
 }
 
 /**
- * Remembers the AS's `invalid_grant` per subject token hash for a few seconds (DESIGN.md "Cache"),
+ * Remembers the AS's `invalid_grant` per subject token hash for a few seconds (docs/design.md "Cache"),
  * so an agent retrying with a revoked or expired user token does not hammer the AS: within the
  * window the same 401 is answered without a call. Keyed by the token's hash, never the token.
  */

@@ -32,7 +32,7 @@ type RemoteSet = ReturnType<typeof createRemoteJWKSet>;
 const KEYS_UNAVAILABLE = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC', 'ERR_JWKS_INVALID']);
 
 /**
- * Optional local check of the user's token before any exchange (DESIGN.md step 3): signature from
+ * Optional local check of the user's token before any exchange (docs/design.md "Request pipeline" step 3): signature from
  * the issuer's JWKS (jose remote set: cached, one pending fetch, refetch on unknown `kid` after a
  * cooldown), `iss`, `aud`, algorithm allow-list, `exp`/`nbf` with tolerance on the injected clock.
  */

@@ -27,7 +27,7 @@ const FILTER_LIMIT_BYTES = 8 * 1024 * 1024;
 const LOG_NAME_MAX = 128;
 
 /**
- * Pipeline step 4 (DESIGN.md "policy"), a no-op on routes without `mcp`. On MCP routes it reads
+ * Pipeline step 4 (docs/design.md "Request pipeline" step 4), a no-op on routes without `mcp`. On MCP routes it reads
  * and parses the JSON-RPC body of a POST, refuses what the route can never be granted (403, or 400
  * for malformed bodies) before any exchange, and sets `ctx.scopes` to what the messages need:
  * least privilege per call, not the route's whole list. GET (the SSE stream) and DELETE (end of

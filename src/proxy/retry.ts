@@ -13,9 +13,9 @@ export interface RetryDeps {
 /**
  * Decides, from the upstream's first answer, whether the request is worth one more attempt.
  * Upstream 401 on a token served from the cache: the upstream may know something the cache does
- * not (revocation, key rotation), so evict it and exchange once more (DESIGN.md step 7).
+ * not (revocation, key rotation), so evict it and exchange once more (docs/design.md "Request pipeline" step 7).
  * Upstream 403 insufficient_scope naming allow-listed scopes on a `stepUp.onChallenge` route: ask a
- * person, then retry with a one-call elevated token (DESIGN.md step 6). Any other 403 passes through.
+ * person, then retry with a one-call elevated token (docs/design.md "Request pipeline" step 6). Any other 403 passes through.
  */
 export function planRetry(ctx: Authorized & McpAware, head: UpstreamHead, deps: RetryDeps): RetryPlan | undefined {
   if (head.status === 401 && ctx.token.result === 'hit') {

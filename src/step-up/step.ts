@@ -36,7 +36,7 @@ export interface StepUpDeps {
 type Trigger = 'rule' | 'challenge';
 
 /**
- * Pipeline step 6 (DESIGN.md "step-up") and its `onChallenge` retry plan. A person approves one
+ * Pipeline step 6 (docs/design.md "Request pipeline" step 6) and its `onChallenge` retry plan. A person approves one
  * call; only then is a token with the elevated scope exchanged, for that call only (never cached).
  */
 export class StepUp {

@@ -1,5 +1,5 @@
 /**
- * The metrics of DESIGN.md ("Metrics", prefix delegate_proxy_) plus step_up_pending (step-up issue) and
+ * The metrics of the README "Metrics" table (prefix delegate_proxy_; docs/design.md "Metrics") plus step_up_pending (step-up issue) and
  * revocations_total / security_events_total (README "Revocation"):
  * the names that dashboards and alerts may rely on.
  */

@@ -39,7 +39,12 @@ export interface RevocationWiringDeps {
 }
 
 /** Builds revocation from the top-level `revocation` settings (fixed until restart). */
-export function createRevocation(config: ResolvedConfig, deps: RevocationWiringDeps): RevocationWiring {
+/** The part of the config revocation reads: its own block and its secrets. */
+export type RevocationConfigSlice = Pick<ResolvedConfig, 'revocation'> & {
+  readonly secrets: Pick<ResolvedConfig['secrets'], 'revocationAdminToken' | 'ssfAuthorization'>;
+};
+
+export function createRevocation(config: RevocationConfigSlice, deps: RevocationWiringDeps): RevocationWiring {
   const settings = config.revocation;
   const logger = deps.logger.child({ component: 'revocation' });
   const revoker =

@@ -33,7 +33,10 @@ export interface StepUpWiringDeps {
 }
 
 /** Builds step-up from the top-level `stepUp` settings (fixed until restart). */
-export function createStepUp(config: ResolvedConfig, deps: StepUpWiringDeps): StepUpWiring {
+/** The part of the config step-up reads: its own block and its callback secret. */
+export type StepUpConfigSlice = Pick<ResolvedConfig, 'stepUp'> & { readonly secrets: Pick<ResolvedConfig['secrets'], 'stepUpCallbackSecret'> };
+
+export function createStepUp(config: StepUpConfigSlice, deps: StepUpWiringDeps): StepUpWiring {
   const settings = config.stepUp?.approval;
   const logger = deps.logger.child({ component: 'step-up' });
   const secret = config.secrets.stepUpCallbackSecret;

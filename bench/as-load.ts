@@ -17,7 +17,7 @@ const REFRESH_AHEAD_S = 30;
 const SKEW_S = 5;
 const CACHE = { refreshAheadSeconds: REFRESH_AHEAD_S, maxTtlSeconds: TTL_S, maxEntries: 100_000, clockSkewSeconds: SKEW_S };
 
-// Three routes, two distinct parameter sets: `docs` and `docs-mirror` share cache entries (DESIGN.md).
+// Three routes, two distinct parameter sets: `docs` and `docs-mirror` share cache entries (docs/design.md "Cache").
 const routes = routesOf([
   { name: 'docs', match: { pathPrefix: '/docs' }, upstream: 'http://127.0.0.1:1', scopes: ['docs:read'] },
   { name: 'docs-mirror', match: { pathPrefix: '/mirror' }, upstream: 'http://127.0.0.1:2', scopes: ['docs:read'] },

@@ -1,7 +1,7 @@
 // Cost of revocation on the request path and of applying one (node --import tsx bench/revocation-cost.ts).
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { systemClock } from '../src/auth/clock.js';
+import { systemClock } from '../src/pipeline/clock.js';
 import type { TokenExchangeClient } from '../src/auth/token-exchange.js';
 import { TokenService } from '../src/auth/token-service.js';
 import { createMetrics } from '../src/observability/metrics.js';

@@ -4,12 +4,12 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { Agent, type Dispatcher } from 'undici';
 import { type ActorTokenSource, createActorTokenSource } from './auth/actor-token.js';
-import { type Clock, systemClock } from './auth/clock.js';
+import { type Clock, systemClock } from './pipeline/clock.js';
 import { createAuthSetup } from './auth/auth-setup.js';
 import { TokenService } from './auth/token-service.js';
 import { parseListenAddress } from './config/address.js';
 import type { ResolvedConfig } from './config/load.js';
-import { createRuntime, type ProxyRuntime } from './config/reload.js';
+import { createRuntime, type ProxyRuntime } from './server/reload.js';
 import { createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createForwarder, type Forwarder } from './proxy/forwarder.js';
@@ -23,7 +23,7 @@ import { clientErrorAnswer, refuseDuplicateHost } from './server/request-framing
 import { createReadiness, type Readiness } from './server/readiness.js';
 import { gracefulServer, type InFlight } from './server/shutdown.js';
 import { createStepUp } from './step-up/create.js';
-import type { Timer } from './step-up/timer.js';
+import type { Timer } from './pipeline/timer.js';
 import { VERSION } from './version.js';
 
 /** Everything the proxy needs from outside; each has a production default. */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import type { Clock } from '../../src/auth/clock.js';
+import type { Clock } from '../../src/pipeline/clock.js';
 import { type ExchangeRequest, interpret, type TokenExchangeClient } from '../../src/auth/token-exchange.js';
 import { TokenService } from '../../src/auth/token-service.js';
 import { resolveConfig } from '../../src/config/load.js';

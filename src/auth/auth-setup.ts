@@ -2,9 +2,8 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { ResolvedConfig } from '../config/load.js';
 import { DEFAULT_SERVER } from '../config/schema.js';
-import type { Readiness } from '../server/readiness.js';
 import type { CircuitBreaker } from './circuit-breaker.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import type { Discovery } from './discovery.js';
 import type { ExchangeQueue } from './exchange-queue.js';
 import type { checkIssuedToken } from './issued-token-checks.js';
@@ -12,6 +11,12 @@ import { createServerAuth } from './server-auth.js';
 import { createServerRegistry, type ServerRegistry, type StepObserver } from './servers.js';
 import { createSubjectVerifier, type SubjectVerifier } from './subject-verify.js';
 import type { TokenExchangeClient } from './token-exchange.js';
+
+/** The part of the server's readiness (src/server/readiness.ts) that auth registers its checks with. */
+export interface ReadinessChecks {
+  addCheck(name: string, check: () => string | undefined): unknown;
+  probe(): Promise<unknown>;
+}
 
 export interface AuthSetupDeps {
   readonly dispatcher: Dispatcher;
@@ -42,7 +47,7 @@ export interface AuthSetup {
    * first attempt only: if the AS is not there yet the proxy still starts, /readyz answers 503 and
    * exchanges answer 503 until a retry succeeds.
    */
-  start(readiness: Readiness): Promise<void>;
+  start(readiness: ReadinessChecks): Promise<void>;
   close(): void;
 }
 

@@ -1,5 +1,5 @@
 import { TokenExchangeError } from '../errors.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import type { TokenExchangeClient } from './token-exchange.js';
 
 export type CircuitState = 'closed' | 'open' | 'half_open';

@@ -2,8 +2,9 @@ import type { ResolvedConfig, ServerSecrets } from '../config/load.js';
 import type { AuthorizationServerConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { type ClientAuthenticator, clientSecretBasic, clientSecretPost, noClientAuth } from './client-auth.js';
-import type { Clock } from './clock.js';
-import { parseSigningKey, privateKeyJwt } from './private-key-jwt.js';
+import type { Clock } from '../pipeline/clock.js';
+import { parseSigningKey } from '../config/signing-key.js';
+import { privateKeyJwt } from './private-key-jwt.js';
 
 export interface ClientAuthOptions {
   /** The token endpoint currently in use (configured or discovered): the assertion's `aud`. */

@@ -1,7 +1,7 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type { Logger } from 'pino';
 import { TokenExchangeError } from '../errors.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import type { ExchangeRequest, IssuedToken, TokenExchangeClient } from './token-exchange.js';
 
 /** draft-ietf-oauth-identity-assertion-authz-grant (README "Cross-domain routes"): token type and JWT `typ`. */

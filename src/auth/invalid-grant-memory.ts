@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { TokenExchangeError } from '../errors.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import type { TokenExchangeClient } from './token-exchange.js';
 
 export interface InvalidGrantMemoryOptions {
@@ -12,7 +12,7 @@ export interface InvalidGrantMemoryOptions {
 }
 
 /**
- * Remembers the AS's `invalid_grant` per subject token hash for a few seconds (DESIGN.md "Cache"),
+ * Remembers the AS's `invalid_grant` per subject token hash for a few seconds (docs/design.md "Cache"),
  * so an agent retrying with a revoked or expired user token does not hammer the AS: within the
  * window the same 401 is answered without a call. Keyed by the token's hash, never the token.
  */

@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { ServerSecrets } from '../config/load.js';
 import type { AuthorizationServerConfig } from '../config/schema.js';
 import { type CircuitBreaker, createCircuitBreaker, withCircuitBreaker } from './circuit-breaker.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import { createServerClientAuth } from './create-client-auth.js';
 import { createDiscovery, type Discovery } from './discovery.js';
 import { type ExchangeQueue, withExchangeQueue } from './exchange-queue.js';

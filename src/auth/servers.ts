@@ -2,7 +2,7 @@ import type { ResolvedConfig } from '../config/load.js';
 import { DEFAULT_SERVER } from '../config/schema.js';
 import { TokenExchangeError } from '../errors.js';
 import type { Route } from '../routing/route-table.js';
-import type { Readiness } from '../server/readiness.js';
+import type { ReadinessChecks } from './auth-setup.js';
 import { createIdJagClient, ID_JAG_TOKEN_TYPE } from './id-jag.js';
 import { createServerAuth, type ServerAuth, type ServerAuthDeps } from './server-auth.js';
 import type { ExchangeRequest, TokenExchangeClient } from './token-exchange.js';
@@ -34,7 +34,7 @@ export interface ServerRegistry {
    */
   forRoute(route: Route): RouteServer;
   /** Runs each named server's first discovery and registers its readiness check `discovery:<name>`. */
-  start(readiness: Readiness): Promise<void>;
+  start(readiness: ReadinessChecks): Promise<void>;
   close(): void;
 }
 

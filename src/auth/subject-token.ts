@@ -17,7 +17,11 @@ export function takeSubjectToken(headers: IncomingHttpHeaders, rawHeaders: reado
   }
   // Node keeps only the first duplicate of some headers (authorization among them): count raw ones.
   let count = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]?.toLowerCase() === header) count++;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    // Length first: no lower-cased copy of every header name per request.
+    if (name.length === header.length && name.toLowerCase() === header) count++;
+  }
   if (count > 1 || Array.isArray(value)) {
     throw new ProxyError('invalid_request', `more than one ${header} header`);
   }

@@ -2,7 +2,7 @@ import { createRemoteJWKSet, customFetch, errors, type JWTPayload, jwtVerify } f
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
 import { boundedGet } from './bounded-get.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../pipeline/clock.js';
 
 export interface SubjectVerifierOptions {
   /** The JWKS URL: configured, else the one discovered (it may change on refresh). */
@@ -32,7 +32,7 @@ type RemoteSet = ReturnType<typeof createRemoteJWKSet>;
 const KEYS_UNAVAILABLE = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC', 'ERR_JWKS_INVALID']);
 
 /**
- * Optional local check of the user's token before any exchange (DESIGN.md step 3): signature from
+ * Optional local check of the user's token before any exchange (docs/design.md "Request pipeline" step 3): signature from
  * the issuer's JWKS (jose remote set: cached, one pending fetch, refetch on unknown `kid` after a
  * cooldown), `iss`, `aud`, algorithm allow-list, `exp`/`nbf` with tolerance on the injected clock.
  */

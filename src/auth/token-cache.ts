@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { ProxyError } from '../errors.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../pipeline/clock.js';
 
 /** A delegated token as kept in the cache. Times are epoch milliseconds. */
 export interface CachedToken {
@@ -43,7 +43,7 @@ export interface Lookup {
 }
 
 /**
- * Delegated-token cache (DESIGN.md "Cache"). lru-cache keeps the LRU bound, per-entry TTL and the
+ * Delegated-token cache (docs/design.md "Cache"). lru-cache keeps the LRU bound, per-entry TTL and the
  * single flight of `fetch()`; its TTL is set to the refresh point, so past it `fetch()` serves the
  * old token at once and runs one background exchange (stale-while-revalidate). On top of that one
  * rule of ours: a token is never served at or after its real expiry (minus skew); such a request
@@ -228,7 +228,7 @@ function untilRemoved<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-/** Lifetime rule (DESIGN.md): min(expires_in, maxTtl, subject exp - now); refresh point inside it. */
+/** Lifetime rule (docs/design.md "Cache"): min(expires_in, maxTtl, subject exp - now); refresh point inside it. */
 export function tokenTimes(input: {
   now: number;
   expiresInSeconds: number | undefined;

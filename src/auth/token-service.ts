@@ -5,8 +5,8 @@ import { ProxyError, TokenExchangeError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Route } from '../routing/route-table.js';
 import type { ActorTokenSource } from './actor-token.js';
-import type { Clock } from './clock.js';
-import { SubjectIndex } from '../revocation/subject-index.js';
+import type { Clock } from '../pipeline/clock.js';
+import { SubjectIndex } from './subject-index.js';
 import { peekJwtClaims } from './jwt-claims.js';
 import { type CachedToken, type LookupResult, type RefreshTrigger, TokenCache, tokenTimes } from './token-cache.js';
 import type { ExchangeRequest, IssuedToken, TokenExchangeClient } from './token-exchange.js';
@@ -57,6 +57,8 @@ export interface SubjectInfo {
 }
 
 type KnownSubject = Omit<SubjectInfo, 'token' | 'hash'>;
+/** What an opaque (non-JWT) user token's memo holds: one shared object, not one per token. */
+const NO_CLAIMS: KnownSubject = Object.freeze({ sub: undefined, expiresAt: undefined, iss: undefined, iat: undefined, email: undefined });
 
 export interface TokenRequest {
   readonly route: Route;
@@ -100,6 +102,8 @@ export class TokenService {
   readonly #subjects: LRUCache<string, KnownSubject>;
   readonly #routeParams = new WeakMap<Route, string>();
   readonly #paramIds = new Map<string, string>();
+  /** The cache-hit counter's label child per route object (made once; a reload makes new routes). */
+  readonly #hitCounters = new WeakMap<Route, { inc(): void }>();
 
   constructor(options: TokenServiceOptions) {
     this.#o = options;
@@ -120,9 +124,11 @@ export class TokenService {
   describe(token: string): SubjectInfo {
     const tokenHash = hash('sha256', token, 'base64url');
     const known = this.#subjects.get(tokenHash);
-    if (known !== undefined) return { token, hash: tokenHash, ...known };
+    // Spelled out, not spread: one object of a fixed shape per request.
+    if (known !== undefined) return { token, hash: tokenHash, sub: known.sub, expiresAt: known.expiresAt, iss: known.iss, iat: known.iat, email: known.email };
     const info = describeSubject(token, tokenHash);
-    this.#subjects.set(tokenHash, { sub: info.sub, expiresAt: info.expiresAt, iss: info.iss, iat: info.iat, email: info.email });
+    const claimless = info.sub === undefined && info.expiresAt === undefined && info.iss === undefined && info.iat === undefined && info.email === undefined;
+    this.#subjects.set(tokenHash, claimless ? NO_CLAIMS : { sub: info.sub, expiresAt: info.expiresAt, iss: info.iss, iat: info.iat, email: info.email });
     return info;
   }
 
@@ -156,23 +162,36 @@ export class TokenService {
     return id;
   }
 
+  /**
+   * The hot path (README "Token cache"): a plain hit, without a promise, a closure or an exchange
+   * request; undefined when `obtain()` has to run (miss, refresh due, expired user token).
+   */
+  cached(route: Route, subject: SubjectInfo, scopes: readonly string[]): ObtainedToken | undefined {
+    if (this.#subjectExpired(subject)) return undefined;
+    const key = this.#keyFor(route, subject, scopes, this.#o.actor?.current());
+    const token = this.cache.fresh(key);
+    if (token === undefined) return undefined;
+    let hits = this.#hitCounters.get(route);
+    if (hits === undefined) {
+      hits = this.#o.metrics.tokenCacheLookups.labels({ route: route.name, result: 'hit' });
+      this.#hitCounters.set(route, hits);
+    }
+    hits.inc();
+    return { token, result: 'hit', key };
+  }
+
   async obtain(req: TokenRequest): Promise<ObtainedToken> {
-    const exp = req.subject.expiresAt;
-    if (exp !== undefined && exp - this.#o.cache.clockSkewSeconds * 1000 <= this.#o.clock.now()) {
+    if (this.#subjectExpired(req.subject)) {
       // Nothing delegated may outlive the user's token: no exchange for one about to expire.
       throw new ProxyError('invalid_token', 'the user token has expired', { detail: 'subject token exp is within the clock skew' });
     }
     const actor = this.#o.actor?.current();
-    const key = `${req.subject.hash}\n${actor?.hash ?? ''}\n${this.#paramsId(req.route, req.scopes)}`;
+    const key = this.#keyFor(req.route, req.subject, req.scopes, actor);
     const { metrics } = this.#o;
     const route = req.route.name;
     if (req.cacheable) {
-      // Hot path: a plain hit needs no exchange request, closures or fetch() bookkeeping.
-      const token = this.cache.fresh(key);
-      if (token !== undefined) {
-        metrics.tokenCacheLookups.inc({ route, result: 'hit' });
-        return { token, result: 'hit', key };
-      }
+      const hit = this.cached(req.route, req.subject, req.scopes);
+      if (hit !== undefined) return hit;
     }
     const exchangeRequest: ExchangeRequest = {
       subjectToken: req.subject.token,
@@ -209,6 +228,15 @@ export class TokenService {
     // Only while the entry is there: it may have been evicted since the fetch settled.
     if (this.cache.has(key)) this.subjectIndex.add(key, req.subject);
     return { token: lookup.token, result: lookup.result, key };
+  }
+
+  #subjectExpired(subject: SubjectInfo): boolean {
+    const exp = subject.expiresAt;
+    return exp !== undefined && exp - this.#o.cache.clockSkewSeconds * 1000 <= this.#o.clock.now();
+  }
+
+  #keyFor(route: Route, subject: SubjectInfo, scopes: readonly string[], actor: { readonly hash: string } | undefined): string {
+    return `${subject.hash}\n${actor?.hash ?? ''}\n${this.#paramsId(route, scopes)}`;
   }
 
   async #exchange(req: TokenRequest, exchangeRequest: ExchangeRequest, hasActor: boolean): Promise<CachedToken> {

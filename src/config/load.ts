@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { parseSigningKey } from '../auth/private-key-jwt.js';
+import { checkCallbackSecret } from './secret-checks.js';
+import { parseSigningKey } from './signing-key.js';
 import { ConfigError } from '../errors.js';
-import { checkCallbackSecret } from '../step-up/signature.js';
 import { type Config, configSchema } from './schema.js';
 
 /** A validated config plus the secrets it names, read from their files. Frozen. */

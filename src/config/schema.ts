@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { revocationSchema } from '../revocation/config-schema.js';
-import { checkStepUpConfig, routeStepUpSchema, stepUpSchema } from '../step-up/config-schema.js';
+import { revocationSchema } from './revocation-schema.js';
+import { checkStepUpConfig, routeStepUpSchema, stepUpSchema } from './step-up-schema.js';
 
 /** RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
@@ -49,7 +49,7 @@ const match = z
 
 const mcp = z.strictObject({
   toolScopes: z.record(z.string().min(1), scopes).default({}),
-  /** Overrides of the default method -> scopes table (DESIGN.md, README "MCP"). */
+  /** Overrides of the default method -> scopes table (README "MCP"). */
   methodScopes: z.record(z.string().min(1), scopes).default({}),
   /** Methods outside the table that are let through with no extra scope. */
   allowMethods: z.array(z.string().min(1)).default([]),
@@ -197,7 +197,7 @@ const cache = z
     maxEntries: z.number().int().min(1).max(10_000_000).default(10_000),
     /** Seconds subtracted from every expiry so a token is never used as it expires (clock skew). */
     clockSkewSeconds: z.number().int().min(0).max(60).default(5),
-    /** How long an `invalid_grant` answer is remembered per subject token (DESIGN.md "Cache"). */
+    /** How long an `invalid_grant` answer is remembered per subject token (docs/design.md "Cache"). */
     invalidGrantMemorySeconds: z.number().int().min(0).max(300).default(5),
   })
   .refine((c) => c.refreshAheadSeconds < c.maxTtlSeconds, {

@@ -1,9 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { ProxyError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { RequestContext } from '../proxy/context.js';
-import { PASS, type ResponseAction, type UpstreamHead } from '../proxy/forwarder.js';
-import { hasBody, readBody } from '../proxy/request-body.js';
+import type { WithSubject } from '../auth/stage.js';
+import { addLogFields, type RequestContext } from '../pipeline/context.js';
+import { PASS, type ResponseAction, type UpstreamHead } from '../pipeline/response-action.js';
+import { hasBody, readBody } from '../pipeline/request-body.js';
 import { normalizeScopes } from '../routing/route-table.js';
 import { decide, type MessageDecision } from './decide.js';
 import { exchangeDenial, policyDenial } from './denial.js';
@@ -13,7 +14,7 @@ import { INVALID_REQUEST, jsonRpcErrorBody } from './jsonrpc-errors.js';
 import { type JsonRpcId, parseJsonRpcBody } from './jsonrpc.js';
 import { baseScopes, compilePolicy, type McpPolicy } from './method-scopes.js';
 import { createSseResponseFilter } from './sse-response-filter.js';
-import type { McpRequestState } from './state.js';
+import type { McpAware, McpRequestState } from './state.js';
 import { filterToolsListMessage } from './tools-list-filter.js';
 
 export interface PolicyDeps {
@@ -26,17 +27,17 @@ const FILTER_LIMIT_BYTES = 8 * 1024 * 1024;
 const LOG_NAME_MAX = 128;
 
 /**
- * Pipeline step 4 (DESIGN.md "policy"), a no-op on routes without `mcp`. On MCP routes it reads
+ * Pipeline step 4 (docs/design.md "Request pipeline" step 4), a no-op on routes without `mcp`. On MCP routes it reads
  * and parses the JSON-RPC body of a POST, refuses what the route can never be granted (403, or 400
  * for malformed bodies) before any exchange, and sets `ctx.scopes` to what the messages need:
  * least privilege per call, not the route's whole list. GET (the SSE stream) and DELETE (end of
  * session) carry no message and get the base scope.
  */
-export async function enforcePolicy(ctx: RequestContext, deps: PolicyDeps): Promise<void> {
-  const route = ctx.route!;
+export async function enforcePolicy(ctx: WithSubject & McpAware, deps: PolicyDeps): Promise<void> {
+  const route = ctx.route;
   if (route.mcp === undefined) return;
   const policy = compilePolicy(route, route.mcp);
-  const grants = grantsOf(ctx.subject?.token);
+  const grants = grantsOf(ctx.subject.token);
   let settled = false;
   const state: McpRequestState = {
     policy,
@@ -49,7 +50,7 @@ export async function enforcePolicy(ctx: RequestContext, deps: PolicyDeps): Prom
       if (settled) return;
       settled = true;
       state.outcome = outcome;
-      ctx.logFields.mcpOutcome = outcome;
+      addLogFields(ctx, { mcpOutcome: outcome });
       for (const d of state.decisions) deps.metrics.mcpRequests.inc({ route: route.name, method: d.label, outcome });
     },
   };
@@ -75,12 +76,12 @@ export async function enforcePolicy(ctx: RequestContext, deps: PolicyDeps): Prom
   const decisions = parsed.messages.map((m) => decide(policy, m));
   state.batch = parsed.batch;
   state.decisions = decisions;
-  Object.assign(ctx.logFields, logFieldsOf(decisions));
+  addLogFields(ctx, logFieldsOf(decisions));
   if (decisions.some((d) => d.denial !== undefined)) {
     state.settle('denied');
     throw policyDenial(parsed.batch, decisions);
   }
-  ctx.logFields.mcpOutcome = 'allowed';
+  addLogFields(ctx, { mcpOutcome: 'allowed' });
   const needed = decisions.flatMap((d) => d.requiredScopes);
   ctx.scopes = needed.length > 0 ? normalizeScopes(needed) : baseScopes(policy, grants);
 
@@ -126,7 +127,7 @@ function logFieldsOf(decisions: readonly MessageDecision[]): Record<string, unkn
  * How forward passes an MCP answer: through the tools/list filter when the request asked for
  * tools/list on a `filterToolsList` route and the user's grants are known; else untouched.
  */
-export function mcpResponseAction(ctx: RequestContext, head: UpstreamHead): ResponseAction {
+export function mcpResponseAction(ctx: RequestContext & McpAware, head: UpstreamHead): ResponseAction {
   const state = ctx.mcp;
   // The upstream answered: the messages went through.
   state?.settle('allowed');
@@ -172,7 +173,7 @@ function mayListFor(policy: McpPolicy, grants: ReadonlySet<string>): (tool: stri
  * Shapes a later step's 403 (the AS's invalid_scope) on an MCP POST as JSON-RPC errors for its
  * request ids, so MCP clients see the same denial as the policy's own. Other errors keep their shape.
  */
-export function mcpFailure(ctx: RequestContext, err: ProxyError): ProxyError {
+export function mcpFailure(ctx: McpAware, err: ProxyError): ProxyError {
   const state = ctx.mcp;
   if (state === undefined) return err;
   // A failure after the policy let the messages pass (AS or upstream unavailable) is not a denial.

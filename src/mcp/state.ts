@@ -20,3 +20,8 @@ export interface McpRequestState {
    */
   settle(outcome: 'allowed' | 'denied'): void;
 }
+
+/** The MCP policy step's slice of the context (set on routes with an `mcp` block only). */
+export interface McpAware {
+  mcp?: McpRequestState | undefined;
+}

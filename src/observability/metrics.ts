@@ -1,6 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ExchangeOutcome } from '../errors.js';
-import type { LookupResult, RefreshTrigger } from '../auth/token-cache.js';
 
 export const METRIC_PREFIX = 'delegate_proxy_';
 
@@ -34,7 +33,7 @@ const TTL_BUCKETS = [5, 10, 15, 30, 45, 60, 90, 120, 180, 240, 270, 300, 330, 45
 const EXCHANGE_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5];
 const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-/** Every metric of the proxy, in one place (DESIGN.md "Metrics"). */
+/** Every metric of the proxy, in one place (docs/design.md "Metrics"). */
 export interface Metrics {
   readonly registry: Registry;
   readonly requests: Counter<'route' | 'code'>;
@@ -156,4 +155,4 @@ export const METRIC_NAMES: readonly string[] = [
   'websocket_connections_total',
 ].map((n) => `${METRIC_PREFIX}${n}`);
 
-export type { ExchangeOutcome, LookupResult, RefreshTrigger };
+export type { ExchangeOutcome };

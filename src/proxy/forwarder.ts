@@ -5,22 +5,8 @@ import { ProxyError } from '../errors.js';
 import { OriginGate } from './origin-gate.js';
 import { isRetryableReset } from './reset-retry.js';
 import { removeHopByHop } from './headers.js';
+import { PASS, type ResponseAction, type UpstreamHead } from '../pipeline/response-action.js';
 
-/** The upstream's status line and headers, before anything reaches the client. */
-export interface UpstreamHead {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-}
-
-/**
- * What to do with an upstream response: pass it on (optionally through a body transform that
- * must stream), or drop it so the caller can send the request again (nothing reached the client).
- */
-export type ResponseAction =
-  | { readonly kind: 'pass'; readonly transform?: Transform | undefined }
-  | { readonly kind: 'retry' };
-
-export const PASS: ResponseAction = Object.freeze({ kind: 'pass' });
 
 export interface ForwardTarget {
   readonly upstream: URL;
@@ -55,9 +41,20 @@ export interface ForwardResult {
   readonly retry: boolean;
 }
 
+/** How dispatch() reports, exactly once: the response's head passed on (or dropped for a retry), or an error. */
+export interface ForwardSettled {
+  forwarded(result: ForwardResult): void;
+  failed(err: unknown): void;
+}
+
 export interface Forwarder {
   /** Resolves once the upstream's response headers have been passed on (the body keeps streaming). */
   forward(res: ServerResponse, target: ForwardTarget): Promise<ForwardResult>;
+  /**
+   * forward() without a promise, for the request hot path: `settled` hears the outcome. The target's
+   * `onResponse` is called as a method of the target (an object may be both target and listener).
+   */
+  dispatch(res: ServerResponse, target: ForwardTarget, settled: ForwardSettled): void;
   close(): Promise<void>;
 }
 
@@ -100,8 +97,12 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     forward(res, target) {
       const { pool, gate } = poolFor(target.upstream.origin);
       return new Promise<ForwardResult>((resolve, reject) => {
-        new Exchange(pool, gate, res, target, resolve, reject).start();
+        new Exchange(pool, gate, res, target, { forwarded: resolve, failed: reject }).start();
       });
+    },
+    dispatch(res, target, settled) {
+      const { pool, gate } = poolFor(target.upstream.origin);
+      new Exchange(pool, gate, res, target, settled).start();
     },
     async close() {
       const all = [...pools.values()];
@@ -134,8 +135,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly #gate: OriginGate;
   readonly #res: ServerResponse;
   readonly #target: ForwardTarget;
-  readonly #resolve: (r: ForwardResult) => void;
-  readonly #reject: (e: unknown) => void;
+  readonly #listener: ForwardSettled;
   #controller: Dispatcher.DispatchController | undefined;
   /** The dispatch holds a slot at the gate (released on its terminal callback). */
   #dispatched = false;
@@ -157,15 +157,13 @@ class Exchange implements Dispatcher.DispatchHandler {
     gate: OriginGate,
     res: ServerResponse,
     target: ForwardTarget,
-    resolve: (r: ForwardResult) => void,
-    reject: (e: unknown) => void,
+    settled: ForwardSettled,
   ) {
     this.#pool = pool;
     this.#gate = gate;
     this.#res = res;
     this.#target = target;
-    this.#resolve = resolve;
-    this.#reject = reject;
+    this.#listener = settled;
   }
 
   start(): void {
@@ -346,7 +344,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#clearTimer();
     this.#res.off('close', this.#onClientClose);
     this.#cancel(err);
-    this.#reject(err);
+    this.#listener.failed(err);
   }
 
   #settle(result: ForwardResult): void {
@@ -357,7 +355,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.#res.off('close', this.#onClientClose);
       this.#cancel(new Error('request no longer wanted'));
     }
-    this.#resolve(result);
+    this.#listener.forwarded(result);
   }
 
   /** Stops the upstream request: out of the queue, or aborted on its connection. */

@@ -1,106 +1,148 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Clock } from '../auth/clock.js';
-import type { SubjectVerifier } from '../auth/subject-verify.js';
-import type { SubjectInfo, TokenService } from '../auth/token-service.js';
 import { ProxyError, toProxyError } from '../errors.js';
 import { mcpFailure, mcpResponseAction } from '../mcp/policy-step.js';
-import type { Metrics } from '../observability/metrics.js';
-import type { RouteTable } from '../routing/route-table.js';
-import type { StepUp } from '../step-up/step.js';
-import { createContext, type RequestContext } from './context.js';
-import { prepare, refreshToken } from './prepare.js';
+import { createRouteMetrics } from '../observability/route-metrics.js';
+import { createContext } from '../pipeline/context.js';
+import { type AnyStage, type Prepared, type PrepareDeps, prepare, refreshToken } from './prepare.js';
 import { sendError } from './error-response.js';
-import type { Forwarder, ResponseAction } from './forwarder.js';
+import type { ForwardResult, ForwardSettled, ForwardTarget, Forwarder } from './forwarder.js';
+import type { ResponseAction, UpstreamHead } from '../pipeline/response-action.js';
 import { buildUpstreamHeaders } from './headers.js';
-import { hasBody, readReplayableBody } from './request-body.js';
-import { planRetry, type RetryPlan } from './retry.js';
-import type { StripConfig } from './strip-credentials.js';
+import { hasBody, readReplayableBody } from '../pipeline/request-body.js';
+import type { RetryPlan } from '../pipeline/response-action.js';
+import { planRetry } from './retry.js';
 import { refuseUserTokenInBody } from './user-token-elsewhere.js';
 
-/** What the pipeline reads per request; `runtime()` returns the current (reloadable) config. */
-export interface PipelineDeps {
-  readonly runtime: () => { readonly routes: RouteTable; readonly subjectHeader: string; readonly config: StripConfig };
-  readonly tokens: TokenService;
+/** What the pipeline reads per request: the steps' own (prepare.ts), the forwarder and the logger. */
+export interface PipelineDeps extends PrepareDeps {
   readonly forwarder: Forwarder;
-  readonly metrics: Metrics;
   readonly logger: Logger;
-  readonly clock: Clock;
-  /** Local verification of the user token (subjectToken.verify), when configured. */
-  readonly subjectVerifier?: SubjectVerifier | undefined;
-  /** Step-up approvals (route `stepUp`); without it, routes with step-up rules are never elevated. */
-  readonly stepUp?: StepUp | undefined;
-  /** Refuses revoked users' old tokens (README "Revocation"), when `revocation` is configured. */
-  readonly revocation?: { check(subject: SubjectInfo): void } | undefined;
 }
+
+/** Where the pipeline keeps a response's context, for the one shared 'close' listener. */
+const CONTEXT = Symbol('delegate-proxy.context');
+type WithContext = ServerResponse & { [CONTEXT]?: AnyStage };
 
 /**
- * The agent-facing request pipeline (DESIGN.md "Request pipeline"), in order. Each step is a
- * function of the context; any step may throw a ProxyError, which becomes the response.
+ * The agent-facing request pipeline (docs/design.md "Request pipeline"), in order. Each step is a
+ * function of the context that returns it as its next stage type; any step may throw a
+ * ProxyError, which becomes the response. On a warm cache, steps 1-7 run in this call with no
+ * promise and no closure: a promise only where a step has to wait (exchange, body, step-up).
  */
-export function createHandler(deps: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
+export function createHandler(options: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const deps: PipelineDeps = { ...options, routeMetrics: createRouteMetrics(options.metrics) };
   const accessLog = accessLogger(deps.logger);
+  // One listener for every response (no closure per request): 8. record, also when the client goes away.
+  function onClose(this: WithContext): void {
+    const ctx = this[CONTEXT];
+    if (ctx !== undefined) record(ctx, deps, accessLog());
+  }
   return (req, res) => {
-    const ctx = createContext(req, res, deps.logger); // 1. context
-    res.once('close', () => record(ctx, deps, accessLog())); // 8. record (also when the client goes away)
-    run(ctx, deps).catch((err: unknown) => fail(ctx, err));
+    const ctx: AnyStage = createContext(req, res, deps.logger); // 1. context
+    (res as WithContext)[CONTEXT] = ctx;
+    res.once('close', onClose);
+    try {
+      const prepared = prepare(ctx, deps); // 2-6. route, subject, policy, token, step-up (prepare.ts)
+      if (prepared instanceof Promise) prepared.then((p) => forward(p, deps)).catch((err: unknown) => fail(ctx, err));
+      else forward(prepared, deps); // 7. forward
+    } catch (err) {
+      fail(ctx, err);
+    }
   };
-}
-
-async function run(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
-  await prepare(ctx, deps); // 2-6. route, subject, policy, token, step-up (prepare.ts)
-  await forward(ctx, deps); // 7. forward
 }
 
 /** Bodies up to this size are kept so the request can be replayed once. */
 const REPLAY_LIMIT_BYTES = 64 * 1024;
 
-async function forward(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
-  const route = ctx.route!;
-  const { req } = ctx;
-  let replayable = true;
-  if (ctx.body === undefined) {
-    const read = await readReplayableBody(req, REPLAY_LIMIT_BYTES);
-    replayable = read.replayable;
-    if (read.body !== undefined) ctx.body = read.body;
+/** Step 7: the request upstream with the delegated token; once more after a 401 or an approved challenge. */
+function forward(ctx: Prepared, deps: PipelineDeps): void {
+  // No body (most GETs), or one a step already read: nothing to wait for before dispatching.
+  if (ctx.body === undefined && hasBody(ctx.req)) {
+    readThenForward(ctx, deps).catch((err: unknown) => fail(ctx, err));
+    return;
   }
   refuseUserTokenInBody(ctx); // nor in a body held in memory (replay buffer, MCP)
-  const streamed = ctx.body === undefined && hasBody(req);
-  for (let attempt = 1; ; attempt++) {
-    let plan: RetryPlan | undefined;
-    const result = await deps.forwarder.forward(ctx.res, {
-      upstream: route.upstream,
-      path: ctx.forwardPath!,
-      method: req.method ?? 'GET',
-      // Fresh per attempt: a retry carries the token it was retried for.
-      headers: buildUpstreamHeaders(req.headers, {
-        clientAddress: req.socket.remoteAddress,
-        host: req.headers.host,
-        requestId: ctx.id,
-        accessToken: ctx.token!.token.accessToken,
-      }),
-      timeoutMs: route.timeoutMs,
-      body: streamed ? req : ctx.body,
-      // A sized body keeps its length upstream; a chunked one stays chunked (RFC 9112 §6.1).
-      contentLength: streamed ? req.headers['content-length'] : hasBody(req) ? undefined : req.headers['content-length'],
-      onResponse: (head) => {
-        // Set here, not after the await: the response may finish (and be recorded) first.
-        ctx.upstreamStatus = head.status;
-        if (attempt > 1 || !replayable) return mcpResponseAction(ctx, head);
-        plan = planRetry(ctx, head, { refreshToken: (c) => refreshToken(c, deps), stepUp: deps.stepUp });
-        return plan ? RETRY : mcpResponseAction(ctx, head);
-      },
+  new Attempt(ctx, deps, 1, true, false).dispatch();
+}
+
+async function readThenForward(ctx: Prepared, deps: PipelineDeps): Promise<void> {
+  const read = await readReplayableBody(ctx.req, REPLAY_LIMIT_BYTES);
+  if (read.body !== undefined) ctx.body = read.body;
+  refuseUserTokenInBody(ctx);
+  new Attempt(ctx, deps, 1, read.replayable, ctx.body === undefined && hasBody(ctx.req)).dispatch();
+}
+
+/**
+ * One upstream attempt: the forwarder's target (fresh headers: a retry carries the token it was
+ * retried for) and the listener of its outcome, in one object.
+ */
+class Attempt implements ForwardTarget, ForwardSettled {
+  readonly upstream: URL;
+  readonly path: string;
+  readonly method: string;
+  readonly headers: string[];
+  readonly timeoutMs: number;
+  readonly body: Buffer | IncomingMessage | undefined;
+  readonly contentLength: string | undefined;
+  #plan: RetryPlan | undefined = undefined;
+
+  constructor(
+    private readonly ctx: Prepared,
+    private readonly deps: PipelineDeps,
+    private readonly attempt: number,
+    private readonly replayable: boolean,
+    streamed: boolean,
+  ) {
+    const { req, route } = ctx;
+    this.upstream = route.upstream;
+    this.path = ctx.forwardPath;
+    this.method = req.method ?? 'GET';
+    this.headers = buildUpstreamHeaders(req.headers, {
+      clientAddress: req.socket.remoteAddress,
+      host: req.headers.host,
+      requestId: ctx.id,
+      accessToken: ctx.token.token.accessToken,
     });
+    this.timeoutMs = route.timeoutMs;
+    this.body = streamed ? req : ctx.body;
+    // A sized body keeps its length upstream; a chunked one stays chunked (RFC 9112 §6.1).
+    this.contentLength = streamed ? req.headers['content-length'] : hasBody(req) ? undefined : req.headers['content-length'];
+  }
+
+  dispatch(): void {
+    this.deps.forwarder.dispatch(this.ctx.res, this, this);
+  }
+
+  onResponse(head: UpstreamHead): ResponseAction {
+    const { ctx } = this;
+    // Set here, not when settled: the response may finish (and be recorded) first.
+    ctx.upstreamStatus = head.status;
+    if (this.attempt > 1 || !this.replayable) return mcpResponseAction(ctx, head);
+    this.#plan = planRetry(ctx, head, { refreshToken: (c) => refreshToken(c, this.deps), stepUp: this.deps.stepUp });
+    return this.#plan ? RETRY : mcpResponseAction(ctx, head);
+  }
+
+  forwarded(result: ForwardResult): void {
+    const { ctx } = this;
     if (result.upstreamStatus !== undefined) ctx.upstreamStatus = result.upstreamStatus;
-    if (!result.retry || !plan) return;
+    const plan = this.#plan;
+    if (!result.retry || plan === undefined) return;
     ctx.log.info({ upstreamStatus: result.upstreamStatus, reason: plan.reason }, 'retrying request once');
-    await plan.prepare();
+    plan
+      .prepare()
+      .then(() => new Attempt(ctx, this.deps, this.attempt + 1, this.replayable, false).dispatch())
+      .catch((err: unknown) => fail(ctx, err));
+  }
+
+  failed(err: unknown): void {
+    fail(this.ctx, err);
   }
 }
 
 const RETRY: ResponseAction = Object.freeze({ kind: 'retry' });
 
-function fail(ctx: RequestContext, err: unknown): void {
+function fail(ctx: AnyStage, err: unknown): void {
   const error = toProxyError(err);
   const fields = { code: error.code, status: error.status, detail: error.detail };
   // An unexpected exception is logged with its stack (pino's err serializer); a ProxyError is not.
@@ -127,20 +169,25 @@ function accessLogger(root: Logger): () => Logger {
   };
 }
 
-function record(ctx: RequestContext, deps: PipelineDeps, accessLog: Logger): void {
+function record(ctx: AnyStage, deps: PipelineDeps, accessLog: Logger): void {
   const seconds = (performance.now() - ctx.startedAt) / 1000;
-  const route = ctx.route?.name ?? 'none';
   const status = ctx.res.statusCode;
   const aborted = !ctx.res.writableFinished;
-  deps.metrics.requests.inc({ route, code: String(status) });
-  deps.metrics.requestDuration.observe({ route }, seconds);
+  if (ctx.route !== undefined && deps.routeMetrics !== undefined) {
+    const children = deps.routeMetrics(ctx.route);
+    children.requests(status).inc();
+    children.requestDuration.observe(seconds);
+  } else {
+    deps.metrics.requests.inc({ route: 'none', code: String(status) });
+    deps.metrics.requestDuration.observe({ route: 'none' }, seconds);
+  }
   accessLog.info(
     {
       reqId: ctx.id,
       route: ctx.route?.name,
       access: true,
       method: ctx.req.method,
-      path: ctx.forwardPath === undefined ? undefined : ctx.forwardPath.split('?')[0],
+      path: ctx.forwardPath === undefined ? undefined : pathOnly(ctx.forwardPath),
       status,
       upstreamStatus: ctx.upstreamStatus,
       durationMs: Math.round(seconds * 1e6) / 1e3,
@@ -151,4 +198,10 @@ function record(ctx: RequestContext, deps: PipelineDeps, accessLog: Logger): voi
     },
     'request',
   );
+}
+
+/** The path without its query (the query may carry agent data; the access line keeps the path only). */
+function pathOnly(pathAndQuery: string): string {
+  const q = pathAndQuery.indexOf('?');
+  return q === -1 ? pathAndQuery : pathAndQuery.slice(0, q);
 }

@@ -1,14 +1,18 @@
-import type { Clock } from '../auth/clock.js';
+import type { Authorized, WithSubject } from '../auth/stage.js';
 import type { SubjectVerifier } from '../auth/subject-verify.js';
 import { takeSubjectToken } from '../auth/subject-token.js';
 import type { SubjectInfo, TokenService } from '../auth/token-service.js';
 import { ProxyError } from '../errors.js';
+import type { McpAware } from '../mcp/state.js';
 import { enforcePolicy } from '../mcp/policy-step.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Clock } from '../pipeline/clock.js';
+import type { Building, RequestContext } from '../pipeline/context.js';
 import { checkRequestTarget } from '../routing/request-target.js';
-import type { RouteTable } from '../routing/route-table.js';
+import type { Route, RouteTable } from '../routing/route-table.js';
+import type { RouteChildren } from '../observability/route-metrics.js';
+import type { Routed } from '../routing/stage.js';
 import type { StepUp } from '../step-up/step.js';
-import type { RequestContext } from './context.js';
 import { credentialStripFor, type StripConfig, stripCredentials } from './strip-credentials.js';
 import { refuseUserTokenElsewhere } from './user-token-elsewhere.js';
 
@@ -22,70 +26,109 @@ export interface PrepareDeps {
   readonly stepUp?: StepUp | undefined;
   /** Refuses revoked users' old tokens (README "Revocation"), when `revocation` is configured. */
   readonly revocation?: { check(subject: SubjectInfo): void } | undefined;
+  /** Per-route label children (the HTTP pipeline makes them once); else labels per observation. */
+  readonly routeMetrics?: ((route: Route) => RouteChildren) | undefined;
 }
 
+/** The context the HTTP pipeline and the WebSocket upgrade forward with. */
+export type Prepared = Authorized & McpAware;
+
 /**
- * Pipeline steps 2-6 (README "How a request flows"), in order: everything up to and including the
- * delegated token, so a request and a WebSocket handshake pass the same checks.
+ * Pipeline steps 2-6 (docs/design.md "Request pipeline"), in order: everything up to and
+ * including the delegated token, so a request and a WebSocket handshake pass the same checks.
+ * Synchronous on a warm cache (no promise): a Promise only when a step has to wait.
  */
-export async function prepare(ctx: RequestContext, deps: PrepareDeps): Promise<void> {
-  admit(ctx, deps);
-  await authorize(ctx, deps);
+export function prepare(ctx: RequestContext, deps: PrepareDeps): Prepared | Promise<Prepared> {
+  return authorize(admit(ctx, deps), deps);
 }
 
 /** Steps 2-3, no I/O: route, and the user token taken out of the request with every other credential carrier. */
-export function admit(ctx: RequestContext, deps: Pick<PrepareDeps, 'runtime' | 'tokens' | 'revocation'>): void {
+export function admit(ctx: RequestContext, deps: Pick<PrepareDeps, 'runtime' | 'tokens' | 'revocation'>): WithSubject {
   const runtime = deps.runtime();
-  matchRoute(ctx, runtime.routes); // 2. route
-  takeSubject(ctx, runtime.subjectHeader, deps.tokens); // 3. subject
-  deps.revocation?.check(ctx.subject!); // 3. ...not revoked (iat after any revocation of this user)
-  stripCredentials(ctx.req.headers, credentialStripFor(ctx.route!, runtime.config)); // 3. ...and other credential carriers
-  refuseUserTokenElsewhere(ctx); // 3. ...and the user token in no other place (target, header, cookie)
+  const routed = matchRoute(ctx, runtime.routes); // 2. route
+  const withSubject = takeSubject(routed, runtime.subjectHeader, deps.tokens); // 3. subject
+  deps.revocation?.check(withSubject.subject); // 3. ...not revoked (iat after any revocation of this user)
+  stripCredentials(ctx.req.headers, credentialStripFor(withSubject.route, runtime.config)); // 3. ...and other credential carriers
+  refuseUserTokenElsewhere(withSubject); // 3. ...and the user token in no other place (target, header, cookie)
+  return withSubject;
 }
 
-/** Steps 3 (local verification) to 6: policy, token, step-up. */
-export async function authorize(ctx: RequestContext, deps: PrepareDeps): Promise<void> {
-  if (deps.subjectVerifier) await deps.subjectVerifier.verify(ctx.subject!.token); // 3. ...verified locally before any exchange
+/**
+ * Steps 3 (local verification) to 6: policy, token, step-up. A route with none of local
+ * verification, an MCP policy or step-up rules and a token in the cache is served without waiting.
+ */
+export function authorize(ctx: WithSubject & McpAware, deps: PrepareDeps): Prepared | Promise<Prepared> {
+  if (deps.subjectVerifier === undefined && ctx.route.mcp === undefined && !(deps.stepUp?.hasRules(ctx.route) ?? false)) {
+    const hit = cachedToken(ctx, deps);
+    if (hit !== undefined) return hit;
+  }
+  return authorizeWaiting(ctx, deps);
+}
+
+async function authorizeWaiting(ctx: WithSubject & McpAware, deps: PrepareDeps): Promise<Prepared> {
+  if (deps.subjectVerifier) await deps.subjectVerifier.verify(ctx.subject.token); // 3. ...verified locally before any exchange
   await enforcePolicy(ctx, deps); // 4. policy (MCP routes)
-  await obtainToken(ctx, deps); // 5. token
-  await deps.stepUp?.apply(ctx); // 6. step-up (rules: wait for a person, then a one-call token)
+  const authorized = await obtainToken(ctx, deps); // 5. token
+  await deps.stepUp?.apply(authorized); // 6. step-up (rules: wait for a person, then a one-call token)
+  return authorized;
 }
 
-function matchRoute(ctx: RequestContext, routes: RouteTable): void {
+function matchRoute(ctx: RequestContext, routes: RouteTable): Routed {
   const path = checkRequestTarget(ctx.req.method, ctx.req.url);
   const match = routes.match(ctx.req.headers.host, path);
   if (!match) throw new ProxyError('no_route', 'no route matches this request');
-  ctx.route = match.route;
-  ctx.forwardPath = match.forwardPath;
-  ctx.scopes = match.route.scopes;
+  const routed = ctx as Building<Routed>;
+  routed.route = match.route;
+  routed.forwardPath = match.forwardPath;
+  routed.scopes = match.route.scopes;
+  routed.cacheable = true;
+  return routed;
 }
 
-function takeSubject(ctx: RequestContext, header: string, tokens: TokenService): void {
+function takeSubject(ctx: Routed, header: string, tokens: TokenService): WithSubject {
   ctx.presentedCredentials = ctx.req.headers[header] !== undefined;
   // Removed from the request here, before anything else can forward it.
   const token = takeSubjectToken(ctx.req.headers, ctx.req.rawHeaders, header);
-  ctx.subject = tokens.describe(token);
+  const withSubject = ctx as Building<WithSubject>;
+  withSubject.subject = tokens.describe(token);
+  return withSubject;
+}
+
+/** Step 5 on a warm cache: the token without waiting, or undefined when one must be exchanged. */
+function cachedToken(ctx: WithSubject, deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock' | 'routeMetrics'>): Authorized | undefined {
+  if (!ctx.cacheable) return undefined;
+  const token = deps.tokens.cached(ctx.route, ctx.subject, ctx.scopes);
+  if (token === undefined) return undefined;
+  return withToken(ctx, token, deps);
 }
 
 /** Step 5: the delegated token from the cache or one exchange, into `ctx.token`. */
-export async function obtainToken(ctx: RequestContext, deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock'>): Promise<void> {
-  const route = ctx.route!;
-  ctx.token = await deps.tokens.obtain({
-    route,
-    subject: ctx.subject!,
+export async function obtainToken(ctx: WithSubject, deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock' | 'routeMetrics'>): Promise<Authorized> {
+  const token = await deps.tokens.obtain({
+    route: ctx.route,
+    subject: ctx.subject,
     scopes: ctx.scopes,
     log: ctx.log,
     cacheable: ctx.cacheable,
   });
-  deps.metrics.tokenRemainingTtl.observe(
-    { route: route.name },
-    Math.max(0, (ctx.token.token.expiresAt - deps.clock.now()) / 1000),
-  );
+  return withToken(ctx, token, deps);
+}
+
+function withToken(ctx: WithSubject, token: Authorized['token'], deps: Pick<PrepareDeps, 'metrics' | 'clock' | 'routeMetrics'>): Authorized {
+  const authorized = ctx as Building<Authorized>;
+  authorized.token = token;
+  const remaining = Math.max(0, (token.token.expiresAt - deps.clock.now()) / 1000);
+  if (deps.routeMetrics) deps.routeMetrics(ctx.route).tokenRemainingTtl.observe(remaining);
+  else deps.metrics.tokenRemainingTtl.observe({ route: ctx.route.name }, remaining);
+  return authorized;
 }
 
 /** Drops the cached token the upstream refused and gets a new one (one exchange). */
-export async function refreshToken(ctx: RequestContext, deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock'>): Promise<void> {
-  const current = ctx.token!;
+export async function refreshToken(ctx: Authorized, deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock' | 'routeMetrics'>): Promise<void> {
+  const current = ctx.token;
   deps.tokens.cache.invalidate(current.key, current.token);
   await obtainToken(ctx, deps);
 }
+
+/** The context at whatever stage it reached: what failing and recording a request can rely on. */
+export type AnyStage = RequestContext & Partial<Prepared>;

@@ -31,7 +31,7 @@ export function credentialStripFor(route: Route, global: StripConfig): Credentia
 }
 
 /**
- * Removes the configured headers and cookies from the request (DESIGN.md step 3: only the delegated
+ * Removes the configured headers and cookies from the request (docs/design.md "Request pipeline" step 3: only the delegated
  * token may leave). Cookies not named are kept in their order.
  */
 export function stripCredentials(headers: IncomingHttpHeaders, strip: CredentialStrip): void {

@@ -1,5 +1,6 @@
 import { ProxyError } from '../errors.js';
-import type { RequestContext } from './context.js';
+import type { WithSubject } from '../auth/stage.js';
+import type { Building } from '../pipeline/context.js';
 
 /**
  * The user token must reach the upstream by no other way than the header the proxy replaces
@@ -8,34 +9,36 @@ import type { RequestContext } from './context.js';
  * header, the path) is found by a plain search, as sent and percent-decoded. A token the agent
  * re-encodes on purpose (base64, split, JSON `\u` escapes) is not found; README says so.
  */
-export function refuseUserTokenElsewhere(ctx: RequestContext): void {
-  const token = ctx.subject?.token;
+export function refuseUserTokenElsewhere(ctx: WithSubject): void {
+  const token = ctx.subject.token;
   if (token === undefined || token === '') return;
   const url = ctx.req.url ?? '';
   if (contains(url, token)) {
     // The access log line would carry the path: drop it before the refusal is recorded.
-    delete ctx.forwardPath;
+    delete (ctx as Partial<Building<WithSubject>>).forwardPath;
     throw refusal('the request target');
   }
   const headers = ctx.req.headers;
-  for (const name of Object.keys(headers)) {
+  for (const name in headers) {
     if (name.includes(token)) throw refusal('a header name');
     const value = headers[name];
-    for (const v of typeof value === 'string' ? [value] : (value ?? [])) {
-      if (contains(v, token)) throw refusal(name === 'cookie' ? 'a cookie' : `the ${name} header`);
+    if (typeof value === 'string') {
+      if (contains(value, token)) throw refusal(name === 'cookie' ? 'a cookie' : `the ${name} header`);
+    } else if (value !== undefined) {
+      for (const v of value) if (contains(v, token)) throw refusal(`the ${name} header`);
     }
   }
-  if (ctx.forwardPath !== undefined) ctx.forwardPath = withoutAccessTokenParam(ctx.forwardPath);
+  (ctx as Building<WithSubject>).forwardPath = withoutAccessTokenParam(ctx.forwardPath);
 }
 
 /** The same search over a request body the proxy holds in memory (replay buffer, MCP or step-up read). */
-export function refuseUserTokenInBody(ctx: RequestContext): void {
-  const token = ctx.subject?.token;
+export function refuseUserTokenInBody(ctx: WithSubject): void {
+  const token = ctx.subject.token;
   const body = ctx.body;
   if (token === undefined || token === '' || body === undefined || body.length < token.length) return;
   if (body.includes(token) || (body.includes(0x25 /* % */) && contains(body.toString('latin1'), token))) {
     // MCP method and tool names from this body are in the log fields: they are agent text.
-    for (const key of Object.keys(ctx.logFields)) delete ctx.logFields[key];
+    ctx.logFields = undefined;
     throw refusal('the request body');
   }
 }

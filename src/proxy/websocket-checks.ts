@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import type { Clock } from '../auth/clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import { ProxyError } from '../errors.js';
-import type { RequestContext } from './context.js';
-import { hasBody } from './request-body.js';
+import type { Authorized, WithSubject } from '../auth/stage.js';
+import { hasBody } from '../pipeline/request-body.js';
 
 /** RFC 6455 §4.1: a WebSocket opening handshake is a GET with `Upgrade: websocket`. */
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
@@ -11,8 +11,8 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
 }
 
 /** Refuses what must not reach the upstream, before any exchange. */
-export function checkUpgrade(ctx: RequestContext): void {
-  const websocket = ctx.route!.config.websocket;
+export function checkUpgrade(ctx: WithSubject): void {
+  const websocket = ctx.route.config.websocket;
   if (!websocket.enabled) {
     throw new ProxyError('websocket_disabled', 'WebSocket upgrades are not enabled on this route');
   }
@@ -21,8 +21,8 @@ export function checkUpgrade(ctx: RequestContext): void {
   if (hasBody(req)) throw new ProxyError('invalid_request', 'a WebSocket handshake has no body');
   // Agents that cannot set headers (browsers) put tokens in Sec-WebSocket-Protocol, the query or a
   // cookie. Whatever carrier, a second copy of the user token would reach the upstream: refuse.
-  const token = ctx.subject!.token;
-  if (carriesToken(req.headers, ctx.forwardPath!, token)) {
+  const token = ctx.subject.token;
+  if (carriesToken(req.headers, ctx.forwardPath, token)) {
     throw new ProxyError('invalid_request', 'the user token may only be sent in the configured token header', {
       detail: 'user token found in another header or in the URL',
     });
@@ -54,10 +54,10 @@ function safeDecode(path: string): string {
  * README "WebSocket": unset, a connection closes when the delegated token that opened it expires;
  * 0 means no limit.
  */
-export function lifetimeMs(ctx: RequestContext, clock: Clock): number | undefined {
-  const configured = ctx.route!.config.websocket;
+export function lifetimeMs(ctx: Authorized, clock: Clock): number | undefined {
+  const configured = ctx.route.config.websocket;
   const seconds = 'maxConnectionSeconds' in configured ? configured.maxConnectionSeconds : undefined;
   if (seconds === 0) return undefined;
   if (seconds !== undefined) return seconds * 1000;
-  return Math.max(0, ctx.token!.token.expiresAt - clock.now());
+  return Math.max(0, ctx.token.token.expiresAt - clock.now());
 }

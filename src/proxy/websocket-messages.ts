@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { RequestContext } from './context.js';
+import type { RequestContext } from '../pipeline/context.js';
 import { removeHopByHop } from './headers.js';
 import type { HandshakeResult } from './websocket-handshake.js';
 

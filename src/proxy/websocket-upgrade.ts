@@ -4,10 +4,10 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
 import type { WebSocketOutcome } from '../observability/metrics.js';
-import { createContext, type RequestContext } from './context.js';
+import { createContext } from '../pipeline/context.js';
 import { sendError } from './error-response.js';
 import { buildUpstreamHeaders } from './headers.js';
-import { admit, authorize, type PrepareDeps, refreshToken } from './prepare.js';
+import { type AnyStage, admit, authorize, type Prepared, type PrepareDeps, refreshToken } from './prepare.js';
 import { planRetry } from './retry.js';
 import { checkUpgrade, isWebSocketUpgrade, lifetimeMs } from './websocket-checks.js';
 import { type HandshakeResult, upstreamHandshake } from './websocket-handshake.js';
@@ -96,14 +96,14 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
       });
   }
 
-  async function open(ctx: RequestContext, entry: Live, clientHead: Buffer): Promise<WebSocketOutcome | 'gone'> {
-    const { req } = ctx;
+  async function open(context: AnyStage, entry: Live, clientHead: Buffer): Promise<WebSocketOutcome | 'gone'> {
+    const { req } = context;
     // Node < 24.9 has no shouldUpgradeCallback: other upgrades (h2c...) arrive here too.
     if (!isWebSocketUpgrade(req)) throw new ProxyError('invalid_request', 'only WebSocket upgrades are supported');
-    admit(ctx, deps); // 2-3. route, subject (taken and removed), other credential carriers
-    checkUpgrade(ctx); // route allows WebSockets; no body; no copy of the user token left in the request
-    await authorize(ctx, deps); // 3-6. local verification, policy, token, step-up
-    const route = ctx.route!;
+    const admitted = admit(context, deps); // 2-3. route, subject (taken and removed), other credential carriers
+    checkUpgrade(admitted); // route allows WebSockets; no body; no copy of the user token left in the request
+    const ctx = await authorize(admitted, deps); // 3-6. local verification, policy, token, step-up
+    const { route } = ctx;
     for (let attempt = 1; ; attempt++) {
       if (entry.abort.signal.aborted) return 'gone';
       // Fresh per attempt (the request is never changed): a retry carries the token it was retried for.
@@ -111,13 +111,13 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
         clientAddress: req.socket.remoteAddress,
         host: req.headers.host,
         requestId: ctx.id,
-        accessToken: ctx.token!.token.accessToken,
+        accessToken: ctx.token.token.accessToken,
       });
       let result: HandshakeResult;
       try {
         result = await upstreamHandshake(deps.dispatcher, {
           upstream: route.upstream,
-          path: ctx.forwardPath!,
+          path: ctx.forwardPath,
           headers: handshakeHeaders(upstreamHeaders),
           timeoutMs: route.timeoutMs,
           signal: entry.abort.signal,
@@ -147,8 +147,8 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
     }
   }
 
-  function startRelay(ctx: RequestContext, entry: Live, result: Extract<HandshakeResult, { kind: 'upgraded' }>, clientHead: Buffer): void {
-    const route = ctx.route!;
+  function startRelay(ctx: Prepared, entry: Live, result: Extract<HandshakeResult, { kind: 'upgraded' }>, clientHead: Buffer): void {
+    const { route } = ctx;
     const { socket } = entry;
     ctx.res.detachSocket(socket as never);
     ctx.upstreamStatus = 101;
@@ -175,7 +175,7 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
     });
   }
 
-  function refuse(ctx: RequestContext, error: ProxyError): void {
+  function refuse(ctx: AnyStage, error: ProxyError): void {
     const fields = { code: error.code, status: error.status, detail: error.detail };
     if (error.status >= 500) ctx.log.error({ ...fields, err: error.cause }, 'WebSocket upgrade failed');
     else ctx.log.info(fields, 'WebSocket upgrade refused');
@@ -185,7 +185,7 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
   }
 
   /** One line per upgrade when it is over (README "WebSocket"); fixed fields, never a credential. */
-  function accessLine(ctx: RequestContext, status: number | undefined, extra: Record<string, unknown>): void {
+  function accessLine(ctx: AnyStage, status: number | undefined, extra: Record<string, unknown>): void {
     deps.logger.info(
       {
         reqId: ctx.id,
@@ -236,7 +236,7 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
   };
 }
 
-function routeOf(ctx: RequestContext): string {
+function routeOf(ctx: AnyStage): string {
   return ctx.route?.name ?? 'none';
 }
 

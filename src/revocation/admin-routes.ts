@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Clock } from '../auth/clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import { ProxyError } from '../errors.js';
-import { readBody } from '../proxy/request-body.js';
+import { readBody } from '../pipeline/request-body.js';
 import { safeEqual, verifyBearer } from '../step-up/signature.js';
 import type { SsfReceiver } from './receiver.js';
 import type { Revocation } from './revocation-list.js';

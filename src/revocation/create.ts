@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import type { Clock } from '../auth/clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import type { TokenService } from '../auth/token-service.js';
 import type { ResolvedConfig } from '../config/load.js';
 import type { Metrics } from '../observability/metrics.js';
-import { realTimer, type Timer } from '../step-up/timer.js';
+import { realTimer, type Timer } from '../pipeline/timer.js';
 import { createRevocationAdmin } from './admin-routes.js';
 import { PollClient } from './poll-client.js';
 import { SsfReceiver } from './receiver.js';
@@ -39,7 +39,12 @@ export interface RevocationWiringDeps {
 }
 
 /** Builds revocation from the top-level `revocation` settings (fixed until restart). */
-export function createRevocation(config: ResolvedConfig, deps: RevocationWiringDeps): RevocationWiring {
+/** The part of the config revocation reads: its own block and its secrets. */
+export type RevocationConfigSlice = Pick<ResolvedConfig, 'revocation'> & {
+  readonly secrets: Pick<ResolvedConfig['secrets'], 'revocationAdminToken' | 'ssfAuthorization'>;
+};
+
+export function createRevocation(config: RevocationConfigSlice, deps: RevocationWiringDeps): RevocationWiring {
   const settings = config.revocation;
   const logger = deps.logger.child({ component: 'revocation' });
   const revoker =

@@ -1,11 +1,11 @@
-import type { Clock } from '../auth/clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import type { Logger } from 'pino';
 import type { RevocationEvent } from './revocation-list.js';
 import type { Revoker } from './revoker.js';
 import { SetError } from './set-error.js';
 import type { VerifiedSet } from './set-verifier.js';
 import { isProblem, mapSubject } from './subject-id.js';
-import type { SubjectTarget } from './subject-index.js';
+import type { SubjectTarget } from '../auth/subject-index.js';
 
 const CAEP = 'https://schemas.openid.net/secevent/caep/event-type/';
 /** SSF 1.0 §8.1.4 verification event: proves the stream works; nothing to do but accept it. */

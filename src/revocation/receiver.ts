@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Clock } from '../auth/clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import { ProxyError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { applyEvents, type HandledEvent } from './events.js';

@@ -1,6 +1,6 @@
-import type { Clock } from '../auth/clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import { ProxyError } from '../errors.js';
-import { normalizeEmail, type SubjectTarget } from './subject-index.js';
+import { normalizeEmail, type SubjectTarget } from '../auth/subject-index.js';
 
 export type RevocationSource = 'admin' | 'ssf';
 /** Bounded metric label: CAEP event names (README "Revocation"), or `admin`. */

@@ -1,11 +1,11 @@
 import { hash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Clock } from '../auth/clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import type { SubjectInfo, TokenService } from '../auth/token-service.js';
 import { ProxyError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Revocation, RevocationEvent, RevocationList, RevocationSource } from './revocation-list.js';
-import type { SubjectTarget } from './subject-index.js';
+import type { SubjectTarget } from '../auth/subject-index.js';
 
 export interface RevokeInput {
   readonly target: SubjectTarget;

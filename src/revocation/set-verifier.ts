@@ -2,7 +2,7 @@ import { createRemoteJWKSet, customFetch, errors, type JWTPayload, jwtVerify } f
 import { LRUCache } from 'lru-cache';
 import type { Dispatcher } from 'undici';
 import { boundedGet } from '../auth/bounded-get.js';
-import type { Clock } from '../auth/clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import { SetError } from './set-error.js';
 
 export interface SetVerifierOptions {

@@ -1,4 +1,4 @@
-import type { SubjectTarget } from './subject-index.js';
+import type { SubjectTarget } from '../auth/subject-index.js';
 
 /** Why a subject identifier cannot be used: malformed (400) or a format this proxy does not match on. */
 export type SubjectProblem = { readonly kind: 'malformed' | 'unsupported'; readonly reason: string };

@@ -19,7 +19,7 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-/** The admin listener: /metrics, /healthz, /readyz (DESIGN.md "Admin listener"). */
+/** The admin listener: /metrics, /healthz, /readyz (docs/design.md "Admin listener"). */
 export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];

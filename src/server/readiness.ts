@@ -43,7 +43,7 @@ export interface ReadinessOptions {
 const AS_CHECK = 'authorization_server';
 
 /**
- * /readyz (DESIGN.md "Admin listener"): ready when config is loaded (this object exists only then),
+ * /readyz (docs/design.md "Admin listener"): ready when config is loaded (this object exists only then),
  * the authorization server answered the latest probe, every registered check passes, and the
  * process is not draining.
  */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import type { Clock } from '../auth/clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import type { ApprovalService, DecideResult } from './approvals.js';
 import { listPage, loginPage, PAGE_CSP } from './page.js';
 import {
@@ -16,7 +16,7 @@ import {
   verifySignature,
 } from './signature.js';
 import { cleanApprover } from './webhook.js';
-import { readBody } from '../proxy/request-body.js';
+import { readBody } from '../pipeline/request-body.js';
 import { ProxyError } from '../errors.js';
 
 export interface StepUpAdminOptions {

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import type { Clock } from '../auth/clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import type { Metrics } from '../observability/metrics.js';
 import { safeEqual } from './signature.js';
-import type { Timer } from './timer.js';
+import type { Timer } from '../pipeline/timer.js';
 import { postWebhook, type WebhookOptions } from './webhook.js';
 
 /** What a person is asked to approve. Every field is shown to the approver. */

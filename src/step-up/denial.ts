@@ -1,6 +1,6 @@
 import { ProxyError } from '../errors.js';
 import { INSUFFICIENT_SCOPE, jsonRpcErrorBody } from '../mcp/jsonrpc-errors.js';
-import type { RequestContext } from '../proxy/context.js';
+import type { McpAware } from '../mcp/state.js';
 import type { ApprovalResult } from './approvals.js';
 
 type Refusal = Exclude<ApprovalResult, { outcome: 'approved' }>;
@@ -10,7 +10,7 @@ type Refusal = Exclude<ApprovalResult, { outcome: 'approved' }>;
  * naming the scopes the call needed, or 503 when the approval channel itself failed. On MCP POSTs
  * the body is a JSON-RPC error per request id, like the MCP policy's own denials.
  */
-export function stepUpDenial(ctx: RequestContext, result: Refusal, scope: readonly string[], timeoutSeconds: number): ProxyError {
+export function stepUpDenial(ctx: McpAware, result: Refusal, scope: readonly string[], timeoutSeconds: number): ProxyError {
   const detail = `step-up ${result.outcome}${result.outcome === 'error' ? `: ${result.detail}` : ''}`;
   switch (result.outcome) {
     case 'denied':
@@ -34,7 +34,7 @@ export function stepUpDenial(ctx: RequestContext, result: Refusal, scope: readon
   throw new Error('unreachable');
 }
 
-function refusal(ctx: RequestContext, description: string, scope: readonly string[], detail: string, reason: string): ProxyError {
+function refusal(ctx: McpAware, description: string, scope: readonly string[], detail: string, reason: string): ProxyError {
   const requests = ctx.mcp?.decisions.filter((d) => d.isRequest) ?? [];
   if (requests.length === 0) return new ProxyError('insufficient_scope', description, { scope, detail });
   const body = jsonRpcErrorBody(

@@ -1,4 +1,4 @@
-import type { RouteStepUpConfig } from './config-schema.js';
+import type { RouteStepUpConfig } from '../config/step-up-schema.js';
 
 /** A route's step-up settings, compiled once per (immutable) route config. */
 export interface CompiledStepUp {

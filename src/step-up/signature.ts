@@ -6,13 +6,6 @@ export const SIGNATURE_HEADER = 'x-step-up-signature';
 export const TIMESTAMP_HEADER = 'x-step-up-timestamp';
 /** Signed messages older or newer than this are refused (replay window; ids are single-use anyway). */
 export const SIGNATURE_TOLERANCE_SECONDS = 300;
-export const MIN_SECRET_LENGTH = 32;
-
-/** A config problem with the callback secret, or undefined when it is usable. */
-export function checkCallbackSecret(secret: string): string | undefined {
-  if (secret.length < MIN_SECRET_LENGTH) return `must hold at least ${MIN_SECRET_LENGTH} characters (use random bytes)`;
-  return undefined;
-}
 
 /** Compares without leaking where (or whether the lengths) differ: both sides are hashed first. */
 export function safeEqual(a: string, b: string): boolean {

@@ -1,16 +1,17 @@
 import { hash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { ActorTokenSource } from '../auth/actor-token.js';
-import type { Clock } from '../auth/clock.js';
+import type { Clock } from '../pipeline/clock.js';
 import { peekJwtClaims } from '../auth/jwt-claims.js';
 import type { TokenService } from '../auth/token-service.js';
 import { ProxyError } from '../errors.js';
 import type { Metrics, StepUpOutcome } from '../observability/metrics.js';
-import type { RequestContext } from '../proxy/context.js';
-import type { UpstreamHead } from '../proxy/forwarder.js';
-import { hasBody, readBody } from '../proxy/request-body.js';
-import type { RetryPlan } from '../proxy/retry.js';
-import { normalizeScopes } from '../routing/route-table.js';
+import type { Authorized } from '../auth/stage.js';
+import type { McpAware } from '../mcp/state.js';
+import { addLogFields } from '../pipeline/context.js';
+import type { RetryPlan, UpstreamHead } from '../pipeline/response-action.js';
+import { hasBody, readBody } from '../pipeline/request-body.js';
+import { normalizeScopes, type Route } from '../routing/route-table.js';
 import type { ApprovalResult, ApprovalService } from './approvals.js';
 import { insufficientScope } from './bearer-challenge.js';
 import { stepUpDenial } from './denial.js';
@@ -35,7 +36,7 @@ export interface StepUpDeps {
 type Trigger = 'rule' | 'challenge';
 
 /**
- * Pipeline step 6 (DESIGN.md "step-up") and its `onChallenge` retry plan. A person approves one
+ * Pipeline step 6 (docs/design.md "Request pipeline" step 6) and its `onChallenge` retry plan. A person approves one
  * call; only then is a token with the elevated scope exchanged, for that call only (never cached).
  */
 export class StepUp {
@@ -45,9 +46,14 @@ export class StepUp {
     this.#d = deps;
   }
 
+  /** The route has step-up rules: step 6 may hold its requests (else a warm cache serves them at once). */
+  hasRules(route: Route): boolean {
+    return (route.config.stepUp?.rules.length ?? 0) > 0;
+  }
+
   /** Step 6: when a rule of the route matches, hold the request until a person decides. */
-  async apply(ctx: RequestContext): Promise<void> {
-    const cfg = ctx.route?.config.stepUp;
+  async apply(ctx: Authorized & McpAware): Promise<void> {
+    const cfg = ctx.route.config.stepUp;
     if (cfg === undefined || cfg.rules.length === 0) return;
     const step = compileStepUp(cfg);
     const tools = ctx.mcp?.decisions.flatMap((d) => (d.tool === undefined ? [] : [d.tool]));
@@ -74,8 +80,8 @@ export class StepUp {
    * `onChallenge`: an upstream 403 `insufficient_scope` challenge naming only scopes the route
    * already has or may be stepped up to becomes a retry after approval; anything else passes through.
    */
-  planChallenge(ctx: RequestContext, head: UpstreamHead): RetryPlan | undefined {
-    const cfg = ctx.route?.config.stepUp;
+  planChallenge(ctx: Authorized & McpAware, head: UpstreamHead): RetryPlan | undefined {
+    const cfg = ctx.route.config.stepUp;
     if (head.status !== 403 || cfg === undefined || !cfg.onChallenge) return undefined;
     const asked = insufficientScope(head.headers['www-authenticate']);
     if (asked === undefined) return undefined;
@@ -89,9 +95,9 @@ export class StepUp {
     return { reason: 'step_up', prepare: () => this.#elevate(ctx, elevated, 'challenge', tools) };
   }
 
-  async #elevate(ctx: RequestContext, elevated: readonly string[], trigger: Trigger, tools: readonly string[]): Promise<void> {
+  async #elevate(ctx: Authorized & McpAware, elevated: readonly string[], trigger: Trigger, tools: readonly string[]): Promise<void> {
     if (elevated.length === 0) return;
-    const route = ctx.route!;
+    const route = ctx.route;
     const wanted = normalizeScopes([...ctx.scopes, ...elevated]);
     const { approvals, metrics } = this.#d;
     if (approvals === undefined) {
@@ -156,18 +162,17 @@ export class StepUp {
       },
       `step-up ${result.outcome}`,
     );
-    ctx.logFields.stepUp = result.outcome;
-    ctx.logFields.approvalId = approval.id;
+    addLogFields(ctx, { stepUp: result.outcome, approvalId: approval.id });
     if (result.outcome !== 'approved') throw stepUpDenial(ctx, result, wanted, timeoutOf(approval));
     await this.#exchangeElevated(ctx, wanted, elevated);
   }
 
   /** Route (or policy) scopes plus the approved ones, for this call only: never cached or shared. */
-  async #exchangeElevated(ctx: RequestContext, wanted: readonly string[], elevated: readonly string[]): Promise<void> {
-    const route = ctx.route!;
+  async #exchangeElevated(ctx: Authorized, wanted: readonly string[], elevated: readonly string[]): Promise<void> {
+    const route = ctx.route;
     ctx.scopes = wanted;
     ctx.cacheable = false;
-    ctx.token = await this.#d.tokens.obtain({ route, subject: ctx.subject!, scopes: wanted, log: ctx.log, cacheable: false });
+    ctx.token = await this.#d.tokens.obtain({ route, subject: ctx.subject, scopes: wanted, log: ctx.log, cacheable: false });
     const granted = new Set(ctx.token.token.scopes);
     const missing = elevated.filter((s) => !granted.has(s));
     if (missing.length > 0) {

@@ -1,6 +1,6 @@
 /**
- * The metrics of DESIGN.md ("Metrics", prefix delegate_proxy_) plus step_up_pending (step-up issue) and
- * revocations_total / security_events_total (README "Revocation"), authorization_server_* (README "Cross-domain routes"):
+ * The metrics of the README "Metrics" table (prefix delegate_proxy_; docs/design.md "Metrics") plus step_up_pending (step-up issue),
+ * revocations_total / security_events_total (README "Revocation") and authorization_server_* (README "Cross-domain routes"):
  * the names that dashboards and alerts may rely on.
  */
 export const CONTRACT_METRICS = {

@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { createProxy, type DelegateProxy, type ProxyDeps } from '../../src/app.js';
-import type { Clock } from '../../src/auth/clock.js';
+import type { Clock } from '../../src/pipeline/clock.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createLogSink, type LogSink } from './log-sink.js';

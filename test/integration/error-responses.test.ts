@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/auth/clock.js';
+import { systemClock } from '../../src/pipeline/clock.js';
 import type { TokenService } from '../../src/auth/token-service.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -38,11 +38,15 @@ describe('errors turned into responses in one place', () => {
       forward: () => {
         throw new TypeError('planted defect');
       },
+      dispatch: () => {
+        throw new TypeError('planted defect');
+      },
       close: async () => {},
     };
     const tokens = {
       describe: (token: string) => ({ token, hash: 'h', sub: undefined, expiresAt: undefined }),
       obtain: async () => ({ token: { accessToken: 'delegated', scopes: [], issuedAt: 0, expiresAt: Date.now() + 60_000, refreshAt: Date.now() + 30_000 }, result: 'miss', key: 'k' }),
+      cached: () => undefined,
     } as unknown as TokenService;
     const handler = createHandler({
       runtime: () => ({ routes: new RouteTable(config.routes), subjectHeader: 'authorization', config }),

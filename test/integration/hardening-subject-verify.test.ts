@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Clock } from '../../src/auth/clock.js';
+import type { Clock } from '../../src/pipeline/clock.js';
 import { makeJwt } from '../helpers/fake-as.js';
 import { CLIENT_ID, startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { manualClock, startProxy, type TestProxy } from '../helpers/start-proxy.js';

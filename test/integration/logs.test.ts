@@ -3,7 +3,7 @@ import { request } from 'undici';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../src/config/load.js';
-import { createConfigReloader } from '../../src/config/reload.js';
+import { createConfigReloader } from '../../src/server/reload.js';
 import { CLIENT_ID, CLIENT_SECRET, startAs } from '../helpers/start-as.js';
 import { startProxy } from '../helpers/start-proxy.js';
 import { startUpstream } from '../helpers/start-upstream.js';

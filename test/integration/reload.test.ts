@@ -5,7 +5,7 @@ import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { createProxy } from '../../src/app.js';
 import { loadConfigFile } from '../../src/config/load.js';
-import { type ConfigReloader, createConfigReloader, diffPaths, type ReloadResult } from '../../src/config/reload.js';
+import { type ConfigReloader, createConfigReloader, diffPaths, type ReloadResult } from '../../src/server/reload.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createLogSink, type LogSink } from '../helpers/log-sink.js';
 import { CLIENT_ID, startAs, type TestAuthorizationServer } from '../helpers/start-as.js';

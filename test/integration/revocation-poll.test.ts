@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Timer } from '../../src/step-up/timer.js';
+import type { Timer } from '../../src/pipeline/timer.js';
 import { useClosers } from '../helpers/closers.js';
 import { SESSION_REVOKED } from '../helpers/ssf-transmitter.js';
 import { call, metricsText, setupRevocation, SSF_AUTHORIZATION } from './revocation-setup.js';

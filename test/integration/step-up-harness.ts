@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { createProxy } from '../../src/app.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
-import type { Timer } from '../../src/step-up/timer.js';
+import type { Timer } from '../../src/pipeline/timer.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { CLIENT_ID, type TestAuthorizationServer } from '../helpers/start-as.js';
 import type { TestProxy } from '../helpers/start-proxy.js';

@@ -3,7 +3,8 @@ import { decodeJwt, decodeProtectedHeader, exportJWK, exportPKCS8, generateKeyPa
 import { describe, expect, it } from 'vitest';
 import { metadataUrls, parseMetadata } from '../../src/auth/discovery.js';
 import { checkIssuedToken } from '../../src/auth/issued-token-checks.js';
-import { CLIENT_ASSERTION_TYPE, parseSigningKey, privateKeyJwt } from '../../src/auth/private-key-jwt.js';
+import { CLIENT_ASSERTION_TYPE, privateKeyJwt } from '../../src/auth/private-key-jwt.js';
+import { parseSigningKey } from '../../src/config/signing-key.js';
 import type { ExchangeRequest, IssuedToken } from '../../src/auth/token-exchange.js';
 import { describeSubject } from '../../src/auth/token-service.js';
 import { TokenExchangeError } from '../../src/errors.js';

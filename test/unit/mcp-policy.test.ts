@@ -13,8 +13,10 @@ import { type McpMessage, parseJsonRpcBody } from '../../src/mcp/jsonrpc.js';
 import { baseScopes, compilePolicy } from '../../src/mcp/method-scopes.js';
 import { enforcePolicy, mcpResponseAction } from '../../src/mcp/policy-step.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { createContext } from '../../src/proxy/context.js';
-import { PASS } from '../../src/proxy/forwarder.js';
+import type { WithSubject } from '../../src/auth/stage.js';
+import type { McpAware } from '../../src/mcp/state.js';
+import { type Building, createContext } from '../../src/pipeline/context.js';
+import { PASS } from '../../src/pipeline/response-action.js';
 import { compileRoute, type Route } from '../../src/routing/route-table.js';
 
 function routeWith(scopes: string[], mcp: Record<string, unknown> = {}): Route {
@@ -260,10 +262,14 @@ describe('enforcePolicy (step 4)', () => {
     const request = Object.assign(Readable.from(raw === undefined ? [] : [raw]), { method, headers, url: '/mcp' });
     const response = { setHeader() {}, once() {} };
     const ctx = createContext(request as unknown as IncomingMessage, response as unknown as ServerResponse, pino({ level: 'silent' }));
-    ctx.route = route;
-    ctx.scopes = route.scopes;
-    ctx.subject = describeSubject(token);
-    return ctx;
+    const stage: Building<WithSubject & McpAware> = Object.assign(ctx, {
+      route,
+      forwardPath: '/mcp',
+      scopes: route.scopes,
+      cacheable: true,
+      subject: describeSubject(token),
+    });
+    return stage;
   }
   const deps = () => ({ metrics: createMetrics({ registry: new Registry(), version: 't', defaultMetrics: false }) });
   const head = { status: 200, headers: { 'content-type': 'application/json' } };

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import { type ApprovalInput, ApprovalService } from '../../src/step-up/approvals.js';
 import { StepUp } from '../../src/step-up/step.js';
-import type { RequestContext } from '../../src/proxy/context.js';
+import type { Authorized } from '../../src/auth/stage.js';
 import type { TokenService } from '../../src/auth/token-service.js';
 import { manualTimer } from '../integration/step-up-harness.js';
 
@@ -130,7 +130,7 @@ describe('StepUp', () => {
       scopes: ['billing:read'],
       cacheable: true,
       logFields: {},
-    } as unknown as RequestContext;
+    } as unknown as Authorized;
     await expect(step.apply(ctx)).rejects.toMatchObject({ code: 'insufficient_scope', detail: 'step-up withdrawn' });
     expect(approvals.list()).toEqual([]);
     expect(timer.pending).toBe(0);

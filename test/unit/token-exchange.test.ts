@@ -73,7 +73,7 @@ describe('RFC 8693 response', () => {
     expect(fails(200, { token_type: 'Bearer' }).outcome).toBe('rejected');
   });
 
-  it('maps AS errors to the agent-facing codes of DESIGN.md', () => {
+  it('maps AS errors to the agent-facing codes of README "Errors returned to the agent"', () => {
     expect(fails(400, { error: 'invalid_grant' })).toMatchObject({ code: 'invalid_token', status: 401, outcome: 'invalid_grant' });
     expect(fails(400, { error: 'invalid_scope' })).toMatchObject({ code: 'insufficient_scope', status: 403, outcome: 'invalid_scope' });
     expect(fails(400, { error: 'invalid_target' })).toMatchObject({ status: 403, outcome: 'invalid_target' });

@@ -5,8 +5,8 @@ import type { Logger } from 'pino';
 import type { CacheSettings } from '../auth/token-service.js';
 import { ConfigError } from '../errors.js';
 import { RouteTable } from '../routing/route-table.js';
-import type { ShutdownSettings } from '../server/shutdown.js';
-import { type Env, formatPath, parseConfigText, type ResolvedConfig } from './load.js';
+import type { ShutdownSettings } from './shutdown.js';
+import { type Env, formatPath, parseConfigText, type ResolvedConfig } from '../config/load.js';
 
 /**
  * What a request reads through `runtime()`: swapped as one object on reload, so a request sees

@@ -51,13 +51,20 @@ function readServerSecrets(as: ServerFileConfig, path: string, problems: string[
   return out;
 }
 
+const PLAIN_KEY = /^[A-Za-z0-9_$-]+$/;
+
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/** Formats a path as `routes[0].match.pathPrefix`. */
+/**
+ * Formats a path as `routes[0].match.pathPrefix`. A key that is not a plain name (a user-chosen map
+ * key with spaces, dots or a colon) is quoted, `authorizationServers[" "]`, so the path cannot be
+ * misread.
+ */
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const p of path) {
     if (typeof p === 'number') out += `[${p}]`;
+    else if (!PLAIN_KEY.test(String(p))) out += `[${JSON.stringify(String(p))}]`;
     else out += out === '' ? String(p) : `.${String(p)}`;
   }
   return out === '' ? '(root)' : out;

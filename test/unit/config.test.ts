@@ -130,6 +130,11 @@ routes:
     expect(() => parseConfigText('a: 1\na: 2\n', {})).toThrow(/YAML/);
   });
 
+  it('quotes a map key that is not a plain name in a problem path (found by the loader property test)', () => {
+    // Was `authorizationServers. : Invalid key ...`: a key of spaces or dots made the path unreadable.
+    expect(() => parseConfigText('authorizationServers:\n  " ": []\n', {})).toThrow(/authorizationServers\[" "\]: /);
+  });
+
   it('reports a missing config file', () => {
     expect(() => loadConfigFile(join(dir, 'nope.yaml'), {})).toThrow(/cannot read config file/);
   });

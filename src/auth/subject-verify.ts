@@ -1,8 +1,8 @@
-import { createRemoteJWKSet, customFetch, errors, type JWTPayload, jwtVerify } from 'jose';
+import { errors, type JWTPayload, jwtVerify } from 'jose';
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
-import { boundedGet } from './bounded-get.js';
 import type { Clock } from '../pipeline/clock.js';
+import { type RemoteKeySet, remoteKeySets } from './remote-key-set.js';
 
 export interface SubjectVerifierOptions {
   /** The JWKS URL: configured, else the one discovered (it may change on refresh). */
@@ -26,7 +26,6 @@ export interface SubjectVerifier {
   readinessReason(): string | undefined;
 }
 
-type RemoteSet = ReturnType<typeof createRemoteJWKSet>;
 
 /** jose's error codes for a token that is simply not acceptable (as opposed to keys being unavailable). */
 const KEYS_UNAVAILABLE = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC', 'ERR_JWKS_INVALID']);
@@ -37,17 +36,18 @@ const KEYS_UNAVAILABLE = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC', 'ERR_J
  * cooldown), `iss`, `aud`, algorithm allow-list, `exp`/`nbf` with tolerance on the injected clock.
  */
 export function createSubjectVerifier(options: SubjectVerifierOptions): SubjectVerifier {
-  let remote: { url: string; set: RemoteSet } | undefined;
   let loaded = false;
   let lastError = 'key set not loaded yet';
 
-  const fetchImpl = async (url: string, init: { signal: AbortSignal }): Promise<Response> => {
-    const res = await boundedGet(url, { dispatcher: options.dispatcher, timeoutMs: options.timeoutMs, signal: init.signal });
-    if (res.status === 200) loaded = true;
-    return new Response(res.text, { status: res.status, headers: { 'content-type': 'application/json' } });
-  };
+  const keySetFor = remoteKeySets({
+    dispatcher: options.dispatcher,
+    timeoutMs: options.timeoutMs,
+    onFetched: (status) => {
+      if (status === 200) loaded = true;
+    },
+  });
 
-  const keySet = (): RemoteSet => {
+  const keySet = (): RemoteKeySet => {
     const url = options.jwksUri();
     if (url === undefined) {
       throw new ProxyError('temporarily_unavailable', 'the user token cannot be verified yet', {
@@ -55,18 +55,7 @@ export function createSubjectVerifier(options: SubjectVerifierOptions): SubjectV
         retryAfterSeconds: 5,
       });
     }
-    if (remote?.url !== url) {
-      remote = {
-        url,
-        set: createRemoteJWKSet(new URL(url), {
-          timeoutDuration: options.timeoutMs,
-          cooldownDuration: 30_000,
-          cacheMaxAge: 10 * 60_000,
-          [customFetch]: fetchImpl,
-        }),
-      };
-    }
-    return remote.set;
+    return keySetFor(url);
   };
 
   const audience = typeof options.audience === 'string' ? options.audience : [...options.audience];

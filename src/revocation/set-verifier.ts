@@ -1,7 +1,7 @@
-import { createRemoteJWKSet, customFetch, errors, type JWTPayload, jwtVerify } from 'jose';
+import { errors, type JWTPayload, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { Dispatcher } from 'undici';
-import { boundedGet } from '../auth/bounded-get.js';
+import { type RemoteKeySet, remoteKeySets } from '../auth/remote-key-set.js';
 import type { Clock } from '../pipeline/clock.js';
 import { SetError } from './set-error.js';
 
@@ -37,7 +37,6 @@ const ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 const CLOCK_TOLERANCE_SECONDS = 30;
 const MAX_SET_BYTES = 64 * 1024;
 
-type RemoteSet = ReturnType<typeof createRemoteJWKSet>;
 
 /**
  * Security Event Token verification (RFC 8417 §2.2, RFC 8935 §2.4): `typ: secevent+jwt`, the
@@ -45,7 +44,6 @@ type RemoteSet = ReturnType<typeof createRemoteJWKSet>;
  * `iss`, `aud`, `iat` within `maxAgeSeconds`, and `jti` not seen before.
  */
 export function createSetVerifier(options: SetVerifierOptions): SetVerifier {
-  let remote: { url: string; set: RemoteSet } | undefined;
   const seen = new LRUCache<string, true>({
     max: options.maxRemembered ?? 100_000,
     // Past the iat window a replay is refused by its age anyway.
@@ -53,30 +51,16 @@ export function createSetVerifier(options: SetVerifierOptions): SetVerifier {
     perf: { now: () => options.clock.now() },
   });
 
-  const fetchImpl = async (url: string, init: { signal: AbortSignal }): Promise<Response> => {
-    const res = await boundedGet(url, { dispatcher: options.dispatcher, timeoutMs: options.timeoutMs, signal: init.signal });
-    return new Response(res.text, { status: res.status, headers: { 'content-type': 'application/json' } });
-  };
+  const keySetFor = remoteKeySets({ dispatcher: options.dispatcher, timeoutMs: options.timeoutMs });
 
-  const keySet = async (): Promise<RemoteSet> => {
+  const keySet = async (): Promise<RemoteKeySet> => {
     let url: string;
     try {
       url = await options.jwksUri();
     } catch (err) {
       throw unavailable(`SSF discovery failed: ${(err as Error).message}`, err);
     }
-    if (remote?.url !== url) {
-      remote = {
-        url,
-        set: createRemoteJWKSet(new URL(url), {
-          timeoutDuration: options.timeoutMs,
-          cooldownDuration: 30_000,
-          cacheMaxAge: 10 * 60_000,
-          [customFetch]: fetchImpl,
-        }),
-      };
-    }
-    return remote.set;
+    return keySetFor(url);
   };
 
   return {

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Clock } from '../pipeline/clock.js';
 import { ProxyError } from '../errors.js';
 import type { Authorized, WithSubject } from '../auth/stage.js';
@@ -19,35 +19,8 @@ export function checkUpgrade(ctx: WithSubject): void {
   const { req } = ctx;
   if (req.method !== 'GET') throw new ProxyError('invalid_request', 'a WebSocket handshake is a GET request (RFC 6455 §4.1)');
   if (hasBody(req)) throw new ProxyError('invalid_request', 'a WebSocket handshake has no body');
-  // Agents that cannot set headers (browsers) put tokens in Sec-WebSocket-Protocol, the query or a
-  // cookie. Whatever carrier, a second copy of the user token would reach the upstream: refuse.
-  const token = ctx.subject.token;
-  if (carriesToken(req.headers, ctx.forwardPath, token)) {
-    throw new ProxyError('invalid_request', 'the user token may only be sent in the configured token header', {
-      detail: 'user token found in another header or in the URL',
-    });
-  }
-}
-
-/** Shorter tokens are not searched for: a few characters could match an unrelated header by chance. */
-const MIN_SCANNED_TOKEN_LENGTH = 16;
-
-function carriesToken(headers: IncomingHttpHeaders, path: string, token: string): boolean {
-  if (token.length < MIN_SCANNED_TOKEN_LENGTH) return false;
-  if (path.includes(token) || safeDecode(path).includes(token)) return true;
-  for (const value of Object.values(headers)) {
-    if (value === undefined) continue;
-    if (Array.isArray(value) ? value.some((v) => v.includes(token)) : value.includes(token)) return true;
-  }
-  return false;
-}
-
-function safeDecode(path: string): string {
-  try {
-    return decodeURIComponent(path.replace(/\+/g, ' '));
-  } catch {
-    return path;
-  }
+  // A second copy of the user token (Sec-WebSocket-Protocol, query, cookie: where agents that
+  // cannot set headers put it) was refused by the shared admit step (user-token-elsewhere.ts).
 }
 
 /**

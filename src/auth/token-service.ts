@@ -168,7 +168,11 @@ export class TokenService {
    */
   cached(route: Route, subject: SubjectInfo, scopes: readonly string[]): ObtainedToken | undefined {
     if (this.#subjectExpired(subject)) return undefined;
-    const key = this.#keyFor(route, subject, scopes, this.#o.actor?.current());
+    return this.#fresh(route, this.#keyFor(route, subject, scopes, this.#o.actor?.current()));
+  }
+
+  /** The cached token under `key` while it is before its refresh point, counted as a hit. */
+  #fresh(route: Route, key: string): ObtainedToken | undefined {
     const token = this.cache.fresh(key);
     if (token === undefined) return undefined;
     let hits = this.#hitCounters.get(route);
@@ -190,7 +194,8 @@ export class TokenService {
     const { metrics } = this.#o;
     const route = req.route.name;
     if (req.cacheable) {
-      const hit = this.cached(req.route, req.subject, req.scopes);
+      // The key and the expiry check above are this call's: not computed again by cached().
+      const hit = this.#fresh(req.route, key);
       if (hit !== undefined) return hit;
     }
     const exchangeRequest: ExchangeRequest = {

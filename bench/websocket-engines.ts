@@ -10,7 +10,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, ServerResponse } from 'node:http';
 import { type AddressInfo, connect as tcpConnect, type Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
@@ -21,6 +20,7 @@ import { Agent } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
 import { upstreamHandshake } from '../src/proxy/websocket-handshake.js';
 import { relay } from '../src/proxy/websocket-relay.js';
+import { socketsOn } from '../test/helpers/proc-sockets.js';
 
 type Engine = 'http-proxy' | 'http-proxy-3' | 'undici';
 const ENGINES: Engine[] = ['http-proxy', 'http-proxy-3', 'undici'];
@@ -207,31 +207,4 @@ function sample(gc: () => void, ports: ReadonlySet<number>): { sockets: number; 
   gc();
   gc();
   return { sockets: socketsOn(ports), heap: process.memoryUsage().heapUsed };
-}
-
-function socketsOn(ports: ReadonlySet<number>): number {
-  const inodes = new Set<string>();
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      const port = (a: string | undefined) => Number.parseInt(a?.split(':')[1] ?? '', 16);
-      if (f.length >= 10 && (ports.has(port(f[1])) || ports.has(port(f[2])))) inodes.add(f[9] as string);
-    }
-  }
-  let n = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
-      if (m && inodes.has(m[1] as string)) n++;
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return n;
 }

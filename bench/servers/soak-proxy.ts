@@ -3,17 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
+import { createLogger, createProxy, resolveConfig } from '../lib/dist.js';
 import { childOptions, serve } from './child.js';
 
 // The proxy under soak (bench/soak.ts): the compiled dist/ (what ships), its own process, started
 // with --expose-gc so that a sample can be taken after a full collection.
-type App = typeof import('../../src/app.js');
-type Load = typeof import('../../src/config/load.js');
-type Log = typeof import('../../src/observability/logger.js');
-const dist = (file: string) => new URL(`../../dist/${file}`, import.meta.url).href;
-const { createProxy } = (await import(dist('app.js'))) as App;
-const { resolveConfig } = (await import(dist('config/load.js'))) as Load;
-const { createLogger } = (await import(dist('observability/logger.js'))) as Log;
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');

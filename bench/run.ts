@@ -8,6 +8,9 @@
  *   BENCH_ROUNDS [3]  BENCH_DURATION [10] s  BENCH_CONNECTIONS [16]  BENCH_USERS [10000]
  *   BENCH_RATE [1000] req/s for the same-load latency phase  BENCH_PIN [1]  BENCH_TOOL [wrk if installed]
  *   BENCH_CONFIGS (comma list of config names)  BENCH_SKIP (as-load,memory,herd)
+ *   BENCH_BASELINE_DIST=DIR adds the same proxy built from another tree (a `dist/` directory, e.g. main
+ *   before a change, built with `git worktree` or `git archive`) as configurations base-*, measured in the
+ *   same rounds, with the ratios new/base.
  *   BENCH_ATTRIBUTION=1 adds configurations that split the cost (see BENCHMARKS.md "Where the time goes").
  */
 import { spawn } from 'node:child_process';
@@ -170,6 +173,19 @@ async function main(): Promise<void> {
   const many = await startChild('delegate-proxy-users', 'delegate-proxy.ts', { config: proxyConfig(upstream.info.url, tokenEndpoint, USERS * 2) }, sut);
   children.push(bare, undici, dispatch, warm, many);
   const attribution: Config[] = [];
+  if (env.BENCH_BASELINE_DIST) {
+    const baseEnv = { env: { BENCH_DIST: env.BENCH_BASELINE_DIST } };
+    const baseWarm = await startChild('baseline-warm', 'delegate-proxy.ts', { config: proxyConfig(upstream.info.url, tokenEndpoint, 10_000) }, { ...sut, ...baseEnv });
+    const baseMany = await startChild('baseline-users', 'delegate-proxy.ts', { config: proxyConfig(upstream.info.url, tokenEndpoint, USERS * 2) }, { ...sut, ...baseEnv });
+    children.push(baseWarm, baseMany);
+    const w = { url: baseWarm.info.url, pids: () => [baseWarm.pid], token: oneToken, adminUrl: String(baseWarm.info.adminUrl) };
+    attribution.push(
+      { name: 'base-warm', label: 'B4 baseline build, warm, 1 user', ...w },
+      { name: 'base-users', label: `B5 baseline build, ${USERS} users`, url: baseMany.info.url, pids: () => [baseMany.pid], tokensFile: usersFile, adminUrl: String(baseMany.info.adminUrl) },
+      { name: 'base-post', label: 'B9 baseline build, 1 KiB POST, plain route', ...w, request: { method: 'POST', path: '/call', body: CALL_BODY, headers: MCP_HEADERS } },
+      { name: 'base-mcp-call', label: 'B10 baseline build, MCP tools/call (1 KiB)', ...w, request: { method: 'POST', path: '/mcp', body: CALL_BODY, headers: MCP_HEADERS } },
+    );
+  }
   if (env.BENCH_ATTRIBUTION === '1') {
     const selfPipeline = await startChild('bare-self-pipeline', 'bare-http-proxy.ts', { upstream: upstream.info.url, mode: 'self-pipeline' }, sut);
     const selfPipe = await startChild('bare-self-pipe', 'bare-http-proxy.ts', { upstream: upstream.info.url, mode: 'self-pipe' }, sut);
@@ -208,6 +224,7 @@ async function main(): Promise<void> {
   // Cold start: every user's first request is an exchange at the real AS.
   t = Date.now();
   await warmUsers(many.info.url, usersFile);
+  for (const c of attribution) if (c.tokensFile) await warmUsers(c.url, c.tokensFile);
   await warmUsers(warm.info.url, oneFile);
   for (const c of attribution) if (c.token) await warmUsers(c.url, oneFile);
   const coldMs = Date.now() - t;
@@ -402,6 +419,8 @@ function summarize(
   pairs.push(['delegate-warm', 'undici-dispatch'], ['delegate-users', 'undici-dispatch']);
   pairs.push(['delegate-mcp-call', 'bare-post'], ['delegate-post', 'bare-post'], ['delegate-mcp-call', 'delegate-post']);
   pairs.push(['delegate-list-json-mcp', 'delegate-list-json-plain'], ['delegate-list-sse-mcp', 'delegate-list-sse-plain']);
+  pairs.push(['delegate-warm', 'base-warm'], ['delegate-users', 'base-users'], ['delegate-post', 'base-post'], ['delegate-mcp-call', 'base-mcp-call']);
+  pairs.push(['base-warm', 'bare-http-proxy'], ['base-users', 'bare-http-proxy'], ['base-mcp-call', 'bare-post']);
   pairs.push(['bare-self-pipeline', 'bare-http-proxy'], ['bare-self-pipe', 'bare-http-proxy'], ['delegate-warm', 'bare-self-pipeline'], ['delegate-warm', 'delegate-warm-quiet']);
   for (const [a, b] of pairs) {
     {

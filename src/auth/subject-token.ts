@@ -10,6 +10,14 @@ const MAX_TOKEN_LENGTH = 16 * 1024;
  * never be forwarded. Missing, duplicated or malformed -> 401 invalid_token / invalid_request.
  */
 export function takeSubjectToken(headers: IncomingHttpHeaders, rawHeaders: readonly string[], header: string): string {
+  return bearerTokenOf(takeCredentialHeader(headers, rawHeaders, header));
+}
+
+/**
+ * The token header's one value, removed from the request (before anything else can forward it).
+ * Missing -> 401 invalid_token; more than one -> 400 invalid_request.
+ */
+export function takeCredentialHeader(headers: IncomingHttpHeaders, rawHeaders: readonly string[], header: string): string {
   const value = headers[header];
   delete headers[header];
   if (value === undefined || value === '') {
@@ -25,6 +33,11 @@ export function takeSubjectToken(headers: IncomingHttpHeaders, rawHeaders: reado
   if (count > 1 || Array.isArray(value)) {
     throw new ProxyError('invalid_request', `more than one ${header} header`);
   }
+  return value;
+}
+
+/** The token of a `Bearer <token>` header value (RFC 6750 §2.1); otherwise 401 invalid_token. */
+export function bearerTokenOf(value: string): string {
   const space = value.indexOf(' ');
   const scheme = space === -1 ? value : value.slice(0, space);
   if (scheme.toLowerCase() !== 'bearer') {

@@ -1,6 +1,7 @@
+import type { IncomingMessage } from 'node:http';
 import type { Authorized, WithSubject } from '../auth/stage.js';
 import type { SubjectVerifier } from '../auth/subject-verify.js';
-import { takeSubjectToken } from '../auth/subject-token.js';
+import { bearerTokenOf, takeCredentialHeader } from '../auth/subject-token.js';
 import type { SubjectInfo, TokenService } from '../auth/token-service.js';
 import { ProxyError } from '../errors.js';
 import type { McpAware } from '../mcp/state.js';
@@ -86,12 +87,32 @@ function matchRoute(ctx: RequestContext, routes: RouteTable): Routed {
 }
 
 function takeSubject(ctx: Routed, header: string, tokens: TokenService): WithSubject {
-  ctx.presentedCredentials = ctx.req.headers[header] !== undefined;
+  const { req } = ctx;
+  ctx.presentedCredentials = req.headers[header] !== undefined;
   // Removed from the request here, before anything else can forward it.
-  const token = takeSubjectToken(ctx.req.headers, ctx.req.rawHeaders, header);
+  const value = takeCredentialHeader(req.headers, req.rawHeaders, header);
   const withSubject = ctx as Building<WithSubject>;
-  withSubject.subject = tokens.describe(token);
+  withSubject.subject = subjectOf(req.socket as MemoSocket, value, tokens);
   return withSubject;
+}
+
+/** The last token header value seen on a connection, and what it described. */
+const LAST_SUBJECT = Symbol('delegate-proxy.last-subject');
+type MemoSocket = IncomingMessage['socket'] & { [LAST_SUBJECT]?: { readonly value: string; readonly subject: SubjectInfo } };
+
+/**
+ * The subject of a token header value. An agent's keep-alive connection usually carries one user's
+ * token request after request: the same header value as the connection's previous request reuses
+ * that request's subject (validated, hashed and decoded already; it is immutable and derived from
+ * the value alone) instead of hashing it again. Only values that came on this same connection, from
+ * the same client, are compared. Expiry and revocation are still checked per request (steps 3 and 5).
+ */
+function subjectOf(socket: MemoSocket, value: string, tokens: TokenService): SubjectInfo {
+  const last = socket[LAST_SUBJECT];
+  if (last !== undefined && last.value === value) return last.subject;
+  const subject = tokens.describe(bearerTokenOf(value));
+  socket[LAST_SUBJECT] = { value, subject };
+  return subject;
 }
 
 /** Step 5 on a warm cache: the token without waiting, or undefined when one must be exchanged. */

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { createBatchedDestination } from './log-destination.js';
 
 /**
  * Every place a token or credential could sit in a log object. Configured here, never from request
@@ -94,10 +95,11 @@ export function createLogger(options: LoggerOptions): Logger {
     logger.warn('logging.pretty is set but pino-pretty (a dev dependency) is not installed: logging JSON');
     return logger;
   }
-  // Asynchronous writes: lines queued while a write is in flight go out together, so a busy proxy
-  // makes far fewer write syscalls, and nothing waits at low traffic (no minLength). pino flushes
-  // the queue synchronously on exit.
-  return pino(base, pino.destination({ dest: 1, sync: false }));
+  // Lines written together once per event-loop turn (log-destination.ts); what is queued at exit
+  // is written before the process ends.
+  const destination = createBatchedDestination({ fd: 1 });
+  process.once('exit', destination.flushSync);
+  return pino(base, destination);
 }
 
 function prettyAvailable(): boolean {

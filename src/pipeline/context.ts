@@ -79,8 +79,11 @@ class Context implements RequestContext {
   }
 }
 
+/**
+ * The request's context. Its id goes back as `x-request-id` with whatever answers the request:
+ * the forwarded response (src/proxy/forwarder.ts) or an error (src/proxy/error-response.ts); it is
+ * not set on the response up front, so Node can take a forwarded response's headers as one list.
+ */
 export function createContext(req: IncomingMessage, res: ServerResponse, logger: Logger): RequestContext {
-  const id = requestIdOf(req);
-  res.setHeader('x-request-id', id);
-  return new Context(req, res, logger, id);
+  return new Context(req, res, logger, requestIdOf(req));
 }

@@ -2,9 +2,9 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Transform } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
 import { ProxyError } from '../errors.js';
-import { OriginGate } from './origin-gate.js';
+import { type GateWaiter, OriginGate } from './origin-gate.js';
 import { isRetryableReset } from './reset-retry.js';
-import { removeHopByHop } from './headers.js';
+import { responseHeaders } from './headers.js';
 import { PASS, type ResponseAction, type UpstreamHead } from '../pipeline/response-action.js';
 
 
@@ -30,6 +30,8 @@ export interface ForwardTarget {
    */
   readonly body: Buffer | IncomingMessage | undefined;
   readonly contentLength?: string | undefined;
+  /** Sent back as `x-request-id` when the upstream's response carries none. */
+  readonly requestId?: string | undefined;
   /** Decides per response; default: pass. */
   readonly onResponse?: ((head: UpstreamHead) => ResponseAction) | undefined;
 }
@@ -125,15 +127,29 @@ function upstreamPath(upstream: URL, path: string): string {
   return pathPart.replace(/\/{2,}/g, '/') + (q === -1 ? '' : joined.slice(q));
 }
 
+/** The attempt a response currently belongs to (a retry replaces it), for the one 'close' listener. */
+const EXCHANGE = Symbol('delegate-proxy.exchange');
+type TrackedResponse = ServerResponse & { [EXCHANGE]?: Exchange | undefined };
+
+/** One listener for every response (added once per response, not per attempt): no closure per request. */
+function onClientClose(this: TrackedResponse): void {
+  this[EXCHANGE]?.clientGone();
+}
+
+function onDeadline(exchange: Exchange): void {
+  exchange.deadlinePassed();
+}
+
 /**
  * One forwarded request, as a dispatch handler. Settles its promise exactly once: with the
  * response (headers passed on, or dropped for a retry), or with a ProxyError (502/504) while
- * nothing has reached the client. Afterwards, failures cut the client's stream.
+ * nothing has reached the client. Afterwards, failures cut the client's stream. Made with no
+ * closure: the gate, the deadline timer and the client's 'close' reach it as an object.
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Dispatcher.DispatchHandler, GateWaiter {
   readonly #pool: Pool;
   readonly #gate: OriginGate;
-  readonly #res: ServerResponse;
+  readonly #res: TrackedResponse;
   readonly #target: ForwardTarget;
   readonly #listener: ForwardSettled;
   #controller: Dispatcher.DispatchController | undefined;
@@ -148,9 +164,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   #timer: NodeJS.Timeout | undefined;
   #sink: ServerResponse | Transform | undefined;
   #dropped = false;
-  readonly #onClientClose = () => this.#clientGone();
-  readonly #onDrain = () => this.#controller?.resume();
-  readonly #admit = () => this.#dispatch();
+  /** Made on the first backpressure only (most responses never fill the client's buffer). */
+  #onDrain: (() => void) | undefined;
 
   constructor(
     pool: Pool,
@@ -167,18 +182,21 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   start(): void {
-    if (this.#res.destroyed) {
+    const res = this.#res;
+    if (res.destroyed) {
       // The client already left (e.g. during the token exchange): nothing to send upstream.
       this.#settle({ upstreamStatus: undefined, retry: false });
       return;
     }
     // The client leaving cancels the upstream request at once, queued, waiting or streaming.
-    this.#res.once('close', this.#onClientClose);
-    this.#timer = setTimeout(() => this.#timeout(), this.#target.timeoutMs);
-    this.#gate.enter(this.#admit);
+    if (!(EXCHANGE in res)) res.on('close', onClientClose);
+    res[EXCHANGE] = this;
+    this.#timer = setTimeout(onDeadline, this.#target.timeoutMs, this);
+    this.#gate.enter(this);
   }
 
-  #dispatch(): void {
+  /** The gate let this request through to the pool. */
+  admitted(): void {
     if (this.#settled) {
       this.#gate.leave();
       return;
@@ -230,26 +248,25 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (action.kind === 'retry') {
       // Nothing reached the client; this response is dropped with its connection.
       this.#dropped = true;
-      this.#res.off('close', this.#onClientClose);
+      this.#detach();
       controller.abort(new Error('response dropped for a retry'));
       this.#settle({ upstreamStatus: status, retry: true });
       return;
     }
     const res = this.#res;
-    // Response hop-by-hop headers belong to the upstream leg; Node frames ours itself.
-    removeHopByHop(headers);
-    if (action.transform) delete headers['content-length'];
     try {
-      res.writeHead(status, statusText, headers);
+      // Hop-by-hop headers belong to the upstream leg; Node frames ours itself (headers.ts).
+      res.writeHead(status, statusText, responseHeaders(headers, this.#target.requestId, action.transform !== undefined));
     } catch (err) {
-      // Headers set before the invalid one must not reach the agent with the 502.
-      for (const name of res.getHeaderNames()) if (name !== 'x-request-id') res.removeHeader(name);
+      // Nothing of the refused head was kept (it was one list, checked as a whole); the 502 that
+      // follows gets its own status text.
+      res.statusMessage = '';
       controller.abort(err as Error);
       this.#fail(new ProxyError('bad_gateway', 'the upstream sent an invalid response', { detail: (err as Error).message, cause: err }));
       return;
     }
     // A stream (SSE, chunked) shows its headers at once; a sized body carries them in its first write.
-    if (headers['content-length'] === undefined) res.flushHeaders();
+    if (headers['content-length'] === undefined || action.transform) res.flushHeaders();
     if (action.transform) {
       const transform = action.transform;
       transform.pipe(res);
@@ -269,13 +286,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (sink === undefined) return;
     if (!sink.write(chunk)) {
       controller.pause();
+      this.#onDrain ??= () => this.#controller?.resume();
       sink.once('drain', this.#onDrain);
     }
   }
 
   onResponseEnd(): void {
     this.#gate.leave();
-    this.#res.off('close', this.#onClientClose);
+    this.#detach();
     this.#sink?.end();
   }
 
@@ -284,7 +302,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.#dropped) return;
     if (this.#started) {
       // The response already started: the only honest signal left is to cut the stream.
-      this.#res.off('close', this.#onClientClose);
+      this.#detach();
       if (this.#sink !== undefined && this.#sink !== this.#res) this.#sink.destroy(err);
       this.#res.destroy(err);
       return;
@@ -304,7 +322,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       // After undici has let go of the dead socket (this callback runs while it is torn down), so
       // the request goes out on another connection.
       setImmediate(() => {
-        if (!this.#settled) this.#gate.enter(this.#admit);
+        if (!this.#settled) this.#gate.enter(this);
       });
       return;
     }
@@ -323,7 +341,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     return new ProxyError('bad_gateway', 'the upstream could not be reached', { detail: `${err.code ?? 'error'}: ${err.message}`, cause: err });
   }
 
-  #timeout(): void {
+  /** The response headers did not arrive within the target's timeoutMs. */
+  deadlinePassed(): void {
     this.#timer = undefined;
     if (this.#settled) return;
     this.#timedOut = true;
@@ -331,7 +350,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#fail(this.#errorFor(err));
   }
 
-  #clientGone(): void {
+  /** The client's connection closed (the response finished, or the client went away). */
+  clientGone(): void {
     if (this.#res.writableFinished) return;
     if (!this.#settled) this.#settle({ upstreamStatus: undefined, retry: false });
     else this.#cancel(new Error('client went away'));
@@ -342,7 +362,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.#settled) return;
     this.#settled = true;
     this.#clearTimer();
-    this.#res.off('close', this.#onClientClose);
+    this.#detach();
     this.#cancel(err);
     this.#listener.failed(err);
   }
@@ -352,7 +372,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#settled = true;
     this.#clearTimer();
     if (!this.#started) {
-      this.#res.off('close', this.#onClientClose);
+      this.#detach();
       this.#cancel(new Error('request no longer wanted'));
     }
     this.#listener.forwarded(result);
@@ -361,11 +381,16 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** Stops the upstream request: out of the queue, or aborted on its connection. */
   #cancel(reason: Error): void {
     if (!this.#dispatched) {
-      this.#gate.remove(this.#admit);
+      this.#gate.remove(this);
       return;
     }
     // Before onRequestStart, undici still holds it queued: onRequestStart aborts it on arrival.
     this.#controller?.abort(reason);
+  }
+
+  /** The client's 'close' no longer concerns this attempt. */
+  #detach(): void {
+    if (this.#res[EXCHANGE] === this) this.#res[EXCHANGE] = undefined;
   }
 
   #clearTimer(): void {

@@ -86,6 +86,7 @@ class Attempt implements ForwardTarget, ForwardSettled {
   readonly timeoutMs: number;
   readonly body: Buffer | IncomingMessage | undefined;
   readonly contentLength: string | undefined;
+  readonly requestId: string;
   #plan: RetryPlan | undefined = undefined;
 
   constructor(
@@ -106,6 +107,7 @@ class Attempt implements ForwardTarget, ForwardSettled {
       accessToken: ctx.token.token.accessToken,
     });
     this.timeoutMs = route.timeoutMs;
+    this.requestId = ctx.id;
     this.body = streamed ? req : ctx.body;
     // A sized body keeps its length upstream; a chunked one stays chunked (RFC 9112 §6.1).
     this.contentLength = streamed ? req.headers['content-length'] : hasBody(req) ? undefined : req.headers['content-length'];

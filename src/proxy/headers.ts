@@ -32,6 +32,32 @@ export function removeHopByHop(headers: IncomingHttpHeaders): void {
   }
 }
 
+/** Response fields never passed back to the agent: hop-by-hop (RFC 9110 §7.6.1); Node frames the body itself. */
+const HOP_BY_HOP_SET = new Set(HOP_BY_HOP);
+
+/**
+ * An upstream response's headers for the agent, as a flat [name, value, ...] list (what
+ * `writeHead` takes without copying them into the response's own header store): hop-by-hop
+ * fields and any named in `Connection` dropped, except `Content-Length` (see removeHopByHop),
+ * which goes only when the body is rewritten (`dropLength`). The request's id is added when
+ * the upstream sent none. Repeated fields (`set-cookie`) stay separate.
+ */
+export function responseHeaders(headers: IncomingHttpHeaders, requestId: string | undefined, dropLength: boolean): string[] {
+  const connection = headers.connection;
+  const listed = typeof connection === 'string' && connection !== 'close' && connection !== 'keep-alive' ? connectionTokens(connection) : undefined;
+  listed?.delete('content-length');
+  const out: string[] = [];
+  for (const name in headers) {
+    if (HOP_BY_HOP_SET.has(name) || listed?.has(name) || (dropLength && name === 'content-length')) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const v of value) out.push(name, v);
+  }
+  if (requestId !== undefined && headers['x-request-id'] === undefined) out.push('x-request-id', requestId);
+  return out;
+}
+
 export interface ForwardedFor {
   readonly clientAddress: string | undefined;
   readonly host: string | undefined;

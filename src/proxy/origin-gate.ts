@@ -1,3 +1,8 @@
+/** A request waiting at the gate: an object, so a request needs no callback made for it. */
+export interface GateWaiter {
+  admitted(): void;
+}
+
 /**
  * Admits at most `limit` requests at a time to one upstream origin's pool; the rest wait here, in
  * arrival order. undici's own queue cannot be left by a request that is no longer wanted (its
@@ -7,25 +12,25 @@
 export class OriginGate {
   readonly #limit: number;
   #active = 0;
-  readonly #waiting = new Set<() => void>();
+  readonly #waiting = new Set<GateWaiter>();
 
   constructor(limit: number) {
     this.#limit = limit;
   }
 
-  /** Runs `admit` now if a slot is free, else when one frees up (unless removed first). */
-  enter(admit: () => void): void {
+  /** Admits `waiter` now if a slot is free, else when one frees up (unless removed first). */
+  enter(waiter: GateWaiter): void {
     if (this.#active < this.#limit) {
       this.#active++;
-      admit();
+      waiter.admitted();
       return;
     }
-    this.#waiting.add(admit);
+    this.#waiting.add(waiter);
   }
 
   /** Takes a waiting request out of the queue; a no-op once it was admitted. */
-  remove(admit: () => void): void {
-    this.#waiting.delete(admit);
+  remove(waiter: GateWaiter): void {
+    this.#waiting.delete(waiter);
   }
 
   /** The admitted request finished (its dispatch ended): the next waiting one takes its slot. */
@@ -33,7 +38,7 @@ export class OriginGate {
     // A Set iterates in insertion order: the oldest waiting request goes first.
     for (const next of this.#waiting) {
       this.#waiting.delete(next);
-      next();
+      next.admitted();
       return;
     }
     this.#active--;

@@ -5,9 +5,11 @@ describe('OriginGate', () => {
   it('admits up to its limit at once, then in arrival order as slots free up', () => {
     const gate = new OriginGate(2);
     const admitted: string[] = [];
-    const admit = (name: string) => (): void => {
-      admitted.push(name);
-    };
+    const admit = (name: string) => ({
+      admitted: (): void => {
+        admitted.push(name);
+      },
+    });
     for (const name of ['a', 'b', 'c', 'd']) gate.enter(admit(name));
     expect(admitted).toEqual(['a', 'b']);
     expect(gate.waiting).toBe(2);
@@ -24,9 +26,14 @@ describe('OriginGate', () => {
   it('a removed waiter never runs and holds no place', () => {
     const gate = new OriginGate(1);
     const admitted: string[] = [];
-    const first = () => admitted.push('first');
-    const gone = () => admitted.push('gone');
-    const next = () => admitted.push('next');
+    const waiter = (name: string) => ({
+      admitted: (): void => {
+        admitted.push(name);
+      },
+    });
+    const first = waiter('first');
+    const gone = waiter('gone');
+    const next = waiter('next');
     gate.enter(first);
     gate.enter(gone);
     gate.enter(next);

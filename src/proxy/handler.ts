@@ -42,7 +42,7 @@ export function createHandler(options: PipelineDeps): (req: IncomingMessage, res
   return (req, res) => {
     const ctx: AnyStage = createContext(req, res, deps.logger); // 1. context
     (res as WithContext)[CONTEXT] = ctx;
-    res.once('close', onClose);
+    res.on('close', onClose); // once per response: no once() wrapper
     try {
       const prepared = prepare(ctx, deps); // 2-6. route, subject, policy, token, step-up (prepare.ts)
       if (prepared instanceof Promise) prepared.then((p) => forward(p, deps)).catch((err: unknown) => fail(ctx, err));

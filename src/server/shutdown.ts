@@ -30,6 +30,8 @@ export interface GracefulServerOptions {
   readonly firstRequestMs?: number;
 }
 
+const SOCKET = Symbol('delegate-proxy.request-socket');
+
 /** Wraps an HTTP server with in-flight tracking; attach before it starts serving. */
 export function gracefulServer(server: Server, options: GracefulServerOptions = {}): GracefulServer {
   let count = 0;
@@ -64,28 +66,37 @@ export function gracefulServer(server: Server, options: GracefulServerOptions = 
     });
   });
 
+  // Decided when the headers go out, not when the request came in: a response that starts while
+  // draining or closing says `Connection: close` (RFC 9112 §9.6) and Node closes the connection
+  // after it, so the client never sends another request on a connection about to be closed.
+  // Shared by every response (no closure per request); `base` is the response class's own.
+  let base: ServerResponse['writeHead'] | undefined;
+  function writeHead(this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>): ServerResponse {
+    if (closing || draining()) this.shouldKeepAlive = false;
+    return (base as (...a: unknown[]) => ServerResponse).apply(this, args);
+  }
+  function onResponseClose(this: ServerResponse & { [SOCKET]?: Socket }): void {
+    // The connection as it was when the request came (req.socket may be gone by now).
+    const socket = this[SOCKET] as Socket;
+    count--;
+    const left = (active.get(socket) ?? 1) - 1;
+    active.set(socket, left);
+    // A response that began before the close offered keep-alive: close its connection now that
+    // it is idle, unless the client's next request already arrived on it.
+    if (closing && left === 0) setImmediate(() => active.get(socket) === 0 && socket.destroy());
+    wake();
+  }
+
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket;
     fresh.delete(socket);
     active.set(socket, (active.get(socket) ?? 0) + 1);
     count++;
-    // Decided when the headers go out, not when the request came in: a response that starts while
-    // draining or closing says `Connection: close` (RFC 9112 §9.6) and Node closes the connection
-    // after it, so the client never sends another request on a connection about to be closed.
-    const writeHead = res.writeHead;
-    res.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>) {
-      if (closing || draining()) this.shouldKeepAlive = false;
-      return writeHead.apply(this, args);
-    } as ServerResponse['writeHead'];
-    res.once('close', () => {
-      count--;
-      const left = (active.get(socket) ?? 1) - 1;
-      active.set(socket, left);
-      // A response that began before the close offered keep-alive: close its connection now that
-      // it is idle, unless the client's next request already arrived on it.
-      if (closing && left === 0) setImmediate(() => active.get(socket) === 0 && socket.destroy());
-      wake();
-    });
+    (res as ServerResponse & { [SOCKET]?: Socket })[SOCKET] = socket;
+    base ??= res.writeHead;
+    res.writeHead = writeHead as ServerResponse['writeHead'];
+    // 'close' comes once per response: a plain listener, no once() wrapper per request.
+    res.on('close', onResponseClose);
   });
 
   const inFlight: InFlight = {

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Transform } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
 import { ProxyError } from '../errors.js';
+import { DeadlineList, type DeadlineEntry } from './deadlines.js';
 import { type GateWaiter, OriginGate } from './origin-gate.js';
 import { isRetryableReset } from './reset-retry.js';
 import { responseHeaders } from './headers.js';
@@ -78,6 +79,16 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
  */
 export function createForwarder(options: ForwarderOptions): Forwarder {
   const pools = new Map<string, { pool: Pool; gate: OriginGate }>();
+  // One list (and one timer) per timeout length: routes share it when their timeoutMs is the same.
+  const deadlines = new Map<number, DeadlineList>();
+  const deadlinesOf = (ms: number) => {
+    let list = deadlines.get(ms);
+    if (list === undefined) {
+      list = new DeadlineList(ms);
+      deadlines.set(ms, list);
+    }
+    return list;
+  };
   const poolFor = (origin: string) => {
     let entry = pools.get(origin);
     if (entry === undefined) {
@@ -99,12 +110,12 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     forward(res, target) {
       const { pool, gate } = poolFor(target.upstream.origin);
       return new Promise<ForwardResult>((resolve, reject) => {
-        new Exchange(pool, gate, res, target, { forwarded: resolve, failed: reject }).start();
+        new Exchange(pool, gate, deadlinesOf(target.timeoutMs), res, target, { forwarded: resolve, failed: reject }).start();
       });
     },
     dispatch(res, target, settled) {
       const { pool, gate } = poolFor(target.upstream.origin);
-      new Exchange(pool, gate, res, target, settled).start();
+      new Exchange(pool, gate, deadlinesOf(target.timeoutMs), res, target, settled).start();
     },
     async close() {
       const all = [...pools.values()];
@@ -136,19 +147,21 @@ function onClientClose(this: TrackedResponse): void {
   this[EXCHANGE]?.clientGone();
 }
 
-function onDeadline(exchange: Exchange): void {
-  exchange.deadlinePassed();
-}
-
 /**
  * One forwarded request, as a dispatch handler. Settles its promise exactly once: with the
  * response (headers passed on, or dropped for a retry), or with a ProxyError (502/504) while
  * nothing has reached the client. Afterwards, failures cut the client's stream. Made with no
- * closure: the gate, the deadline timer and the client's 'close' reach it as an object.
+ * closure: the gate, the deadline list and the client's 'close' reach it as an object.
  */
-class Exchange implements Dispatcher.DispatchHandler, GateWaiter {
+class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry {
   readonly #pool: Pool;
   readonly #gate: OriginGate;
+  readonly #deadlines: DeadlineList;
+  // The deadline list's links (deadlines.ts): listed from start() until the response headers.
+  deadlineDue = 0;
+  deadlinePrev: DeadlineEntry | undefined = undefined;
+  deadlineNext: DeadlineEntry | undefined = undefined;
+  deadlineList: DeadlineList | undefined = undefined;
   readonly #res: TrackedResponse;
   readonly #target: ForwardTarget;
   readonly #listener: ForwardSettled;
@@ -161,7 +174,6 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter {
   #responseBegun = false;
   #timedOut = false;
   #resetRetried = false;
-  #timer: NodeJS.Timeout | undefined;
   #sink: ServerResponse | Transform | undefined;
   #dropped = false;
   /** Made on the first backpressure only (most responses never fill the client's buffer). */
@@ -170,12 +182,14 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter {
   constructor(
     pool: Pool,
     gate: OriginGate,
+    deadlines: DeadlineList,
     res: ServerResponse,
     target: ForwardTarget,
     settled: ForwardSettled,
   ) {
     this.#pool = pool;
     this.#gate = gate;
+    this.#deadlines = deadlines;
     this.#res = res;
     this.#target = target;
     this.#listener = settled;
@@ -191,7 +205,7 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter {
     // The client leaving cancels the upstream request at once, queued, waiting or streaming.
     if (!(EXCHANGE in res)) res.on('close', onClientClose);
     res[EXCHANGE] = this;
-    this.#timer = setTimeout(onDeadline, this.#target.timeoutMs, this);
+    this.#deadlines.add(this);
     this.#gate.enter(this);
   }
 
@@ -230,7 +244,7 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter {
     // A streamed body may take longer to upload than timeoutMs and must not be cut: from here on
     // undici's headersTimeout (the same timeoutMs) applies, which waits while the upstream reads
     // the body and runs once it is sent or the upstream stops reading.
-    if (this.#target.body !== undefined && !Buffer.isBuffer(this.#target.body)) this.#clearTimer();
+    if (this.#target.body !== undefined && !Buffer.isBuffer(this.#target.body)) this.#clearDeadline();
   }
 
   onResponseStarted(): void {
@@ -243,7 +257,7 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter {
       return;
     }
     this.#started = true;
-    this.#clearTimer();
+    this.#clearDeadline();
     const action = this.#target.onResponse?.({ status, headers }) ?? PASS;
     if (action.kind === 'retry') {
       // Nothing reached the client; this response is dropped with its connection.
@@ -343,7 +357,6 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter {
 
   /** The response headers did not arrive within the target's timeoutMs. */
   deadlinePassed(): void {
-    this.#timer = undefined;
     if (this.#settled) return;
     this.#timedOut = true;
     const err = new Error(`no response headers within ${this.#target.timeoutMs} ms`);
@@ -361,7 +374,7 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter {
   #fail(err: ProxyError): void {
     if (this.#settled) return;
     this.#settled = true;
-    this.#clearTimer();
+    this.#clearDeadline();
     this.#detach();
     this.#cancel(err);
     this.#listener.failed(err);
@@ -370,7 +383,7 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter {
   #settle(result: ForwardResult): void {
     if (this.#settled) return;
     this.#settled = true;
-    this.#clearTimer();
+    this.#clearDeadline();
     if (!this.#started) {
       this.#detach();
       this.#cancel(new Error('request no longer wanted'));
@@ -393,10 +406,7 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter {
     if (this.#res[EXCHANGE] === this) this.#res[EXCHANGE] = undefined;
   }
 
-  #clearTimer(): void {
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
+  #clearDeadline(): void {
+    this.deadlineList?.remove(this);
   }
 }

@@ -304,7 +304,6 @@ export class TokenService {
       accessToken: issued.accessToken,
       // One shared array when the AS granted what was asked (the usual case): less memory per entry.
       scopes: sameScopes(issued.scopes, exchangeRequest.scopes) ? exchangeRequest.scopes : issued.scopes,
-      issuedAt: now,
       expiresAt: times.expiresAt,
       refreshAt: times.refreshAt,
     };

@@ -130,9 +130,10 @@ export class TokenService {
     const known = this.#subjects.get(tokenHash);
     // Spelled out, not spread: one object of a fixed shape per request.
     if (known !== undefined) return { token, hash: known.hash, sub: known.sub, expiresAt: known.expiresAt, iss: known.iss, iat: known.iat, email: known.email };
-    const info = describeSubject(token, tokenHash);
     // An opaque token has nothing to decode: finding no JWT in it again costs less than a memo entry.
-    if (jwtShaped(token)) this.#remember({ hash: tokenHash, sub: info.sub, expiresAt: info.expiresAt, iss: info.iss, iat: info.iat, email: info.email });
+    if (!jwtShaped(token)) return { token, hash: tokenHash, sub: undefined, expiresAt: undefined, iss: undefined, iat: undefined, email: undefined };
+    const info = describeSubject(token, tokenHash);
+    this.#remember({ hash: tokenHash, sub: info.sub, expiresAt: info.expiresAt, iss: info.iss, iat: info.iat, email: info.email });
     return info;
   }
 

@@ -229,8 +229,10 @@ export class TokenService {
       const token = await this.#exchange(req, exchangeRequest, actor !== undefined);
       return { token, result: 'bypass', key };
     }
-    // Indexed before the exchange, so a revocation during it finds (and drops) its result.
-    this.subjectIndex.add(key, req.subject);
+    // Indexed before the exchange, so a revocation during it finds (and drops) its result. The
+    // claims memo, when there is one, is what the index keeps (one object per user, no token in it).
+    const indexed = this.#subjects.get(req.subject.hash) ?? req.subject;
+    this.subjectIndex.add(key, indexed);
     let lookup: Awaited<ReturnType<TokenCache['get']>>;
     try {
       lookup = await this.cache.get(key, {
@@ -248,7 +250,7 @@ export class TokenService {
     }
     metrics.tokenCacheLookups.inc({ route, result: lookup.result });
     // Only while the entry is there: it may have been evicted since the fetch settled.
-    if (this.cache.has(key)) this.subjectIndex.add(key, req.subject);
+    if (this.cache.has(key)) this.subjectIndex.add(key, indexed);
     return { token: lookup.token, result: lookup.result, key };
   }
 

@@ -9,6 +9,9 @@
  *   cache        100,000 entries, each with its own ~800-byte token: the total per entry;
  *   cache-shared 100,000 entries all holding one shared token string: the overhead per entry
  *                without the token (key, entry object, scopes, lru-cache slots).
+ *   jwt-users    as cache-shared, but each user token is a JWT (sub, iss, email, exp, iat): adds
+ *                what is kept per user for JWTs (the describe() memo of the claims) and the
+ *                revocation index by sub and email (README "Revocation").
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -44,7 +47,14 @@ const route = routesOf([
   },
 ])[0] as Route;
 
-async function fillCache(tokenOf: (n: number) => string, shareToken: boolean): Promise<{ bytes: number; keep: unknown }> {
+/** A JWT-shaped user token (unsigned: only decoded, never verified, by the token service). */
+function userJwt(n: number, now: number): string {
+  const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const claims = { iss: 'https://idp.example', sub: `user-${n}`, email: `user-${n}@example.com`, iat: Math.floor(now / 1000), exp: Math.floor(now / 1000) + 7200 };
+  return `${part({ alg: 'RS256', typ: 'JWT' })}.${part(claims)}.${'s'.repeat(342)}`;
+}
+
+async function fillCache(tokenOf: (n: number) => string, shareToken: boolean, jwtUsers = false): Promise<{ bytes: number; keep: unknown }> {
   const before = await settle();
   const clock = manualClock(Date.now());
   const client = countingClient({ expiresIn: 3600, token: tokenOf, perKey: false, shareToken });
@@ -54,12 +64,13 @@ async function fillCache(tokenOf: (n: number) => string, shareToken: boolean): P
     for (let j = i; j < Math.min(ENTRIES, i + 1000); j++) {
       // The subject token is never stored (only its hash, in the key and in the describe() memo of
       // sub/exp, which is measured here too); the token string is garbage afterwards.
-      const subject = service.describe(`subject-${j}-${'x'.repeat(700)}`);
+      const subject = service.describe(jwtUsers ? userJwt(j, clock.now()) : `subject-${j}-${'x'.repeat(700)}`);
       jobs.push(service.obtain({ route, subject, scopes: route.scopes, log: silentLogger, cacheable: true }));
     }
     await Promise.all(jobs);
   }
   if (service.cache.size !== ENTRIES) throw new Error(`expected ${ENTRIES} entries, found ${service.cache.size}`);
+  if (jwtUsers && service.subjectIndex.size !== ENTRIES) throw new Error(`expected ${ENTRIES} indexed keys, found ${service.subjectIndex.size}`);
   const after = await settle();
   return { bytes: after - before, keep: service };
 }
@@ -104,5 +115,18 @@ let total: number;
     note: 'overhead only: key, entry, scopes, lru-cache slots (one token string shared by all entries)',
   });
   line('memory-split', { totalPerEntry: Math.round(total / ENTRIES), overheadPerEntry: Math.round(bytes / ENTRIES), tokenPerEntry: Math.round((total - bytes) / ENTRIES) });
+  void keep;
+}
+
+// 4. As 3, with JWT user tokens: the per-user claims memo and the revocation index come on top.
+{
+  const shared = tokenLike();
+  const { bytes, keep } = await fillCache(() => shared, true, true);
+  line('memory-jwt-users', {
+    entries: ENTRIES,
+    tokenBytes: 0,
+    bytesPerEntry: Math.round(bytes / ENTRIES),
+    note: 'overhead only, one entry per JWT user: also the claims memo and the revocation index (sub, email)',
+  });
   void keep;
 }

@@ -10,6 +10,9 @@ export type SubjectTarget =
   | { readonly kind: 'sub'; readonly sub: string; readonly iss?: string | undefined }
   | { readonly kind: 'email'; readonly email: string };
 
+/** The keys of one user: most users have one cache entry, kept as the key itself (no Set for it). */
+type Keys = string | Set<string>;
+
 /**
  * Delegated-token cache keys by user (`sub`, `email`), so a revocation can evict every entry of a
  * user although the cache is keyed by token hashes (README "Revocation"). Fed by the token service
@@ -18,8 +21,8 @@ export type SubjectTarget =
  */
 export class SubjectIndex {
   readonly #byKey = new Map<string, IndexedSubject>();
-  readonly #bySub = new Map<string, Set<string>>();
-  readonly #byEmail = new Map<string, Set<string>>();
+  readonly #bySub = new Map<string, Keys>();
+  readonly #byEmail = new Map<string, Keys>();
 
   get size(): number {
     return this.#byKey.size;
@@ -28,8 +31,10 @@ export class SubjectIndex {
   add(key: string, subject: IndexedSubject): void {
     if (this.#byKey.has(key)) return;
     if (subject.sub === undefined && subject.email === undefined) return; // opaque token: nothing to match on
-    // A copy of the three claims only: the caller's object may hold the raw user token.
-    this.#byKey.set(key, { sub: subject.sub, iss: subject.iss, email: subject.email });
+    // An object with the raw user token in it is never kept: then a copy of the three claims only.
+    // One without (the token service's claims memo) is shared by all of the user's entries.
+    const kept = 'token' in subject ? { sub: subject.sub, iss: subject.iss, email: subject.email } : subject;
+    this.#byKey.set(key, kept);
     if (subject.sub !== undefined) addTo(this.#bySub, subject.sub, key);
     if (subject.email !== undefined) addTo(this.#byEmail, normalizeEmail(subject.email), key);
   }
@@ -48,11 +53,10 @@ export class SubjectIndex {
    * new exchange).
    */
   keysFor(target: SubjectTarget): string[] {
-    if (target.kind === 'email') return [...(this.#byEmail.get(normalizeEmail(target.email)) ?? [])];
-    const keys = this.#bySub.get(target.sub);
-    if (keys === undefined) return [];
-    if (target.iss === undefined) return [...keys];
-    return [...keys].filter((k) => {
+    if (target.kind === 'email') return listOf(this.#byEmail.get(normalizeEmail(target.email)));
+    const keys = listOf(this.#bySub.get(target.sub));
+    if (target.iss === undefined) return keys;
+    return keys.filter((k) => {
       const iss = this.#byKey.get(k)?.iss;
       return iss === undefined || iss === target.iss;
     });
@@ -64,18 +68,27 @@ export function normalizeEmail(email: string): string {
   return email.toLowerCase();
 }
 
-function addTo(map: Map<string, Set<string>>, id: string, key: string): void {
-  let set = map.get(id);
-  if (set === undefined) {
-    set = new Set();
-    map.set(id, set);
-  }
-  set.add(key);
+function listOf(keys: Keys | undefined): string[] {
+  if (keys === undefined) return [];
+  return typeof keys === 'string' ? [keys] : [...keys];
 }
 
-function removeFrom(map: Map<string, Set<string>>, id: string, key: string): void {
-  const set = map.get(id);
-  if (set === undefined) return;
-  set.delete(key);
-  if (set.size === 0) map.delete(id);
+function addTo(map: Map<string, Keys>, id: string, key: string): void {
+  const keys = map.get(id);
+  if (keys === undefined) map.set(id, key);
+  else if (typeof keys !== 'string') keys.add(key);
+  else if (keys !== key) map.set(id, new Set([keys, key]));
+}
+
+function removeFrom(map: Map<string, Keys>, id: string, key: string): void {
+  const keys = map.get(id);
+  if (keys === undefined) return;
+  if (typeof keys === 'string') {
+    if (keys === key) map.delete(id);
+    return;
+  }
+  keys.delete(key);
+  // Back to the plain key once one is left (a Set costs more than the key it would hold).
+  if (keys.size === 1) map.set(id, keys.values().next().value as string);
+  else if (keys.size === 0) map.delete(id);
 }

@@ -2,11 +2,13 @@ import { LRUCache } from 'lru-cache';
 import { ProxyError } from '../errors.js';
 import type { Clock } from '../pipeline/clock.js';
 
-/** A delegated token as kept in the cache. Times are epoch milliseconds. */
+/**
+ * A delegated token as kept in the cache. Times are epoch milliseconds. Four fields only: one
+ * object per cache entry (README "Token cache": memory per entry).
+ */
 export interface CachedToken {
   readonly accessToken: string;
   readonly scopes: readonly string[];
-  readonly issuedAt: number;
   /** Real expiry after every cap (AS expires_in, maxTtlSeconds, subject token exp). */
   readonly expiresAt: number;
   /** From here on a request still gets this token but starts one background exchange. */
@@ -43,11 +45,12 @@ export interface Lookup {
 }
 
 /**
- * Delegated-token cache (docs/design.md "Cache"). lru-cache keeps the LRU bound, per-entry TTL and the
- * single flight of `fetch()`; its TTL is set to the refresh point, so past it `fetch()` serves the
- * old token at once and runs one background exchange (stale-while-revalidate). On top of that one
- * rule of ours: a token is never served at or after its real expiry (minus skew); such a request
- * waits for the exchange in flight instead.
+ * Delegated-token cache (docs/design.md "Cache"). lru-cache keeps the LRU bound and the single flight
+ * of `fetch()`. The refresh point is read from the token itself (no lru-cache TTL: that would cost
+ * two number slots per entry): past it `fetch()` is forced, which serves the old token at once and
+ * runs one background exchange (stale-while-revalidate). On top of that one rule of ours: a token is
+ * never served at or after its real expiry (minus skew); such a request waits for the exchange in
+ * flight instead.
  */
 export class TokenCache {
   readonly #lru: LRUCache<string, CachedToken, TokenLoad>;
@@ -65,21 +68,16 @@ export class TokenCache {
     this.#skewMs = options.skewMs;
     this.#refreshRetryMs = options.refreshRetryMs ?? 5_000;
     this.#isFatal = options.isFatal ?? (() => false);
-    const origin = options.clock.now() - 1;
     this.#lru = new LRUCache<string, CachedToken, TokenLoad>({
       max: options.maxEntries,
-      // lru-cache reads a start time of 0 as "no TTL": count from 1 after construction.
-      perf: { now: () => this.#clock.now() - origin },
-      // Read the clock on every check: the default 1 ms memo would hide a clock that jumps.
-      ttlResolution: 0,
+      // No ttl: entries never go stale for lru-cache; #due() decides (and `fetch()` gets forceRefresh).
       allowStale: true,
       // An exchange in flight survives the eviction of its entry: the requests waiting for it get
       // its token (README "Reliability": cache pressure costs exchanges, never a request). Other
       // aborts (delete, clear) still fail the waiters: see #load; a revocation's evict() of a key
       // whose exchange runs waits for it to end instead (see evict).
       ignoreFetchAbort: true,
-      fetchMethod: (key, stale, { options: fetchOptions, context, signal }) =>
-        this.#tracked(key, () => this.#load(key, stale, fetchOptions, context, signal)),
+      fetchMethod: (key, stale, { context, signal }) => this.#tracked(key, () => this.#load(key, stale, context, signal)),
       // 'set' replaces the value under the same key: the key stays, so indexes keep it.
       dispose: (_value, key, reason) => {
         if (reason !== 'set') options.onRemove?.(key);
@@ -96,18 +94,27 @@ export class TokenCache {
     return now < token.expiresAt - this.#skewMs;
   }
 
+  /** Past the refresh point, and at the latest once the token stops being usable: exchange again. */
+  #due(token: CachedToken, now: number): boolean {
+    return now >= token.refreshAt || now >= token.expiresAt - this.#skewMs;
+  }
+
   /**
    * The cached token when a lookup would be a plain hit (present, before its refresh point, usable),
    * else undefined. Synchronous, for the hot path: no fetch() bookkeeping, status or promise.
    */
   fresh(key: string): CachedToken | undefined {
-    const token = this.#lru.get(key, { allowStale: false, noDeleteOnStaleGet: true });
-    return token !== undefined && this.usable(token) ? token : undefined;
+    // While an exchange runs, get() gives the old token, which is due (that is why it runs).
+    const token = this.#lru.get(key);
+    return token !== undefined && !this.#due(token, this.#clock.now()) ? token : undefined;
   }
 
   async get(key: string, load: TokenLoad): Promise<Lookup> {
     const status: LRUCache.Status<string, CachedToken, TokenLoad> = {};
-    const token = await this.#lru.fetch(key, { context: load, status });
+    const current = this.#lru.peek(key);
+    // A due token is still returned at once (allowStale) while one background exchange runs.
+    const forceRefresh = current !== undefined && this.#due(current, this.#clock.now());
+    const token = await this.#lru.fetch(key, { context: load, status, forceRefresh });
     if (token !== undefined && this.usable(token)) {
       const result: LookupResult =
         status.fetch === 'miss' ? 'miss' : status.fetch === 'inflight' && !status.returnedStale ? 'coalesced' : 'hit';
@@ -127,8 +134,10 @@ export class TokenCache {
 
   /** Drops an entry that the upstream refused; the next lookup exchanges with trigger `invalidated`. */
   invalidate(key: string, token: CachedToken): void {
-    const current = this.#lru.peek(key, { allowStale: true });
-    if (current === token) {
+    const current = this.#lru.peek(key);
+    // The same token string, not object: a failed background refresh re-stores the old token with a
+    // later refresh point (see #load).
+    if (current !== undefined && current.accessToken === token.accessToken) {
       this.#lru.delete(key);
       if (this.#invalidated.size < this.#lru.max) this.#invalidated.add(key);
     }
@@ -136,7 +145,7 @@ export class TokenCache {
 
   /** True while the cache holds an entry (fresh or stale) for `key`. */
   has(key: string): boolean {
-    return this.#lru.peek(key, { allowStale: true }) !== undefined;
+    return this.#lru.peek(key) !== undefined;
   }
 
   /**
@@ -182,7 +191,6 @@ export class TokenCache {
   async #load(
     key: string,
     stale: CachedToken | undefined,
-    fetchOptions: LRUCache.FetcherFetchOptions<string, CachedToken, TokenLoad>,
     load: TokenLoad,
     signal: AbortSignal,
   ): Promise<CachedToken> {
@@ -191,18 +199,15 @@ export class TokenCache {
     if (this.#invalidated.delete(key)) trigger = 'invalidated';
     else if (stale !== undefined) trigger = this.usable(stale, now) ? 'ahead' : 'expired';
     try {
-      const token = await untilRemoved(load.load(trigger), signal);
-      // Stale (refresh due) at the refresh point, and at the latest when it stops being usable.
-      const staleAt = Math.min(token.refreshAt, token.expiresAt - this.#skewMs);
-      fetchOptions.ttl = Math.max(1, Math.ceil(staleAt - this.#clock.now()));
-      return token;
+      return await untilRemoved(load.load(trigger), signal);
     } catch (err) {
-      if (stale !== undefined && this.usable(stale) && !this.#isFatal(err)) {
-        // Keep serving the still-valid token, and back off so an AS outage is not hammered.
+      const after = this.#clock.now();
+      if (stale !== undefined && this.usable(stale, after) && !this.#isFatal(err)) {
+        // Keep serving the still-valid token, and back off so an AS outage is not hammered: the
+        // next refresh is due after refreshRetryMs (or once the token stops being usable).
         load.onBackgroundError(err);
-        const left = stale.expiresAt - this.#skewMs - this.#clock.now();
-        fetchOptions.ttl = Math.max(1, Math.ceil(Math.min(this.#refreshRetryMs, left)));
-        return stale;
+        const left = stale.expiresAt - this.#skewMs - after;
+        return { accessToken: stale.accessToken, scopes: stale.scopes, expiresAt: stale.expiresAt, refreshAt: after + Math.min(this.#refreshRetryMs, left) };
       }
       throw err;
     }

@@ -1,13 +1,12 @@
 import { hash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { ProxyError, TokenExchangeError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Clock } from '../pipeline/clock.js';
 import type { Route } from '../routing/route-table.js';
 import type { ActorTokenSource } from './actor-token.js';
-import type { Clock } from '../pipeline/clock.js';
-import { SubjectIndex } from './subject-index.js';
 import { peekJwtClaims } from './jwt-claims.js';
+import { SubjectIndex } from './subject-index.js';
 import { type CachedToken, type LookupResult, type RefreshTrigger, TokenCache, tokenTimes } from './token-cache.js';
 import type { ExchangeRequest, IssuedToken, TokenExchangeClient } from './token-exchange.js';
 
@@ -56,9 +55,8 @@ export interface SubjectInfo {
   readonly email?: string | undefined;
 }
 
-type KnownSubject = Omit<SubjectInfo, 'token' | 'hash'>;
-/** What an opaque (non-JWT) user token's memo holds: one shared object, not one per token. */
-const NO_CLAIMS: KnownSubject = Object.freeze({ sub: undefined, expiresAt: undefined, iss: undefined, iat: undefined, email: undefined });
+/** The describe() memo of a JWT user token: its claims and the one hash string its cache keys share. */
+type KnownSubject = Omit<SubjectInfo, 'token'>;
 
 export interface TokenRequest {
   readonly route: Route;
@@ -99,8 +97,14 @@ export class TokenService {
   /** Cache keys by user, for revocation (README "Revocation"). */
   readonly subjectIndex = new SubjectIndex();
   readonly #o: TokenServiceOptions;
-  readonly #subjects: LRUCache<string, KnownSubject>;
+  /**
+   * The describe() memo, bounded like the cache and dropping the oldest first: a plain Map grows
+   * with its users, where lru-cache would allocate its slot arrays for maxEntries at once.
+   */
+  readonly #subjects = new Map<string, KnownSubject>();
   readonly #routeParams = new WeakMap<Route, string>();
+  /** Per route (with its own scopes): the cache-key suffix, for the actor token hash it was made with. */
+  readonly #routeSuffixes = new WeakMap<Route, { readonly actorHash: string; readonly suffix: string }>();
   readonly #paramIds = new Map<string, string>();
   /** The cache-hit counter's label child per route object (made once; a reload makes new routes). */
   readonly #hitCounters = new WeakMap<Route, { inc(): void }>();
@@ -114,22 +118,32 @@ export class TokenService {
       isFatal: (err) => err instanceof TokenExchangeError && err.outcome === 'invalid_grant',
       onRemove: (key) => this.subjectIndex.remove(key),
     });
-    this.#subjects = new LRUCache({ max: options.cache.maxEntries });
   }
 
   /**
-   * describeSubject, with the decoded `sub`/`exp` remembered per token hash (never per raw token):
-   * a returning user costs one SHA-256, not a JWT decode, per request.
+   * describeSubject, with the decoded `sub`/`exp` of a JWT remembered per token hash (never per raw
+   * token): a returning user costs one SHA-256, not a JWT decode, per request. The remembered hash
+   * string is the one returned, so all of the user's cache keys point to one copy of it.
    */
   describe(token: string): SubjectInfo {
     const tokenHash = hash('sha256', token, 'base64url');
     const known = this.#subjects.get(tokenHash);
     // Spelled out, not spread: one object of a fixed shape per request.
-    if (known !== undefined) return { token, hash: tokenHash, sub: known.sub, expiresAt: known.expiresAt, iss: known.iss, iat: known.iat, email: known.email };
+    if (known !== undefined) return { token, hash: known.hash, sub: known.sub, expiresAt: known.expiresAt, iss: known.iss, iat: known.iat, email: known.email };
+    // An opaque token has nothing to decode: finding no JWT in it again costs less than a memo entry.
+    if (!jwtShaped(token)) return { token, hash: tokenHash, sub: undefined, expiresAt: undefined, iss: undefined, iat: undefined, email: undefined };
     const info = describeSubject(token, tokenHash);
-    const claimless = info.sub === undefined && info.expiresAt === undefined && info.iss === undefined && info.iat === undefined && info.email === undefined;
-    this.#subjects.set(tokenHash, claimless ? NO_CLAIMS : { sub: info.sub, expiresAt: info.expiresAt, iss: info.iss, iat: info.iat, email: info.email });
+    this.#remember({ hash: tokenHash, sub: info.sub, expiresAt: info.expiresAt, iss: info.iss, iat: info.iat, email: info.email });
     return info;
+  }
+
+  #remember(known: KnownSubject): void {
+    if (this.#subjects.size >= this.#o.cache.maxEntries) {
+      // The oldest first (insertion order): a user dropped while still active costs one JWT decode.
+      const oldest = this.#subjects.keys().next();
+      if (oldest.done !== true) this.#subjects.delete(oldest.value);
+    }
+    this.#subjects.set(known.hash, known);
   }
 
   /**
@@ -190,7 +204,10 @@ export class TokenService {
       throw new ProxyError('invalid_token', 'the user token has expired', { detail: 'subject token exp is within the clock skew' });
     }
     const actor = this.#o.actor?.current();
-    const key = this.#keyFor(req.route, req.subject, req.scopes, actor);
+    const requestKey = this.#keyFor(req.route, req.subject, req.scopes, actor);
+    // The key an entry keeps (and the index, and ObtainedToken): the request's two-part key when the
+    // memo keeps its first part (the subject hash) anyway, else one flat copy, smaller than both parts.
+    const key = !req.cacheable || this.#subjects.has(req.subject.hash) ? requestKey : flatCopy(requestKey);
     const { metrics } = this.#o;
     const route = req.route.name;
     if (req.cacheable) {
@@ -212,8 +229,10 @@ export class TokenService {
       const token = await this.#exchange(req, exchangeRequest, actor !== undefined);
       return { token, result: 'bypass', key };
     }
-    // Indexed before the exchange, so a revocation during it finds (and drops) its result.
-    this.subjectIndex.add(key, req.subject);
+    // Indexed before the exchange, so a revocation during it finds (and drops) its result. The
+    // claims memo, when there is one, is what the index keeps (one object per user, no token in it).
+    const indexed = this.#subjects.get(req.subject.hash) ?? req.subject;
+    this.subjectIndex.add(key, indexed);
     let lookup: Awaited<ReturnType<TokenCache['get']>>;
     try {
       lookup = await this.cache.get(key, {
@@ -231,7 +250,7 @@ export class TokenService {
     }
     metrics.tokenCacheLookups.inc({ route, result: lookup.result });
     // Only while the entry is there: it may have been evicted since the fetch settled.
-    if (this.cache.has(key)) this.subjectIndex.add(key, req.subject);
+    if (this.cache.has(key)) this.subjectIndex.add(key, indexed);
     return { token: lookup.token, result: lookup.result, key };
   }
 
@@ -240,8 +259,16 @@ export class TokenService {
     return exp !== undefined && exp - this.#o.cache.clockSkewSeconds * 1000 <= this.#o.clock.now();
   }
 
+  /** `hash \n actorHash \n paramsId`, made per request as one two-part string (the suffix is kept per route). */
   #keyFor(route: Route, subject: SubjectInfo, scopes: readonly string[], actor: { readonly hash: string } | undefined): string {
-    return `${subject.hash}\n${actor?.hash ?? ''}\n${this.#paramsId(route, scopes)}`;
+    const actorHash = actor?.hash ?? '';
+    if (scopes !== route.scopes) return `${subject.hash}\n${actorHash}\n${this.#paramsId(route, scopes)}`;
+    let known = this.#routeSuffixes.get(route);
+    if (known === undefined || known.actorHash !== actorHash) {
+      known = { actorHash, suffix: `\n${actorHash}\n${this.#paramsId(route, scopes)}` };
+      this.#routeSuffixes.set(route, known);
+    }
+    return subject.hash + known.suffix;
   }
 
   async #exchange(req: TokenRequest, exchangeRequest: ExchangeRequest, hasActor: boolean): Promise<CachedToken> {
@@ -304,7 +331,6 @@ export class TokenService {
       accessToken: issued.accessToken,
       // One shared array when the AS granted what was asked (the usual case): less memory per entry.
       scopes: sameScopes(issued.scopes, exchangeRequest.scopes) ? exchangeRequest.scopes : issued.scopes,
-      issuedAt: now,
       expiresAt: times.expiresAt,
       refreshAt: times.refreshAt,
     };
@@ -315,6 +341,21 @@ export class TokenService {
     const sub = token === undefined ? undefined : peekJwtClaims(token)?.sub;
     return typeof sub === 'string' ? sub : undefined;
   }
+}
+
+/** Two dots, as in a JWS compact serialization (RFC 7515 §7.1): what peekJwtClaims would try to decode. */
+function jwtShaped(token: string): boolean {
+  const first = token.indexOf('.');
+  const second = first === -1 ? -1 : token.indexOf('.', first + 1);
+  return second !== -1 && token.indexOf('.', second + 1) === -1;
+}
+
+/**
+ * The same characters in one flat string: V8 keeps `a + b` as a two-part string that holds both
+ * parts (here the 43-character subject hash and the suffix) for as long as the result lives.
+ */
+function flatCopy(text: string): string {
+  return JSON.parse(JSON.stringify(text)) as string;
 }
 
 function sameScopes(a: readonly string[], b: readonly string[]): boolean {

@@ -45,7 +45,7 @@ describe('errors turned into responses in one place', () => {
     };
     const tokens = {
       describe: (token: string) => ({ token, hash: 'h', sub: undefined, expiresAt: undefined }),
-      obtain: async () => ({ token: { accessToken: 'delegated', scopes: [], issuedAt: 0, expiresAt: Date.now() + 60_000, refreshAt: Date.now() + 30_000 }, result: 'miss', key: 'k' }),
+      obtain: async () => ({ token: { accessToken: 'delegated', scopes: [], expiresAt: Date.now() + 60_000, refreshAt: Date.now() + 30_000 }, result: 'miss', key: 'k' }),
       cached: () => undefined,
     } as unknown as TokenService;
     const handler = createHandler({

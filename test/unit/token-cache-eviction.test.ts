@@ -14,7 +14,7 @@ function pendingExchange(clock: { now(): number }, name: string) {
       started += 1;
       await done;
       const now = clock.now();
-      return { accessToken: name, scopes: [], issuedAt: now, expiresAt: now + 300_000, refreshAt: now + 270_000 };
+      return { accessToken: name, scopes: [], expiresAt: now + 300_000, refreshAt: now + 270_000 };
     },
     onBackgroundError: () => {},
   };

@@ -27,7 +27,7 @@ function loader(clock: { now(): number }, lifetimeMs = 300_000, aheadMs = 30_000
       calls.push(trigger);
       n += 1;
       const now = clock.now();
-      return { accessToken: `t${n}`, scopes: [], issuedAt: now, expiresAt: now + lifetimeMs, refreshAt: now + lifetimeMs - aheadMs };
+      return { accessToken: `t${n}`, scopes: [], expiresAt: now + lifetimeMs, refreshAt: now + lifetimeMs - aheadMs };
     },
     onBackgroundError: (e: unknown) => errors.push(e),
   };
@@ -136,6 +136,23 @@ describe('TokenCache', () => {
     expect((await cache.get('k', failing)).token.accessToken).toBe('t1');
     await flush();
     expect(failures).toBe(2);
+  });
+
+  it('a token served before a failed background refresh can still be invalidated after it', async () => {
+    const clock = manualClock(0);
+    const cache = new TokenCache({ maxEntries: 10, skewMs: SKEW_MS, clock, refreshRetryMs: 5_000 });
+    const l = loader(clock);
+    const served = (await cache.get('k', l)).token;
+    clock.advance(280_000);
+    const failing = { ...l, load: async () => Promise.reject(new Error('AS down')) };
+    expect((await cache.get('k', failing)).token.accessToken).toBe('t1');
+    await flush();
+    // Within the back-off the hot path serves it, and the upstream refusing it drops it.
+    expect(cache.fresh('k')?.accessToken).toBe('t1');
+    cache.invalidate('k', served);
+    expect(cache.has('k')).toBe(false);
+    expect((await cache.get('k', l)).token.accessToken).toBe('t2');
+    expect(l.calls).toEqual([undefined, 'invalidated']);
   });
 
   it('invalid_grant during a refresh drops the old token: a revoked user gets nothing more', async () => {

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { request } from 'undici';
@@ -137,11 +138,8 @@ describe('MCP warm path', () => {
     const headers = { authorization: 'Bearer user-token-1', 'content-type': 'application/json' };
     const warm = await request(`${p.url}/plain/warm`, { headers });
     await warm.body.dump();
-    async function* chunks() {
-      yield Buffer.from('{"a":');
-      yield Buffer.from('1}');
-    }
-    const chunked = await request(`${p.url}/plain/chunked`, { method: 'POST', headers, body: chunks() });
+    // A stream without a length: sent chunked.
+    const chunked = await request(`${p.url}/plain/chunked`, { method: 'POST', headers, body: Readable.from([Buffer.from('{"a":'), Buffer.from('1}')]) });
     expect(chunked.statusCode).toBe(200);
     await chunked.body.dump();
     const sized = await request(`${p.url}/plain/sized`, { method: 'POST', headers, body: '{"a":1}' });

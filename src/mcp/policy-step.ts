@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import { ProxyError } from '../errors.js';
 import type { McpConfig } from '../config/schema.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -92,7 +91,16 @@ export function enforcePolicy(ctx: WithSubject & McpAware, deps: PolicyDeps): Pr
       headers: { allow: 'GET, POST, DELETE' },
     });
   }
-  return readMcpBody(req, policy.maxBodyBytes).then((body) => decideBody(ctx, state, body));
+  const limit = policy.maxBodyBytes;
+  const declared = Number(req.headers['content-length']);
+  if (req.headers['transfer-encoding'] === undefined && declared > limit) throw tooLarge(limit);
+  // One promise (the body's): decided as soon as it is in.
+  return readBody(req, limit).then(
+    (body) => decideBody(ctx, state, body),
+    (err: unknown) => {
+      throw err instanceof ProxyError && err.code === 'payload_too_large' ? tooLarge(limit, err) : err;
+    },
+  );
 }
 
 /** The POST body is in: parse it, decide each message, refuse or set the scopes to ask for. */
@@ -143,15 +151,7 @@ function scopesFor(decisions: readonly MessageDecision[], policy: McpPolicy, gra
   return needed.length > 0 ? normalizeScopes(needed) : baseScopes(policy, grants);
 }
 
-/** Reads the POST body, refusing more than `limit` bytes with 413 (RFC 9110 §15.5.14). */
-function readMcpBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (req.headers['transfer-encoding'] === undefined && declared > limit) return Promise.reject(tooLarge(limit));
-  return readBody(req, limit).catch((err: unknown) => {
-    throw err instanceof ProxyError && err.code === 'payload_too_large' ? tooLarge(limit, err) : err;
-  });
-}
-
+/** More than `limit` bytes of body: 413 (RFC 9110 §15.5.14) with a JSON-RPC error body. */
 function tooLarge(limit: number, cause?: unknown): ProxyError {
   return new ProxyError('payload_too_large', `the MCP request body is larger than ${limit} bytes`, {
     cause,

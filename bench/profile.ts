@@ -4,7 +4,13 @@
  * it and prints where the time went: self time by package/file and the top functions, plus the
  * inclusive time of our own (src/) functions.
  *
- *   node --import tsx bench/profile.ts [delegate-warm|delegate-users|bare-http-proxy|bare-self-pipeline] [seconds]
+ *   node --import tsx bench/profile.ts [TARGET] [seconds]
+ *
+ * TARGET: delegate-warm (GET /, one user), delegate-users (GET /, BENCH_USERS users), bare-http-proxy,
+ * bare-self-pipeline, and the MCP traffic of bench/run.ts (issue 11), one user, warm cache:
+ * delegate-mcp-call (1 KiB tools/call through the `mcp:` route), delegate-post (the same POST through
+ * a plain route), bare-post (the same POST through the bare http-proxy forwarder),
+ * delegate-list-mcp / delegate-list-plain (tools/list, filtered / passed through, JSON answer).
  *
  * The profile is taken in the proxy process with the V8 CPU profiler over the measured window only
  * (start-up and warm-up excluded); BENCH_CPU_PROF=1 instead runs the proxy under `node --cpu-prof`
@@ -17,6 +23,7 @@ import { runAutocannon } from './load/autocannon.js';
 import type { LoadSpec } from './load/result.js';
 import { runWrk, wrkAvailable } from './load/wrk.js';
 import { type Child, cpuLayout, startChild } from './lib/children.js';
+import { CALL_BODY, LIST_BODY, MCP_HEADERS, MCP_SCOPES, mcpRoute } from './lib/mcp-traffic.js';
 import { round, table } from './lib/stats.js';
 
 interface CallFrame {
@@ -45,6 +52,16 @@ const dir = mkdtempSync(join(tmpdir(), 'dp-profile-'));
 const secretFile = join(dir, 'client-secret');
 writeFileSync(secretFile, 'bench-secret\n');
 const children: Child[] = [];
+// The request each target sends (default GET /).
+const requests: Record<string, Pick<LoadSpec, 'method' | 'path' | 'body' | 'headers'>> = {
+  'delegate-mcp-call': { method: 'POST', path: '/mcp', body: CALL_BODY, headers: MCP_HEADERS },
+  'delegate-post': { method: 'POST', path: '/call', body: CALL_BODY, headers: MCP_HEADERS },
+  'bare-post': { method: 'POST', path: '/mcp', body: CALL_BODY, headers: MCP_HEADERS },
+  'delegate-list-mcp': { method: 'POST', path: '/mcp/tools-list', body: LIST_BODY, headers: MCP_HEADERS },
+  'delegate-list-plain': { method: 'POST', path: '/tools-list', body: LIST_BODY, headers: MCP_HEADERS },
+};
+const request = requests[target] ?? {};
+const bare = target === 'bare-http-proxy' || target === 'bare-self-pipeline' || target === 'bare-post';
 
 try {
   const rest = { layout, cpus: layout.rest };
@@ -53,13 +70,13 @@ try {
   children.push(upstream, as);
   const file = join(dir, 'tokens.txt');
   const count = target === 'delegate-users' ? users : 1;
-  await as.request('issue', { count, prefix: 'p-', scope: ['bench:read'], expiresInSeconds: 7200, file });
+  await as.request('issue', { count, prefix: 'p-', scope: request.body === undefined ? ['bench:read'] : ['bench:read', ...MCP_SCOPES], expiresInSeconds: 7200, file });
   const wholeProcess = process.env.BENCH_CPU_PROF === '1';
   const nodeFlags = wholeProcess ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
   const sut = { layout, cpus: layout.sut, nodeFlags };
   const proxy =
-    target === 'bare-http-proxy' || target === 'bare-self-pipeline'
-      ? await startChild('bare', 'bare-http-proxy.ts', { upstream: upstream.info.url, mode: target === 'bare-http-proxy' ? 'plain' : 'self-pipeline' }, sut)
+    bare
+      ? await startChild('bare', 'bare-http-proxy.ts', { upstream: upstream.info.url, mode: target === 'bare-self-pipeline' ? 'self-pipeline' : 'plain' }, sut)
       : await startChild(
           'delegate',
           'delegate-proxy.ts',
@@ -67,7 +84,7 @@ try {
             config: {
               authorizationServer: { tokenEndpoint: String(as.info.tokenEndpoint), clientId: 'agent-service', clientSecretFile: secretFile },
               cache: { maxTtlSeconds: 3600, refreshAheadSeconds: 30, maxEntries: users * 2 },
-              routes: [{ name: 'bench', match: { pathPrefix: '/' }, upstream: upstream.info.url, scopes: ['bench:read'] }],
+              routes: [{ name: 'bench', match: { pathPrefix: '/' }, upstream: upstream.info.url, scopes: ['bench:read'] }, mcpRoute(upstream.info.url)],
               logging: { level: 'info' },
             },
           },
@@ -77,7 +94,7 @@ try {
   const spec: LoadSpec =
     target === 'delegate-users'
       ? { url: proxy.info.url, connections: 16, durationS: 1, tokensFile: file }
-      : { url: proxy.info.url, connections: 16, durationS: 1, token: tokens[0] as string };
+      : { url: proxy.info.url, connections: 16, durationS: 1, token: tokens[0] as string, ...request };
   const load = (s: LoadSpec) => (wrkAvailable() ? runWrk(s, layout) : runAutocannon(s, layout));
   // Warm the cache (every user once, slowly enough for the AS), then the measured load.
   if (target === 'delegate-users') await load({ ...spec, connections: 8, durationS: Math.ceil(users / 60) });
@@ -102,6 +119,9 @@ function where(url: string): string {
     const rest = url.slice(nm + '/node_modules/'.length).split('/');
     return rest[0]?.startsWith('@') ? `${rest[0]}/${rest[1]}` : (rest[0] ?? url);
   }
+  // Our own code, compiled (dist/, what the bench runs) or from source: named src/... either way.
+  const dist = url.indexOf('/dist/');
+  if (dist !== -1) return `src/${url.slice(dist + '/dist/'.length)}`;
   const src = url.indexOf('/src/');
   if (src !== -1) return url.slice(src + 1);
   const bench = url.indexOf('/bench/');

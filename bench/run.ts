@@ -23,6 +23,7 @@ import type { LoadResult, LoadSpec } from './load/result.js';
 import { runWrk, wrkAvailable } from './load/wrk.js';
 import { BENCH_DIR, type Child, cpuLayout, pinned, repin, startChild } from './lib/children.js';
 import { type CacheCounters, cacheCounters, diffCounters } from './lib/metrics.js';
+import { CALL_BODY, LIST_BODY, MCP_HEADERS, MCP_SCOPES, mcpRoute } from './lib/mcp-traffic.js';
 import { type Nginx, nginxBinary, startNginx } from './lib/nginx.js';
 import { cpuMicros, peakRssKiB, procfsAvailable } from './lib/procfs.js';
 import { median, round, table } from './lib/stats.js';
@@ -41,16 +42,6 @@ const HERD = 1000;
 const SKIP = new Set((env.BENCH_SKIP ?? '').split(',').filter(Boolean));
 
 const CLIENT_ID = 'agent-service';
-const MCP_SCOPES = ['mcp:tools:read', 'mcp:tools:write'];
-const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-// A 1 KiB MCP tools/call message (a tool without extra scopes: exchanged for mcp:tools:write).
-const CALL_BODY = (() => {
-  const base = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'tool_1', arguments: { path: '/tmp/report.txt', text: '' } } };
-  const pad = 1024 - JSON.stringify(base).length;
-  base.params.arguments.text = 'x'.repeat(pad);
-  return JSON.stringify(base);
-})();
-const LIST_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} });
 const CLIENT_SECRET = 'bench-secret';
 const SCOPE = 'bench:read';
 // Longer than the whole run: the measured windows are steady state (no expiry, no refresh).
@@ -122,13 +113,7 @@ function proxyConfig(upstream: string, tokenEndpoint: string, maxEntries: number
     cache: { maxTtlSeconds: TOKEN_TTL_S, refreshAheadSeconds: 30, maxEntries },
     routes: [
       { name: 'bench', match: { pathPrefix: '/' }, upstream, scopes: [SCOPE] },
-      {
-        name: 'mcp',
-        match: { pathPrefix: '/mcp' },
-        upstream,
-        scopes: MCP_SCOPES,
-        mcp: { toolScopes: { delete_file: ['files:delete'] }, filterToolsList: true },
-      },
+      mcpRoute(upstream),
     ],
     logging: { level },
   };

@@ -13,6 +13,7 @@ import { createRuntime, type ProxyRuntime } from './server/reload.js';
 import { createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createForwarder, type Forwarder } from './proxy/forwarder.js';
+import { McpPolicies } from './mcp/policies.js';
 import { createHandler } from './proxy/handler.js';
 import { createRevocation, type RevocationWiring } from './revocation/create.js';
 import { isWebSocketUpgrade } from './proxy/websocket-checks.js';
@@ -141,10 +142,12 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
 
   const stepUp = createStepUp(config, { tokens, metrics, clock, actor, dispatcher, logger, timer: deps.stepUpTimer });
   const revocation = createRevocation(config, { tokens, metrics, clock, dispatcher, timeoutMs: as.timeoutMs, logger, timer: deps.revocationTimer });
-  const handler = createHandler({ runtime: () => runtime, tokens, forwarder, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step, revocation: revocation.revoker });
+  // MCP routes' compiled policies and users' grants, made once for both the requests and the upgrades.
+  const mcpPolicies = new McpPolicies(metrics, config.cache.maxEntries);
+  const handler = createHandler({ runtime: () => runtime, tokens, forwarder, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step, revocation: revocation.revoker, mcpPolicies });
   // README "WebSocket": upgrades take the same pipeline up to the token, then their own upstream handshake.
   const websocketDispatcher = new Agent({ connectTimeout: 10_000 });
-  const websockets = createWebSocketUpgrades({ runtime: () => runtime, tokens, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step, revocation: revocation.revoker, dispatcher: websocketDispatcher });
+  const websockets = createWebSocketUpgrades({ runtime: () => runtime, tokens, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step, revocation: revocation.revoker, dispatcher: websocketDispatcher, mcpPolicies });
   const timeouts = config.clientTimeouts;
   const agentServer = http.createServer(
     {

@@ -1,6 +1,6 @@
 import { MCP_METHOD_LABELS, type McpMethodLabel } from '../observability/metrics.js';
 import type { JsonRpcId, McpMessage } from './jsonrpc.js';
-import { type McpPolicy, toolCallScopes } from './method-scopes.js';
+import { type McpPolicy, toolCallRequirement } from './method-scopes.js';
 
 /** Why a message is refused: it needs a scope the route can never ask for, or its method is not allowed. */
 export type Denial = 'scope' | 'method' | 'params';
@@ -22,6 +22,7 @@ export interface MessageDecision {
 // The pseudo-labels are never taken from a method name.
 const LABELS: ReadonlySet<string> = new Set(MCP_METHOD_LABELS.filter((l) => l !== 'notification' && l !== 'response' && l !== 'other'));
 const NOTIFICATION_NAMESPACE = 'notifications/';
+const NONE: readonly string[] = Object.freeze([]);
 
 /**
  * Scopes one message needs. The method decides, with or without an id: a `tools/call` sent as a
@@ -30,31 +31,29 @@ const NOTIFICATION_NAMESPACE = 'notifications/';
  */
 export function decide(policy: McpPolicy, message: McpMessage): MessageDecision {
   if (message.kind === 'response') {
-    return { method: undefined, id: null, isRequest: false, label: 'response', tool: undefined, requiredScopes: [], denial: undefined };
+    return { method: undefined, id: null, isRequest: false, label: 'response', tool: undefined, requiredScopes: NONE, denial: undefined };
   }
   const { method } = message;
   const isRequest = message.kind === 'request';
   const id = isRequest ? message.id : null;
   const label = labelOf(method, isRequest);
-  const scopes = policy.methods.get(method);
-  if (scopes === undefined) {
+  let requirement = policy.requirements.get(method);
+  if (requirement === undefined) {
     const free = !isRequest && method.startsWith(NOTIFICATION_NAMESPACE);
-    return { method, id, isRequest, label, tool: undefined, requiredScopes: [], denial: free ? undefined : 'method' };
+    return { method, id, isRequest, label, tool: undefined, requiredScopes: NONE, denial: free ? undefined : 'method' };
   }
   let tool: string | undefined;
-  let required: readonly string[] = scopes;
   if (method === 'tools/call') {
     const name = (message.params as { name?: unknown } | undefined)?.name;
     // Without a string name the tool (and so its scopes) is unknowable: refuse, never guess.
     if (typeof name !== 'string') {
-      return { method, id, isRequest, label, tool: undefined, requiredScopes: [], denial: 'params' };
+      return { method, id, isRequest, label, tool: undefined, requiredScopes: NONE, denial: 'params' };
     }
     tool = name;
-    required = toolCallScopes(policy, name);
+    requirement = toolCallRequirement(policy, name);
   }
-  const requiredScopes = [...new Set(required)].sort();
-  const denial = requiredScopes.every((s) => policy.ceiling.has(s)) ? undefined : 'scope';
-  return { method, id, isRequest, label, tool, requiredScopes, denial };
+  // Computed once per route (compilePolicy): the same frozen array for every such message.
+  return { method, id, isRequest, label, tool, requiredScopes: requirement.scopes, denial: requirement.withinCeiling ? undefined : 'scope' };
 }
 
 function labelOf(method: string, isRequest: boolean): McpMethodLabel {

@@ -21,6 +21,14 @@ export const DEFAULT_METHOD_SCOPES: Readonly<Record<string, readonly string[]>> 
   'prompts/get': [PROMPTS_READ],
 });
 
+/** What one method (or one tool's call) needs, computed once per policy: shared by every request. */
+export interface Requirement {
+  /** Sorted, de-duplicated, frozen: the same array on every request, never copied. */
+  readonly scopes: readonly string[];
+  /** Every scope is one the route may ask for (else the message is refused: `scope`). */
+  readonly withinCeiling: boolean;
+}
+
 /** An MCP route's policy, compiled from its config. */
 export interface McpPolicy {
   /** Method -> scopes; a method absent here is denied. */
@@ -32,6 +40,10 @@ export interface McpPolicy {
   readonly baseCandidates: readonly string[];
   readonly filterToolsList: boolean;
   readonly maxBodyBytes: number;
+  /** Per method in `methods` (tools/call: a tool without scopes of its own). */
+  readonly requirements: ReadonlyMap<string, Requirement>;
+  /** tools/call of each tool in `toolScopes`: the method's scopes plus the tool's. */
+  readonly toolRequirements: ReadonlyMap<string, Requirement>;
 }
 
 export function compilePolicy(route: Route, config: McpConfig): McpPolicy {
@@ -41,6 +53,17 @@ export function compilePolicy(route: Route, config: McpConfig): McpPolicy {
   const toolScopes = new Map<string, readonly string[]>(Object.entries(config.toolScopes));
   const ceiling = new Set(route.scopes);
   for (const scopes of toolScopes.values()) for (const s of scopes) ceiling.add(s);
+  // Computed here, once per route (and reload), so a request only looks its message up: keyed by
+  // configured names only, never by what an agent sends (bounded by the config).
+  const requirement = (scopes: readonly string[]): Requirement => {
+    const sorted = Object.freeze([...new Set(scopes)].sort());
+    return Object.freeze({ scopes: sorted, withinCeiling: sorted.every((s) => ceiling.has(s)) });
+  };
+  const requirements = new Map<string, Requirement>();
+  for (const [method, scopes] of methods) requirements.set(method, requirement(scopes));
+  const callScopes = methods.get('tools/call') ?? [];
+  const toolRequirements = new Map<string, Requirement>();
+  for (const [tool, scopes] of toolScopes) toolRequirements.set(tool, requirement([...callScopes, ...scopes]));
   return {
     methods,
     toolScopes,
@@ -48,6 +71,8 @@ export function compilePolicy(route: Route, config: McpConfig): McpPolicy {
     baseCandidates: config.baseScopes ?? defaultBaseCandidates(route.scopes, methods),
     filterToolsList: config.filterToolsList,
     maxBodyBytes: config.maxBodyBytes,
+    requirements,
+    toolRequirements,
   };
 }
 
@@ -65,11 +90,12 @@ function defaultBaseCandidates(routeScopes: readonly string[], methods: Readonly
   return candidates.length > 0 ? candidates : [...routeScopes];
 }
 
-/** Scopes a `tools/call` of `tool` needs: the method's plus the tool's own. */
-export function toolCallScopes(policy: McpPolicy, tool: string): string[] {
-  const method = policy.methods.get('tools/call') ?? [];
-  return [...method, ...(policy.toolScopes.get(tool) ?? [])];
+/** What a `tools/call` of `tool` needs: the method's scopes plus the tool's own. */
+export function toolCallRequirement(policy: McpPolicy, tool: string): Requirement {
+  return policy.toolRequirements.get(tool) ?? policy.requirements.get('tools/call') ?? NOTHING;
 }
+
+const NOTHING: Requirement = Object.freeze({ scopes: Object.freeze([]), withinCeiling: true });
 
 /**
  * The scope for traffic that needs none (initialize, ping, notifications, responses, the GET

@@ -1,5 +1,5 @@
-import type { IncomingMessage } from 'node:http';
 import { ProxyError } from '../errors.js';
+import type { McpConfig } from '../config/schema.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { WithSubject } from '../auth/stage.js';
 import { addLogFields, type RequestContext } from '../pipeline/context.js';
@@ -8,52 +8,74 @@ import { hasBody, readBody } from '../pipeline/request-body.js';
 import { normalizeScopes } from '../routing/route-table.js';
 import { decide, type MessageDecision } from './decide.js';
 import { exchangeDenial, policyDenial } from './denial.js';
-import { grantsOf } from './grants.js';
 import { createJsonResponseFilter } from './json-response-filter.js';
 import { INVALID_REQUEST, jsonRpcErrorBody } from './jsonrpc-errors.js';
-import { type JsonRpcId, parseJsonRpcBody } from './jsonrpc.js';
-import { baseScopes, compilePolicy, type McpPolicy } from './method-scopes.js';
+import { type JsonRpcId, type McpMessage, parseJsonRpcBody } from './jsonrpc.js';
+import { baseScopes, type McpPolicy } from './method-scopes.js';
+import { McpPolicies } from './policies.js';
 import { createSseResponseFilter } from './sse-response-filter.js';
 import type { McpAware, McpRequestState } from './state.js';
 import { filterToolsListMessage } from './tools-list-filter.js';
 
 export interface PolicyDeps {
   readonly metrics: Metrics;
+  /** Per-route policies and per-user grants made once (app.ts makes one); without it, per request. */
+  readonly mcpPolicies?: McpPolicies | undefined;
 }
 
 /** Most a tools/list answer (JSON body or one SSE event) is held for filtering. */
 const FILTER_LIMIT_BYTES = 8 * 1024 * 1024;
 /** Longest tool or method name written to a log line (agent-controlled text). */
 const LOG_NAME_MAX = 128;
+const NO_DECISIONS: readonly MessageDecision[] = Object.freeze([]);
+const NO_IDS: ReadonlySet<JsonRpcId> = new Set();
+
+/**
+ * What the step learned, for the later steps. A class, not an object with a closure: one
+ * allocation per MCP request.
+ */
+class PolicyState implements McpRequestState {
+  batch = false;
+  decisions: readonly MessageDecision[] = NO_DECISIONS;
+  toolsListIds: ReadonlySet<JsonRpcId> = NO_IDS;
+  outcome: 'allowed' | 'denied' = 'allowed';
+  #settled = false;
+
+  constructor(
+    readonly policy: McpPolicy,
+    readonly grants: ReadonlySet<string> | undefined,
+    private readonly ctx: WithSubject,
+    private readonly policies: McpPolicies,
+    private readonly config: McpConfig,
+  ) {}
+
+  settle(outcome: 'allowed' | 'denied'): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.outcome = outcome;
+    const { ctx } = this;
+    if (ctx.logFields === undefined) ctx.logFields = { mcpOutcome: outcome };
+    else ctx.logFields.mcpOutcome = outcome;
+    for (const d of this.decisions) this.policies.count(ctx.route, this.config, d.label, outcome);
+  }
+}
 
 /**
  * Pipeline step 4 (docs/design.md "Request pipeline" step 4), a no-op on routes without `mcp`. On MCP routes it reads
  * and parses the JSON-RPC body of a POST, refuses what the route can never be granted (403, or 400
  * for malformed bodies) before any exchange, and sets `ctx.scopes` to what the messages need:
  * least privilege per call, not the route's whole list. GET (the SSE stream) and DELETE (end of
- * session) carry no message and get the base scope.
+ * session) carry no message and get the base scope. Synchronous except for a POST, whose body it
+ * waits for (one promise: the rest runs when the body is in).
  */
-export async function enforcePolicy(ctx: WithSubject & McpAware, deps: PolicyDeps): Promise<void> {
+export function enforcePolicy(ctx: WithSubject & McpAware, deps: PolicyDeps): Promise<void> | undefined {
   const route = ctx.route;
-  if (route.mcp === undefined) return;
-  const policy = compilePolicy(route, route.mcp);
-  const grants = grantsOf(ctx.subject.token);
-  let settled = false;
-  const state: McpRequestState = {
-    policy,
-    batch: false,
-    decisions: [],
-    grants,
-    toolsListIds: new Set(),
-    outcome: 'allowed',
-    settle(outcome) {
-      if (settled) return;
-      settled = true;
-      state.outcome = outcome;
-      addLogFields(ctx, { mcpOutcome: outcome });
-      for (const d of state.decisions) deps.metrics.mcpRequests.inc({ route: route.name, method: d.label, outcome });
-    },
-  };
+  const config = route.mcp;
+  if (config === undefined) return undefined;
+  const policies = deps.mcpPolicies ?? new McpPolicies(deps.metrics, 1);
+  const policy = policies.policyFor(route, config);
+  const grants = policies.grantsFor(ctx.subject);
+  const state = new PolicyState(policy, grants, ctx, policies, config);
   ctx.mcp = state;
 
   const { req } = ctx;
@@ -61,7 +83,7 @@ export async function enforcePolicy(ctx: WithSubject & McpAware, deps: PolicyDep
     // Only POST bodies are inspected, so no other request may carry one to the upstream.
     if (hasBody(req)) throw new ProxyError('invalid_request', `an MCP ${req.method} request has no body`);
     ctx.scopes = baseScopes(policy, grants);
-    return;
+    return undefined;
   }
   if (req.method !== 'POST') {
     // Streamable HTTP uses POST, GET and DELETE only (MCP basic/transports).
@@ -69,58 +91,108 @@ export async function enforcePolicy(ctx: WithSubject & McpAware, deps: PolicyDep
       headers: { allow: 'GET, POST, DELETE' },
     });
   }
+  const limit = policy.maxBodyBytes;
+  const declared = Number(req.headers['content-length']);
+  if (req.headers['transfer-encoding'] === undefined && declared > limit) throw tooLarge(limit);
+  // One promise (the body's): decided as soon as it is in.
+  return readBody(req, limit).then(
+    (body) => decideBody(ctx, state, body),
+    (err: unknown) => {
+      throw err instanceof ProxyError && err.code === 'payload_too_large' ? tooLarge(limit, err) : err;
+    },
+  );
+}
 
-  const body = await readMcpBody(req, policy.maxBodyBytes);
+/** The POST body is in: parse it, decide each message, refuse or set the scopes to ask for. */
+function decideBody(ctx: WithSubject & McpAware, state: PolicyState, body: Buffer): void {
+  const { policy, grants } = state;
   ctx.body = body;
   const parsed = parseJsonRpcBody(body);
-  const decisions = parsed.messages.map((m) => decide(policy, m));
+  const { messages } = parsed;
+  // One message (the usual case) without the array helpers of a batch.
+  const decisions = messages.length === 1 ? [decide(policy, messages[0] as McpMessage)] : messages.map((m) => decide(policy, m));
   state.batch = parsed.batch;
   state.decisions = decisions;
-  addLogFields(ctx, logFieldsOf(decisions));
-  if (decisions.some((d) => d.denial !== undefined)) {
+  const fields = logFieldsOf(decisions);
+  if (fields.mcpDenied !== undefined) {
+    putLogFields(ctx, fields);
     state.settle('denied');
     throw policyDenial(parsed.batch, decisions);
   }
-  addLogFields(ctx, { mcpOutcome: 'allowed' });
-  const needed = decisions.flatMap((d) => d.requiredScopes);
-  ctx.scopes = needed.length > 0 ? normalizeScopes(needed) : baseScopes(policy, grants);
+  fields.mcpOutcome = 'allowed';
+  putLogFields(ctx, fields);
+  ctx.scopes = scopesFor(decisions, policy, grants);
 
   if (policy.filterToolsList && grants !== undefined) {
-    state.toolsListIds = new Set(decisions.filter((d) => d.isRequest && d.method === 'tools/list').map((d) => d.id as JsonRpcId));
-    // The answer must be readable to be filtered: ask the upstream for an uncompressed one.
-    if (state.toolsListIds.size > 0) delete req.headers['accept-encoding'];
+    let ids: Set<JsonRpcId> | undefined;
+    for (const d of decisions) {
+      if (!d.isRequest || d.method !== 'tools/list') continue;
+      ids ??= new Set();
+      ids.add(d.id as JsonRpcId);
+    }
+    if (ids !== undefined) {
+      state.toolsListIds = ids;
+      // The answer must be readable to be filtered: ask the upstream for an uncompressed one.
+      delete ctx.req.headers['accept-encoding'];
+    }
   }
 }
 
-/** Reads the POST body, refusing more than `limit` bytes with 413 (RFC 9110 §15.5.14). */
-async function readMcpBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const tooLarge = (cause?: unknown) =>
-    new ProxyError('payload_too_large', `the MCP request body is larger than ${limit} bytes`, {
-      cause,
-      // The rest of the body is not read: the connection cannot be reused.
-      headers: { connection: 'close' },
-      body: jsonRpcErrorBody(false, [{ id: null, code: INVALID_REQUEST, message: 'Request body too large', data: { maxBodyBytes: limit } }]),
-    });
-  const declared = Number(req.headers['content-length']);
-  if (req.headers['transfer-encoding'] === undefined && declared > limit) throw tooLarge();
-  try {
-    return await readBody(req, limit);
-  } catch (err) {
-    if (err instanceof ProxyError && err.code === 'payload_too_large') throw tooLarge(err);
-    throw err;
+/**
+ * The scopes to ask for: what the messages need (one message: its requirement's own sorted array,
+ * the same object every time), else the base scope.
+ */
+function scopesFor(decisions: readonly MessageDecision[], policy: McpPolicy, grants: ReadonlySet<string> | undefined): readonly string[] {
+  if (decisions.length === 1) {
+    const needed = (decisions[0] as MessageDecision).requiredScopes;
+    return needed.length > 0 ? needed : baseScopes(policy, grants);
   }
+  const needed = decisions.flatMap((d) => d.requiredScopes);
+  return needed.length > 0 ? normalizeScopes(needed) : baseScopes(policy, grants);
 }
 
-function logFieldsOf(decisions: readonly MessageDecision[]): Record<string, unknown> {
-  const clip = (s: string) => (s.length > LOG_NAME_MAX ? `${s.slice(0, LOG_NAME_MAX)}…` : s);
+/** More than `limit` bytes of body: 413 (RFC 9110 §15.5.14) with a JSON-RPC error body. */
+function tooLarge(limit: number, cause?: unknown): ProxyError {
+  return new ProxyError('payload_too_large', `the MCP request body is larger than ${limit} bytes`, {
+    cause,
+    // The rest of the body is not read: the connection cannot be reused.
+    headers: { connection: 'close' },
+    body: jsonRpcErrorBody(false, [{ id: null, code: INVALID_REQUEST, message: 'Request body too large', data: { maxBodyBytes: limit } }]),
+  });
+}
+
+type LogFields = {
+  mcpMethod: string | string[];
+  mcpTool?: string | string[];
+  mcpDenied?: { id: JsonRpcId | null; method: string; reason: string | undefined }[];
+  mcpOutcome?: 'allowed';
+};
+
+/** addLogFields, taking the object itself when it is the request's first (it is made for this request). */
+function putLogFields(ctx: RequestContext, fields: LogFields): void {
+  if (ctx.logFields === undefined) ctx.logFields = fields;
+  else addLogFields(ctx, fields);
+}
+
+function clip(s: string): string {
+  return s.length > LOG_NAME_MAX ? `${s.slice(0, LOG_NAME_MAX)}…` : s;
+}
+
+function logFieldsOf(decisions: readonly MessageDecision[]): LogFields {
+  if (decisions.length === 1) {
+    const d = decisions[0] as MessageDecision;
+    const fields: LogFields = { mcpMethod: clip(d.method ?? 'response') };
+    if (d.tool !== undefined) fields.mcpTool = clip(d.tool);
+    if (d.denial !== undefined) fields.mcpDenied = [{ id: d.id, method: clip(d.method ?? 'response'), reason: d.denial }];
+    return fields;
+  }
   const methods = decisions.map((d) => clip(d.method ?? 'response'));
   const tools = decisions.flatMap((d) => (d.tool === undefined ? [] : [clip(d.tool)]));
   const denied = decisions.filter((d) => d.denial !== undefined);
-  return {
-    mcpMethod: methods.length === 1 ? methods[0] : methods,
-    ...(tools.length === 0 ? {} : { mcpTool: tools.length === 1 ? tools[0] : tools }),
-    ...(denied.length === 0 ? {} : { mcpDenied: denied.map((d) => ({ id: d.id, method: clip(d.method ?? 'response'), reason: d.denial })) }),
-  };
+  const fields: LogFields = { mcpMethod: methods.length === 1 ? (methods[0] as string) : methods };
+  if (tools.length > 0) fields.mcpTool = tools.length === 1 ? (tools[0] as string) : tools;
+  if (denied.length > 0) fields.mcpDenied = denied.map((d) => ({ id: d.id, method: clip(d.method ?? 'response'), reason: d.denial }));
+  return fields;
 }
 
 /**

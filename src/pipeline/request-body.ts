@@ -1,15 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { ProxyError } from '../errors.js';
 
-export interface ReplayableBody {
-  /** True when the request could be sent a second time (no body, or `body` holds all of it). */
-  readonly replayable: boolean;
-  readonly body: Buffer | undefined;
-}
-
-const NONE: ReplayableBody = Object.freeze({ replayable: true, body: undefined });
-const STREAMED: ReplayableBody = Object.freeze({ replayable: false, body: undefined });
-
 export function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
@@ -39,18 +30,18 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       chunks.push(chunk);
     };
     req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks, size)));
+    // One chunk (a small body usually is) is its own buffer: the parser hands each chunk over as a copy.
+    req.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
     req.once('error', (err) => reject(new ProxyError('invalid_request', 'the request body could not be read', { detail: err.message, cause: err })));
   });
 }
 
 /**
- * Keeps a small request body in memory so the request can be replayed once (upstream 401 on a
- * cached token, step-up challenge). Larger or chunked bodies stream and are never replayed.
+ * Whether a request body is kept in memory so the request can be replayed once (upstream 401 on a
+ * cached token, step-up challenge): a sized body up to `limit` bytes. Larger or chunked bodies
+ * stream and are never replayed. Decided from the headers, without waiting.
  */
-export async function readReplayableBody(req: IncomingMessage, limit: number): Promise<ReplayableBody> {
-  if (!hasBody(req)) return NONE;
+export function isReplayable(req: IncomingMessage, limit: number): boolean {
   const cl = req.headers['content-length'];
-  if (req.headers['transfer-encoding'] !== undefined || cl === undefined || Number(cl) > limit) return STREAMED;
-  return { replayable: true, body: await readBody(req, limit) };
+  return req.headers['transfer-encoding'] === undefined && cl !== undefined && Number(cl) <= limit;
 }

@@ -10,7 +10,7 @@ import { sendError } from './error-response.js';
 import type { ForwardResult, ForwardSettled, ForwardTarget, Forwarder } from './forwarder.js';
 import type { ResponseAction, UpstreamHead } from '../pipeline/response-action.js';
 import { buildUpstreamHeaders } from './headers.js';
-import { hasBody, readReplayableBody } from '../pipeline/request-body.js';
+import { hasBody, isReplayable, readBody } from '../pipeline/request-body.js';
 import type { RetryPlan } from '../pipeline/response-action.js';
 import { planRetry } from './retry.js';
 import { refuseUserTokenInBody } from './user-token-elsewhere.js';
@@ -60,18 +60,31 @@ const REPLAY_LIMIT_BYTES = 64 * 1024;
 function forward(ctx: Prepared, deps: PipelineDeps): void {
   // No body (most GETs), or one a step already read: nothing to wait for before dispatching.
   if (ctx.body === undefined && hasBody(ctx.req)) {
-    readThenForward(ctx, deps).catch((err: unknown) => fail(ctx, err));
+    if (isReplayable(ctx.req, REPLAY_LIMIT_BYTES)) readThenForward(ctx, deps);
+    else send(ctx, deps, false, true); // streamed, never replayed
     return;
   }
-  refuseUserTokenInBody(ctx); // nor in a body held in memory (replay buffer, MCP)
-  new Attempt(ctx, deps, 1, true, false).dispatch();
+  send(ctx, deps, true, false);
 }
 
-async function readThenForward(ctx: Prepared, deps: PipelineDeps): Promise<void> {
-  const read = await readReplayableBody(ctx.req, REPLAY_LIMIT_BYTES);
-  if (read.body !== undefined) ctx.body = read.body;
-  refuseUserTokenInBody(ctx);
-  new Attempt(ctx, deps, 1, read.replayable, ctx.body === undefined && hasBody(ctx.req)).dispatch();
+/** A small body is kept so the request can be replayed once; one promise, the body's. */
+function readThenForward(ctx: Prepared, deps: PipelineDeps): void {
+  readBody(ctx.req, REPLAY_LIMIT_BYTES).then(
+    (body) => {
+      ctx.body = body;
+      send(ctx, deps, true, false);
+    },
+    (err: unknown) => fail(ctx, err),
+  );
+}
+
+function send(ctx: Prepared, deps: PipelineDeps, replayable: boolean, streamed: boolean): void {
+  try {
+    refuseUserTokenInBody(ctx); // nor in a body held in memory (replay buffer, MCP)
+    new Attempt(ctx, deps, 1, replayable, streamed).dispatch();
+  } catch (err) {
+    fail(ctx, err);
+  }
 }
 
 /**

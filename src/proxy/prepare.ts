@@ -5,6 +5,7 @@ import { bearerTokenOf, takeCredentialHeader } from '../auth/subject-token.js';
 import type { SubjectInfo, TokenService } from '../auth/token-service.js';
 import { ProxyError } from '../errors.js';
 import type { McpAware } from '../mcp/state.js';
+import type { McpPolicies } from '../mcp/policies.js';
 import { enforcePolicy } from '../mcp/policy-step.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../pipeline/clock.js';
@@ -29,6 +30,8 @@ export interface PrepareDeps {
   readonly revocation?: { check(subject: SubjectInfo): void } | undefined;
   /** Per-route label children (the HTTP pipeline makes them once); else labels per observation. */
   readonly routeMetrics?: ((route: Route) => RouteChildren) | undefined;
+  /** MCP routes' compiled policies and users' grants, made once (app.ts); else per request. */
+  readonly mcpPolicies?: McpPolicies | undefined;
 }
 
 /** The context the HTTP pipeline and the WebSocket upgrade forward with. */
@@ -55,15 +58,22 @@ export function admit(ctx: RequestContext, deps: Pick<PrepareDeps, 'runtime' | '
 }
 
 /**
- * Steps 3 (local verification) to 6: policy, token, step-up. A route with none of local
- * verification, an MCP policy or step-up rules and a token in the cache is served without waiting.
+ * Steps 3 (local verification) to 6: policy, token, step-up. A route with neither local
+ * verification nor step-up rules and a token in the cache is served without waiting; on an MCP
+ * route too, once its POST body is in (the one thing the policy waits for).
  */
 export function authorize(ctx: WithSubject & McpAware, deps: PrepareDeps): Prepared | Promise<Prepared> {
-  if (deps.subjectVerifier === undefined && ctx.route.mcp === undefined && !(deps.stepUp?.hasRules(ctx.route) ?? false)) {
-    const hit = cachedToken(ctx, deps);
-    if (hit !== undefined) return hit;
+  if (deps.subjectVerifier === undefined && !(deps.stepUp?.hasRules(ctx.route) ?? false)) {
+    if (ctx.route.mcp === undefined) return tokenFor(ctx, deps);
+    const policed = enforcePolicy(ctx, deps); // 4. policy (MCP routes)
+    return policed === undefined ? tokenFor(ctx, deps) : policed.then(() => tokenFor(ctx, deps));
   }
   return authorizeWaiting(ctx, deps);
+}
+
+/** Step 5: the cached token without a promise, else the exchange. */
+function tokenFor(ctx: WithSubject, deps: PrepareDeps): Prepared | Promise<Prepared> {
+  return cachedToken(ctx, deps) ?? obtainToken(ctx, deps);
 }
 
 async function authorizeWaiting(ctx: WithSubject & McpAware, deps: PrepareDeps): Promise<Prepared> {

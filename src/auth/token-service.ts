@@ -103,8 +103,12 @@ export class TokenService {
    */
   readonly #subjects = new Map<string, KnownSubject>();
   readonly #routeParams = new WeakMap<Route, string>();
-  /** Per route (with its own scopes): the cache-key suffix, for the actor token hash it was made with. */
-  readonly #routeSuffixes = new WeakMap<Route, { readonly actorHash: string; readonly suffix: string }>();
+  /**
+   * The key suffix per route and scope list (by identity): the route's own list, or a list the MCP
+   * policy hands out as the same frozen array for the same call every time. A list made afresh per
+   * request misses and is collected with its entry (weakly held).
+   */
+  readonly #suffixes = new WeakMap<Route, WeakMap<readonly string[], { readonly actorHash: string; readonly suffix: string }>>();
   readonly #paramIds = new Map<string, string>();
   /** The cache-hit counter's label child per route object (made once; a reload makes new routes). */
   readonly #hitCounters = new WeakMap<Route, { inc(): void }>();
@@ -259,14 +263,18 @@ export class TokenService {
     return exp !== undefined && exp - this.#o.cache.clockSkewSeconds * 1000 <= this.#o.clock.now();
   }
 
-  /** `hash \n actorHash \n paramsId`, made per request as one two-part string (the suffix is kept per route). */
+  /** `hash \n actorHash \n paramsId`, made per request as one two-part string (the suffix is kept per route and scope list). */
   #keyFor(route: Route, subject: SubjectInfo, scopes: readonly string[], actor: { readonly hash: string } | undefined): string {
     const actorHash = actor?.hash ?? '';
-    if (scopes !== route.scopes) return `${subject.hash}\n${actorHash}\n${this.#paramsId(route, scopes)}`;
-    let known = this.#routeSuffixes.get(route);
+    let byScopes = this.#suffixes.get(route);
+    if (byScopes === undefined) {
+      byScopes = new WeakMap();
+      this.#suffixes.set(route, byScopes);
+    }
+    let known = byScopes.get(scopes);
     if (known === undefined || known.actorHash !== actorHash) {
       known = { actorHash, suffix: `\n${actorHash}\n${this.#paramsId(route, scopes)}` };
-      this.#routeSuffixes.set(route, known);
+      byScopes.set(scopes, known);
     }
     return subject.hash + known.suffix;
   }

@@ -11,26 +11,33 @@ export interface BatchedDestination {
 
 export interface BatchedDestinationOptions {
   readonly fd: number;
-  /** Runs the flush after the current turn of the event loop (default setImmediate). */
+  /** Runs the flush a little later (default: an unreferenced timer of FLUSH_DELAY_MS). */
   readonly schedule?: (flush: () => void) => void;
   /** The write call (default fs.writeSync); tests pass a failing one. */
   readonly writeSync?: (fd: number, buffer: Buffer, offset: number) => number;
 }
 
+/** How long a line may wait for others to be written with it. */
+export const FLUSH_DELAY_MS = 10;
+/** Past this many queued bytes (about), the queue is written at once rather than after the delay. */
+const FLUSH_BYTES = 64 * 1024;
+
 /**
- * Log lines written together, once per turn of the event loop, with one synchronous write(2): a
- * busy proxy writes many lines per turn (each request's access line among them) in one system call,
- * and an idle one writes each line at once. pino's asynchronous destination (sonic-boom) costs a
- * thread-pool round trip per write and measures its whole pending buffer again on each line; its
- * synchronous one makes a system call per line (BENCHMARKS.md "Where the time goes").
- * A full pipe blocks the process until the reader catches up, as pino's synchronous default does:
- * a log line is never dropped for being slow. A descriptor that cannot be written at all (the reader
- * is gone) drops the batch instead of failing the request that logged it.
+ * Log lines written together, with one synchronous write(2) at most every FLUSH_DELAY_MS (or at once
+ * past FLUSH_BYTES): each request's access line no longer costs a system call of its own, busy or
+ * not (at 1,000 req/s that is ten lines per write). pino's asynchronous destination (sonic-boom)
+ * costs a thread-pool round trip per write and measures its whole pending buffer again on each
+ * line; its synchronous one makes a system call per line (BENCHMARKS.md).
+ * What is queued is written at exit (logger.ts); a process killed outright loses at most the last
+ * FLUSH_DELAY_MS of lines. A full pipe blocks the process until the reader catches up, as pino's
+ * synchronous default does: a line is never dropped for being slow. A descriptor that cannot be
+ * written at all (the reader is gone) drops the batch instead of failing the request that logged it.
  */
 export function createBatchedDestination(options: BatchedDestinationOptions): BatchedDestination {
-  const schedule = options.schedule ?? setImmediate;
+  const schedule = options.schedule ?? ((flush: () => void) => setTimeout(flush, FLUSH_DELAY_MS).unref());
   const write = options.writeSync ?? ((fd: number, buffer: Buffer, offset: number) => writeSync(fd, buffer, offset));
   let parts: string[] = [];
+  let queued = 0;
   let scheduled = false;
   let dropped = 0;
   const flushSync = (): void => {
@@ -38,6 +45,7 @@ export function createBatchedDestination(options: BatchedDestinationOptions): Ba
     if (parts.length === 0) return;
     const lines = parts;
     parts = [];
+    queued = 0;
     const buffer = Buffer.from(lines.length === 1 ? (lines[0] as string) : lines.join(''), 'utf8');
     let offset = 0;
     while (offset < buffer.length) {
@@ -58,7 +66,9 @@ export function createBatchedDestination(options: BatchedDestinationOptions): Ba
   return {
     write(line) {
       parts.push(line);
-      if (!scheduled) {
+      queued += line.length;
+      if (queued >= FLUSH_BYTES) flushSync();
+      else if (!scheduled) {
         scheduled = true;
         schedule(flushSync);
       }

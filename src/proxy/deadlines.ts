@@ -18,7 +18,8 @@ export interface DeadlineTimers {
 
 const REAL_TIMERS: DeadlineTimers = {
   now: () => performance.now(),
-  set: (fire, ms) => setTimeout(fire, ms),
+  // Unreferenced: the requests waiting keep the process alive through their sockets, not this timer.
+  set: (fire, ms) => setTimeout(fire, ms).unref(),
   clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
@@ -26,7 +27,9 @@ const REAL_TIMERS: DeadlineTimers = {
  * Deadlines that all have the same length, in one list with one timer: entries are added in
  * time order, so the list is sorted by due time and the timer only ever waits for its head.
  * Adding and removing an entry is O(1) and allocates nothing (the entry carries its links),
- * where a timer per request allocates and registers one each time.
+ * where a timer per request allocates and registers one each time. The timer is left running when
+ * the list empties (one request at a time would otherwise set and clear one per request); when it
+ * fires with nothing due it is set again for the head, if any.
  */
 export class DeadlineList {
   readonly #ms: number;
@@ -65,12 +68,12 @@ export class DeadlineList {
     entry.deadlinePrev = undefined;
     entry.deadlineNext = undefined;
     entry.deadlineList = undefined;
-    // Nothing left to wait for: no timer keeps the process alive. Otherwise the running timer
-    // stays; when it fires early for a later head it is set again for that head.
-    if (this.#head === undefined && this.#timer !== undefined) {
-      this.#timers.clear(this.#timer);
-      this.#timer = undefined;
-    }
+  }
+
+  /** Stops the timer (the forwarder is closing). */
+  close(): void {
+    if (this.#timer !== undefined) this.#timers.clear(this.#timer);
+    this.#timer = undefined;
   }
 
   get size(): number {

@@ -120,6 +120,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     async close() {
       const all = [...pools.values()];
       pools.clear();
+      for (const list of deadlines.values()) list.close();
       await Promise.all(all.map(({ pool }) => pool.destroy()));
     },
   };

@@ -69,7 +69,7 @@ describe('DeadlineList', () => {
     expect(t.pending()).toBe(0);
   });
 
-  it('a removed entry never fires; removing the last one stops the timer', () => {
+  it('a removed entry never fires; the timer outlives an empty list once, then stops', () => {
     const t = manualTimers();
     const list = new DeadlineList(50, t.timers);
     const fired: string[] = [];
@@ -83,12 +83,21 @@ describe('DeadlineList', () => {
     list.remove(a); // head: the timer set for a fires early for c and is set again
     t.advance(50);
     expect(fired).toEqual(['c']);
+    expect(t.pending()).toBe(0); // fired for c, nothing left: not set again
     list.add(a);
     list.remove(a);
-    expect(t.pending()).toBe(0);
-    t.advance(100);
+    expect(t.pending()).toBe(1); // left running: it finds nothing and is not set again
+    list.add(b); // a later entry reuses the running timer
+    expect(t.pending()).toBe(1);
+    t.advance(49);
     expect(fired).toEqual(['c']);
+    t.advance(1);
+    expect(fired).toEqual(['c', 'b']);
+    expect(t.pending()).toBe(0);
     list.remove(a); // not listed: a no-op
+    list.add(a);
+    list.close();
+    expect(t.pending()).toBe(0);
   });
 
   it('an entry may be listed again from inside its own callback (a retry)', () => {

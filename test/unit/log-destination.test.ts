@@ -23,7 +23,7 @@ function manualSchedule() {
 }
 
 describe('batched log destination', () => {
-  it('writes the lines of one turn with one write, in order, and nothing before the turn ends', () => {
+  it('writes the lines queued until the flush with one write, in order, and nothing before', () => {
     const turn = manualSchedule();
     const writes: string[] = [];
     const dest = createBatchedDestination({
@@ -44,6 +44,27 @@ describe('batched log destination', () => {
     dest.write('d\n');
     turn.run();
     expect(writes).toEqual(['a\nbé\nc\n', 'd\n']);
+  });
+
+  it('writes at once, without waiting for the delay, once about 64 KiB are queued', () => {
+    const turn = manualSchedule();
+    const sizes: number[] = [];
+    const dest = createBatchedDestination({
+      fd: 99,
+      schedule: turn.schedule,
+      writeSync: (_fd, buffer, offset) => {
+        sizes.push(buffer.length - offset);
+        return buffer.length - offset;
+      },
+    });
+    const line = `${'x'.repeat(1023)}\n`;
+    for (let i = 0; i < 63; i++) dest.write(line);
+    expect(sizes).toEqual([]);
+    dest.write(line);
+    expect(sizes).toEqual([64 * 1024]);
+    dest.write('tail\n');
+    turn.run();
+    expect(sizes).toEqual([64 * 1024, 5]);
   });
 
   it('finishes partial writes and waits out EAGAIN, losing no byte', () => {

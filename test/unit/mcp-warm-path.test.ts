@@ -1,22 +1,15 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
-import type { TokenExchangeClient } from '../../src/auth/token-exchange.js';
-import { describeSubject, TokenService } from '../../src/auth/token-service.js';
+import { describeSubject } from '../../src/auth/token-service.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { decide } from '../../src/mcp/decide.js';
 import { McpPolicies } from '../../src/mcp/policies.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { systemClock } from '../../src/pipeline/clock.js';
-import { createForwarder, type Forwarder } from '../../src/proxy/forwarder.js';
-import { createHandler } from '../../src/proxy/handler.js';
-import { compileRoute, RouteTable } from '../../src/routing/route-table.js';
-import { closeServer } from '../../src/server/listen.js';
+import { compileRoute } from '../../src/routing/route-table.js';
 import { useClosers } from '../helpers/closers.js';
+import { startInHandlerPipeline } from '../helpers/in-handler-pipeline.js';
 import { startUpstream } from '../helpers/start-upstream.js';
 
 /** A JWT-shaped token with the given payload (decoded, never verified, by the policy). */
@@ -40,74 +33,8 @@ const MCP_ROUTE = {
 describe('MCP warm path', () => {
   const closers = useClosers();
 
-  async function proxy(upstreamUrl: string) {
-    const config = resolveConfig({
-      authorizationServer: { tokenEndpoint: 'http://127.0.0.1:1/token', clientId: 'x', clientAuth: 'none' },
-      routes: [
-        { name: 'plain', match: { pathPrefix: '/plain' }, upstream: upstreamUrl, scopes: ['a'] },
-        { ...MCP_ROUTE, upstream: upstreamUrl },
-      ],
-    });
-    const exchanged: string[][] = [];
-    // The authorization server is not what is measured here: a client that answers at once.
-    const client: TokenExchangeClient = {
-      exchange: async (r: { scopes: readonly string[] }) => {
-        exchanged.push([...r.scopes]);
-        return { accessToken: `delegated-${exchanged.length}`, issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token', tokenType: 'Bearer', expiresIn: 300, scopes: [...r.scopes] };
-      },
-    } as unknown as TokenExchangeClient;
-    const metrics = createMetrics({ registry: new Registry(), version: 'test', cacheEntries: () => 0, defaultMetrics: false });
-    const tokens = new TokenService({
-      client,
-      cache: { refreshAheadSeconds: 30, maxTtlSeconds: 3600, maxEntries: 100, clockSkewSeconds: 5 },
-      subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
-      clock: systemClock,
-      metrics,
-    });
-    // Counts the waiting path (a promise per request); a warm call must not take it.
-    let obtains = 0;
-    const obtain = tokens.obtain.bind(tokens);
-    tokens.obtain = (r) => {
-      obtains++;
-      return obtain(r);
-    };
-    const real = createForwarder({ connections: 4, keepAliveTimeoutMs: 1000 });
-    closers.push(() => real.close());
-    let inHandler = false;
-    const dispatchedInHandler: boolean[] = [];
-    const forwarder: Forwarder = {
-      forward: (res, target) => {
-        dispatchedInHandler.push(inHandler);
-        return real.forward(res, target);
-      },
-      dispatch: (res, target, settled) => {
-        dispatchedInHandler.push(inHandler);
-        real.dispatch(res, target, settled);
-      },
-      close: () => real.close(),
-    };
-    const handler = createHandler({
-      runtime: () => ({ routes: new RouteTable(config.routes), subjectHeader: 'authorization', config }),
-      tokens,
-      forwarder,
-      metrics,
-      logger: pino({ level: 'silent' }),
-      clock: systemClock,
-      mcpPolicies: new McpPolicies(metrics),
-    });
-    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-      inHandler = true;
-      try {
-        handler(req, res);
-      } finally {
-        inHandler = false;
-      }
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    closers.push(() => closeServer(server));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    return { url, exchanged, obtains: () => obtains, dispatchedInHandler };
-  }
+  const proxy = (upstreamUrl: string) =>
+    startInHandlerPipeline([{ name: 'plain', match: { pathPrefix: '/plain' }, upstream: upstreamUrl, scopes: ['a'] }, { ...MCP_ROUTE, upstream: upstreamUrl }], closers);
 
   it('serves a warm tools/call from the cache without the waiting path, with the least scope', async () => {
     const upstream = await startUpstream();

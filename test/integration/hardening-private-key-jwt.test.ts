@@ -5,11 +5,11 @@ import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/load.js';
-import { ConfigError } from '../../src/errors.js';
 import { CLIENT_ID, startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
 import { useClosers } from '../helpers/closers.js';
+import { problemsOf } from '../helpers/config-problems.js';
 
 const closers = useClosers();
 
@@ -91,35 +91,26 @@ describe('client authentication: private key validated at config load', () => {
       });
   }
 
-  function problems(fn: () => unknown): string[] {
-    try {
-      fn();
-    } catch (err) {
-      if (err instanceof ConfigError) return [...err.problems];
-      throw err;
-    }
-    return [];
-  }
 
   it('a missing key file is a problem at authorizationServer.privateKeyFile', () => {
-    expect(problems(load('/nonexistent/key.pem'))).toEqual(['authorizationServer.privateKeyFile: cannot read /nonexistent/key.pem (ENOENT)']);
+    expect(problemsOf(load('/nonexistent/key.pem'))).toEqual(['authorizationServer.privateKeyFile: cannot read /nonexistent/key.pem (ENOENT)']);
   });
 
   it('a public key instead of a private one is refused with its path', async () => {
     const { publicKey } = await generateKeyPair('RS256', { extractable: true });
     const file = writeTemp('public.pem', await exportSPKI(publicKey));
-    expect(problems(load(file))).toEqual([expect.stringMatching(/^authorizationServer\.privateKeyFile: .*not a private key in PEM or JWK form/)]);
+    expect(problemsOf(load(file))).toEqual([expect.stringMatching(/^authorizationServer\.privateKeyFile: .*not a private key in PEM or JWK form/)]);
   });
 
   it('a public JWK (no "d") is refused with its path', async () => {
     const { publicKey } = await generateKeyPair('ES256', { extractable: true });
     const file = writeTemp('public.jwk', JSON.stringify(await exportJWK(publicKey)));
-    expect(problems(load(file))).toEqual([expect.stringMatching(/^authorizationServer\.privateKeyFile: .*no private part/)]);
+    expect(problemsOf(load(file))).toEqual([expect.stringMatching(/^authorizationServer\.privateKeyFile: .*no private part/)]);
   });
 
   it('text that is no key at all is refused without echoing it', () => {
     const file = writeTemp('garbage.pem', 'this-is-not-a-key-SECRET123');
-    const found = problems(load(file));
+    const found = problemsOf(load(file));
     expect(found).toHaveLength(1);
     expect(found[0]).toMatch(/^authorizationServer\.privateKeyFile: /);
     expect(found[0]).not.toContain('SECRET123');

@@ -1,13 +1,13 @@
 import { decodeJwt } from 'jose';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { unusedAddress } from '../helpers/unused-address.js';
 import { useClosers } from '../helpers/closers.js';
 import { CLIENT_ID, startAs } from '../helpers/start-as.js';
 import { startProxy } from '../helpers/start-proxy.js';
 import { startUpstream } from '../helpers/start-upstream.js';
+import { configProblems } from '../helpers/config-problems.js';
 
 const closers = useClosers();
 
@@ -118,24 +118,15 @@ describe('authorization servers by name', () => {
 describe('authorization servers by name: config', () => {
   const as = { tokenEndpoint: 'https://as.example/token', clientId: 'agent', clientAuth: 'none' };
   const route = { name: 'r', match: { pathPrefix: '/r' }, upstream: 'https://r.internal' };
-  function problems(raw: unknown): string[] {
-    try {
-      resolveConfig(raw);
-      return [];
-    } catch (err) {
-      if (err instanceof ConfigError) return [...err.problems];
-      throw err;
-    }
-  }
 
   it('an unknown server name is an error with its path', () => {
-    expect(problems({ authorizationServer: as, routes: [{ ...route, authorizationServer: 'nope' }] })).toEqual([
+    expect(configProblems({ authorizationServer: as, routes: [{ ...route, authorizationServer: 'nope' }] })).toEqual([
       'routes[0].authorizationServer: unknown authorization server "nope" (not in authorizationServers)',
     ]);
   });
 
   it('validates each named server like the default, with its path', () => {
-    const list = problems({
+    const list = configProblems({
       authorizationServer: as,
       authorizationServers: { partner: { clientId: 'x', clientAuth: 'client_secret_post' }, default: as },
       routes: [route],
@@ -152,7 +143,7 @@ describe('authorization servers by name: config', () => {
   it('reads each named server secret; without authorizationServers the config is as before', () => {
     const c = resolveConfig({ authorizationServer: as, routes: [{ ...route, authorizationServer: 'default' }] });
     expect(c.authorizationServers).toEqual({});
-    expect(problems({ authorizationServer: as, authorizationServers: { p: { ...as, clientAuth: 'client_secret_basic', clientSecretFile: '/nonexistent/secret' } }, routes: [route] })).toEqual([
+    expect(configProblems({ authorizationServer: as, authorizationServers: { p: { ...as, clientAuth: 'client_secret_basic', clientSecretFile: '/nonexistent/secret' } }, routes: [route] })).toEqual([
       'authorizationServers.p.clientSecretFile: cannot read /nonexistent/secret (ENOENT)',
     ]);
   });
@@ -160,14 +151,14 @@ describe('authorization servers by name: config', () => {
   it('grant id-jag needs a known resourceAuthorizationServer with an issuer; the key needs the grant', () => {
     const named = { issuer: 'https://as.partner.example', clientId: 'agent', clientAuth: 'none' };
     const idJag = { ...route, grant: 'id-jag' };
-    expect(problems({ authorizationServer: as, routes: [idJag] })).toEqual(['routes[0].resourceAuthorizationServer: required for grant: id-jag']);
-    expect(problems({ authorizationServer: as, routes: [{ ...idJag, resourceAuthorizationServer: 'nope' }] })).toEqual([
+    expect(configProblems({ authorizationServer: as, routes: [idJag] })).toEqual(['routes[0].resourceAuthorizationServer: required for grant: id-jag']);
+    expect(configProblems({ authorizationServer: as, routes: [{ ...idJag, resourceAuthorizationServer: 'nope' }] })).toEqual([
       'routes[0].resourceAuthorizationServer: unknown authorization server "nope" (not in authorizationServers)',
     ]);
     expect(
-      problems({ authorizationServer: as, authorizationServers: { p: { ...named, issuer: undefined, tokenEndpoint: 'https://p/token' } }, routes: [{ ...idJag, resourceAuthorizationServer: 'p' }] }),
+      configProblems({ authorizationServer: as, authorizationServers: { p: { ...named, issuer: undefined, tokenEndpoint: 'https://p/token' } }, routes: [{ ...idJag, resourceAuthorizationServer: 'p' }] }),
     ).toEqual(['routes[0].resourceAuthorizationServer: authorization server "p" needs an issuer (the ID-JAG audience)']);
-    expect(problems({ authorizationServer: as, authorizationServers: { p: named }, routes: [{ ...route, resourceAuthorizationServer: 'p' }] })).toEqual([
+    expect(configProblems({ authorizationServer: as, authorizationServers: { p: named }, routes: [{ ...route, resourceAuthorizationServer: 'p' }] })).toEqual([
       'routes[0].resourceAuthorizationServer: only with grant: id-jag',
     ]);
     const ok = resolveConfig({

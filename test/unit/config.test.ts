@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfigFile, parseConfigText, resolveConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
+import { configProblems } from '../helpers/config-problems.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dp-config-'));
 const secretFile = join(dir, 'secret');
@@ -14,15 +15,6 @@ const minimal = {
   routes: [{ name: 'docs', match: { pathPrefix: '/docs' }, upstream: 'https://docs.internal' }],
 };
 
-function problems(raw: unknown, env: Record<string, string> = {}): string[] {
-  try {
-    resolveConfig(raw, env);
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
 
 describe('config', () => {
   it('applies the documented defaults (README "Configuration") and reads the secret from its file', () => {
@@ -44,7 +36,7 @@ describe('config', () => {
   });
 
   it('lists every problem at once, each with its path', () => {
-    const list = problems({
+    const list = configProblems({
       listen: 'nope',
       authorizationServer: { clientId: '', clientAuth: 'magic' },
       cache: { maxTtlSeconds: 10, refreshAheadSeconds: 30, extra: 1 },
@@ -73,30 +65,30 @@ describe('config', () => {
   });
 
   it('requires a token endpoint unless an issuer is set, and the secret file for secret methods', () => {
-    const list = problems({ authorizationServer: { clientId: 'a' }, routes: minimal.routes });
+    const list = configProblems({ authorizationServer: { clientId: 'a' }, routes: minimal.routes });
     expect(list).toContain('authorizationServer.tokenEndpoint: required unless issuer is set');
     expect(list).toContain('authorizationServer.clientSecretFile: required for clientAuth client_secret_basic');
   });
 
   it('reports an unreadable secret file by path', () => {
-    const list = problems({ ...minimal, authorizationServer: { ...minimal.authorizationServer, clientSecretFile: join(dir, 'missing') } });
+    const list = configProblems({ ...minimal, authorizationServer: { ...minimal.authorizationServer, clientSecretFile: join(dir, 'missing') } });
     expect(list).toEqual([`authorizationServer.clientSecretFile: cannot read ${join(dir, 'missing')} (ENOENT)`]);
   });
 
   it('rejects duplicate route names and duplicate matches', () => {
     const route = minimal.routes[0]!;
-    const list = problems({ ...minimal, routes: [route, { ...route, match: { pathPrefix: '/other' } }, { ...route, name: 'x' }] });
+    const list = configProblems({ ...minimal, routes: [route, { ...route, match: { pathPrefix: '/other' } }, { ...route, name: 'x' }] });
     expect(list).toContain('routes[1].name: duplicate route name (also routes[0])');
     expect(list).toContain('routes[2].match: same match as routes[0]');
   });
 
   it('refuses mcp.baseScopes outside the route scopes', () => {
     const route = { ...minimal.routes[0], scopes: ['mcp:tools:read'], mcp: { baseScopes: ['mcp:tools:read', 'admin:all'] } };
-    expect(problems({ ...minimal, routes: [route] })).toEqual(["routes[0].mcp.baseScopes: not in the route's scopes: admin:all"]);
+    expect(configProblems({ ...minimal, routes: [route] })).toEqual(["routes[0].mcp.baseScopes: not in the route's scopes: admin:all"]);
   });
 
   it('refuses route prefixes with dot segments', () => {
-    const list = problems({ ...minimal, routes: [{ ...minimal.routes[0], match: { pathPrefix: '/a/../b' } }] });
+    const list = configProblems({ ...minimal, routes: [{ ...minimal.routes[0], match: { pathPrefix: '/a/../b' } }] });
     expect(list.join()).toContain('routes[0].match.pathPrefix: must not contain . or .. segments');
   });
 
@@ -158,9 +150,9 @@ describe('config: routes[].websocket', () => {
   });
 
   it('rejects negative or fractional lifetimes and unknown keys, naming the path', () => {
-    expect(problems(route({ maxConnectionSeconds: -1 })).join('\n')).toMatch(/routes\[0\]\.websocket/);
-    expect(problems(route({ maxConnectionSeconds: 1.5 }))).not.toEqual([]);
-    expect(problems(route({ enabled: true, idleSeconds: 10 }))).not.toEqual([]);
-    expect(problems(route('yes'))).not.toEqual([]);
+    expect(configProblems(route({ maxConnectionSeconds: -1 })).join('\n')).toMatch(/routes\[0\]\.websocket/);
+    expect(configProblems(route({ maxConnectionSeconds: 1.5 }))).not.toEqual([]);
+    expect(configProblems(route({ enabled: true, idleSeconds: 10 }))).not.toEqual([]);
+    expect(configProblems(route('yes'))).not.toEqual([]);
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/load.js';
-import { ConfigError } from '../../src/errors.js';
+import { configProblems } from '../helpers/config-problems.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dp-revocation-config-'));
 const secretFile = join(dir, 'secret');
@@ -20,15 +20,6 @@ const base = {
   routes: [{ name: 'docs', match: { pathPrefix: '/docs' }, upstream: 'https://docs.internal' }],
 };
 
-function problems(raw: unknown): string[] {
-  try {
-    resolveConfig(raw);
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
 
 describe('revocation config', () => {
   it('is off by default', () => {
@@ -66,17 +57,17 @@ describe('revocation config', () => {
 
   it('names every problem with its path: unknown keys, short admin secret, missing files, bad URLs', () => {
     expect(
-      problems({
+      configProblems({
         ...base,
         revocation: { adminTokenFile: shortToken, extra: 1, ssf: { issuer: 'not a url', audience: 'a', authorizationHeaderFile: join(dir, 'missing') } },
       }),
     ).toEqual(expect.arrayContaining([expect.stringMatching(/^revocation: .*extra/), expect.stringMatching(/^revocation\.ssf\.issuer: /)]));
-    expect(problems({ ...base, revocation: { adminTokenFile: shortToken } })).toEqual([
+    expect(configProblems({ ...base, revocation: { adminTokenFile: shortToken } })).toEqual([
       'revocation.adminTokenFile: must hold at least 32 characters (use random bytes)',
     ]);
     expect(
-      problems({ ...base, revocation: { adminTokenFile: adminToken, ssf: { issuer: 'https://idp', audience: 'a', authorizationHeaderFile: join(dir, 'missing') } } }),
+      configProblems({ ...base, revocation: { adminTokenFile: adminToken, ssf: { issuer: 'https://idp', audience: 'a', authorizationHeaderFile: join(dir, 'missing') } } }),
     ).toEqual([`revocation.ssf.authorizationHeaderFile: cannot read ${join(dir, 'missing')} (ENOENT)`]);
-    expect(problems({ ...base, revocation: {} })).toEqual(['revocation.adminTokenFile: Invalid input: expected string, received undefined']);
+    expect(configProblems({ ...base, revocation: {} })).toEqual(['revocation.adminTokenFile: Invalid input: expected string, received undefined']);
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/load.js';
-import { ConfigError } from '../../src/errors.js';
+import { configProblems } from '../helpers/config-problems.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dp-step-up-config-'));
 const clientSecretFile = join(dir, 'client-secret');
@@ -21,15 +21,6 @@ function config(overrides: { stepUp?: unknown; route?: Record<string, unknown> }
   };
 }
 
-function problems(raw: unknown): string[] {
-  try {
-    resolveConfig(raw);
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
 
 const approval = { approval: { webhookUrl: 'https://approvals.example/hook', callbackSecretFile } };
 
@@ -42,13 +33,13 @@ describe('stepUp config', () => {
   });
 
   it('a route stepUp requires the top-level stepUp.approval', () => {
-    expect(problems(config({ route: { stepUp: { scopes: ['billing:write'], onChallenge: true } } }))).toEqual([
+    expect(configProblems(config({ route: { stepUp: { scopes: ['billing:write'], onChallenge: true } } }))).toEqual([
       'routes[0].stepUp: requires the top-level stepUp.approval settings',
     ]);
   });
 
   it('reports every problem with its path', () => {
-    const p = problems(
+    const p = configProblems(
       config({
         stepUp: approval,
         route: {
@@ -66,7 +57,7 @@ describe('stepUp config', () => {
       ]),
     );
     // Cross-checks run once the shapes are valid.
-    const cross = problems(
+    const cross = configProblems(
       config({
         stepUp: approval,
         route: { stepUp: { scopes: ['billing:write', 'billing:read'], rules: [{ pathPrefix: '/a', scopes: ['billing:admin'] }, { tool: 'transfer_funds' }] } },
@@ -80,7 +71,7 @@ describe('stepUp config', () => {
   });
 
   it('a step-up scope the MCP policy would request without approval is refused', () => {
-    const p = problems(
+    const p = configProblems(
       config({
         stepUp: approval,
         route: { mcp: { toolScopes: { transfer_funds: ['billing:write'] } }, stepUp: { scopes: ['billing:write'], rules: [{ tool: 'transfer_funds' }] } },
@@ -90,7 +81,7 @@ describe('stepUp config', () => {
   });
 
   it('security: a step-up scope in mcp.baseScopes (requested for initialize/GET without approval) is refused', () => {
-    const p = problems(
+    const p = configProblems(
       config({
         stepUp: approval,
         route: { mcp: { baseScopes: ['billing:write'] }, stepUp: { scopes: ['billing:write'], rules: [{ tool: 'transfer_funds' }] } },
@@ -100,22 +91,22 @@ describe('stepUp config', () => {
   });
 
   it('a step-up that can never trigger is refused', () => {
-    expect(problems(config({ stepUp: approval, route: { stepUp: { scopes: ['billing:write'] } } }))).toEqual([
+    expect(configProblems(config({ stepUp: approval, route: { stepUp: { scopes: ['billing:write'] } } }))).toEqual([
       'routes[0].stepUp: no rules and onChallenge is false: step-up can never trigger',
     ]);
   });
 
   it('the approval channel needs a webhook or a callback secret, and the secret must be long', () => {
-    expect(problems(config({ stepUp: { approval: {} } }))).toEqual([
+    expect(configProblems(config({ stepUp: { approval: {} } }))).toEqual([
       'stepUp.approval: set webhookUrl, callbackSecretFile or both: otherwise no decision can ever arrive',
     ]);
-    expect(problems(config({ stepUp: { approval: { callbackSecretFile: shortSecretFile } } }))).toEqual([
+    expect(configProblems(config({ stepUp: { approval: { callbackSecretFile: shortSecretFile } } }))).toEqual([
       'stepUp.approval.callbackSecretFile: must hold at least 32 characters (use random bytes)',
     ]);
-    expect(problems(config({ stepUp: { approval: { callbackSecretFile: join(dir, 'missing') } } }))[0]).toMatch(
+    expect(configProblems(config({ stepUp: { approval: { callbackSecretFile: join(dir, 'missing') } } }))[0]).toMatch(
       /^stepUp\.approval\.callbackSecretFile: cannot read/,
     );
-    expect(problems(config({ stepUp: { approval: { webhookUrl: 'ftp://x', timeoutSeconds: 0 } } }))).toEqual(
+    expect(configProblems(config({ stepUp: { approval: { webhookUrl: 'ftp://x', timeoutSeconds: 0 } } }))).toEqual(
       expect.arrayContaining(['stepUp.approval.webhookUrl: must be an absolute http(s) URL', 'stepUp.approval.timeoutSeconds: Too small: expected number to be >=1']),
     );
   });

@@ -12,6 +12,7 @@ import type { ResolvedConfig } from './config/load.js';
 import { createRuntime, type ProxyRuntime } from './server/reload.js';
 import { createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createRouteMetrics } from './observability/route-metrics.js';
 import { createForwarder, type Forwarder } from './proxy/forwarder.js';
 import { McpPolicies } from './mcp/policies.js';
 import { createHandler } from './proxy/handler.js';
@@ -117,7 +118,11 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     cacheEntries: () => tokens?.cache.size ?? 0,
     exchangeQueue: () => auth.exchangeQueue,
   });
+  // Per-route label children, made once per route object: shared by the token service, the HTTP
+  // pipeline and WebSocket upgrades.
+  const routeMetrics = createRouteMetrics(metrics);
   tokens = new TokenService({
+    routeMetrics,
     client: auth.client,
     checkIssued: auth.checkIssued,
     serverFor: (route) => auth.servers.forRoute(route),
@@ -144,10 +149,10 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
   const revocation = createRevocation(config, { tokens, metrics, clock, dispatcher, timeoutMs: as.timeoutMs, logger, timer: deps.revocationTimer });
   // MCP routes' compiled policies and users' grants, made once for both the requests and the upgrades.
   const mcpPolicies = new McpPolicies(metrics, config.cache.maxEntries);
-  const handler = createHandler({ runtime: () => runtime, tokens, forwarder, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step, revocation: revocation.revoker, mcpPolicies });
+  const handler = createHandler({ runtime: () => runtime, tokens, forwarder, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step, revocation: revocation.revoker, mcpPolicies, routeMetrics });
   // README "WebSocket": upgrades take the same pipeline up to the token, then their own upstream handshake.
   const websocketDispatcher = new Agent({ connectTimeout: 10_000 });
-  const websockets = createWebSocketUpgrades({ runtime: () => runtime, tokens, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step, revocation: revocation.revoker, dispatcher: websocketDispatcher, mcpPolicies });
+  const websockets = createWebSocketUpgrades({ runtime: () => runtime, tokens, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step, revocation: revocation.revoker, dispatcher: websocketDispatcher, mcpPolicies, routeMetrics });
   const timeouts = config.clientTimeouts;
   const agentServer = http.createServer(
     {

@@ -1,4 +1,4 @@
-import type { ResolvedConfig, ServerSecrets } from '../config/load.js';
+import type { ServerSecrets } from '../config/load.js';
 import type { AuthorizationServerConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { type ClientAuthenticator, clientSecretBasic, clientSecretPost, noClientAuth } from './client-auth.js';
@@ -11,11 +11,6 @@ export interface ClientAuthOptions {
   readonly tokenEndpoint: () => string;
   /** For assertion times; default system time (the AS checks them against its own clock). */
   readonly clock?: Clock;
-}
-
-/** Picks the client authentication method configured for the default authorization server. */
-export function createClientAuth(config: ResolvedConfig, options: ClientAuthOptions): ClientAuthenticator {
-  return createServerClientAuth(config.authorizationServer, config.secrets, 'authorizationServer', options);
 }
 
 /** The client authentication of one authorization server; `path` names it in errors. */

@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ProxyError, TokenExchangeError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
+import { createRouteMetrics, type RouteChildren } from '../observability/route-metrics.js';
 import type { Clock } from '../pipeline/clock.js';
 import type { Route } from '../routing/route-table.js';
 import type { ActorTokenSource } from './actor-token.js';
@@ -34,6 +35,8 @@ export interface TokenServiceOptions {
    * `checkIssued` above. Throws for a name the running config lacks (added by a reload: restart).
    */
   readonly serverFor?: (route: Route) => ExchangeServer | undefined;
+  /** Per-route label children made once per route object (observability/route-metrics.ts); default: its own. */
+  readonly routeMetrics?: ((route: Route) => RouteChildren) | undefined;
 }
 
 export interface ExchangeServer {
@@ -110,11 +113,12 @@ export class TokenService {
    */
   readonly #suffixes = new WeakMap<Route, WeakMap<readonly string[], { readonly actorHash: string; readonly suffix: string }>>();
   readonly #paramIds = new Map<string, string>();
-  /** The cache-hit counter's label child per route object (made once; a reload makes new routes). */
-  readonly #hitCounters = new WeakMap<Route, { inc(): void }>();
+  /** Per-route label children (the cache-hit counter), shared with the pipeline when given. */
+  readonly #routeMetrics: (route: Route) => RouteChildren;
 
   constructor(options: TokenServiceOptions) {
     this.#o = options;
+    this.#routeMetrics = options.routeMetrics ?? createRouteMetrics(options.metrics);
     this.cache = new TokenCache({
       maxEntries: options.cache.maxEntries,
       skewMs: options.cache.clockSkewSeconds * 1000,
@@ -193,12 +197,7 @@ export class TokenService {
   #fresh(route: Route, key: string): ObtainedToken | undefined {
     const token = this.cache.fresh(key);
     if (token === undefined) return undefined;
-    let hits = this.#hitCounters.get(route);
-    if (hits === undefined) {
-      hits = this.#o.metrics.tokenCacheLookups.labels({ route: route.name, result: 'hit' });
-      this.#hitCounters.set(route, hits);
-    }
-    hits.inc();
+    this.#routeMetrics(route).cacheHits.inc();
     return { token, result: 'hit', key };
   }
 

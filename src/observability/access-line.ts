@@ -30,11 +30,12 @@ export interface AccessLog {
  */
 export function createAccessLog(logger: Logger): AccessLog {
   const clock = new IsoClock();
+  // The logger's bindings (`"service":...`), as pino keeps them: a leading comma, JSON-escaped.
+  const bindings = (logger as unknown as Record<symbol, string>)[pino.symbols.chindingsSym] ?? '';
+  const stream = (logger as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym];
   return {
     write(f) {
-      if (!logger.isLevelEnabled('info')) return;
-      // The logger's bindings (`"service":...`), as pino keeps them: a leading comma, JSON-escaped.
-      const bindings = (logger as unknown as Record<symbol, string>)[pino.symbols.chindingsSym] ?? '';
+      if (stream === undefined || !logger.isLevelEnabled('info')) return;
       let line = `{"level":"info","time":"${clock.now()}"${bindings},"reqId":${JSON.stringify(f.reqId)}`;
       if (f.route !== undefined) line += `,"route":${JSON.stringify(f.route)}`;
       line += ',"access":true';
@@ -54,7 +55,7 @@ export function createAccessLog(logger: Logger): AccessLog {
         }
       }
       line += ',"msg":"request"}\n';
-      (logger as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym]?.write(line);
+      stream.write(line);
     },
   };
 }

@@ -32,7 +32,7 @@ type WithContext = ServerResponse & { [CONTEXT]?: AnyStage };
  * promise and no closure: a promise only where a step has to wait (exchange, body, step-up).
  */
 export function createHandler(options: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const deps: PipelineDeps = { ...options, routeMetrics: createRouteMetrics(options.metrics) };
+  const deps: PipelineDeps = { ...options, routeMetrics: options.routeMetrics ?? createRouteMetrics(options.metrics) };
   const accessLog = createAccessLog(deps.logger);
   // One listener for every response (no closure per request): 8. record, also when the client goes away.
   function onClose(this: WithContext): void {

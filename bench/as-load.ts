@@ -15,13 +15,23 @@ const SIMULATED_S = 600;
 const TTL_S = 300;
 const REFRESH_AHEAD_S = 30;
 const SKEW_S = 5;
-const CACHE = { refreshAheadSeconds: REFRESH_AHEAD_S, maxTtlSeconds: TTL_S, maxEntries: 100_000, clockSkewSeconds: SKEW_S };
+const CACHE = {
+  refreshAheadSeconds: REFRESH_AHEAD_S,
+  maxTtlSeconds: TTL_S,
+  maxEntries: 100_000,
+  clockSkewSeconds: SKEW_S,
+};
 
 // Three routes, two distinct parameter sets: `docs` and `docs-mirror` share cache entries (docs/design.md "Cache").
 const routes = routesOf([
   { name: 'docs', match: { pathPrefix: '/docs' }, upstream: 'http://127.0.0.1:1', scopes: ['docs:read'] },
   { name: 'docs-mirror', match: { pathPrefix: '/mirror' }, upstream: 'http://127.0.0.1:2', scopes: ['docs:read'] },
-  { name: 'tools', match: { pathPrefix: '/tools' }, upstream: 'http://127.0.0.1:3', scopes: ['tools:read', 'tools:write'] },
+  {
+    name: 'tools',
+    match: { pathPrefix: '/tools' },
+    upstream: 'http://127.0.0.1:3',
+    scopes: ['tools:read', 'tools:write'],
+  },
 ]);
 const PARAM_SETS = 2;
 
@@ -138,7 +148,9 @@ async function herd(): Promise<void> {
     await sleep(50); // a background refresh, if one started, completes
     const results: Record<string, number> = {};
     for (const g of got) results[g.result] = (results[g.result] ?? 0) + 1;
-    process.stdout.write(`${JSON.stringify({ kind: phase === 'cold' ? 'as-load-herd' : 'as-load-herd-phase', phase, requests: 1000, exchanges: client.count - before, lookups: results })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ kind: phase === 'cold' ? 'as-load-herd' : 'as-load-herd-phase', phase, requests: 1000, exchanges: client.count - before, lookups: results })}\n`,
+    );
   };
   await burst('cold');
   clock.set(start + (TTL_S - REFRESH_AHEAD_S + 1) * 1000);

@@ -52,5 +52,11 @@ measure('async, child with redact: [] (access logger)', full.child({}, { redact:
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) access.write(fields);
   const ns = Number(process.hrtime.bigint() - t0) / n;
-  console.log(JSON.stringify({ kind: 'log-cost', name: 'async, hand-serialised access line (createAccessLog)', nsPerCall: Math.round(ns) }));
+  console.log(
+    JSON.stringify({
+      kind: 'log-cost',
+      name: 'async, hand-serialised access line (createAccessLog)',
+      nsPerCall: Math.round(ns),
+    }),
+  );
 }

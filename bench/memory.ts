@@ -50,15 +50,30 @@ const route = routesOf([
 /** A JWT-shaped user token (unsigned: only decoded, never verified, by the token service). */
 function userJwt(n: number, now: number): string {
   const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const claims = { iss: 'https://idp.example', sub: `user-${n}`, email: `user-${n}@example.com`, iat: Math.floor(now / 1000), exp: Math.floor(now / 1000) + 7200 };
+  const claims = {
+    iss: 'https://idp.example',
+    sub: `user-${n}`,
+    email: `user-${n}@example.com`,
+    iat: Math.floor(now / 1000),
+    exp: Math.floor(now / 1000) + 7200,
+  };
   return `${part({ alg: 'RS256', typ: 'JWT' })}.${part(claims)}.${'s'.repeat(342)}`;
 }
 
-async function fillCache(tokenOf: (n: number) => string, shareToken: boolean, jwtUsers = false): Promise<{ bytes: number; keep: unknown }> {
+async function fillCache(
+  tokenOf: (n: number) => string,
+  shareToken: boolean,
+  jwtUsers = false,
+): Promise<{ bytes: number; keep: unknown }> {
   const before = await settle();
   const clock = manualClock(Date.now());
   const client = countingClient({ expiresIn: 3600, token: tokenOf, perKey: false, shareToken });
-  const service = tokenService(client, clock, { refreshAheadSeconds: 30, maxTtlSeconds: 3600, maxEntries: ENTRIES, clockSkewSeconds: 5 });
+  const service = tokenService(client, clock, {
+    refreshAheadSeconds: 30,
+    maxTtlSeconds: 3600,
+    maxEntries: ENTRIES,
+    clockSkewSeconds: 5,
+  });
   for (let i = 0; i < ENTRIES; i += 1000) {
     const jobs = [];
     for (let j = i; j < Math.min(ENTRIES, i + 1000); j++) {
@@ -70,7 +85,8 @@ async function fillCache(tokenOf: (n: number) => string, shareToken: boolean, jw
     await Promise.all(jobs);
   }
   if (service.cache.size !== ENTRIES) throw new Error(`expected ${ENTRIES} entries, found ${service.cache.size}`);
-  if (jwtUsers && service.subjectIndex.size !== ENTRIES) throw new Error(`expected ${ENTRIES} indexed keys, found ${service.subjectIndex.size}`);
+  if (jwtUsers && service.subjectIndex.size !== ENTRIES)
+    throw new Error(`expected ${ENTRIES} indexed keys, found ${service.subjectIndex.size}`);
   const after = await settle();
   return { bytes: after - before, keep: service };
 }
@@ -84,7 +100,12 @@ function line(kind: string, fields: Record<string, unknown>): void {
   const before = await settle();
   const tokens = Array.from({ length: ENTRIES }, () => tokenLike());
   const after = await settle();
-  line('memory-tokens-only', { entries: ENTRIES, tokenBytes: TOKEN_BYTES, bytesPerToken: Math.round((after - before) / ENTRIES), total: after - before });
+  line('memory-tokens-only', {
+    entries: ENTRIES,
+    tokenBytes: TOKEN_BYTES,
+    bytesPerToken: Math.round((after - before) / ENTRIES),
+    total: after - before,
+  });
   tokens.length = 0;
 }
 
@@ -114,7 +135,11 @@ let total: number;
     mbPer100k: Math.round(((bytes / ENTRIES) * 100_000) / 1e4) / 100,
     note: 'overhead only: key, entry, scopes, lru-cache slots (one token string shared by all entries)',
   });
-  line('memory-split', { totalPerEntry: Math.round(total / ENTRIES), overheadPerEntry: Math.round(bytes / ENTRIES), tokenPerEntry: Math.round((total - bytes) / ENTRIES) });
+  line('memory-split', {
+    totalPerEntry: Math.round(total / ENTRIES),
+    overheadPerEntry: Math.round(bytes / ENTRIES),
+    tokenPerEntry: Math.round((total - bytes) / ENTRIES),
+  });
   void keep;
 }
 

@@ -40,7 +40,15 @@ async function benchAsync(name: string, n: number, fn: (i: number) => Promise<un
 
 // A JWT shaped like the dev AS's subject tokens (~700 bytes).
 const payload = Buffer.from(
-  JSON.stringify({ scope: 'bench:read', sub: 'bench-user-0', aud: 'agent-service', iss: 'http://127.0.0.1:40000', iat: 1_900_000_000, exp: 1_900_007_200, jti: randomUUID() }),
+  JSON.stringify({
+    scope: 'bench:read',
+    sub: 'bench-user-0',
+    aud: 'agent-service',
+    iss: 'http://127.0.0.1:40000',
+    iat: 1_900_000_000,
+    exp: 1_900_007_200,
+    jti: randomUUID(),
+  }),
 ).toString('base64url');
 const jwt = `eyJhbGciOiJSUzI1NiIsImtpZCI6Ik1LNGdYUlZ6c0ZwRmlUeGVJcjhMeGQ4Nk1kbWlqX3ZXbUJpMnZOT0RxYVEiLCJ0eXAiOiJhdCtqd3QifQ.${payload}.${'s'.repeat(342)}`;
 
@@ -54,16 +62,37 @@ const logger = createLogger({ level: 'info', destination: devNull });
 bench('logger.child({ reqId })', 200_000, (i) => logger.child({ reqId: String(i) }));
 const child = logger.child({ reqId: 'r' }).child({ route: 'bench' });
 bench('access log line (info, redaction, /dev/null)', 100_000, (i) =>
-  child.info({ access: true, method: 'GET', path: '/', status: 200, upstreamStatus: 200, durationMs: i / 1000, cache: 'hit', sub: 'bench-user-0' }, 'request'),
+  child.info(
+    {
+      access: true,
+      method: 'GET',
+      path: '/',
+      status: 200,
+      upstreamStatus: 200,
+      durationMs: i / 1000,
+      cache: 'hit',
+      sub: 'bench-user-0',
+    },
+    'request',
+  ),
 );
 
 const metrics = createMetrics({ registry: new Registry(), version: 'bench', defaultMetrics: false });
-bench('counter.inc({ route, result })', 500_000, () => metrics.tokenCacheLookups.inc({ route: 'bench', result: 'hit' }));
+bench('counter.inc({ route, result })', 500_000, () =>
+  metrics.tokenCacheLookups.inc({ route: 'bench', result: 'hit' }),
+);
 bench('histogram.observe({ route })', 500_000, (i) => metrics.requestDuration.observe({ route: 'bench' }, i / 1e6));
 
-const route = routesOf([{ name: 'bench', match: { pathPrefix: '/' }, upstream: 'http://127.0.0.1:1', scopes: ['bench:read'] }])[0];
+const route = routesOf([
+  { name: 'bench', match: { pathPrefix: '/' }, upstream: 'http://127.0.0.1:1', scopes: ['bench:read'] },
+])[0];
 if (!route) throw new Error('no route');
-const service = tokenService(countingClient({ expiresIn: 3600 }), manualClock(Date.now()), { refreshAheadSeconds: 30, maxTtlSeconds: 3600, maxEntries: 10_000, clockSkewSeconds: 5 });
+const service = tokenService(countingClient({ expiresIn: 3600 }), manualClock(Date.now()), {
+  refreshAheadSeconds: 30,
+  maxTtlSeconds: 3600,
+  maxEntries: 10_000,
+  clockSkewSeconds: 5,
+});
 const subject = describeSubject(jwt);
 await benchAsync('TokenService.obtain, cache hit', 100_000, () =>
   service.obtain({ route, subject, scopes: route.scopes, log: silentLogger, cacheable: true }),

@@ -19,12 +19,12 @@
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runAutocannon } from './load/autocannon.js';
-import type { LoadSpec } from './load/result.js';
-import { runWrk, wrkAvailable } from './load/wrk.js';
 import { type Child, cpuLayout, startChild } from './lib/children.js';
 import { CALL_BODY, LIST_BODY, MCP_HEADERS, MCP_SCOPES, mcpRoute } from './lib/mcp-traffic.js';
 import { round, table } from './lib/stats.js';
+import { runAutocannon } from './load/autocannon.js';
+import type { LoadSpec } from './load/result.js';
+import { runWrk, wrkAvailable } from './load/wrk.js';
 
 interface CallFrame {
   functionName: string;
@@ -66,30 +66,52 @@ const bare = target === 'bare-http-proxy' || target === 'bare-self-pipeline' || 
 try {
   const rest = { layout, cpus: layout.rest };
   const upstream = await startChild('upstream', 'upstream.ts', {}, rest);
-  const as = await startChild('as', 'authorization-server.ts', { clientId: 'agent-service', clientSecret: 'bench-secret', accessTokenTtlSeconds: 3600 }, rest);
+  const as = await startChild(
+    'as',
+    'authorization-server.ts',
+    { clientId: 'agent-service', clientSecret: 'bench-secret', accessTokenTtlSeconds: 3600 },
+    rest,
+  );
   children.push(upstream, as);
   const file = join(dir, 'tokens.txt');
   const count = target === 'delegate-users' ? users : 1;
-  await as.request('issue', { count, prefix: 'p-', scope: request.body === undefined ? ['bench:read'] : ['bench:read', ...MCP_SCOPES], expiresInSeconds: 7200, file });
+  await as.request('issue', {
+    count,
+    prefix: 'p-',
+    scope: request.body === undefined ? ['bench:read'] : ['bench:read', ...MCP_SCOPES],
+    expiresInSeconds: 7200,
+    file,
+  });
   const wholeProcess = process.env.BENCH_CPU_PROF === '1';
   const nodeFlags = wholeProcess ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
   const sut = { layout, cpus: layout.sut, nodeFlags };
-  const proxy =
-    bare
-      ? await startChild('bare', 'bare-http-proxy.ts', { upstream: upstream.info.url, mode: target === 'bare-self-pipeline' ? 'self-pipeline' : 'plain' }, sut)
-      : await startChild(
-          'delegate',
-          'delegate-proxy.ts',
-          {
-            config: {
-              authorizationServer: { tokenEndpoint: String(as.info.tokenEndpoint), clientId: 'agent-service', clientSecretFile: secretFile },
-              cache: { maxTtlSeconds: 3600, refreshAheadSeconds: 30, maxEntries: users * 2 },
-              routes: [{ name: 'bench', match: { pathPrefix: '/' }, upstream: upstream.info.url, scopes: ['bench:read'] }, mcpRoute(upstream.info.url)],
-              logging: { level: 'info' },
+  const proxy = bare
+    ? await startChild(
+        'bare',
+        'bare-http-proxy.ts',
+        { upstream: upstream.info.url, mode: target === 'bare-self-pipeline' ? 'self-pipeline' : 'plain' },
+        sut,
+      )
+    : await startChild(
+        'delegate',
+        'delegate-proxy.ts',
+        {
+          config: {
+            authorizationServer: {
+              tokenEndpoint: String(as.info.tokenEndpoint),
+              clientId: 'agent-service',
+              clientSecretFile: secretFile,
             },
+            cache: { maxTtlSeconds: 3600, refreshAheadSeconds: 30, maxEntries: users * 2 },
+            routes: [
+              { name: 'bench', match: { pathPrefix: '/' }, upstream: upstream.info.url, scopes: ['bench:read'] },
+              mcpRoute(upstream.info.url),
+            ],
+            logging: { level: 'info' },
           },
-          sut,
-        );
+        },
+        sut,
+      );
   const tokens = readFileSync(file, 'utf8').split('\n').filter(Boolean);
   const spec: LoadSpec =
     target === 'delegate-users'
@@ -151,7 +173,9 @@ function summarize(profile: Profile, file: string, requests: number): void {
     if (!n) return 0;
     let sum = n.hitCount;
     const w = where(n.callFrame.url);
-    const k = w.startsWith('src/') ? `${n.callFrame.functionName || '(anonymous)'} ${w}:${n.callFrame.lineNumber + 1}` : undefined;
+    const k = w.startsWith('src/')
+      ? `${n.callFrame.functionName || '(anonymous)'} ${w}:${n.callFrame.lineNumber + 1}`
+      : undefined;
     const fresh = k !== undefined && !onStack.has(k);
     if (fresh) onStack.add(k);
     for (const c of n.children ?? []) sum += walk(c, onStack);

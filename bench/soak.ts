@@ -119,7 +119,15 @@ async function uploadPhase(mib: number) {
   polling = false;
   await poll;
   const after = (await proxy.request<Sample>('sample')).after;
-  return { mib, seconds, status: res.statusCode, rssBefore: base.rss, rssPeak, rssAfterGc: after.rss, heapPeakDelta: r1(heapPeak - base.heapUsed - base.arrayBuffers) };
+  return {
+    mib,
+    seconds,
+    status: res.statusCode,
+    rssBefore: base.rss,
+    rssPeak,
+    rssAfterGc: after.rss,
+    heapPeakDelta: r1(heapPeak - base.heapUsed - base.arrayBuffers),
+  };
 }
 
 const layout = { ...cpuLayout(), pinned: false, sut: '', rest: '' };
@@ -130,10 +138,21 @@ writeFileSync(secretFile, CLIENT_SECRET);
 process.stdout.write(
   `soak: ${SECONDS} s, ${USERS} users in rotation, cache.maxEntries ${MAX_ENTRIES}, ${RATE} req/s over ${CONNECTIONS} connections, sample every ${SAMPLE_S} s, warm-up ${WARMUP_S} s, proxy node flags [${NODE_FLAGS.join(' ')}]\n`,
 );
-const as = await startChild('as', 'authorization-server.ts', { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, accessTokenTtlSeconds: 300 }, { layout, cpus: '' });
+const as = await startChild(
+  'as',
+  'authorization-server.ts',
+  { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, accessTokenTtlSeconds: 300 },
+  { layout, cpus: '' },
+);
 const upstream = await startChild('upstream', 'upstream.ts', {}, { layout, cpus: '' });
 const tokensFile = join(work, 'tokens.txt');
-await as.request('issue', { count: USERS, prefix: 'soak-user-', scope: [SCOPE], expiresInSeconds: 3 * 3600, file: tokensFile });
+await as.request('issue', {
+  count: USERS,
+  prefix: 'soak-user-',
+  scope: [SCOPE],
+  expiresInSeconds: 3 * 3600,
+  file: tokensFile,
+});
 const proxy = await startChild(
   'proxy',
   'soak-proxy.ts',
@@ -142,7 +161,15 @@ const proxy = await startChild(
       logging: { level: 'warn' },
       authorizationServer: { tokenEndpoint: as.info.tokenEndpoint, clientId: CLIENT_ID, clientSecretFile: secretFile },
       cache: { maxEntries: MAX_ENTRIES },
-      routes: [{ name: 'documents', match: { pathPrefix: '/documents' }, upstream: upstream.info.url, stripPrefix: true, scopes: [SCOPE] }],
+      routes: [
+        {
+          name: 'documents',
+          match: { pathPrefix: '/documents' },
+          upstream: upstream.info.url,
+          stripPrefix: true,
+          scopes: [SCOPE],
+        },
+      ],
     },
   },
   { layout, cpus: '', nodeFlags: ['--expose-gc', ...NODE_FLAGS] },
@@ -150,21 +177,58 @@ const proxy = await startChild(
 process.stdout.write(`proxy ${String(proxy.info.node)} pid ${proxy.pid} at ${proxy.info.url}\n`);
 
 const samples: Array<{ t: number; s: Sample }> = [];
-const header = ['t s', 'rss', 'rss gc', 'anon', 'file', 'heapTot', 'heapUsed', 'used gc', 'new sp', 'old sp', 'ext+ab', 'fds', 'cache', 'requests', 'non-200', 'exchanges'];
+const header = [
+  't s',
+  'rss',
+  'rss gc',
+  'anon',
+  'file',
+  'heapTot',
+  'heapUsed',
+  'used gc',
+  'new sp',
+  'old sp',
+  'ext+ab',
+  'fds',
+  'cache',
+  'requests',
+  'non-200',
+  'exchanges',
+];
 process.stdout.write(`${header.map((h) => h.padStart(9)).join('')}\n`);
 const take = async (t: number) => {
   const s = await proxy.request<Sample>('sample');
   samples.push({ t, s });
   const req = sum(s.requests);
   const non200 = req - (s.requests['200'] ?? 0);
-  const row = [t, s.before.rss, s.after.rss, s.rssKinds.RssAnon ?? 0, s.rssKinds.RssFile ?? 0, s.before.heapTotal, s.before.heapUsed, s.after.heapUsed, s.before.spaces.new_space ?? 0, s.before.spaces.old_space ?? 0, r1(s.after.external + s.after.arrayBuffers), s.fds, s.cacheSize, req, non200, sum(s.exchanges)];
+  const row = [
+    t,
+    s.before.rss,
+    s.after.rss,
+    s.rssKinds.RssAnon ?? 0,
+    s.rssKinds.RssFile ?? 0,
+    s.before.heapTotal,
+    s.before.heapUsed,
+    s.after.heapUsed,
+    s.before.spaces.new_space ?? 0,
+    s.before.spaces.old_space ?? 0,
+    r1(s.after.external + s.after.arrayBuffers),
+    s.fds,
+    s.cacheSize,
+    req,
+    non200,
+    sum(s.exchanges),
+  ];
   process.stdout.write(`${row.map((v) => String(v).padStart(9)).join('')}\n`);
   process.stdout.write(`SOAK ${JSON.stringify({ t, ...s })}\n`);
 };
 
 const started = performance.now();
 await take(0);
-const load = runAutocannon({ url: `${proxy.info.url}/documents/soak`, connections: CONNECTIONS, durationS: SECONDS, rate: RATE, tokensFile }, layout);
+const load = runAutocannon(
+  { url: `${proxy.info.url}/documents/soak`, connections: CONNECTIONS, durationS: SECONDS, rate: RATE, tokensFile },
+  layout,
+);
 let snapshotted = false;
 const snapDir = join(BENCH_DIR, 'results');
 let loadDone = false;
@@ -178,13 +242,18 @@ for (let next = SAMPLE_S; !loadDone; next += SAMPLE_S) {
   await take(Math.round((performance.now() - started) / 1000));
   if (args.snapshots && !snapshotted && next >= WARMUP_S) {
     mkdirSync(snapDir, { recursive: true });
-    process.stdout.write(`heap snapshot: ${await proxy.request<string>('snapshot', join(snapDir, 'soak-warm.heapsnapshot'))}\n`);
+    process.stdout.write(
+      `heap snapshot: ${await proxy.request<string>('snapshot', join(snapDir, 'soak-warm.heapsnapshot'))}\n`,
+    );
     snapshotted = true;
   }
 }
 const result = await load;
 await take(Math.round((performance.now() - started) / 1000));
-if (args.snapshots) process.stdout.write(`heap snapshot: ${await proxy.request<string>('snapshot', join(snapDir, 'soak-end.heapsnapshot'))}\n`);
+if (args.snapshots)
+  process.stdout.write(
+    `heap snapshot: ${await proxy.request<string>('snapshot', join(snapDir, 'soak-end.heapsnapshot'))}\n`,
+  );
 const asCount = await as.request<{ total: number; issued: number }>('exchanges');
 const upload = Number(args['upload-mib']) > 0 ? await uploadPhase(Number(args['upload-mib'])) : undefined;
 
@@ -194,12 +263,24 @@ const warm = samples.find((x) => x.t >= WARMUP_S) ?? last;
 const after = samples.filter((x) => x.t >= warm.t);
 const minutes = (last.t - warm.t) / 60;
 const ts = after.map((x) => x.t / 60);
-const usedGcSlope = slope(ts, after.map((x) => x.s.after.heapUsed));
-const rssSlope = slope(ts, after.map((x) => x.s.before.rss));
+const usedGcSlope = slope(
+  ts,
+  after.map((x) => x.s.after.heapUsed),
+);
+const rssSlope = slope(
+  ts,
+  after.map((x) => x.s.before.rss),
+);
 const third = after.slice(Math.floor((after.length * 2) / 3));
-const rssLastThird = third.length > 1 ? r1((third[third.length - 1] as { s: Sample }).s.before.rss - (third[0] as { s: Sample }).s.before.rss) : 0;
+const rssLastThird =
+  third.length > 1
+    ? r1((third[third.length - 1] as { s: Sample }).s.before.rss - (third[0] as { s: Sample }).s.before.rss)
+    : 0;
 // Settled: over the last third of the run RSS grows by less than 1 MB/min.
-const rssLastThirdSlope = slope(third.map((x) => x.t / 60), third.map((x) => x.s.before.rss));
+const rssLastThirdSlope = slope(
+  third.map((x) => x.t / 60),
+  third.map((x) => x.s.before.rss),
+);
 const requests = sum(last.s.requests);
 const exchanges = sum(last.s.exchanges);
 const hits = last.s.lookups.hit ?? 0;
@@ -219,7 +300,15 @@ const summary = {
   modelExchanges,
   cacheHits: hits,
   cacheSize: last.s.cacheSize,
-  rss: { start: samples[0]?.s.before.rss, warm: warm.s.before.rss, end: last.s.before.rss, max: Math.max(...samples.map((x) => x.s.before.rss)), slopeMBPerMin: r1(rssSlope), lastThirdMB: rssLastThird, lastThirdSlopeMBPerMin: r1(rssLastThirdSlope) },
+  rss: {
+    start: samples[0]?.s.before.rss,
+    warm: warm.s.before.rss,
+    end: last.s.before.rss,
+    max: Math.max(...samples.map((x) => x.s.before.rss)),
+    slopeMBPerMin: r1(rssSlope),
+    lastThirdMB: rssLastThird,
+    lastThirdSlopeMBPerMin: r1(rssLastThirdSlope),
+  },
   heapUsedAfterGc: { warm: warm.s.after.heapUsed, end: last.s.after.heapUsed, slopeMBPerMin: r1(usedGcSlope) },
   heapTotal: { warm: warm.s.before.heapTotal, end: last.s.before.heapTotal },
   newSpace: { start: samples[0]?.s.before.spaces.new_space, end: last.s.before.spaces.new_space },

@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, ServerResponse } from 'node:http';
-import { type AddressInfo, connect as tcpConnect, type Socket } from 'node:net';
+import { type AddressInfo, type Socket, connect as tcpConnect } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import httpProxy from 'http-proxy';
@@ -31,10 +31,16 @@ const MODES = (process.env.BENCH_WS_MODES ?? '0,1,2,3,4').split(',').map(Number)
 const engine = process.argv[2] as Engine | undefined;
 if (engine === undefined) {
   for (const e of ENGINES) {
-    const child = spawnSync(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, e], { encoding: 'utf8' });
+    const child = spawnSync(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, e], {
+      encoding: 'utf8',
+    });
     const line = child.stdout.trim().split('\n').pop() ?? '';
     const printed = (child.stderr.match(/\[DEP\d+\]/g) ?? []).join(' ');
-    console.log(line === '' ? JSON.stringify({ engine: e, failed: child.stderr.slice(0, 500) }) : line.replace(/}$/, `,"stderrWarnings":${JSON.stringify(printed)}}`));
+    console.log(
+      line === ''
+        ? JSON.stringify({ engine: e, failed: child.stderr.slice(0, 500) })
+        : line.replace(/}$/, `,"stderrWarnings":${JSON.stringify(printed)}}`),
+    );
   }
 } else {
   await measure(engine);
@@ -109,8 +115,15 @@ function upgradeWith(name: Engine, target: string): (req: IncomingMessage, socke
     const abort = new AbortController();
     socket.once('close', () => abort.abort());
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && !['host', 'connection', 'upgrade'].includes(k)) headers[k] = v;
-    upstreamHandshake(dispatcher, { upstream: new URL(target), path: req.url ?? '/', headers, timeoutMs: 5_000, signal: abort.signal })
+    for (const [k, v] of Object.entries(req.headers))
+      if (typeof v === 'string' && !['host', 'connection', 'upgrade'].includes(k)) headers[k] = v;
+    upstreamHandshake(dispatcher, {
+      upstream: new URL(target),
+      path: req.url ?? '/',
+      headers,
+      timeoutMs: 5_000,
+      signal: abort.signal,
+    })
       .then((result) => {
         if (result.kind === 'upgraded') {
           let head101 = 'HTTP/1.1 101 Switching Protocols\r\n';
@@ -137,7 +150,9 @@ async function startUpstream(): Promise<{ url: string }> {
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     if (req.url === '/refuse') {
-      socket.end('HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer error="invalid_token"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      socket.end(
+        'HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer error="invalid_token"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n',
+      );
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -162,7 +177,9 @@ async function cycle(port: number, i: number): Promise<void> {
     const s = tcpConnect(port, '127.0.0.1');
     s.on('error', () => {});
     await once(s, 'connect');
-    s.write(`GET /x HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    s.write(
+      `GET /x HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+    );
     s.resetAndDestroy();
     await once(s, 'close');
     return;
@@ -178,15 +195,18 @@ async function cycle(port: number, i: number): Promise<void> {
     else (ws as unknown as { _socket: Socket })._socket.resetAndDestroy();
   }
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([closed, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('not closed')), 5_000)))]).finally(() =>
-    clearTimeout(timer),
-  );
+  await Promise.race([
+    closed,
+    new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('not closed')), 5_000))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 function raw(port: number, path: string): Promise<string> {
   return new Promise((resolve) => {
     const s = tcpConnect(port, '127.0.0.1', () =>
-      s.write(`GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`),
+      s.write(
+        `GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+      ),
     );
     let data = '';
     s.on('data', (d) => (data += d.toString('latin1')));

@@ -4,28 +4,28 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { Agent, type Dispatcher } from 'undici';
 import { type ActorTokenSource, createActorTokenSource } from './auth/actor-token.js';
-import { type Clock, systemClock } from './pipeline/clock.js';
 import { createAuthSetup } from './auth/auth-setup.js';
 import { TokenService } from './auth/token-service.js';
 import { parseListenAddress } from './config/address.js';
 import type { ResolvedConfig } from './config/load.js';
-import { createRuntime, type ProxyRuntime } from './server/reload.js';
+import { McpPolicies } from './mcp/policies.js';
 import { createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createRouteMetrics } from './observability/route-metrics.js';
+import { type Clock, systemClock } from './pipeline/clock.js';
+import type { Timer } from './pipeline/timer.js';
 import { createForwarder, type Forwarder } from './proxy/forwarder.js';
-import { McpPolicies } from './mcp/policies.js';
 import { createHandler } from './proxy/handler.js';
-import { createRevocation, type RevocationWiring } from './revocation/create.js';
 import { isWebSocketUpgrade } from './proxy/websocket-checks.js';
 import { createWebSocketUpgrades } from './proxy/websocket-upgrade.js';
+import { createRevocation, type RevocationWiring } from './revocation/create.js';
 import { createAdminHandler } from './server/admin.js';
 import { listen, urlOf } from './server/listen.js';
-import { clientErrorAnswer, refuseDuplicateHost } from './server/request-framing.js';
 import { createReadiness, type Readiness } from './server/readiness.js';
+import { createRuntime, type ProxyRuntime } from './server/reload.js';
+import { clientErrorAnswer, refuseDuplicateHost } from './server/request-framing.js';
 import { gracefulServer, type InFlight } from './server/shutdown.js';
 import { createStepUp } from './step-up/create.js';
-import type { Timer } from './pipeline/timer.js';
 import { VERSION } from './version.js';
 
 /** Everything the proxy needs from outside; each has a production default. */
@@ -89,7 +89,11 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
       // One connection per exchange slot (src/auth/exchange-queue.ts) plus a few for the readiness
       // probe, discovery and JWKS, so that those never wait behind exchanges.
       // Pools are per origin: the largest of the servers' slots (README "Cross-domain routes").
-      connections: Math.max(config.authorizationServer.maxConcurrentExchanges, ...Object.values(config.authorizationServers).map((s) => s.maxConcurrentExchanges)) + 4,
+      connections:
+        Math.max(
+          config.authorizationServer.maxConcurrentExchanges,
+          ...Object.values(config.authorizationServers).map((s) => s.maxConcurrentExchanges),
+        ) + 4,
       connectTimeout: config.authorizationServer.timeoutMs,
     });
   const as = config.authorizationServer;
@@ -146,13 +150,45 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
   });
 
   const stepUp = createStepUp(config, { tokens, metrics, clock, actor, dispatcher, logger, timer: deps.stepUpTimer });
-  const revocation = createRevocation(config, { tokens, metrics, clock, dispatcher, timeoutMs: as.timeoutMs, logger, timer: deps.revocationTimer });
+  const revocation = createRevocation(config, {
+    tokens,
+    metrics,
+    clock,
+    dispatcher,
+    timeoutMs: as.timeoutMs,
+    logger,
+    timer: deps.revocationTimer,
+  });
   // MCP routes' compiled policies and users' grants, made once for both the requests and the upgrades.
   const mcpPolicies = new McpPolicies(metrics, config.cache.maxEntries);
-  const handler = createHandler({ runtime: () => runtime, tokens, forwarder, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step, revocation: revocation.revoker, mcpPolicies, routeMetrics });
+  const handler = createHandler({
+    runtime: () => runtime,
+    tokens,
+    forwarder,
+    metrics,
+    logger,
+    clock,
+    subjectVerifier: auth.subjectVerifier,
+    stepUp: stepUp.step,
+    revocation: revocation.revoker,
+    mcpPolicies,
+    routeMetrics,
+  });
   // README "WebSocket": upgrades take the same pipeline up to the token, then their own upstream handshake.
   const websocketDispatcher = new Agent({ connectTimeout: 10_000 });
-  const websockets = createWebSocketUpgrades({ runtime: () => runtime, tokens, metrics, logger, clock, subjectVerifier: auth.subjectVerifier, stepUp: stepUp.step, revocation: revocation.revoker, dispatcher: websocketDispatcher, mcpPolicies, routeMetrics });
+  const websockets = createWebSocketUpgrades({
+    runtime: () => runtime,
+    tokens,
+    metrics,
+    logger,
+    clock,
+    subjectVerifier: auth.subjectVerifier,
+    stepUp: stepUp.step,
+    revocation: revocation.revoker,
+    dispatcher: websocketDispatcher,
+    mcpPolicies,
+    routeMetrics,
+  });
   const timeouts = config.clientTimeouts;
   const agentServer = http.createServer(
     {
@@ -179,10 +215,14 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     }
     const { status, description } = clientErrorAnswer(err.code);
     const body = JSON.stringify({ error: 'invalid_request', error_description: description });
-    socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+    );
   });
   const agent = gracefulServer(agentServer, { draining: () => readiness.draining });
-  const adminServer = http.createServer(createAdminHandler({ registry, readiness, logger, stepUp: stepUp.admin, revocation: revocation.admin }));
+  const adminServer = http.createServer(
+    createAdminHandler({ registry, readiness, logger, stepUp: stepUp.admin, revocation: revocation.admin }),
+  );
 
   const sweep = setInterval(() => tokens.cache.sweep(), 30_000);
   let closing: Promise<void> | undefined;
@@ -213,7 +253,10 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
       await readiness.start();
       revocation.start();
       const started = { url: urlOf(a), adminUrl: urlOf(b) };
-      logger.info({ listen: started.url, admin: started.adminUrl, routes: runtime.routes.routes.map((r) => r.name) }, 'delegate-proxy started');
+      logger.info(
+        { listen: started.url, admin: started.adminUrl, routes: runtime.routes.routes.map((r) => r.name) },
+        'delegate-proxy started',
+      );
       return started;
     },
     close(graceMs = 0) {
@@ -227,7 +270,8 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
         // Upgraded sockets are outside the HTTP server's tracking: the WebSockets get the same grace period.
         const [cut, cutWebSockets] = await Promise.all([agent.close(graceMs), websockets.close(graceMs)]);
         if (cut > 0) logger.warn({ cut, graceMs }, 'grace period over: cut requests still in flight');
-        if (cutWebSockets > 0) logger.warn({ cutWebSockets, graceMs }, 'grace period over: closed WebSockets still open');
+        if (cutWebSockets > 0)
+          logger.warn({ cutWebSockets, graceMs }, 'grace period over: closed WebSockets still open');
         await new Promise<void>((resolve) => {
           if (!adminServer.listening) resolve();
           else adminServer.close(() => resolve());

@@ -3,9 +3,9 @@ import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { createProxy } from './app.js';
 import { loadConfigFile } from './config/load.js';
-import { createConfigReloader } from './server/reload.js';
 import { ConfigError } from './errors.js';
 import { createLogger, resolveLogging } from './observability/logger.js';
+import { createConfigReloader } from './server/reload.js';
 import { drainAndClose } from './server/shutdown.js';
 import { VERSION } from './version.js';
 

@@ -50,9 +50,18 @@ export async function startChild(
   options: unknown,
   spawnOptions: { layout: CpuLayout; cpus: string; nodeFlags?: string[]; env?: Record<string, string> },
 ): Promise<Child> {
-  const args = [...(spawnOptions.nodeFlags ?? []), '--import', 'tsx', `${BENCH_DIR}servers/${script}`, JSON.stringify(options)];
+  const args = [
+    ...(spawnOptions.nodeFlags ?? []),
+    '--import',
+    'tsx',
+    `${BENCH_DIR}servers/${script}`,
+    JSON.stringify(options),
+  ];
   const [cmd, argv] = pinned(spawnOptions.layout, spawnOptions.cpus, process.execPath, args);
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, ...spawnOptions.env, NODE_ENV: 'production' } });
+  const child = spawn(cmd, argv, {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    env: { ...process.env, ...spawnOptions.env, NODE_ENV: 'production' },
+  });
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   let nextId = 1;
   const info = await new Promise<Child['info']>((resolve, reject) => {

@@ -9,7 +9,9 @@ type Load = typeof import('../../src/config/load.js');
 type Log = typeof import('../../src/observability/logger.js');
 
 // BENCH_DIST: another build to run instead (bench/run.ts's baseline, BENCH_BASELINE_DIST).
-const root = process.env.BENCH_DIST ? pathToFileURL(`${resolve(process.env.BENCH_DIST)}/`) : new URL('../../dist/', import.meta.url);
+const root = process.env.BENCH_DIST
+  ? pathToFileURL(`${resolve(process.env.BENCH_DIST)}/`)
+  : new URL('../../dist/', import.meta.url);
 const dist = (file: string) => new URL(file, root).href;
 
 export const { createProxy } = (await import(dist('app.js'))) as App;

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import type { Clock } from '../../src/pipeline/clock.js';
 import { type ExchangeRequest, interpret, type TokenExchangeClient } from '../../src/auth/token-exchange.js';
 import { TokenService } from '../../src/auth/token-service.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import type { Clock } from '../../src/pipeline/clock.js';
 import { type Route, RouteTable } from '../../src/routing/route-table.js';
 
 /** A clock the simulation moves by hand. */
@@ -30,7 +30,11 @@ export function routesOf(routes: Record<string, unknown>[]): readonly Route[] {
   const secret = join(mkdtempSync(join(tmpdir(), 'dp-bench-')), 'secret');
   writeFileSync(secret, 'x');
   const config = resolveConfig({
-    authorizationServer: { tokenEndpoint: 'http://127.0.0.1:1/token', clientId: 'agent-service', clientSecretFile: secret },
+    authorizationServer: {
+      tokenEndpoint: 'http://127.0.0.1:1/token',
+      clientId: 'agent-service',
+      clientSecretFile: secret,
+    },
     routes,
   });
   return new RouteTable(config.routes).routes;
@@ -82,7 +86,11 @@ export function countingClient(options: {
   };
 }
 
-export function tokenService(client: TokenExchangeClient, clock: Clock, cache: { refreshAheadSeconds: number; maxTtlSeconds: number; maxEntries: number; clockSkewSeconds: number }): TokenService {
+export function tokenService(
+  client: TokenExchangeClient,
+  clock: Clock,
+  cache: { refreshAheadSeconds: number; maxTtlSeconds: number; maxEntries: number; clockSkewSeconds: number },
+): TokenService {
   return new TokenService({
     client,
     cache,

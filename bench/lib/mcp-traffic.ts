@@ -7,11 +7,19 @@
 export const MCP_SCOPES = ['mcp:tools:read', 'mcp:tools:write'];
 
 /** What a Streamable HTTP client sends with every POST (the SDK answers 406 without both types). */
-export const MCP_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+export const MCP_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+};
 
 /** A 1 KiB MCP tools/call message (a tool without extra scopes). */
 export const CALL_BODY = (() => {
-  const base = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'tool_1', arguments: { path: '/tmp/report.txt', text: '' } } };
+  const base = {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'tools/call',
+    params: { name: 'tool_1', arguments: { path: '/tmp/report.txt', text: '' } },
+  };
   const pad = 1024 - JSON.stringify(base).length;
   base.params.arguments.text = 'x'.repeat(pad);
   return JSON.stringify(base);

@@ -7,7 +7,12 @@ export function sumMetric(text: string, name: string, labels: Record<string, str
     if (rest[0] !== '{' && rest[0] !== ' ') continue;
     const close = rest.indexOf('}');
     const labelText = rest[0] === '{' ? rest.slice(1, close) : '';
-    const value = Number(rest.slice(rest[0] === '{' ? close + 1 : 0).trim().split(' ')[0]);
+    const value = Number(
+      rest
+        .slice(rest[0] === '{' ? close + 1 : 0)
+        .trim()
+        .split(' ')[0],
+    );
     const ok = Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`));
     if (ok && Number.isFinite(value)) sum += value;
   }
@@ -33,5 +38,10 @@ export async function cacheCounters(adminUrl: string): Promise<CacheCounters> {
 }
 
 export function diffCounters(a: CacheCounters, b: CacheCounters): CacheCounters {
-  return { exchanges: b.exchanges - a.exchanges, hits: b.hits - a.hits, misses: b.misses - a.misses, coalesced: b.coalesced - a.coalesced };
+  return {
+    exchanges: b.exchanges - a.exchanges,
+    hits: b.hits - a.hits,
+    misses: b.misses - a.misses,
+    coalesced: b.coalesced - a.coalesced,
+  };
 }

@@ -22,7 +22,8 @@ end
 
 function luaHeaders(host: string, spec: LoadSpec, auth: string | undefined): string {
   const entries = [`["Host"] = ${JSON.stringify(host)}`];
-  for (const [k, v] of Object.entries(spec.headers ?? {})) entries.push(`[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
+  for (const [k, v] of Object.entries(spec.headers ?? {}))
+    entries.push(`[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
   if (auth !== undefined) entries.push(`["Authorization"] = ${auth}`);
   return `{ ${entries.join(', ')} }`;
 }
@@ -75,7 +76,16 @@ export async function runWrk(spec: LoadSpec, layout: CpuLayout): Promise<LoadRes
   const script = join(scriptDir, `run-${++scripts}.lua`);
   const host = new URL(spec.url).host;
   writeFileSync(script, (spec.tokensFile ? rotation(spec.tokensFile, host, spec) : fixed(spec, host)) + REPORT);
-  const args = ['-t1', `-c${spec.connections}`, `-d${spec.durationS}s`, '--timeout', '5s', '-s', script, `${spec.url}/`];
+  const args = [
+    '-t1',
+    `-c${spec.connections}`,
+    `-d${spec.durationS}s`,
+    '--timeout',
+    '5s',
+    '-s',
+    script,
+    `${spec.url}/`,
+  ];
   const [cmd, argv] = pinned(layout, layout.rest, 'wrk', args);
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });

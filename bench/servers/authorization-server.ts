@@ -20,7 +20,9 @@ export interface IssueRequest {
 // The real dev authorization server (oidc-provider with the RFC 8693 grant), as the tests use it.
 const options = childOptions<AsOptions>();
 const as = await startAuthorizationServer({
-  clients: [{ clientId: options.clientId, clientSecret: options.clientSecret, tokenEndpointAuthMethod: 'client_secret_basic' }],
+  clients: [
+    { clientId: options.clientId, clientSecret: options.clientSecret, tokenEndpointAuthMethod: 'client_secret_basic' },
+  ],
   accessTokenTtlSeconds: options.accessTokenTtlSeconds,
 });
 
@@ -33,7 +35,12 @@ async function issue(arg: unknown): Promise<{ count: number; bytes: number }> {
     for (let j = i; j < Math.min(req.count, i + batch); j++) {
       jobs.push(
         as
-          .issueSubjectToken({ sub: `${req.prefix}${j}`, scope: req.scope, audience: options.clientId, expiresInSeconds: req.expiresInSeconds })
+          .issueSubjectToken({
+            sub: `${req.prefix}${j}`,
+            scope: req.scope,
+            audience: options.clientId,
+            expiresInSeconds: req.expiresInSeconds,
+          })
           .then((t) => {
             tokens[j] = t;
           }),

@@ -15,7 +15,13 @@ import { childOptions, serve } from './child.js';
 type Mode = 'plain' | 'self-pipeline' | 'self-pipe';
 const { upstream, mode = 'plain' } = childOptions<{ upstream: string; mode?: Mode }>();
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' });
-const proxy = httpProxy.createProxyServer({ xfwd: false, ws: false, changeOrigin: true, followRedirects: false, selfHandleResponse: mode !== 'plain' });
+const proxy = httpProxy.createProxyServer({
+  xfwd: false,
+  ws: false,
+  changeOrigin: true,
+  followRedirects: false,
+  selfHandleResponse: mode !== 'plain',
+});
 
 if (mode !== 'plain') {
   proxy.on('proxyRes', (proxyRes: http.IncomingMessage, _req: http.IncomingMessage, res: http.ServerResponse) => {

@@ -19,7 +19,11 @@ export function childOptions<T>(): T {
  * Announces readiness and serves requests from the orchestrator. The process exits when the
  * orchestrator goes away (IPC disconnect), so no server outlives a crashed run.
  */
-export function serve(ready: { url: string; [k: string]: unknown }, own: Record<string, (arg: unknown) => unknown> = {}, close?: () => Promise<void>): void {
+export function serve(
+  ready: { url: string; [k: string]: unknown },
+  own: Record<string, (arg: unknown) => unknown> = {},
+  close?: () => Promise<void>,
+): void {
   const ops = { ...profilerOps(), ...own };
   const send = (m: ChildMessage): void => {
     process.send?.(m);

@@ -15,4 +15,6 @@ const proxy = createProxy(resolved, {
   admin: { host: '127.0.0.1', port: 0 },
 });
 const started = await proxy.start();
-serve({ url: started.url, adminUrl: started.adminUrl }, { cacheSize: () => proxy.tokens.cache.size }, () => proxy.close());
+serve({ url: started.url, adminUrl: started.adminUrl }, { cacheSize: () => proxy.tokens.cache.size }, () =>
+  proxy.close(),
+);

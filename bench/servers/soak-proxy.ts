@@ -16,7 +16,10 @@ const { config } = childOptions<{ config: Record<string, unknown> }>();
 const resolved = resolveConfig(config, {});
 const registry = new Registry();
 const proxy = createProxy(resolved, {
-  logger: createLogger({ level: resolved.logging.level, destination: pino.destination({ dest: '/dev/null', sync: false }) }),
+  logger: createLogger({
+    level: resolved.logging.level,
+    destination: pino.destination({ dest: '/dev/null', sync: false }),
+  }),
   registry,
   listen: { host: '127.0.0.1', port: 0 },
   admin: { host: '127.0.0.1', port: 0 },
@@ -40,7 +43,14 @@ async function byLabel(name: string, label: string): Promise<Record<string, numb
 function memory() {
   const m = process.memoryUsage();
   const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, mb(s.space_size)]));
-  return { rss: mb(m.rss), heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers), spaces };
+  return {
+    rss: mb(m.rss),
+    heapTotal: mb(m.heapTotal),
+    heapUsed: mb(m.heapUsed),
+    external: mb(m.external),
+    arrayBuffers: mb(m.arrayBuffers),
+    spaces,
+  };
 }
 
 /** RSS split by kind (Linux): anonymous (heaps, malloc) vs file-backed (the node binary's pages). */

@@ -13,11 +13,23 @@ import { childOptions, serve } from './child.js';
 type Mode = 'stream' | 'dispatch';
 const { upstream, mode = 'stream' } = childOptions<{ upstream: string; mode?: Mode }>();
 const pool = new Pool(upstream, { connections: 256, pipelining: 1, keepAliveTimeout: 60_000 });
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+]);
 
-function forwardable(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
+function forwardable(
+  headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
+): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+  for (const [name, value] of Object.entries(headers))
+    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
   return out;
 }
 
@@ -66,7 +78,12 @@ function viaDispatch(req: http.IncomingMessage, res: http.ServerResponse): void 
     },
   };
   pool.dispatch(
-    { path: req.url ?? '/', method: (req.method ?? 'GET') as 'GET', headers: forwardable(req.headers) as Record<string, string>, body: hasBody ? req : null },
+    {
+      path: req.url ?? '/',
+      method: (req.method ?? 'GET') as 'GET',
+      headers: forwardable(req.headers) as Record<string, string>,
+      body: hasBody ? req : null,
+    },
     handler,
   );
 }

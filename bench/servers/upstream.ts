@@ -9,7 +9,11 @@ const BODY = Buffer.from('{"ok":true,"service":"bench-upstream"}');
 const TOOLS = Array.from({ length: 12 }, (_, i) => ({
   name: i === 0 ? 'delete_file' : `tool_${i}`,
   description: `Bench tool number ${i}, with a description of ordinary length for a tool catalogue entry.`,
-  inputSchema: { type: 'object', properties: { path: { type: 'string' }, limit: { type: 'number' } }, required: ['path'] },
+  inputSchema: {
+    type: 'object',
+    properties: { path: { type: 'string' }, limit: { type: 'number' } },
+    required: ['path'],
+  },
 }));
 const LIST = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { tools: TOOLS } });
 const LIST_JSON = Buffer.from(LIST);
@@ -22,7 +26,10 @@ const server = createServer((req, res) => {
     if (url.endsWith('/tools-list')) {
       const sse = url.includes('/sse/');
       const body = sse ? LIST_SSE : LIST_JSON;
-      res.writeHead(200, { 'content-type': sse ? 'text/event-stream' : 'application/json', 'content-length': body.length });
+      res.writeHead(200, {
+        'content-type': sse ? 'text/event-stream' : 'application/json',
+        'content-length': body.length,
+      });
       res.end(body);
       return;
     }

@@ -8,11 +8,11 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { z } from 'zod';
-import { type Guard, GuardError, type GuardClaims, scopesOf } from '../../src/guard/index.js';
+import { type Guard, type GuardClaims, GuardError, scopesOf } from '../../src/guard/index.js';
 
 /** What each tool needs; keep in step with the proxy route's `mcp.toolScopes`. */
 export const TOOL_SCOPES: Readonly<Record<string, readonly string[]>> = {
@@ -84,7 +84,9 @@ function jsonRpcFailure(res: ServerResponse, status: number, message: string): v
 }
 
 /** The HTTP side: verify every request, keep one transport per session bound to its user. */
-export function createMcpHttpHandler(options: ExampleServerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function createMcpHttpHandler(
+  options: ExampleServerOptions,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const files = new Map([['notes.txt', 'hello from the example server']]);
   const build = options.createMcpServer ?? (() => createFilesServer(options.guard, files));
   const sessions = new Map<string, { transport: StreamableHTTPServerTransport; sub: string | undefined }>();

@@ -44,7 +44,10 @@ export function createActorTokenSource(options: {
       }
       return { token, type: options.type, hash: hash('sha256', token, 'base64url') };
     } catch (err) {
-      logger.error({ file, err: (err as NodeJS.ErrnoException).code ?? (err as Error).message }, 'cannot read actor token file');
+      logger.error(
+        { file, err: (err as NodeJS.ErrnoException).code ?? (err as Error).message },
+        'cannot read actor token file',
+      );
       return undefined;
     }
   };
@@ -65,7 +68,9 @@ export function createActorTokenSource(options: {
       // The kubelet swaps `..data`; editors and `mv` touch the file's own name.
       if (changed === null || changed === name || changed.startsWith('..')) reload();
     });
-    watcher.on('error', (err) => logger.warn({ file, err: err.message }, 'actor token directory watch failed; polling only'));
+    watcher.on('error', (err) =>
+      logger.warn({ file, err: err.message }, 'actor token directory watch failed; polling only'),
+    );
   } catch (err) {
     logger.warn({ file, err: (err as Error).message }, 'cannot watch the actor token directory; polling only');
   }

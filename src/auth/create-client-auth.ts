@@ -1,9 +1,9 @@
 import type { ServerSecrets } from '../config/load.js';
 import type { AuthorizationServerConfig } from '../config/schema.js';
-import { ConfigError } from '../errors.js';
-import { type ClientAuthenticator, clientSecretBasic, clientSecretPost, noClientAuth } from './client-auth.js';
-import type { Clock } from '../pipeline/clock.js';
 import { parseSigningKey } from '../config/signing-key.js';
+import { ConfigError } from '../errors.js';
+import type { Clock } from '../pipeline/clock.js';
+import { type ClientAuthenticator, clientSecretBasic, clientSecretPost, noClientAuth } from './client-auth.js';
 import { privateKeyJwt } from './private-key-jwt.js';
 
 export interface ClientAuthOptions {

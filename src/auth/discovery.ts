@@ -47,13 +47,17 @@ export function parseMetadata(issuer: string, source: string, text: string): Aut
   } catch {
     throw new DiscoveryError(`${source}: not JSON`);
   }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new DiscoveryError(`${source}: not a JSON object`);
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
+    throw new DiscoveryError(`${source}: not a JSON object`);
   const m = doc as Record<string, unknown>;
   if (m.issuer !== issuer) {
-    throw new DiscoveryError(`${source}: issuer ${JSON.stringify(m.issuer)} does not match the configured ${JSON.stringify(issuer)}`);
+    throw new DiscoveryError(
+      `${source}: issuer ${JSON.stringify(m.issuer)} does not match the configured ${JSON.stringify(issuer)}`,
+    );
   }
   if (!isHttpUrl(m.token_endpoint)) throw new DiscoveryError(`${source}: token_endpoint missing or not an http(s) URL`);
-  if (m.jwks_uri !== undefined && !isHttpUrl(m.jwks_uri)) throw new DiscoveryError(`${source}: jwks_uri is not an http(s) URL`);
+  if (m.jwks_uri !== undefined && !isHttpUrl(m.jwks_uri))
+    throw new DiscoveryError(`${source}: jwks_uri is not an http(s) URL`);
   return { issuer, tokenEndpoint: m.token_endpoint, jwksUri: m.jwks_uri as string | undefined, source };
 }
 
@@ -73,7 +77,8 @@ export async function fetchMetadata(
       res = await boundedGet(url, options);
     } catch (err) {
       const e = err as Error & { code?: string; cause?: { code?: string } };
-      const why = e.name === 'TimeoutError' || e.name === 'AbortError' ? 'timeout' : (e.code ?? e.cause?.code ?? e.message);
+      const why =
+        e.name === 'TimeoutError' || e.name === 'AbortError' ? 'timeout' : (e.code ?? e.cause?.code ?? e.message);
       throw new DiscoveryError(`${url}: ${why}`, { cause: err });
     }
     if (res.status === 200) return parseMetadata(issuer, url, res.text);
@@ -139,7 +144,10 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
       current = next;
       failures = 0;
       if (changed) {
-        options.logger.info({ issuer: next.issuer, tokenEndpoint: next.tokenEndpoint, jwksUri: next.jwksUri, source: next.source }, 'authorization server discovered');
+        options.logger.info(
+          { issuer: next.issuer, tokenEndpoint: next.tokenEndpoint, jwksUri: next.jwksUri, source: next.source },
+          'authorization server discovered',
+        );
       }
       schedule(options.refreshSeconds * 1000);
       options.onDiscovered?.(next);
@@ -173,10 +181,15 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
     current: () => current,
     tokenEndpoint() {
       if (current) return current.tokenEndpoint;
-      throw new TokenExchangeError('temporarily_unavailable', 'the authorization server is not available yet', 'unavailable', {
-        detail: `discovery of ${options.issuer} has not succeeded: ${lastError}`,
-        retryAfterSeconds: 5,
-      });
+      throw new TokenExchangeError(
+        'temporarily_unavailable',
+        'the authorization server is not available yet',
+        'unavailable',
+        {
+          detail: `discovery of ${options.issuer} has not succeeded: ${lastError}`,
+          retryAfterSeconds: 5,
+        },
+      );
     },
     jwksUri: () => current?.jwksUri,
     readinessReason: () => (current ? undefined : lastError),

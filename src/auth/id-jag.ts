@@ -66,8 +66,11 @@ export function createIdJagClient(o: IdJagClientOptions): TokenExchangeClient {
 /** The requesting client's checks (README "Cross-domain routes"): what the IdP answered must be an ID-JAG for that resource AS. */
 export function checkIdJag(jag: IssuedToken, resourceIssuer: string, now: number): void {
   const fail = (detail: string) =>
-    new TokenExchangeError('bad_gateway', 'the identity provider issued an unusable identity assertion', 'rejected', { detail });
-  if (jag.issuedTokenType !== ID_JAG_TOKEN_TYPE) throw fail(`issued_token_type ${jag.issuedTokenType} is not the ID-JAG type`);
+    new TokenExchangeError('bad_gateway', 'the identity provider issued an unusable identity assertion', 'rejected', {
+      detail,
+    });
+  if (jag.issuedTokenType !== ID_JAG_TOKEN_TYPE)
+    throw fail(`issued_token_type ${jag.issuedTokenType} is not the ID-JAG type`);
   if (jag.tokenType.toUpperCase() !== 'N_A') throw fail(`token_type ${jag.tokenType} is not N_A`);
   let typ: unknown;
   let claims: ReturnType<typeof decodeJwt>;
@@ -77,7 +80,8 @@ export function checkIdJag(jag: IssuedToken, resourceIssuer: string, now: number
   } catch {
     throw fail('the ID-JAG is not a JWT');
   }
-  if (typeof typ !== 'string' || typ.toLowerCase() !== ID_JAG_TYP) throw fail(`typ ${JSON.stringify(typ ?? null)} is not ${ID_JAG_TYP}`);
+  if (typeof typ !== 'string' || typ.toLowerCase() !== ID_JAG_TYP)
+    throw fail(`typ ${JSON.stringify(typ ?? null)} is not ${ID_JAG_TYP}`);
   const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   if (!aud.includes(resourceIssuer)) throw fail(`aud ${JSON.stringify(claims.aud ?? null)} is not ${resourceIssuer}`);
   if (typeof claims.exp !== 'number' || claims.exp * 1000 <= now) throw fail('the ID-JAG has no exp or has expired');
@@ -106,5 +110,14 @@ function audit(o: IdJagClientOptions, step: 'id_jag' | 'jwt_bearer', server: str
     return;
   }
   const outcome = err instanceof TokenExchangeError ? err.outcome : 'error';
-  o.logger.info({ audit: 'cross_app_access', step, server, outcome, detail: err instanceof TokenExchangeError ? err.detail : String(err) }, `${step} step failed`);
+  o.logger.info(
+    {
+      audit: 'cross_app_access',
+      step,
+      server,
+      outcome,
+      detail: err instanceof TokenExchangeError ? err.detail : String(err),
+    },
+    `${step} step failed`,
+  );
 }

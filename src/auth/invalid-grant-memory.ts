@@ -16,7 +16,10 @@ export interface InvalidGrantMemoryOptions {
  * so an agent retrying with a revoked or expired user token does not hammer the AS: within the
  * window the same 401 is answered without a call. Keyed by the token's hash, never the token.
  */
-export function withInvalidGrantMemory(client: TokenExchangeClient, options: InvalidGrantMemoryOptions): TokenExchangeClient {
+export function withInvalidGrantMemory(
+  client: TokenExchangeClient,
+  options: InvalidGrantMemoryOptions,
+): TokenExchangeClient {
   // Value: until when (epoch ms) the answer is remembered. Bounded; old entries fall out LRU.
   const remembered = new LRUCache<string, number>({ max: options.maxEntries ?? 10_000 });
   return {
@@ -26,10 +29,16 @@ export function withInvalidGrantMemory(client: TokenExchangeClient, options: Inv
       const until = key === undefined ? undefined : remembered.get(key);
       if (key !== undefined && until !== undefined) {
         if (options.clock.now() < until) {
-          throw new TokenExchangeError('invalid_token', 'the user token was not accepted for delegation', 'invalid_grant', {
-            detail: 'the authorization server answered invalid_grant for this subject token moments ago (not asked again)',
-            asError: 'invalid_grant',
-          });
+          throw new TokenExchangeError(
+            'invalid_token',
+            'the user token was not accepted for delegation',
+            'invalid_grant',
+            {
+              detail:
+                'the authorization server answered invalid_grant for this subject token moments ago (not asked again)',
+              asError: 'invalid_grant',
+            },
+          );
         }
         remembered.delete(key);
       }

@@ -27,9 +27,14 @@ export function checkIssuedToken(
   if (claims === undefined) return;
   const problem = findProblem(claims, request, subject, options);
   if (problem !== undefined) {
-    throw new TokenExchangeError('bad_gateway', 'the authorization server issued a token that does not match the request', 'rejected', {
-      detail: `issued token refused: ${problem}`,
-    });
+    throw new TokenExchangeError(
+      'bad_gateway',
+      'the authorization server issued a token that does not match the request',
+      'rejected',
+      {
+        detail: `issued token refused: ${problem}`,
+      },
+    );
   }
 }
 
@@ -42,7 +47,10 @@ function findProblem(
   const aud = claims.aud === undefined ? [] : Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   // RFC 8693 §2.1: audience and resource name where the token is to be used; a token for somewhere
   // else (or for anywhere) must not be sent to this upstream.
-  for (const [name, wanted] of [['audience', request.audience], ['resource', request.resource]] as const) {
+  for (const [name, wanted] of [
+    ['audience', request.audience],
+    ['resource', request.resource],
+  ] as const) {
     if (wanted !== undefined && !aud.includes(wanted)) {
       return `aud ${JSON.stringify(claims.aud ?? null)} does not contain the requested ${name} ${JSON.stringify(wanted)}`;
     }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import type { ClientAuthenticator } from './client-auth.js';
 import type { SigningKey } from '../config/signing-key.js';
 import { type Clock, systemClock } from '../pipeline/clock.js';
+import type { ClientAuthenticator } from './client-auth.js';
 
 /** RFC 7523 §2.2 / RFC 7521 §4.2 client assertion type. */
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -27,7 +27,11 @@ export interface PrivateKeyJwtOptions {
  */
 export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthenticator {
   const clock = options.clock ?? systemClock;
-  const header = { alg: options.key.alg, typ: 'JWT', ...(options.key.kid === undefined ? {} : { kid: options.key.kid }) };
+  const header = {
+    alg: options.key.alg,
+    typ: 'JWT',
+    ...(options.key.kid === undefined ? {} : { kid: options.key.kid }),
+  };
   return {
     method: 'private_key_jwt',
     async apply(form) {
@@ -38,7 +42,11 @@ export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthenticato
   };
 }
 
-function signAssertion(options: PrivateKeyJwtOptions, header: { alg: string; typ: string; kid?: string }, clock: Clock): Promise<string> {
+function signAssertion(
+  options: PrivateKeyJwtOptions,
+  header: { alg: string; typ: string; kid?: string },
+  clock: Clock,
+): Promise<string> {
   const now = Math.floor(clock.now() / 1000);
   return new SignJWT({})
     .setProtectedHeader(header)

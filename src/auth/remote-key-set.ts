@@ -19,7 +19,11 @@ export interface RemoteKeySetOptions {
 export function remoteKeySets(options: RemoteKeySetOptions): (url: string) => RemoteKeySet {
   let remote: { url: string; set: RemoteKeySet } | undefined;
   const fetchImpl = async (url: string, init: { signal: AbortSignal }): Promise<Response> => {
-    const res = await boundedGet(url, { dispatcher: options.dispatcher, timeoutMs: options.timeoutMs, signal: init.signal });
+    const res = await boundedGet(url, {
+      dispatcher: options.dispatcher,
+      timeoutMs: options.timeoutMs,
+      signal: init.signal,
+    });
     options.onFetched?.(res.status);
     return new Response(res.text, { status: res.status, headers: { 'content-type': 'application/json' } });
   };

@@ -2,8 +2,8 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { ServerSecrets } from '../config/load.js';
 import type { AuthorizationServerConfig } from '../config/schema.js';
-import { type CircuitBreaker, createCircuitBreaker, withCircuitBreaker } from './circuit-breaker.js';
 import type { Clock } from '../pipeline/clock.js';
+import { type CircuitBreaker, createCircuitBreaker, withCircuitBreaker } from './circuit-breaker.js';
 import { createServerClientAuth } from './create-client-auth.js';
 import { createDiscovery, type Discovery } from './discovery.js';
 import { type ExchangeQueue, withExchangeQueue } from './exchange-queue.js';
@@ -50,7 +50,8 @@ export interface ServerAuth {
 /** Builds the per-server part of README "Security model" / "Reliability" for one authorization server. */
 export function createServerAuth(options: ServerAuthOptions, deps: ServerAuthDeps): ServerAuth {
   const as = options.config;
-  const needsDiscovery = as.issuer !== undefined && (as.tokenEndpoint === undefined || options.discoverForKeys === true);
+  const needsDiscovery =
+    as.issuer !== undefined && (as.tokenEndpoint === undefined || options.discoverForKeys === true);
   const discovery =
     needsDiscovery && as.issuer !== undefined
       ? createDiscovery({
@@ -73,7 +74,10 @@ export function createServerAuth(options: ServerAuthOptions, deps: ServerAuthDep
     openMs: as.circuitBreaker.openSeconds * 1000,
     clock: deps.clock,
     onStateChange: (state, detail) =>
-      deps.logger[state === 'open' ? 'error' : 'info']({ circuit: state, server: options.name, detail }, `authorization server circuit ${state}`),
+      deps.logger[state === 'open' ? 'error' : 'info'](
+        { circuit: state, server: options.name, detail },
+        `authorization server circuit ${state}`,
+      ),
   });
   const http = createTokenExchangeClient({
     tokenEndpoint,
@@ -90,14 +94,19 @@ export function createServerAuth(options: ServerAuthOptions, deps: ServerAuthDep
       attemptTimeoutMs: as.timeoutMs,
       backoffMs: as.retry.backoffMs,
     }),
-    { maxConcurrent: as.maxConcurrentExchanges, maxQueued: as.maxQueuedExchanges, timeoutMs: as.exchangeQueueTimeoutMs },
+    {
+      maxConcurrent: as.maxConcurrentExchanges,
+      maxQueued: as.maxQueuedExchanges,
+      timeoutMs: as.exchangeQueueTimeoutMs,
+    },
   );
   const client = withInvalidGrantMemory(exchangeQueue, { seconds: deps.invalidGrantMemorySeconds, clock: deps.clock });
   return {
     name: options.name,
     tokenEndpoint,
     client,
-    checkIssued: (issued, request, subject) => checkIssuedToken(issued, request, subject, { allowExpAfterSubject: as.allowIssuedExpAfterSubject }),
+    checkIssued: (issued, request, subject) =>
+      checkIssuedToken(issued, request, subject, { allowExpAfterSubject: as.allowIssuedExpAfterSubject }),
     breaker,
     exchangeQueue,
     discovery,

@@ -38,13 +38,20 @@ export interface ServerRegistry {
   close(): void;
 }
 
-export function createServerRegistry(defaultServer: ServerAuth, config: ResolvedConfig, deps: ServerRegistryDeps): ServerRegistry {
+export function createServerRegistry(
+  defaultServer: ServerAuth,
+  config: ResolvedConfig,
+  deps: ServerRegistryDeps,
+): ServerRegistry {
   const byName = new Map<string, ServerAuth>([[DEFAULT_SERVER, defaultServer]]);
   const issuers = new Map<string, string | undefined>([[DEFAULT_SERVER, config.authorizationServer.issuer]]);
   for (const [name, as] of Object.entries(config.authorizationServers)) {
     byName.set(
       name,
-      createServerAuth({ name, config: as, secrets: config.secrets.servers?.[name] ?? {}, path: `authorizationServers.${name}` }, deps),
+      createServerAuth(
+        { name, config: as, secrets: config.secrets.servers?.[name] ?? {}, path: `authorizationServers.${name}` },
+        deps,
+      ),
     );
     issuers.set(name, as.issuer);
   }
@@ -56,9 +63,14 @@ export function createServerRegistry(defaultServer: ServerAuth, config: Resolved
   const lookup = (route: Route, name: string | undefined): ServerAuth => {
     const server = byName.get(name ?? DEFAULT_SERVER);
     if (server === undefined) {
-      throw new TokenExchangeError('temporarily_unavailable', 'the authorization server of this route is not configured', 'unavailable', {
-        detail: `route ${route.name} names authorization server "${name}", added after start: restart required`,
-      });
+      throw new TokenExchangeError(
+        'temporarily_unavailable',
+        'the authorization server of this route is not configured',
+        'unavailable',
+        {
+          detail: `route ${route.name} names authorization server "${name}", added after start: restart required`,
+        },
+      );
     }
     return server;
   };
@@ -68,7 +80,8 @@ export function createServerRegistry(defaultServer: ServerAuth, config: Resolved
     all: [...byName.values()],
     forRoute(route) {
       const idp = lookup(route, route.config.authorizationServer);
-      if (route.config.grant !== 'id-jag') return { client: observed.get(idp.name) ?? idp.client, checkIssued: idp.checkIssued };
+      if (route.config.grant !== 'id-jag')
+        return { client: observed.get(idp.name) ?? idp.client, checkIssued: idp.checkIssued };
       const resource = lookup(route, route.config.resourceAuthorizationServer);
       const key = `${idp.name}\n${resource.name}`;
       let pair = idJag.get(key);
@@ -126,7 +139,10 @@ function observe(client: TokenExchangeClient, server: string, observer: StepObse
         observer({ server, step, outcome: 'success' }, (performance.now() - started) / 1000);
         return issued;
       } catch (err) {
-        observer({ server, step, outcome: err instanceof TokenExchangeError ? err.outcome : 'error' }, (performance.now() - started) / 1000);
+        observer(
+          { server, step, outcome: err instanceof TokenExchangeError ? err.outcome : 'error' },
+          (performance.now() - started) / 1000,
+        );
         throw err;
       }
     },

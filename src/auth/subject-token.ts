@@ -17,7 +17,11 @@ export function takeSubjectToken(headers: IncomingHttpHeaders, rawHeaders: reado
  * The token header's one value, removed from the request (before anything else can forward it).
  * Missing -> 401 invalid_token; more than one -> 400 invalid_request.
  */
-export function takeCredentialHeader(headers: IncomingHttpHeaders, rawHeaders: readonly string[], header: string): string {
+export function takeCredentialHeader(
+  headers: IncomingHttpHeaders,
+  rawHeaders: readonly string[],
+  header: string,
+): string {
   const value = headers[header];
   delete headers[header];
   if (value === undefined || value === '') {

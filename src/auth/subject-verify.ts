@@ -26,7 +26,6 @@ export interface SubjectVerifier {
   readinessReason(): string | undefined;
 }
 
-
 /** jose's error codes for a token that is simply not acceptable (as opposed to keys being unavailable). */
 const KEYS_UNAVAILABLE = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC', 'ERR_JWKS_INVALID']);
 
@@ -104,5 +103,8 @@ function toProxyError(err: unknown): ProxyError {
     });
   }
   const description = code === 'ERR_JWT_EXPIRED' ? 'the user token has expired' : 'the user token is not valid';
-  return new ProxyError('invalid_token', description, { detail: `subject token verification failed: ${code}: ${(err as Error).message}`, cause: err });
+  return new ProxyError('invalid_token', description, {
+    detail: `subject token verification failed: ${code}: ${(err as Error).message}`,
+    cause: err,
+  });
 }

@@ -77,7 +77,8 @@ export class TokenCache {
       // aborts (delete, clear) still fail the waiters: see #load; a revocation's evict() of a key
       // whose exchange runs waits for it to end instead (see evict).
       ignoreFetchAbort: true,
-      fetchMethod: (key, stale, { context, signal }) => this.#tracked(key, () => this.#load(key, stale, context, signal)),
+      fetchMethod: (key, stale, { context, signal }) =>
+        this.#tracked(key, () => this.#load(key, stale, context, signal)),
       // 'set' replaces the value under the same key: the key stays, so indexes keep it.
       dispose: (_value, key, reason) => {
         if (reason !== 'set') options.onRemove?.(key);
@@ -188,12 +189,7 @@ export class TokenCache {
     }
   }
 
-  async #load(
-    key: string,
-    stale: CachedToken | undefined,
-    load: TokenLoad,
-    signal: AbortSignal,
-  ): Promise<CachedToken> {
+  async #load(key: string, stale: CachedToken | undefined, load: TokenLoad, signal: AbortSignal): Promise<CachedToken> {
     const now = this.#clock.now();
     let trigger: RefreshTrigger | undefined;
     if (this.#invalidated.delete(key)) trigger = 'invalidated';
@@ -207,7 +203,12 @@ export class TokenCache {
         // next refresh is due after refreshRetryMs (or once the token stops being usable).
         load.onBackgroundError(err);
         const left = stale.expiresAt - this.#skewMs - after;
-        return { accessToken: stale.accessToken, scopes: stale.scopes, expiresAt: stale.expiresAt, refreshAt: after + Math.min(this.#refreshRetryMs, left) };
+        return {
+          accessToken: stale.accessToken,
+          scopes: stale.scopes,
+          expiresAt: stale.expiresAt,
+          refreshAt: after + Math.min(this.#refreshRetryMs, left),
+        };
       }
       throw err;
     }
@@ -254,7 +255,8 @@ export function tokenTimes(input: {
   // A token bounded by the user's own token cannot be renewed past it: no refresh ahead then.
   // Nor when the AS already bounded it to about the user's exp (a renewal would gain nothing).
   const boundedBySubject =
-    cappedBySubject || (input.subjectExpiresAt !== undefined && input.subjectExpiresAt - expiresAt < input.refreshAheadSeconds * 1000);
+    cappedBySubject ||
+    (input.subjectExpiresAt !== undefined && input.subjectExpiresAt - expiresAt < input.refreshAheadSeconds * 1000);
   const ahead = boundedBySubject ? 0 : Math.min(input.refreshAheadSeconds * 1000, lifetime / 2);
   return { expiresAt, refreshAt: expiresAt - ahead, capped, cappedBySubject };
 }

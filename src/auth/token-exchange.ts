@@ -1,7 +1,7 @@
 import { type Dispatcher, request } from 'undici';
 import { type ExchangeOutcome, TokenExchangeError } from '../errors.js';
-import type { ClientAuthenticator } from './client-auth.js';
 import { readBoundedText } from '../http/read-bounded.js';
+import type { ClientAuthenticator } from './client-auth.js';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 /** RFC 7523 §2.1. */
@@ -97,7 +97,9 @@ export function createTokenExchangeClient(options: TokenExchangeClientOptions): 
         text = await readBoundedText(res.body, MAX_RESPONSE_BYTES, 'token endpoint response');
       } catch (err) {
         // The caller's signal may carry a shorter per-attempt timeout (retry-policy.ts).
-        const timedOut = timeout.aborted || (signal?.aborted === true && (signal.reason as Error | undefined)?.name === 'TimeoutError');
+        const timedOut =
+          timeout.aborted ||
+          (signal?.aborted === true && (signal.reason as Error | undefined)?.name === 'TimeoutError');
         throw unavailable(timedOut ? 'the authorization server timed out' : 'the authorization server is unreachable', {
           detail: `${timedOut ? 'timeout' : 'network error'} calling token endpoint ${endpoint}: ${(err as Error).message}`,
           cause: err,
@@ -149,7 +151,8 @@ export function interpret(status: number, text: string, req: ExchangeRequest): I
   let expiresIn: number | undefined;
   if (body.expires_in !== undefined) {
     const n = Number(body.expires_in);
-    if (!Number.isFinite(n) || n <= 0) throw rejected(`expires_in ${JSON.stringify(body.expires_in)} is not a positive number`);
+    if (!Number.isFinite(n) || n <= 0)
+      throw rejected(`expires_in ${JSON.stringify(body.expires_in)} is not a positive number`);
     expiresIn = n;
   }
   let scopes = req.scopes;
@@ -159,14 +162,17 @@ export function interpret(status: number, text: string, req: ExchangeRequest): I
     const extra = granted.filter((s) => !req.scopes.includes(s));
     // Least privilege: a token wider than asked for is not used (RFC 8693 §2.2.1 scope). A route
     // that asks for no scope leaves the choice to the AS's defaults (RFC 6749 §3.3).
-    if (req.scopes.length > 0 && extra.length > 0) throw rejected(`granted scope exceeds the request: ${extra.join(' ')}`);
+    if (req.scopes.length > 0 && extra.length > 0)
+      throw rejected(`granted scope exceeds the request: ${extra.join(' ')}`);
     scopes = [...new Set(granted)].sort();
   }
   return { accessToken, issuedTokenType: String(issuedTokenType), tokenType, expiresIn, scopes };
 }
 
 function rejected(detail: string): TokenExchangeError {
-  return new TokenExchangeError('bad_gateway', 'the authorization server issued an unusable token', 'rejected', { detail });
+  return new TokenExchangeError('bad_gateway', 'the authorization server issued an unusable token', 'rejected', {
+    detail,
+  });
 }
 
 function asErrorToProxyError(
@@ -179,7 +185,12 @@ function asErrorToProxyError(
   const opts = { detail, ...(asError === undefined ? {} : { asError }) };
   switch (asError) {
     case 'invalid_grant':
-      return new TokenExchangeError('invalid_token', 'the user token was not accepted for delegation', 'invalid_grant', opts);
+      return new TokenExchangeError(
+        'invalid_token',
+        'the user token was not accepted for delegation',
+        'invalid_grant',
+        opts,
+      );
     case 'invalid_scope':
     case 'invalid_target':
     case 'unauthorized_client': {
@@ -191,11 +202,26 @@ function asErrorToProxyError(
       });
     }
     case 'invalid_client':
-      return new TokenExchangeError('bad_gateway', 'the proxy could not authenticate to the authorization server', 'invalid_client', opts);
+      return new TokenExchangeError(
+        'bad_gateway',
+        'the proxy could not authenticate to the authorization server',
+        'invalid_client',
+        opts,
+      );
     default:
       if (status === 401) {
-        return new TokenExchangeError('bad_gateway', 'the proxy could not authenticate to the authorization server', 'invalid_client', opts);
+        return new TokenExchangeError(
+          'bad_gateway',
+          'the proxy could not authenticate to the authorization server',
+          'invalid_client',
+          opts,
+        );
       }
-      return new TokenExchangeError('bad_gateway', 'the authorization server refused the token exchange', 'error', opts);
+      return new TokenExchangeError(
+        'bad_gateway',
+        'the authorization server refused the token exchange',
+        'error',
+        opts,
+      );
   }
 }

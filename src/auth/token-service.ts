@@ -111,7 +111,10 @@ export class TokenService {
    * policy hands out as the same frozen array for the same call every time. A list made afresh per
    * request misses and is collected with its entry (weakly held).
    */
-  readonly #suffixes = new WeakMap<Route, WeakMap<readonly string[], { readonly actorHash: string; readonly suffix: string }>>();
+  readonly #suffixes = new WeakMap<
+    Route,
+    WeakMap<readonly string[], { readonly actorHash: string; readonly suffix: string }>
+  >();
   readonly #paramIds = new Map<string, string>();
   /** Per-route label children (the cache-hit counter), shared with the pipeline when given. */
   readonly #routeMetrics: (route: Route) => RouteChildren;
@@ -137,11 +140,36 @@ export class TokenService {
     const tokenHash = hash('sha256', token, 'base64url');
     const known = this.#subjects.get(tokenHash);
     // Spelled out, not spread: one object of a fixed shape per request.
-    if (known !== undefined) return { token, hash: known.hash, sub: known.sub, expiresAt: known.expiresAt, iss: known.iss, iat: known.iat, email: known.email };
+    if (known !== undefined)
+      return {
+        token,
+        hash: known.hash,
+        sub: known.sub,
+        expiresAt: known.expiresAt,
+        iss: known.iss,
+        iat: known.iat,
+        email: known.email,
+      };
     // An opaque token has nothing to decode: finding no JWT in it again costs less than a memo entry.
-    if (!jwtShaped(token)) return { token, hash: tokenHash, sub: undefined, expiresAt: undefined, iss: undefined, iat: undefined, email: undefined };
+    if (!jwtShaped(token))
+      return {
+        token,
+        hash: tokenHash,
+        sub: undefined,
+        expiresAt: undefined,
+        iss: undefined,
+        iat: undefined,
+        email: undefined,
+      };
     const info = describeSubject(token, tokenHash);
-    this.#remember({ hash: tokenHash, sub: info.sub, expiresAt: info.expiresAt, iss: info.iss, iat: info.iat, email: info.email });
+    this.#remember({
+      hash: tokenHash,
+      sub: info.sub,
+      expiresAt: info.expiresAt,
+      iss: info.iss,
+      iat: info.iat,
+      email: info.email,
+    });
     return info;
   }
 
@@ -204,7 +232,9 @@ export class TokenService {
   async obtain(req: TokenRequest): Promise<ObtainedToken> {
     if (this.#subjectExpired(req.subject)) {
       // Nothing delegated may outlive the user's token: no exchange for one about to expire.
-      throw new ProxyError('invalid_token', 'the user token has expired', { detail: 'subject token exp is within the clock skew' });
+      throw new ProxyError('invalid_token', 'the user token has expired', {
+        detail: 'subject token exp is within the clock skew',
+      });
     }
     const actor = this.#o.actor?.current();
     const requestKey = this.#keyFor(req.route, req.subject, req.scopes, actor);
@@ -244,7 +274,10 @@ export class TokenService {
           return this.#exchange(req, exchangeRequest, actor !== undefined);
         },
         onBackgroundError: (err) => {
-          req.log.warn({ err: describeError(err), route }, 'background token refresh failed; keeping the current token');
+          req.log.warn(
+            { err: describeError(err), route },
+            'background token refresh failed; keeping the current token',
+          );
         },
       });
     } catch (err) {
@@ -263,7 +296,12 @@ export class TokenService {
   }
 
   /** `hash \n actorHash \n paramsId`, made per request as one two-part string (the suffix is kept per route and scope list). */
-  #keyFor(route: Route, subject: SubjectInfo, scopes: readonly string[], actor: { readonly hash: string } | undefined): string {
+  #keyFor(
+    route: Route,
+    subject: SubjectInfo,
+    scopes: readonly string[],
+    actor: { readonly hash: string } | undefined,
+  ): string {
     const actorHash = actor?.hash ?? '';
     let byScopes = this.#suffixes.get(route);
     if (byScopes === undefined) {
@@ -299,7 +337,10 @@ export class TokenService {
       const outcome = err instanceof TokenExchangeError ? err.outcome : 'error';
       metrics.tokenExchanges.inc({ route, outcome });
       metrics.tokenExchangeDuration.observe({ route }, (performance.now() - started) / 1000);
-      req.log.info({ ...audit, outcome, detail: err instanceof ProxyError ? err.detail : String(err) }, 'token exchange failed');
+      req.log.info(
+        { ...audit, outcome, detail: err instanceof ProxyError ? err.detail : String(err) },
+        'token exchange failed',
+      );
       throw err;
     }
     const now = clock.now();
@@ -370,6 +411,7 @@ function sameScopes(a: readonly string[], b: readonly string[]): boolean {
 }
 
 function describeError(err: unknown): { code?: string; message: string; detail?: string } {
-  if (err instanceof ProxyError) return { code: err.code, message: err.message, ...(err.detail ? { detail: err.detail } : {}) };
+  if (err instanceof ProxyError)
+    return { code: err.code, message: err.message, ...(err.detail ? { detail: err.detail } : {}) };
   return { message: err instanceof Error ? err.message : String(err) };
 }

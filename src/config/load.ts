@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { checkCallbackSecret } from './secret-checks.js';
-import { parseSigningKey } from './signing-key.js';
 import { ConfigError } from '../errors.js';
 import { type Config, configSchema } from './schema.js';
+import { checkCallbackSecret } from './secret-checks.js';
+import { parseSigningKey } from './signing-key.js';
 
 /** A validated config plus the secrets it names, read from their files. Frozen. */
 export interface ResolvedConfig extends Config {
@@ -31,7 +31,11 @@ export interface ServerSecrets {
 type ServerFileConfig = Pick<Config['authorizationServer'], 'clientAuth' | 'clientSecretFile' | 'privateKeyFile'>;
 
 /** Reads the client secret or private key an authorization server's clientAuth needs. */
-function readServerSecrets(as: ServerFileConfig, path: string, problems: string[]): { clientSecret?: string; privateKey?: string } {
+function readServerSecrets(
+  as: ServerFileConfig,
+  path: string,
+  problems: string[],
+): { clientSecret?: string; privateKey?: string } {
   const out: { clientSecret?: string; privateKey?: string } = {};
   if (as.clientSecretFile && (as.clientAuth === 'client_secret_basic' || as.clientAuth === 'client_secret_post')) {
     const s = readSecret(as.clientSecretFile, `${path}.clientSecretFile`, problems);
@@ -76,7 +80,13 @@ const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
  * Replaces `${VAR}` in string values (never in keys, and after YAML parsing so a value cannot
  * inject YAML structure). Unset variables are reported with their path.
  */
-function substitute(value: unknown, env: Env, path: PropertyKey[], problems: string[], open = new Set<object>()): unknown {
+function substitute(
+  value: unknown,
+  env: Env,
+  path: PropertyKey[],
+  problems: string[],
+  open = new Set<object>(),
+): unknown {
   if (typeof value === 'string') {
     return value.replace(VAR, (_m, name: string) => {
       const v = env[name];
@@ -159,7 +169,8 @@ export function resolveConfig(raw: unknown, env: Env = {}): ResolvedConfig {
       else secrets.revocationAdminToken = admin;
     }
     const ssfFile = cfg.revocation.ssf?.authorizationHeaderFile;
-    const auth = ssfFile === undefined ? undefined : readSecret(ssfFile, 'revocation.ssf.authorizationHeaderFile', problems);
+    const auth =
+      ssfFile === undefined ? undefined : readSecret(ssfFile, 'revocation.ssf.authorizationHeaderFile', problems);
     if (auth !== undefined && auth !== '') secrets.ssfAuthorization = auth;
   }
   if (problems.length > 0) throw new ConfigError(problems);

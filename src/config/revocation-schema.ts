@@ -34,7 +34,12 @@ export const revocationSchema = z.strictObject({
    * How long a revocation refuses user tokens issued before it: at least the longest lifetime of
    * a user token the authorization server issues. Default one day.
    */
-  retainSeconds: z.number().int().min(60).max(30 * 86_400).default(86_400),
+  retainSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 86_400)
+    .default(86_400),
   /** Active revocations kept at most; past it new ones are refused (503), never silently dropped. */
   maxEntries: z.number().int().min(1).max(10_000_000).default(100_000),
   ssf: ssf.optional(),

@@ -24,7 +24,12 @@ const resourceUri = z
   .string()
   .refine((v) => URL.canParse(v) && !v.includes('#'), 'must be an absolute URI without a fragment (RFC 8707 §2)');
 
-const tokenTypeUri = z.string().regex(/^urn:ietf:params:oauth:token-type:[a-z0-9_-]+$|^[a-z][a-z0-9+.-]*:.+/i, 'must be a token type URI (RFC 8693 §3)');
+const tokenTypeUri = z
+  .string()
+  .regex(
+    /^urn:ietf:params:oauth:token-type:[a-z0-9_-]+$|^[a-z][a-z0-9+.-]*:.+/i,
+    'must be a token type URI (RFC 8693 §3)',
+  );
 
 // URL.parse, not new URL: zod runs every refinement even after the URL check failed, and a throw
 // there would escape as a TypeError instead of a problem with its path (issue 13.1).
@@ -56,7 +61,12 @@ const mcp = z.strictObject({
   filterToolsList: z.boolean().default(false),
   /** Scopes to pick one from for messages that need none (initialize, ping, GET stream, DELETE). */
   baseScopes: scopes.optional(),
-  maxBodyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+  maxBodyBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .default(1024 * 1024),
 });
 
 /**
@@ -103,64 +113,64 @@ const route = z.strictObject({
 });
 
 const authorizationServerFields = z.strictObject({
-    issuer: httpUrl.optional(),
-    tokenEndpoint: httpUrl.optional(),
-    clientId: z.string().min(1),
-    clientAuth: z
-      .enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'])
-      .default('client_secret_basic'),
-    clientSecretFile: z.string().min(1).optional(),
-    privateKeyFile: z.string().min(1).optional(),
-    /** Per attempt: one HTTP request to the token endpoint (also discovery and JWKS fetches). */
-    timeoutMs: z.number().int().min(1).max(60_000).default(3_000),
-    /**
-     * Accept a delegated JWT whose exp is after the user token's. Off by default (such a token is
-     * refused with 502); turn on for an AS that issues fixed lifetimes: the cache still never uses
-     * it past the user token's exp, but a leaked copy would outlive the user's session.
-     */
-    allowIssuedExpAfterSubject: z.boolean().default(false),
-    /** Retries of one exchange: only network errors, timeouts and 5xx; never 4xx (README "Security model"). */
-    retry: z
-      .strictObject({
-        maxAttempts: z.number().int().min(1).max(10).default(3),
-        /** Total time for one exchange, attempts and backoff included. Default: 2 × timeoutMs. */
-        budgetMs: z.number().int().min(1).max(120_000).optional(),
-        /** Base of the full-jitter exponential backoff between attempts. */
-        backoffMs: z.number().int().min(0).max(10_000).default(100),
-      })
-      .default({ maxAttempts: 3, backoffMs: 100 }),
-    circuitBreaker: z
-      .strictObject({
-        /** Consecutive failed attempts (network error, timeout, 5xx) that open the circuit. */
-        failureThreshold: z.number().int().min(1).max(1000).default(5),
-        /** While open, exchanges answer 503 at once with Retry-After; then one probe is let through. */
-        openSeconds: z.number().int().min(1).max(3600).default(10),
-      })
-      .default({ failureThreshold: 5, openSeconds: 10 }),
-    /** With `issuer`: how often the metadata (RFC 8414 / OIDC discovery) is fetched again. */
-    discoveryRefreshSeconds: z.number().int().min(10).max(86_400).default(3600),
-    /**
-     * Token exchanges sent to the AS at once (also its connection pool size). More wait in the
-     * proxy's own queue, which never counts as an AS failure (README "Reliability").
-     */
-    maxConcurrentExchanges: z.number().int().min(1).max(1024).default(32),
-    /** Exchanges that may wait for a slot; more answer 503 temporarily_unavailable at once. */
-    maxQueuedExchanges: z.number().int().min(0).max(100_000).default(1000),
-    /** Longest wait for a slot before 503; the AS timeouts count only once the exchange is sent. */
-    exchangeQueueTimeoutMs: z.number().int().min(1).max(120_000).default(10_000),
-  });
+  issuer: httpUrl.optional(),
+  tokenEndpoint: httpUrl.optional(),
+  clientId: z.string().min(1),
+  clientAuth: z
+    .enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'])
+    .default('client_secret_basic'),
+  clientSecretFile: z.string().min(1).optional(),
+  privateKeyFile: z.string().min(1).optional(),
+  /** Per attempt: one HTTP request to the token endpoint (also discovery and JWKS fetches). */
+  timeoutMs: z.number().int().min(1).max(60_000).default(3_000),
+  /**
+   * Accept a delegated JWT whose exp is after the user token's. Off by default (such a token is
+   * refused with 502); turn on for an AS that issues fixed lifetimes: the cache still never uses
+   * it past the user token's exp, but a leaked copy would outlive the user's session.
+   */
+  allowIssuedExpAfterSubject: z.boolean().default(false),
+  /** Retries of one exchange: only network errors, timeouts and 5xx; never 4xx (README "Security model"). */
+  retry: z
+    .strictObject({
+      maxAttempts: z.number().int().min(1).max(10).default(3),
+      /** Total time for one exchange, attempts and backoff included. Default: 2 × timeoutMs. */
+      budgetMs: z.number().int().min(1).max(120_000).optional(),
+      /** Base of the full-jitter exponential backoff between attempts. */
+      backoffMs: z.number().int().min(0).max(10_000).default(100),
+    })
+    .default({ maxAttempts: 3, backoffMs: 100 }),
+  circuitBreaker: z
+    .strictObject({
+      /** Consecutive failed attempts (network error, timeout, 5xx) that open the circuit. */
+      failureThreshold: z.number().int().min(1).max(1000).default(5),
+      /** While open, exchanges answer 503 at once with Retry-After; then one probe is let through. */
+      openSeconds: z.number().int().min(1).max(3600).default(10),
+    })
+    .default({ failureThreshold: 5, openSeconds: 10 }),
+  /** With `issuer`: how often the metadata (RFC 8414 / OIDC discovery) is fetched again. */
+  discoveryRefreshSeconds: z.number().int().min(10).max(86_400).default(3600),
+  /**
+   * Token exchanges sent to the AS at once (also its connection pool size). More wait in the
+   * proxy's own queue, which never counts as an AS failure (README "Reliability").
+   */
+  maxConcurrentExchanges: z.number().int().min(1).max(1024).default(32),
+  /** Exchanges that may wait for a slot; more answer 503 temporarily_unavailable at once. */
+  maxQueuedExchanges: z.number().int().min(0).max(100_000).default(1000),
+  /** Longest wait for a slot before 503; the AS timeouts count only once the exchange is sent. */
+  exchangeQueueTimeoutMs: z.number().int().min(1).max(120_000).default(10_000),
+});
 
 const authorizationServer = authorizationServerFields.superRefine((as, ctx) => {
-    if (as.issuer === undefined && as.tokenEndpoint === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['tokenEndpoint'], message: 'required unless issuer is set' });
-    }
-    if ((as.clientAuth === 'client_secret_basic' || as.clientAuth === 'client_secret_post') && !as.clientSecretFile) {
-      ctx.addIssue({ code: 'custom', path: ['clientSecretFile'], message: `required for clientAuth ${as.clientAuth}` });
-    }
-    if (as.clientAuth === 'private_key_jwt' && !as.privateKeyFile) {
-      ctx.addIssue({ code: 'custom', path: ['privateKeyFile'], message: 'required for clientAuth private_key_jwt' });
-    }
-  });
+  if (as.issuer === undefined && as.tokenEndpoint === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['tokenEndpoint'], message: 'required unless issuer is set' });
+  }
+  if ((as.clientAuth === 'client_secret_basic' || as.clientAuth === 'client_secret_post') && !as.clientSecretFile) {
+    ctx.addIssue({ code: 'custom', path: ['clientSecretFile'], message: `required for clientAuth ${as.clientAuth}` });
+  }
+  if (as.clientAuth === 'private_key_jwt' && !as.privateKeyFile) {
+    ctx.addIssue({ code: 'custom', path: ['privateKeyFile'], message: 'required for clientAuth private_key_jwt' });
+  }
+});
 
 /** The unnamed `authorizationServer` is the one routes use unless they name another (README "Cross-domain routes"). */
 export const DEFAULT_SERVER = 'default';
@@ -169,7 +179,10 @@ const MAX_SERVERS = 32;
 const authorizationServers = z
   .record(z.string().regex(ROUTE_NAME, 'must match [a-z0-9_-]{1,63}'), authorizationServer)
   .refine((m) => Object.keys(m).length <= MAX_SERVERS, `at most ${MAX_SERVERS} authorization servers`)
-  .refine((m) => !Object.hasOwn(m, DEFAULT_SERVER), `"${DEFAULT_SERVER}" is the name of authorizationServer; choose another`);
+  .refine(
+    (m) => !Object.hasOwn(m, DEFAULT_SERVER),
+    `"${DEFAULT_SERVER}" is the name of authorizationServer; choose another`,
+  );
 
 const subjectToken = z.strictObject({
   header: z.string().toLowerCase().regex(HEADER_NAME, 'must be an HTTP header name').default('authorization'),
@@ -238,7 +251,10 @@ const clientTimeouts = z
     /** The whole request, body included (0 = no limit; long uploads need a large value). */
     requestMs: z.number().int().min(0).max(86_400_000).default(300_000),
   })
-  .refine((t) => t.requestMs === 0 || t.requestMs >= t.headersMs, { message: 'requestMs must be 0 or at least headersMs', path: ['requestMs'] })
+  .refine((t) => t.requestMs === 0 || t.requestMs >= t.headersMs, {
+    message: 'requestMs must be 0 or at least headersMs',
+    path: ['requestMs'],
+  })
   .default({ headersMs: 60_000, requestMs: 300_000 });
 
 export const configSchema = z
@@ -270,14 +286,26 @@ export const configSchema = z
     routes: z.array(route).min(1, 'at least one route is required'),
   })
   .superRefine((cfg, ctx) => {
-    if (cfg.subjectToken.verify && cfg.subjectToken.verify.jwksUri === undefined && cfg.authorizationServer.issuer === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['subjectToken', 'verify', 'jwksUri'], message: 'required unless authorizationServer.issuer is set (discovery)' });
+    if (
+      cfg.subjectToken.verify &&
+      cfg.subjectToken.verify.jwksUri === undefined &&
+      cfg.authorizationServer.issuer === undefined
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['subjectToken', 'verify', 'jwksUri'],
+        message: 'required unless authorizationServer.issuer is set (discovery)',
+      });
     }
     const seen = new Map<string, number>();
     cfg.routes.forEach((r, i) => {
       const prev = seen.get(r.name);
       if (prev !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['routes', i, 'name'], message: `duplicate route name (also routes[${prev}])` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'name'],
+          message: `duplicate route name (also routes[${prev}])`,
+        });
       }
       seen.set(r.name, i);
     });
@@ -294,32 +322,61 @@ export const configSchema = z
       // Session-level MCP requests are exchanged for baseScopes: never more than the route may ask for.
       const outside = (r.mcp?.baseScopes ?? []).filter((sc) => !r.scopes.includes(sc));
       if (outside.length > 0) {
-        ctx.addIssue({ code: 'custom', path: ['routes', i, 'mcp', 'baseScopes'], message: `not in the route's scopes: ${outside.join(' ')}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'mcp', 'baseScopes'],
+          message: `not in the route's scopes: ${outside.join(' ')}`,
+        });
       }
     });
     cfg.routes.forEach((r, i) => {
       const name = r.authorizationServer;
       if (name !== undefined && name !== DEFAULT_SERVER && !Object.hasOwn(cfg.authorizationServers, name)) {
-        ctx.addIssue({ code: 'custom', path: ['routes', i, 'authorizationServer'], message: `unknown authorization server "${name}" (not in authorizationServers)` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'authorizationServer'],
+          message: `unknown authorization server "${name}" (not in authorizationServers)`,
+        });
       }
     });
     cfg.routes.forEach((r, i) => {
       const name = r.resourceAuthorizationServer;
       if (r.grant !== 'id-jag') {
-        if (name !== undefined) ctx.addIssue({ code: 'custom', path: ['routes', i, 'resourceAuthorizationServer'], message: 'only with grant: id-jag' });
+        if (name !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['routes', i, 'resourceAuthorizationServer'],
+            message: 'only with grant: id-jag',
+          });
         return;
       }
       if (name === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['routes', i, 'resourceAuthorizationServer'], message: 'required for grant: id-jag' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'resourceAuthorizationServer'],
+          message: 'required for grant: id-jag',
+        });
         return;
       }
       const server =
-        name === DEFAULT_SERVER ? cfg.authorizationServer : Object.hasOwn(cfg.authorizationServers, name) ? cfg.authorizationServers[name] : undefined;
+        name === DEFAULT_SERVER
+          ? cfg.authorizationServer
+          : Object.hasOwn(cfg.authorizationServers, name)
+            ? cfg.authorizationServers[name]
+            : undefined;
       if (server === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['routes', i, 'resourceAuthorizationServer'], message: `unknown authorization server "${name}" (not in authorizationServers)` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'resourceAuthorizationServer'],
+          message: `unknown authorization server "${name}" (not in authorizationServers)`,
+        });
       } else if (server.issuer === undefined) {
         // The ID-JAG's audience is the resource authorization server's issuer identifier.
-        ctx.addIssue({ code: 'custom', path: ['routes', i, 'resourceAuthorizationServer'], message: `authorization server "${name}" needs an issuer (the ID-JAG audience)` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'resourceAuthorizationServer'],
+          message: `authorization server "${name}" needs an issuer (the ID-JAG audience)`,
+        });
       }
     });
     checkStepUpConfig(cfg, (issue) => ctx.addIssue(issue));

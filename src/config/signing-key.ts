@@ -12,8 +12,26 @@ export interface SigningKey {
   readonly kid: string | undefined;
 }
 
-const EC_ALGS: Record<string, string> = { 'P-256': 'ES256', 'prime256v1': 'ES256', 'P-384': 'ES384', 'secp384r1': 'ES384', 'P-521': 'ES512', 'secp521r1': 'ES512' };
-const ALLOWED_ALGS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']);
+const EC_ALGS: Record<string, string> = {
+  'P-256': 'ES256',
+  prime256v1: 'ES256',
+  'P-384': 'ES384',
+  secp384r1: 'ES384',
+  'P-521': 'ES512',
+  secp521r1: 'ES512',
+};
+const ALLOWED_ALGS = new Set([
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+]);
 
 /**
  * Parses a private key from PEM (PKCS#8 or PKCS#1/SEC1) or JWK text and picks the JWS alg from it.
@@ -57,12 +75,14 @@ function algorithmOf(key: KeyObject, declared: string | undefined): string {
     case 'ec': {
       alg = EC_ALGS[details.namedCurve ?? ''];
       if (alg === undefined) throw new Error(`unsupported EC curve ${details.namedCurve ?? '(unknown)'}`);
-      if (declared !== undefined && declared !== alg) throw new Error(`alg ${declared} does not fit curve ${details.namedCurve}`);
+      if (declared !== undefined && declared !== alg)
+        throw new Error(`alg ${declared} does not fit curve ${details.namedCurve}`);
       break;
     }
     case 'ed25519':
       alg = 'EdDSA';
-      if (declared !== undefined && declared !== 'EdDSA' && declared !== 'Ed25519') throw new Error(`alg ${declared} does not fit an Ed25519 key`);
+      if (declared !== undefined && declared !== 'EdDSA' && declared !== 'Ed25519')
+        throw new Error(`alg ${declared} does not fit an Ed25519 key`);
       break;
     default:
       throw new Error(`unsupported key type ${key.asymmetricKeyType ?? '(symmetric)'}`);
@@ -70,4 +90,3 @@ function algorithmOf(key: KeyObject, declared: string | undefined): string {
   if (!ALLOWED_ALGS.has(alg)) throw new Error(`unsupported alg ${alg}`);
   return alg;
 }
-

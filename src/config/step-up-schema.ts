@@ -75,7 +75,11 @@ export function checkStepUpConfig(
     readonly routes: ReadonlyArray<{
       readonly scopes: readonly string[];
       readonly mcp?:
-        | { readonly toolScopes: Record<string, string[]>; readonly methodScopes: Record<string, string[]>; readonly baseScopes?: string[] | undefined }
+        | {
+            readonly toolScopes: Record<string, string[]>;
+            readonly methodScopes: Record<string, string[]>;
+            readonly baseScopes?: string[] | undefined;
+          }
         | undefined;
       readonly stepUp?: RouteStepUpConfig | undefined;
     }>;
@@ -92,7 +96,11 @@ export function checkStepUpConfig(
     const allowed = new Set(s.scopes);
     s.scopes.forEach((sc, k) => {
       if (r.scopes.includes(sc)) {
-        addIssue({ code: 'custom', path: at('scopes', k), message: `${sc} is already in routes[${i}].scopes: nothing to step up to` });
+        addIssue({
+          code: 'custom',
+          path: at('scopes', k),
+          message: `${sc} is already in routes[${i}].scopes: nothing to step up to`,
+        });
       }
     });
     // The MCP policy asks for these scopes at step 5 without anyone's approval.
@@ -100,7 +108,11 @@ export function checkStepUpConfig(
       for (const [name, list] of Object.entries(r.mcp?.[key] ?? {})) {
         list.forEach((sc, k) => {
           if (allowed.has(sc)) {
-            addIssue({ code: 'custom', path: ['routes', i, 'mcp', key, name, k], message: `${sc} is a step-up scope of this route: the MCP policy would request it without approval` });
+            addIssue({
+              code: 'custom',
+              path: ['routes', i, 'mcp', key, name, k],
+              message: `${sc} is a step-up scope of this route: the MCP policy would request it without approval`,
+            });
           }
         });
       }
@@ -108,17 +120,29 @@ export function checkStepUpConfig(
     // ...and the base scope (initialize, ping, notifications, GET stream, DELETE) likewise.
     r.mcp?.baseScopes?.forEach((sc, k) => {
       if (allowed.has(sc)) {
-        addIssue({ code: 'custom', path: ['routes', i, 'mcp', 'baseScopes', k], message: `${sc} is a step-up scope of this route: the MCP policy would request it without approval` });
+        addIssue({
+          code: 'custom',
+          path: ['routes', i, 'mcp', 'baseScopes', k],
+          message: `${sc} is a step-up scope of this route: the MCP policy would request it without approval`,
+        });
       }
     });
     s.rules.forEach((rule, j) => {
       rule.scopes?.forEach((sc, k) => {
         if (!allowed.has(sc)) {
-          addIssue({ code: 'custom', path: at('rules', j, 'scopes', k), message: `${sc} is not in routes[${i}].stepUp.scopes` });
+          addIssue({
+            code: 'custom',
+            path: at('rules', j, 'scopes', k),
+            message: `${sc} is not in routes[${i}].stepUp.scopes`,
+          });
         }
       });
       if (rule.tool !== undefined && r.mcp === undefined) {
-        addIssue({ code: 'custom', path: at('rules', j, 'tool'), message: `tool rules need routes[${i}].mcp (MCP tool names come from its policy step)` });
+        addIssue({
+          code: 'custom',
+          path: at('rules', j, 'tool'),
+          message: `tool rules need routes[${i}].mcp (MCP tool names come from its policy step)`,
+        });
       }
     });
     if (s.rules.length === 0 && !s.onChallenge) {

@@ -1,9 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import {
+  type CryptoKey,
   calculateJwkThumbprint,
   createRemoteJWKSet,
-  type CryptoKey,
   exportJWK,
   generateKeyPair,
   type JWK,
@@ -154,7 +154,14 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
   const issuer = options.issuer ?? url;
   const exchanges: ExchangeRecord[] = [];
 
-  const provider = createProvider({ issuer, key, ttl, clients: options.clients, idJag: options.idJag, jwtBearer: options.jwtBearer });
+  const provider = createProvider({
+    issuer,
+    key,
+    ttl,
+    clients: options.clients,
+    idJag: options.idJag,
+    jwtBearer: options.jwtBearer,
+  });
   recordExchanges(provider, exchanges);
   const callback = provider.callback();
   const intercept = options.intercept;
@@ -250,7 +257,11 @@ function createProvider(input: ProviderInput): Provider {
     REPEATABLE_PARAMETERS,
   );
   if (input.jwtBearer) {
-    provider.registerGrantType(JWT_BEARER_GRANT, jwtBearerHandler(provider, input.ttl, input.jwtBearer), ['assertion', 'scope', 'resource']);
+    provider.registerGrantType(JWT_BEARER_GRANT, jwtBearerHandler(provider, input.ttl, input.jwtBearer), [
+      'assertion',
+      'scope',
+      'resource',
+    ]);
   }
   return provider;
 }
@@ -327,7 +338,8 @@ function tokenExchangeHandler(
     }
     const subject = await verifySubject(key, provider.issuer, params);
     // A delegation never outlives the user's own token (delegate-proxy refuses one that would).
-    const tokenTtl = subject.exp === undefined ? ttl : Math.max(1, Math.min(ttl, subject.exp - Math.ceil(Date.now() / 1000) - 1));
+    const tokenTtl =
+      subject.exp === undefined ? ttl : Math.max(1, Math.min(ttl, subject.exp - Math.ceil(Date.now() / 1000) - 1));
     const actorSub = await verifyActor(key, provider.issuer, params);
     if (idJag !== undefined && single(params, 'requested_token_type') === TOKEN_TYPE_ID_JAG) {
       ctx.body = await issueIdJag(key, provider.issuer, client.clientId, subject, params, tokenTtl, idJag);
@@ -387,17 +399,31 @@ async function issueIdJag(
   const resource = single(params, 'resource');
   const jag = await sign(key, issuer, {
     // client_id: the client at the resource AS that may redeem it (same id in this dev setup).
-    claims: { client_id: clientId, ...(scope === '' ? {} : { scope }), ...(resource === undefined ? {} : { resource }) },
+    claims: {
+      client_id: clientId,
+      ...(scope === '' ? {} : { scope }),
+      ...(resource === undefined ? {} : { resource }),
+    },
     sub: subject.sub,
     audience,
     expiresInSeconds: ttl,
     typ: ID_JAG_TYP,
   });
-  return { access_token: jag, issued_token_type: TOKEN_TYPE_ID_JAG, token_type: 'N_A', expires_in: ttl, ...(scope === '' ? {} : { scope }) };
+  return {
+    access_token: jag,
+    issued_token_type: TOKEN_TYPE_ID_JAG,
+    token_type: 'N_A',
+    expires_in: ttl,
+    ...(scope === '' ? {} : { scope }),
+  };
 }
 
 /** RFC 7523 §2.1 with an ID-JAG as the assertion (the draft's redemption step): checks it, then issues this server's own token. */
-function jwtBearerHandler(provider: Provider, ttl: number, options: NonNullable<AuthorizationServerOptions['jwtBearer']>): GrantHandler {
+function jwtBearerHandler(
+  provider: Provider,
+  ttl: number,
+  options: NonNullable<AuthorizationServerOptions['jwtBearer']>,
+): GrantHandler {
   const jwks = createRemoteJWKSet(new URL(options.jwksUri));
   return async (ctx) => {
     const params = ctx.oidc.params ?? {};
@@ -406,21 +432,46 @@ function jwtBearerHandler(provider: Provider, ttl: number, options: NonNullable<
     const assertion = requireParam(params, 'assertion');
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(assertion, jwks, { issuer: options.trustedIssuer, audience: provider.issuer, typ: ID_JAG_TYP, algorithms: [SIGNING_ALG] }));
+      ({ payload } = await jwtVerify(assertion, jwks, {
+        issuer: options.trustedIssuer,
+        audience: provider.issuer,
+        typ: ID_JAG_TYP,
+        algorithms: [SIGNING_ALG],
+      }));
     } catch (err) {
       throw new errors.InvalidGrant(`assertion refused: ${(err as Error).message}`);
     }
     if (payload.client_id !== client.clientId) throw new errors.InvalidGrant('assertion is bound to another client');
-    if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') throw new errors.InvalidGrant('assertion lacks sub or exp');
-    if (options.allow && !options.allow(payload.sub)) throw new errors.InvalidGrant(`${payload.sub} is not allowed here`);
+    if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number')
+      throw new errors.InvalidGrant('assertion lacks sub or exp');
+    if (options.allow && !options.allow(payload.sub))
+      throw new errors.InvalidGrant(`${payload.sub} is not allowed here`);
     const scope = grantScope(single(params, 'scope'), typeof payload.scope === 'string' ? payload.scope : '');
-    const target = single(params, 'resource') ?? (typeof payload.resource === 'string' ? payload.resource : DEFAULT_AUDIENCE);
+    const target =
+      single(params, 'resource') ?? (typeof payload.resource === 'string' ? payload.resource : DEFAULT_AUDIENCE);
     const tokenTtl = Math.max(1, Math.min(ttl, payload.exp - Math.ceil(Date.now() / 1000)));
-    const token = new provider.AccessToken({ accountId: payload.sub, client, ...(scope === '' ? {} : { scope }), gty: JWT_BEARER_GRANT, expiresIn: tokenTtl });
-    token.resourceServer = new provider.ResourceServer(target, { scope, audience: target, accessTokenFormat: 'jwt', accessTokenTTL: tokenTtl, jwt: { sign: { alg: SIGNING_ALG } } });
+    const token = new provider.AccessToken({
+      accountId: payload.sub,
+      client,
+      ...(scope === '' ? {} : { scope }),
+      gty: JWT_BEARER_GRANT,
+      expiresIn: tokenTtl,
+    });
+    token.resourceServer = new provider.ResourceServer(target, {
+      scope,
+      audience: target,
+      accessTokenFormat: 'jwt',
+      accessTokenTTL: tokenTtl,
+      jwt: { sign: { alg: SIGNING_ALG } },
+    });
     ctx.oidc.entity('AccessToken', token);
     const accessToken = await token.save();
-    ctx.body = { access_token: accessToken, token_type: token.tokenType, expires_in: token.expiration, ...(scope === '' ? {} : { scope }) };
+    ctx.body = {
+      access_token: accessToken,
+      token_type: token.tokenType,
+      expires_in: token.expiration,
+      ...(scope === '' ? {} : { scope }),
+    };
   };
 }
 
@@ -450,7 +501,11 @@ function checkTokenType(params: Params, name: string): void {
   }
 }
 
-async function verifySubject(key: SigningKey, issuer: string, params: Params): Promise<{ sub: string; scope: string; exp?: number }> {
+async function verifySubject(
+  key: SigningKey,
+  issuer: string,
+  params: Params,
+): Promise<{ sub: string; scope: string; exp?: number }> {
   const token = requireParam(params, 'subject_token');
   checkTokenType(params, 'subject_token_type');
   const payload = await verifyOwnJwt(key, issuer, token);

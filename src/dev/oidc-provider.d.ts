@@ -75,10 +75,7 @@ declare module 'oidc-provider' {
     cookies?: { keys: string[] };
     features?: Record<string, Record<string, unknown>>;
     ttl?: Record<string, number | ((ctx: KoaContextWithOIDC, token: AccessToken, client: Client) => number)>;
-    extraTokenClaims?: (
-      ctx: KoaContextWithOIDC,
-      token: AccessToken,
-    ) => Promise<Record<string, unknown> | undefined>;
+    extraTokenClaims?: (ctx: KoaContextWithOIDC, token: AccessToken) => Promise<Record<string, unknown> | undefined>;
     formats?: {
       customizers?: {
         jwt?: (
@@ -96,8 +93,13 @@ declare module 'oidc-provider' {
   export class Provider {
     constructor(issuer: string, configuration?: Configuration);
     readonly issuer: string;
-    readonly AccessToken: new (input: AccessTokenInput) => AccessToken;
-    readonly ResourceServer: new (identifier: string, info: ResourceServerInfo) => ResourceServer;
+    readonly AccessToken: new (
+      input: AccessTokenInput,
+    ) => AccessToken;
+    readonly ResourceServer: new (
+      identifier: string,
+      info: ResourceServerInfo,
+    ) => ResourceServer;
     callback(): (req: IncomingMessage, res: ServerResponse) => void;
     registerGrantType(
       name: string,

@@ -32,7 +32,8 @@ export class GuardError extends Error {
     const realm = `Bearer realm=${quote(options.realm ?? 'mcp')}`;
     // RFC 6750 §3.1: a request without credentials gets no error code in the challenge.
     let challenge = options.bare ? realm : `${realm}, error=${quote(code)}`;
-    if (options.scope !== undefined && options.scope.length > 0) challenge += `, scope=${quote(options.scope.join(' '))}`;
+    if (options.scope !== undefined && options.scope.length > 0)
+      challenge += `, scope=${quote(options.scope.join(' '))}`;
     this.wwwAuthenticate = challenge;
   }
 }

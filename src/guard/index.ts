@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, errors as joseErrors, type JWTPayload, jwtVerify } from 'jose';
+import { createRemoteJWKSet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import { GuardError } from './errors.js';
 
 export { GuardError, type GuardErrorCode } from './errors.js';
@@ -59,9 +59,11 @@ export function createGuard(options: GuardOptions): Guard {
   const algorithms = [...(options.algorithms ?? DEFAULT_ALGORITHMS)];
   return {
     async verify(header) {
-      if (header === undefined || header === '') throw new GuardError('invalid_token', 'no bearer token', { realm, bare: true });
+      if (header === undefined || header === '')
+        throw new GuardError('invalid_token', 'no bearer token', { realm, bare: true });
       const match = BEARER.exec(header);
-      if (match === null) throw new GuardError('invalid_request', 'the Authorization header is not a Bearer token', { realm });
+      if (match === null)
+        throw new GuardError('invalid_request', 'the Authorization header is not a Bearer token', { realm });
       try {
         const { payload } = await jwtVerify(match[1]!, jwks, {
           issuer: options.issuer,
@@ -80,7 +82,10 @@ export function createGuard(options: GuardOptions): Guard {
       const granted = scopesOf(claims);
       const missing = scopes.filter((s) => !granted.has(s));
       if (missing.length > 0) {
-        throw new GuardError('insufficient_scope', `the token lacks scope ${missing.join(' ')}`, { realm, scope: scopes });
+        throw new GuardError('insufficient_scope', `the token lacks scope ${missing.join(' ')}`, {
+          realm,
+          scope: scopes,
+        });
       }
     },
   };

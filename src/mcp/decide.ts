@@ -20,7 +20,9 @@ export interface MessageDecision {
 }
 
 // The pseudo-labels are never taken from a method name.
-const LABELS: ReadonlySet<string> = new Set(MCP_METHOD_LABELS.filter((l) => l !== 'notification' && l !== 'response' && l !== 'other'));
+const LABELS: ReadonlySet<string> = new Set(
+  MCP_METHOD_LABELS.filter((l) => l !== 'notification' && l !== 'response' && l !== 'other'),
+);
 const NOTIFICATION_NAMESPACE = 'notifications/';
 const NONE: readonly string[] = Object.freeze([]);
 
@@ -31,7 +33,15 @@ const NONE: readonly string[] = Object.freeze([]);
  */
 export function decide(policy: McpPolicy, message: McpMessage): MessageDecision {
   if (message.kind === 'response') {
-    return { method: undefined, id: null, isRequest: false, label: 'response', tool: undefined, requiredScopes: NONE, denial: undefined };
+    return {
+      method: undefined,
+      id: null,
+      isRequest: false,
+      label: 'response',
+      tool: undefined,
+      requiredScopes: NONE,
+      denial: undefined,
+    };
   }
   const { method } = message;
   const isRequest = message.kind === 'request';
@@ -53,7 +63,15 @@ export function decide(policy: McpPolicy, message: McpMessage): MessageDecision 
     requirement = toolCallRequirement(policy, name);
   }
   // Computed once per route (compilePolicy): the same frozen array for every such message.
-  return { method, id, isRequest, label, tool, requiredScopes: requirement.scopes, denial: requirement.withinCeiling ? undefined : 'scope' };
+  return {
+    method,
+    id,
+    isRequest,
+    label,
+    tool,
+    requiredScopes: requirement.scopes,
+    denial: requirement.withinCeiling ? undefined : 'scope',
+  };
 }
 
 function labelOf(method: string, isRequest: boolean): McpMethodLabel {

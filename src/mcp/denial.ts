@@ -1,7 +1,13 @@
 import { ProxyError } from '../errors.js';
 import type { MessageDecision } from './decide.js';
 import type { JsonRpcId } from './jsonrpc.js';
-import { INSUFFICIENT_SCOPE, INVALID_PARAMS, type JsonRpcErrorEntry, jsonRpcErrorBody, METHOD_NOT_FOUND } from './jsonrpc-errors.js';
+import {
+  INSUFFICIENT_SCOPE,
+  INVALID_PARAMS,
+  type JsonRpcErrorEntry,
+  jsonRpcErrorBody,
+  METHOD_NOT_FOUND,
+} from './jsonrpc-errors.js';
 
 function idsOf(decisions: readonly MessageDecision[]): Array<JsonRpcId | null> {
   return decisions.map((d) => d.id);
@@ -10,14 +16,34 @@ function idsOf(decisions: readonly MessageDecision[]): Array<JsonRpcId | null> {
 function errorFor(d: MessageDecision, deniedIds: Array<JsonRpcId | null>): JsonRpcErrorEntry {
   switch (d.denial) {
     case 'scope':
-      return { id: d.id, code: INSUFFICIENT_SCOPE, message: 'Insufficient scope', data: { error: 'insufficient_scope', requiredScopes: d.requiredScopes } };
+      return {
+        id: d.id,
+        code: INSUFFICIENT_SCOPE,
+        message: 'Insufficient scope',
+        data: { error: 'insufficient_scope', requiredScopes: d.requiredScopes },
+      };
     case 'method':
-      return { id: d.id, code: METHOD_NOT_FOUND, message: 'Method not allowed by the proxy policy', data: { error: 'method_not_allowed', method: d.method } };
+      return {
+        id: d.id,
+        code: METHOD_NOT_FOUND,
+        message: 'Method not allowed by the proxy policy',
+        data: { error: 'method_not_allowed', method: d.method },
+      };
     case 'params':
-      return { id: d.id, code: INVALID_PARAMS, message: 'tools/call needs a string params.name', data: { error: 'invalid_params' } };
+      return {
+        id: d.id,
+        code: INVALID_PARAMS,
+        message: 'tools/call needs a string params.name',
+        data: { error: 'invalid_params' },
+      };
     case undefined:
       // Allowed itself, refused with its batch (JSON-RPC has no partial batches through a proxy).
-      return { id: d.id, code: INSUFFICIENT_SCOPE, message: 'Batch refused: other messages in it were denied', data: { error: 'batch_denied', deniedIds } };
+      return {
+        id: d.id,
+        code: INSUFFICIENT_SCOPE,
+        message: 'Batch refused: other messages in it were denied',
+        data: { error: 'batch_denied', deniedIds },
+      };
   }
 }
 
@@ -31,7 +57,10 @@ export function policyDenial(batch: boolean, decisions: readonly MessageDecision
   const denied = decisions.filter((d) => d.denial !== undefined);
   const deniedIds = idsOf(denied);
   const answered = decisions.filter((d) => d.isRequest || d.denial !== undefined);
-  const body = jsonRpcErrorBody(batch, answered.map((d) => errorFor(d, deniedIds)));
+  const body = jsonRpcErrorBody(
+    batch,
+    answered.map((d) => errorFor(d, deniedIds)),
+  );
   const detail = `MCP policy denied ${denied.map((d) => `${d.method ?? 'response'}${d.tool === undefined ? '' : ` ${d.tool}`} (${d.denial})`).join(', ')}`;
   if (denied.every((d) => d.denial === 'params')) {
     return new ProxyError('invalid_request', 'a tools/call request has no tool name', { detail, body });
@@ -60,7 +89,12 @@ export function exchangeDenial(err: ProxyError, batch: boolean, decisions: reado
     ...(err.headers === undefined ? {} : { headers: err.headers }),
     body: jsonRpcErrorBody(
       batch,
-      requests.map((d) => ({ id: d.id, code: INSUFFICIENT_SCOPE, message, data: { error: 'insufficient_scope', requiredScopes } })),
+      requests.map((d) => ({
+        id: d.id,
+        code: INSUFFICIENT_SCOPE,
+        message,
+        data: { error: 'insufficient_scope', requiredScopes },
+      })),
     ),
   });
 }

@@ -29,7 +29,10 @@ export interface JsonRpcErrorEntry {
  * Every JSON-RPC error body the proxy sends is built here (JSON-RPC 2.0 §5): one error object per
  * entry, as an array when the request body was a batch (§6), else the single object.
  */
-export function jsonRpcErrorBody(batch: boolean, entries: readonly JsonRpcErrorEntry[]): JsonRpcErrorObject | JsonRpcErrorObject[] {
+export function jsonRpcErrorBody(
+  batch: boolean,
+  entries: readonly JsonRpcErrorEntry[],
+): JsonRpcErrorObject | JsonRpcErrorObject[] {
   const errors = entries.map(toErrorObject);
   return batch ? errors : (errors[0] as JsonRpcErrorObject);
 }

@@ -39,7 +39,12 @@ export function parseJsonRpcBody(body: Buffer): ParsedBody {
     });
   }
   const duplicate = findDuplicateKey(text);
-  if (duplicate !== undefined) throw invalidEnvelope(Array.isArray(value), null, `repeats the key ${JSON.stringify(duplicate.key.slice(0, 64))} (depth ${duplicate.depth})`);
+  if (duplicate !== undefined)
+    throw invalidEnvelope(
+      Array.isArray(value),
+      null,
+      `repeats the key ${JSON.stringify(duplicate.key.slice(0, 64))} (depth ${duplicate.depth})`,
+    );
   if (Array.isArray(value)) {
     if (value.length === 0) throw invalidEnvelope(true, null, 'empty batch');
     return { batch: true, messages: value.map((v, i) => toMessage(v, true, i)) };
@@ -52,13 +57,15 @@ function isId(v: unknown): v is JsonRpcId {
 }
 
 function toMessage(v: unknown, batch: boolean, index: number): McpMessage {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw invalidEnvelope(batch, null, `message ${index} is not an object`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw invalidEnvelope(batch, null, `message ${index} is not an object`);
   const m = v as Record<string, unknown>;
   const id = Object.hasOwn(m, 'id') ? m.id : undefined;
   const echoId = isId(id) ? id : null;
   if (m.jsonrpc !== '2.0') throw invalidEnvelope(batch, echoId, `message ${index}: jsonrpc is not "2.0"`);
   if (Object.hasOwn(m, 'method')) {
-    if (typeof m.method !== 'string' || m.method === '') throw invalidEnvelope(batch, echoId, `message ${index}: method is not a string`);
+    if (typeof m.method !== 'string' || m.method === '')
+      throw invalidEnvelope(batch, echoId, `message ${index}: method is not a string`);
     const params = m.params;
     if (params !== undefined && (params === null || typeof params !== 'object')) {
       throw invalidEnvelope(batch, echoId, `message ${index}: params is neither an object nor an array`);

@@ -81,7 +81,10 @@ export function compilePolicy(route: Route, config: McpConfig): McpPolicy {
  * order), else the route's scopes: the smallest grant that still lets the upstream identify the
  * user and open the session. One of them is asked for, never all.
  */
-function defaultBaseCandidates(routeScopes: readonly string[], methods: ReadonlyMap<string, readonly string[]>): string[] {
+function defaultBaseCandidates(
+  routeScopes: readonly string[],
+  methods: ReadonlyMap<string, readonly string[]>,
+): string[] {
   const reads = ['tools/list', 'resources/list', 'prompts/list']
     .map((m) => methods.get(m))
     .filter((s): s is readonly string[] => s !== undefined && s.length === 1 && routeScopes.includes(s[0]!))

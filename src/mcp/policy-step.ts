@@ -1,16 +1,16 @@
-import { ProxyError } from '../errors.js';
-import type { McpConfig } from '../config/schema.js';
-import type { Metrics } from '../observability/metrics.js';
 import type { WithSubject } from '../auth/stage.js';
+import type { McpConfig } from '../config/schema.js';
+import { ProxyError } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
 import { addLogFields, type RequestContext } from '../pipeline/context.js';
-import { PASS, type ResponseAction, type UpstreamHead } from '../pipeline/response-action.js';
 import { hasBody, readBody } from '../pipeline/request-body.js';
+import { PASS, type ResponseAction, type UpstreamHead } from '../pipeline/response-action.js';
 import { normalizeScopes } from '../routing/route-table.js';
 import { decide, type MessageDecision } from './decide.js';
 import { exchangeDenial, policyDenial } from './denial.js';
 import { createJsonResponseFilter } from './json-response-filter.js';
-import { INVALID_REQUEST, jsonRpcErrorBody } from './jsonrpc-errors.js';
 import { type JsonRpcId, type McpMessage, parseJsonRpcBody } from './jsonrpc.js';
+import { INVALID_REQUEST, jsonRpcErrorBody } from './jsonrpc-errors.js';
 import { baseScopes, type McpPolicy } from './method-scopes.js';
 import { McpPolicies } from './policies.js';
 import { createSseResponseFilter } from './sse-response-filter.js';
@@ -110,7 +110,8 @@ function decideBody(ctx: WithSubject & McpAware, state: PolicyState, body: Buffe
   const parsed = parseJsonRpcBody(body);
   const { messages } = parsed;
   // One message (the usual case) without the array helpers of a batch.
-  const decisions = messages.length === 1 ? [decide(policy, messages[0] as McpMessage)] : messages.map((m) => decide(policy, m));
+  const decisions =
+    messages.length === 1 ? [decide(policy, messages[0] as McpMessage)] : messages.map((m) => decide(policy, m));
   state.batch = parsed.batch;
   state.decisions = decisions;
   const fields = logFieldsOf(decisions);
@@ -142,7 +143,11 @@ function decideBody(ctx: WithSubject & McpAware, state: PolicyState, body: Buffe
  * The scopes to ask for: what the messages need (one message: its requirement's own sorted array,
  * the same object every time), else the base scope.
  */
-function scopesFor(decisions: readonly MessageDecision[], policy: McpPolicy, grants: ReadonlySet<string> | undefined): readonly string[] {
+function scopesFor(
+  decisions: readonly MessageDecision[],
+  policy: McpPolicy,
+  grants: ReadonlySet<string> | undefined,
+): readonly string[] {
   if (decisions.length === 1) {
     const needed = (decisions[0] as MessageDecision).requiredScopes;
     return needed.length > 0 ? needed : baseScopes(policy, grants);
@@ -157,7 +162,9 @@ function tooLarge(limit: number, cause?: unknown): ProxyError {
     cause,
     // The rest of the body is not read: the connection cannot be reused.
     headers: { connection: 'close' },
-    body: jsonRpcErrorBody(false, [{ id: null, code: INVALID_REQUEST, message: 'Request body too large', data: { maxBodyBytes: limit } }]),
+    body: jsonRpcErrorBody(false, [
+      { id: null, code: INVALID_REQUEST, message: 'Request body too large', data: { maxBodyBytes: limit } },
+    ]),
   });
 }
 
@@ -183,7 +190,8 @@ function logFieldsOf(decisions: readonly MessageDecision[]): LogFields {
     const d = decisions[0] as MessageDecision;
     const fields: LogFields = { mcpMethod: clip(d.method ?? 'response') };
     if (d.tool !== undefined) fields.mcpTool = clip(d.tool);
-    if (d.denial !== undefined) fields.mcpDenied = [{ id: d.id, method: clip(d.method ?? 'response'), reason: d.denial }];
+    if (d.denial !== undefined)
+      fields.mcpDenied = [{ id: d.id, method: clip(d.method ?? 'response'), reason: d.denial }];
     return fields;
   }
   const methods = decisions.map((d) => clip(d.method ?? 'response'));
@@ -191,7 +199,8 @@ function logFieldsOf(decisions: readonly MessageDecision[]): LogFields {
   const denied = decisions.filter((d) => d.denial !== undefined);
   const fields: LogFields = { mcpMethod: methods.length === 1 ? (methods[0] as string) : methods };
   if (tools.length > 0) fields.mcpTool = tools.length === 1 ? (tools[0] as string) : tools;
-  if (denied.length > 0) fields.mcpDenied = denied.map((d) => ({ id: d.id, method: clip(d.method ?? 'response'), reason: d.denial }));
+  if (denied.length > 0)
+    fields.mcpDenied = denied.map((d) => ({ id: d.id, method: clip(d.method ?? 'response'), reason: d.denial }));
   return fields;
 }
 
@@ -203,30 +212,41 @@ export function mcpResponseAction(ctx: RequestContext & McpAware, head: Upstream
   const state = ctx.mcp;
   // The upstream answered: the messages went through.
   state?.settle('allowed');
-  if (state === undefined || state.toolsListIds.size === 0 || state.grants === undefined || head.status !== 200) return PASS;
+  if (state === undefined || state.toolsListIds.size === 0 || state.grants === undefined || head.status !== 200)
+    return PASS;
   const encoding = head.headers['content-encoding'];
   if (encoding !== undefined && encoding !== 'identity') {
     ctx.log.warn({ contentEncoding: encoding }, 'tools/list answer is compressed; passed unfiltered');
     return PASS;
   }
-  const mediaType = String(head.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const mediaType = String(head.headers['content-type'] ?? '')
+    .split(';')[0]!
+    .trim()
+    .toLowerCase();
   const remaining = new Set(state.toolsListIds);
   const mayList = mayListFor(state.policy, state.grants);
   const rewrite = (value: unknown): unknown => {
     for (const m of Array.isArray(value) ? value : [value]) {
       const id = (m as { id?: unknown } | null)?.id;
-      if ((typeof id === 'string' || typeof id === 'number') && !Object.hasOwn(m as object, 'method')) remaining.delete(id);
+      if ((typeof id === 'string' || typeof id === 'number') && !Object.hasOwn(m as object, 'method'))
+        remaining.delete(id);
     }
     return filterToolsListMessage(value, state.toolsListIds, mayList);
   };
-  const onGiveUp = () => ctx.log.warn({ limitBytes: FILTER_LIMIT_BYTES }, 'tools/list answer too large to filter; passed unfiltered');
+  const onGiveUp = () =>
+    ctx.log.warn({ limitBytes: FILTER_LIMIT_BYTES }, 'tools/list answer too large to filter; passed unfiltered');
   if (mediaType === 'application/json') {
     return { kind: 'pass', transform: createJsonResponseFilter({ rewrite, limit: FILTER_LIMIT_BYTES, onGiveUp }) };
   }
   if (mediaType === 'text/event-stream') {
     return {
       kind: 'pass',
-      transform: createSseResponseFilter({ rewrite, limit: FILTER_LIMIT_BYTES, onGiveUp, done: () => remaining.size === 0 }),
+      transform: createSseResponseFilter({
+        rewrite,
+        limit: FILTER_LIMIT_BYTES,
+        onGiveUp,
+        done: () => remaining.size === 0,
+      }),
     };
   }
   return PASS;

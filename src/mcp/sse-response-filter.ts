@@ -1,5 +1,5 @@
-import { StringDecoder } from 'node:string_decoder';
 import { Transform } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import type { FilterTransformOptions } from './json-response-filter.js';
 
 export interface SseFilterOptions extends FilterTransformOptions {

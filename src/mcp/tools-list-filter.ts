@@ -30,7 +30,11 @@ function filterOne(value: unknown, ids: ReadonlySet<JsonRpcId>, mayList: MayList
   if (result === null || typeof result !== 'object' || !Array.isArray(result.tools)) return undefined;
   // A tool without a string name cannot be called at all: never listed.
   const tools = result.tools.filter(
-    (t: unknown) => t !== null && typeof t === 'object' && typeof (t as { name?: unknown }).name === 'string' && mayList((t as { name: string }).name),
+    (t: unknown) =>
+      t !== null &&
+      typeof t === 'object' &&
+      typeof (t as { name?: unknown }).name === 'string' &&
+      mayList((t as { name: string }).name),
   );
   if (tools.length === result.tools.length) return undefined;
   return { ...m, result: { ...result, tools } };

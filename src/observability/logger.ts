@@ -67,7 +67,8 @@ export function resolveLogging(
   let pretty = config.pretty;
   if (prettyText === 'true' || prettyText === '1') pretty = true;
   else if (prettyText === 'false' || prettyText === '0') pretty = false;
-  else if (prettyText !== undefined && prettyText !== '') problems.push('DELEGATE_PROXY_LOG_PRETTY: must be true, false, 1 or 0');
+  else if (prettyText !== undefined && prettyText !== '')
+    problems.push('DELEGATE_PROXY_LOG_PRETTY: must be true, false, 1 or 0');
   if (problems.length > 0) return { problems };
   const pinned = level !== undefined && level !== '';
   return { level: pinned ? level : config.level, pretty, levelPinned: pinned };

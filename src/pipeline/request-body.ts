@@ -32,7 +32,11 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('data', onData);
     // One chunk (a small body usually is) is its own buffer: the parser hands each chunk over as a copy.
     req.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
-    req.once('error', (err) => reject(new ProxyError('invalid_request', 'the request body could not be read', { detail: err.message, cause: err })));
+    req.once('error', (err) =>
+      reject(
+        new ProxyError('invalid_request', 'the request body could not be read', { detail: err.message, cause: err }),
+      ),
+    );
   });
 }
 

@@ -18,7 +18,11 @@ export function bearerChallenge(err: ProxyError, hasToken: boolean): string {
  * Answers with the RFC 6750 / RFC 8693-style JSON error body. Only the public description goes out;
  * detail and cause stay in the logs.
  */
-export function sendError(res: ServerResponse, err: ProxyError, options: { requestId: string; hasToken: boolean }): void {
+export function sendError(
+  res: ServerResponse,
+  err: ProxyError,
+  options: { requestId: string; hasToken: boolean },
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -31,7 +35,8 @@ export function sendError(res: ServerResponse, err: ProxyError, options: { reque
     'x-request-id': options.requestId,
     ...err.headers,
   };
-  if (err.status === 401 || (err.status === 403 && err.code !== 'websocket_disabled')) headers['www-authenticate'] = bearerChallenge(err, options.hasToken);
+  if (err.status === 401 || (err.status === 403 && err.code !== 'websocket_disabled'))
+    headers['www-authenticate'] = bearerChallenge(err, options.hasToken);
   if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.ceil(err.retryAfterSeconds));
   res.writeHead(err.status, headers);
   res.end(body);

@@ -2,12 +2,11 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Transform } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
 import { ProxyError } from '../errors.js';
-import { DeadlineList, type DeadlineEntry } from './deadlines.js';
+import { PASS, type ResponseAction, type UpstreamHead } from '../pipeline/response-action.js';
+import { type DeadlineEntry, DeadlineList } from './deadlines.js';
+import { responseHeaders } from './headers.js';
 import { type GateWaiter, OriginGate } from './origin-gate.js';
 import { isRetryableReset } from './reset-retry.js';
-import { responseHeaders } from './headers.js';
-import { PASS, type ResponseAction, type UpstreamHead } from '../pipeline/response-action.js';
-
 
 export interface ForwardTarget {
   readonly upstream: URL;
@@ -110,7 +109,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     forward(res, target) {
       const { pool, gate } = poolFor(target.upstream.origin);
       return new Promise<ForwardResult>((resolve, reject) => {
-        new Exchange(pool, gate, deadlinesOf(target.timeoutMs), res, target, { forwarded: resolve, failed: reject }).start();
+        new Exchange(pool, gate, deadlinesOf(target.timeoutMs), res, target, {
+          forwarded: resolve,
+          failed: reject,
+        }).start();
       });
     },
     dispatch(res, target, settled) {
@@ -218,7 +220,10 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry 
     }
     this.#dispatched = true;
     const t = this.#target;
-    const headers = t.contentLength !== undefined && !Buffer.isBuffer(t.body) ? [...t.headers, 'content-length', t.contentLength] : t.headers;
+    const headers =
+      t.contentLength !== undefined && !Buffer.isBuffer(t.body)
+        ? [...t.headers, 'content-length', t.contentLength]
+        : t.headers;
     this.#pool.dispatch(
       {
         origin: t.upstream.origin,
@@ -252,7 +257,12 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry 
     this.#responseBegun = true;
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders, statusText?: string): void {
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    status: number,
+    headers: IncomingHttpHeaders,
+    statusText?: string,
+  ): void {
     if (this.#settled) {
       controller.abort(new Error('request no longer wanted'));
       return;
@@ -271,13 +281,22 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry 
     const res = this.#res;
     try {
       // Hop-by-hop headers belong to the upstream leg; Node frames ours itself (headers.ts).
-      res.writeHead(status, statusText, responseHeaders(headers, this.#target.requestId, action.transform !== undefined));
+      res.writeHead(
+        status,
+        statusText,
+        responseHeaders(headers, this.#target.requestId, action.transform !== undefined),
+      );
     } catch (err) {
       // Nothing of the refused head was kept (it was one list, checked as a whole); the 502 that
       // follows gets its own status text.
       res.statusMessage = '';
       controller.abort(err as Error);
-      this.#fail(new ProxyError('bad_gateway', 'the upstream sent an invalid response', { detail: (err as Error).message, cause: err }));
+      this.#fail(
+        new ProxyError('bad_gateway', 'the upstream sent an invalid response', {
+          detail: (err as Error).message,
+          cause: err,
+        }),
+      );
       return;
     }
     // A stream (SSE, chunked) shows its headers at once; a sized body carries them in its first write.
@@ -351,9 +370,15 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry 
 
   #errorFor(err: Error & { code?: string }): ProxyError {
     if (this.#timedOut || err.code === 'UND_ERR_HEADERS_TIMEOUT') {
-      return new ProxyError('gateway_timeout', 'the upstream did not answer in time', { detail: err.message, cause: err });
+      return new ProxyError('gateway_timeout', 'the upstream did not answer in time', {
+        detail: err.message,
+        cause: err,
+      });
     }
-    return new ProxyError('bad_gateway', 'the upstream could not be reached', { detail: `${err.code ?? 'error'}: ${err.message}`, cause: err });
+    return new ProxyError('bad_gateway', 'the upstream could not be reached', {
+      detail: `${err.code ?? 'error'}: ${err.message}`,
+      cause: err,
+    });
   }
 
   /** The response headers did not arrive within the target's timeoutMs. */

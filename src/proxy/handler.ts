@@ -5,13 +5,12 @@ import { mcpFailure, mcpResponseAction } from '../mcp/policy-step.js';
 import { type AccessLog, createAccessLog } from '../observability/access-line.js';
 import { createRouteMetrics } from '../observability/route-metrics.js';
 import { createContext } from '../pipeline/context.js';
-import { type AnyStage, type Prepared, type PrepareDeps, prepare, refreshToken } from './prepare.js';
-import { sendError } from './error-response.js';
-import type { ForwardResult, ForwardSettled, ForwardTarget, Forwarder } from './forwarder.js';
-import type { ResponseAction, UpstreamHead } from '../pipeline/response-action.js';
-import { buildUpstreamHeaders } from './headers.js';
 import { hasBody, isReplayable, readBody } from '../pipeline/request-body.js';
-import type { RetryPlan } from '../pipeline/response-action.js';
+import type { ResponseAction, RetryPlan, UpstreamHead } from '../pipeline/response-action.js';
+import { sendError } from './error-response.js';
+import type { Forwarder, ForwardResult, ForwardSettled, ForwardTarget } from './forwarder.js';
+import { buildUpstreamHeaders } from './headers.js';
+import { type AnyStage, type PrepareDeps, type Prepared, prepare, refreshToken } from './prepare.js';
 import { planRetry } from './retry.js';
 import { refuseUserTokenInBody } from './user-token-elsewhere.js';
 
@@ -123,7 +122,11 @@ class Attempt implements ForwardTarget, ForwardSettled {
     this.requestId = ctx.id;
     this.body = streamed ? req : ctx.body;
     // A sized body keeps its length upstream; a chunked one stays chunked (RFC 9112 §6.1).
-    this.contentLength = streamed ? req.headers['content-length'] : hasBody(req) ? undefined : req.headers['content-length'];
+    this.contentLength = streamed
+      ? req.headers['content-length']
+      : hasBody(req)
+        ? undefined
+        : req.headers['content-length'];
   }
 
   dispatch(): void {
@@ -162,7 +165,8 @@ function fail(ctx: AnyStage, err: unknown): void {
   const error = toProxyError(err);
   const fields = { code: error.code, status: error.status, detail: error.detail };
   // An unexpected exception is logged with its stack (pino's err serializer); a ProxyError is not.
-  if (error.status >= 500) ctx.log.error({ ...fields, err: err instanceof ProxyError ? undefined : err }, 'request failed');
+  if (error.status >= 500)
+    ctx.log.error({ ...fields, err: err instanceof ProxyError ? undefined : err }, 'request failed');
   else ctx.log.info(fields, 'request refused');
   sendError(ctx.res, mcpFailure(ctx, error), { requestId: ctx.id, hasToken: ctx.presentedCredentials });
 }

@@ -42,9 +42,16 @@ const HOP_BY_HOP_SET = new Set(HOP_BY_HOP);
  * which goes only when the body is rewritten (`dropLength`). The request's id is added when
  * the upstream sent none. Repeated fields (`set-cookie`) stay separate.
  */
-export function responseHeaders(headers: IncomingHttpHeaders, requestId: string | undefined, dropLength: boolean): string[] {
+export function responseHeaders(
+  headers: IncomingHttpHeaders,
+  requestId: string | undefined,
+  dropLength: boolean,
+): string[] {
   const connection = headers.connection;
-  const listed = typeof connection === 'string' && connection !== 'close' && connection !== 'keep-alive' ? connectionTokens(connection) : undefined;
+  const listed =
+    typeof connection === 'string' && connection !== 'close' && connection !== 'keep-alive'
+      ? connectionTokens(connection)
+      : undefined;
   listed?.delete('content-length');
   const out: string[] = [];
   for (const name in headers) {
@@ -93,7 +100,10 @@ const NOT_COPIED = new Set([
  */
 export function buildUpstreamHeaders(headers: IncomingHttpHeaders, f: ForwardedFor): string[] {
   const connection = headers.connection;
-  const listed = typeof connection === 'string' && connection !== 'close' && connection !== 'keep-alive' ? connectionTokens(connection) : undefined;
+  const listed =
+    typeof connection === 'string' && connection !== 'close' && connection !== 'keep-alive'
+      ? connectionTokens(connection)
+      : undefined;
   const out: string[] = [];
   for (const name in headers) {
     if (NOT_COPIED.has(name) || listed?.has(name)) continue;

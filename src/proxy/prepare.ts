@@ -1,18 +1,18 @@
 import type { IncomingMessage } from 'node:http';
 import type { Authorized, WithSubject } from '../auth/stage.js';
-import type { SubjectVerifier } from '../auth/subject-verify.js';
 import { bearerTokenOf, takeCredentialHeader } from '../auth/subject-token.js';
+import type { SubjectVerifier } from '../auth/subject-verify.js';
 import type { SubjectInfo, TokenService } from '../auth/token-service.js';
 import { ProxyError } from '../errors.js';
-import type { McpAware } from '../mcp/state.js';
 import type { McpPolicies } from '../mcp/policies.js';
 import { enforcePolicy } from '../mcp/policy-step.js';
+import type { McpAware } from '../mcp/state.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { RouteChildren } from '../observability/route-metrics.js';
 import type { Clock } from '../pipeline/clock.js';
 import type { Building, RequestContext } from '../pipeline/context.js';
 import { checkRequestTarget } from '../routing/request-target.js';
 import type { Route, RouteTable } from '../routing/route-table.js';
-import type { RouteChildren } from '../observability/route-metrics.js';
 import type { Routed } from '../routing/stage.js';
 import type { StepUp } from '../step-up/step.js';
 import { credentialStripFor, type StripConfig, stripCredentials } from './strip-credentials.js';
@@ -108,7 +108,9 @@ function takeSubject(ctx: Routed, header: string, tokens: TokenService): WithSub
 
 /** The last token header value seen on a connection, and what it described. */
 const LAST_SUBJECT = Symbol('delegate-proxy.last-subject');
-type MemoSocket = IncomingMessage['socket'] & { [LAST_SUBJECT]?: { readonly value: string; readonly subject: SubjectInfo } };
+type MemoSocket = IncomingMessage['socket'] & {
+  [LAST_SUBJECT]?: { readonly value: string; readonly subject: SubjectInfo };
+};
 
 /**
  * The subject of a token header value. An agent's keep-alive connection usually carries one user's
@@ -126,7 +128,10 @@ function subjectOf(socket: MemoSocket, value: string, tokens: TokenService): Sub
 }
 
 /** Step 5 on a warm cache: the token without waiting, or undefined when one must be exchanged. */
-function cachedToken(ctx: WithSubject, deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock' | 'routeMetrics'>): Authorized | undefined {
+function cachedToken(
+  ctx: WithSubject,
+  deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock' | 'routeMetrics'>,
+): Authorized | undefined {
   if (!ctx.cacheable) return undefined;
   const token = deps.tokens.cached(ctx.route, ctx.subject, ctx.scopes);
   if (token === undefined) return undefined;
@@ -134,7 +139,10 @@ function cachedToken(ctx: WithSubject, deps: Pick<PrepareDeps, 'tokens' | 'metri
 }
 
 /** Step 5: the delegated token from the cache or one exchange, into `ctx.token`. */
-export async function obtainToken(ctx: WithSubject, deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock' | 'routeMetrics'>): Promise<Authorized> {
+export async function obtainToken(
+  ctx: WithSubject,
+  deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock' | 'routeMetrics'>,
+): Promise<Authorized> {
   const token = await deps.tokens.obtain({
     route: ctx.route,
     subject: ctx.subject,
@@ -145,7 +153,11 @@ export async function obtainToken(ctx: WithSubject, deps: Pick<PrepareDeps, 'tok
   return withToken(ctx, token, deps);
 }
 
-function withToken(ctx: WithSubject, token: Authorized['token'], deps: Pick<PrepareDeps, 'metrics' | 'clock' | 'routeMetrics'>): Authorized {
+function withToken(
+  ctx: WithSubject,
+  token: Authorized['token'],
+  deps: Pick<PrepareDeps, 'metrics' | 'clock' | 'routeMetrics'>,
+): Authorized {
   const authorized = ctx as Building<Authorized>;
   authorized.token = token;
   const remaining = Math.max(0, (token.token.expiresAt - deps.clock.now()) / 1000);
@@ -155,7 +167,10 @@ function withToken(ctx: WithSubject, token: Authorized['token'], deps: Pick<Prep
 }
 
 /** Drops the cached token the upstream refused and gets a new one (one exchange). */
-export async function refreshToken(ctx: Authorized, deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock' | 'routeMetrics'>): Promise<void> {
+export async function refreshToken(
+  ctx: Authorized,
+  deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock' | 'routeMetrics'>,
+): Promise<void> {
   const current = ctx.token;
   deps.tokens.cache.invalidate(current.key, current.token);
   await obtainToken(ctx, deps);

@@ -1,6 +1,6 @@
-import type { RetryPlan, UpstreamHead } from '../pipeline/response-action.js';
 import type { Authorized } from '../auth/stage.js';
 import type { McpAware } from '../mcp/state.js';
+import type { RetryPlan, UpstreamHead } from '../pipeline/response-action.js';
 import type { StepUp } from '../step-up/step.js';
 
 export interface RetryDeps {

@@ -1,5 +1,5 @@
-import { ProxyError } from '../errors.js';
 import type { WithSubject } from '../auth/stage.js';
+import { ProxyError } from '../errors.js';
 import type { Building } from '../pipeline/context.js';
 
 /**
@@ -78,7 +78,11 @@ export function withoutAccessTokenParam(pathAndQuery: string): string {
     .split('&')
     .filter((pair) => {
       const eq = pair.indexOf('=');
-      return percentDecode(eq === -1 ? pair : pair.slice(0, eq)).trim().toLowerCase() !== 'access_token';
+      return (
+        percentDecode(eq === -1 ? pair : pair.slice(0, eq))
+          .trim()
+          .toLowerCase() !== 'access_token'
+      );
     });
   return kept.length === 0 ? pathAndQuery.slice(0, q) : `${pathAndQuery.slice(0, q)}?${kept.join('&')}`;
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import type { Clock } from '../pipeline/clock.js';
-import { ProxyError } from '../errors.js';
 import type { Authorized, WithSubject } from '../auth/stage.js';
+import { ProxyError } from '../errors.js';
+import type { Clock } from '../pipeline/clock.js';
 import { hasBody } from '../pipeline/request-body.js';
 
 /** RFC 6455 §4.1: a WebSocket opening handshake is a GET with `Upgrade: websocket`. */
@@ -17,7 +17,8 @@ export function checkUpgrade(ctx: WithSubject): void {
     throw new ProxyError('websocket_disabled', 'WebSocket upgrades are not enabled on this route');
   }
   const { req } = ctx;
-  if (req.method !== 'GET') throw new ProxyError('invalid_request', 'a WebSocket handshake is a GET request (RFC 6455 §4.1)');
+  if (req.method !== 'GET')
+    throw new ProxyError('invalid_request', 'a WebSocket handshake is a GET request (RFC 6455 §4.1)');
   if (hasBody(req)) throw new ProxyError('invalid_request', 'a WebSocket handshake has no body');
   // A second copy of the user token (Sec-WebSocket-Protocol, query, cookie: where agents that
   // cannot set headers put it) was refused by the shared admit step (user-token-elsewhere.ts).

@@ -6,7 +6,12 @@ import { ProxyError } from '../errors.js';
 /** The upstream's answer to the opening handshake (RFC 6455 §4.1). */
 export type HandshakeResult =
   | { readonly kind: 'upgraded'; readonly headers: IncomingHttpHeaders; readonly socket: Duplex }
-  | { readonly kind: 'response'; readonly status: number; readonly headers: IncomingHttpHeaders; readonly body: Buffer };
+  | {
+      readonly kind: 'response';
+      readonly status: number;
+      readonly headers: IncomingHttpHeaders;
+      readonly body: Buffer;
+    };
 
 export interface HandshakeRequest {
   readonly upstream: URL;
@@ -82,9 +87,13 @@ export function upstreamHandshake(dispatcher: Dispatcher, request: HandshakeRequ
       onResponseData(c, chunk) {
         size += chunk.length;
         if (size > MAX_REFUSAL_BODY_BYTES) {
-          const err = new ProxyError('bad_gateway', 'the upstream refused the WebSocket handshake with an oversized body', {
-            detail: `refusal body over ${MAX_REFUSAL_BODY_BYTES} bytes (status ${status})`,
-          });
+          const err = new ProxyError(
+            'bad_gateway',
+            'the upstream refused the WebSocket handshake with an oversized body',
+            {
+              detail: `refusal body over ${MAX_REFUSAL_BODY_BYTES} bytes (status ${status})`,
+            },
+          );
           c.abort(err);
           fail(err);
           return;
@@ -126,8 +135,15 @@ export function joinPath(upstream: URL, path: string): string {
 function toProxyError(err: unknown, timedOut: boolean): ProxyError {
   if (err instanceof ProxyError) return err;
   const code = (err as { code?: unknown } | null)?.code;
-  if (timedOut || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return new ProxyError('gateway_timeout', 'the upstream did not answer the WebSocket handshake in time', { cause: err });
+  if (
+    timedOut ||
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT'
+  ) {
+    return new ProxyError('gateway_timeout', 'the upstream did not answer the WebSocket handshake in time', {
+      cause: err,
+    });
   }
   return new ProxyError('bad_gateway', 'the upstream could not be reached', {
     cause: err,

@@ -38,7 +38,12 @@ export function relayRefusal(ctx: RequestContext, result: Extract<HandshakeResul
   delete headers['content-length'];
   delete headers['x-request-id'];
   res.once('finish', () => endSocket(res));
-  res.writeHead(result.status, { ...headers, 'content-length': result.body.length, 'x-request-id': ctx.id, connection: 'close' });
+  res.writeHead(result.status, {
+    ...headers,
+    'content-length': result.body.length,
+    'x-request-id': ctx.id,
+    connection: 'close',
+  });
   res.end(result.body);
 }
 

@@ -7,7 +7,7 @@ import type { WebSocketOutcome } from '../observability/metrics.js';
 import { createContext } from '../pipeline/context.js';
 import { sendError } from './error-response.js';
 import { buildUpstreamHeaders } from './headers.js';
-import { type AnyStage, admit, authorize, type Prepared, type PrepareDeps, refreshToken } from './prepare.js';
+import { type AnyStage, admit, authorize, type PrepareDeps, type Prepared, refreshToken } from './prepare.js';
 import { planRetry } from './retry.js';
 import { checkUpgrade, isWebSocketUpgrade, lifetimeMs } from './websocket-checks.js';
 import { type HandshakeResult, upstreamHandshake } from './websocket-handshake.js';
@@ -72,7 +72,8 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
       if (entry.relay !== undefined) return; // the relay's end writes its line and forgets the entry
       forget(entry);
       // Refused or relayed before any 101; with no outcome the agent left during the handshake.
-      const closedBy: ClosedBy = outcome.value === undefined ? 'client' : outcome.value === 'upstream_error' ? 'upstream' : 'proxy';
+      const closedBy: ClosedBy =
+        outcome.value === undefined ? 'client' : outcome.value === 'upstream_error' ? 'upstream' : 'proxy';
       accessLine(ctx, res.headersSent ? res.statusCode : undefined, { closedBy });
     });
     const settle = (value: 'refused' | 'upstream_error'): void => {
@@ -136,7 +137,11 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
       ctx.upstreamStatus = result.status;
       const plan =
         attempt === 1
-          ? planRetry(ctx, { status: result.status, headers: result.headers }, { refreshToken: (c) => refreshToken(c, deps), stepUp: deps.stepUp })
+          ? planRetry(
+              ctx,
+              { status: result.status, headers: result.headers },
+              { refreshToken: (c) => refreshToken(c, deps), stepUp: deps.stepUp },
+            )
           : undefined;
       if (plan === undefined) {
         relayRefusal(ctx, result);
@@ -147,7 +152,12 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
     }
   }
 
-  function startRelay(ctx: Prepared, entry: Live, result: Extract<HandshakeResult, { kind: 'upgraded' }>, clientHead: Buffer): void {
+  function startRelay(
+    ctx: Prepared,
+    entry: Live,
+    result: Extract<HandshakeResult, { kind: 'upgraded' }>,
+    clientHead: Buffer,
+  ): void {
     const { route } = ctx;
     const { socket } = entry;
     ctx.res.detachSocket(socket as never);
@@ -250,7 +260,8 @@ function asProxyError(err: unknown): { error: ProxyError; upstream: boolean } {
   const upstream = err instanceof UpstreamFailure;
   const inner = upstream ? err.failure : err;
   const error =
-    inner instanceof ProxyError ? inner : new ProxyError('bad_gateway', 'the proxy could not complete the request', { cause: inner });
+    inner instanceof ProxyError
+      ? inner
+      : new ProxyError('bad_gateway', 'the proxy could not complete the request', { cause: inner });
   return { error, upstream };
 }
-

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Clock } from '../pipeline/clock.js';
 import { ProxyError } from '../errors.js';
+import type { Clock } from '../pipeline/clock.js';
 import { readBody } from '../pipeline/request-body.js';
 import { safeEqual, verifyBearer } from '../step-up/signature.js';
 import type { SsfReceiver } from './receiver.js';
@@ -29,7 +29,9 @@ const MAX_ID_LENGTH = 1024;
  * `/revocations` and `/ssf/events` on the admin listener (README "Revocation"). Returns false for
  * paths it does not own.
  */
-export function createRevocationAdmin(o: RevocationAdminOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function createRevocationAdmin(
+  o: RevocationAdminOptions,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/revocations' && path !== '/ssf/events') return false;
@@ -50,9 +52,14 @@ async function revocations(req: IncomingMessage, res: ServerResponse, o: Revocat
   }
   if (!verifyBearer(o.adminToken, req.headers.authorization)) {
     req.resume();
-    json(res, 401, { error: 'invalid_token', error_description: 'the admin bearer token is missing or wrong' }, {
-      'www-authenticate': 'Bearer realm="delegate-proxy-admin"',
-    });
+    json(
+      res,
+      401,
+      { error: 'invalid_token', error_description: 'the admin bearer token is missing or wrong' },
+      {
+        'www-authenticate': 'Bearer realm="delegate-proxy-admin"',
+      },
+    );
     return;
   }
   if (req.method === 'GET' || req.method === 'HEAD') {
@@ -87,7 +94,12 @@ async function revocations(req: IncomingMessage, res: ServerResponse, o: Revocat
     json(res, 200, { evicted });
   } catch (err) {
     if (!(err instanceof ProxyError)) throw err;
-    json(res, err.status, { error: err.code, error_description: err.description }, err.retryAfterSeconds ? { 'retry-after': String(err.retryAfterSeconds) } : {});
+    json(
+      res,
+      err.status,
+      { error: err.code, error_description: err.description },
+      err.retryAfterSeconds ? { 'retry-after': String(err.retryAfterSeconds) } : {},
+    );
   }
 }
 
@@ -103,7 +115,8 @@ function parseRevocation(body: Buffer): { sub: string; iss: string | undefined }
   const v = value as Record<string, unknown>;
   const extra = Object.keys(v).filter((k) => k !== 'sub' && k !== 'iss');
   if (extra.length > 0) return `unknown member: ${extra[0]!.slice(0, 40)}`;
-  if (typeof v.sub !== 'string' || v.sub.length === 0 || v.sub.length > MAX_ID_LENGTH) return 'sub must be a non-empty string';
+  if (typeof v.sub !== 'string' || v.sub.length === 0 || v.sub.length > MAX_ID_LENGTH)
+    return 'sub must be a non-empty string';
   if (v.iss !== undefined && (typeof v.iss !== 'string' || v.iss.length === 0 || v.iss.length > MAX_ID_LENGTH)) {
     return 'iss must be a non-empty string';
   }

@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import type { Clock } from '../pipeline/clock.js';
 import type { TokenService } from '../auth/token-service.js';
 import type { ResolvedConfig } from '../config/load.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Clock } from '../pipeline/clock.js';
 import { realTimer, type Timer } from '../pipeline/timer.js';
 import { createRevocationAdmin } from './admin-routes.js';
 import { PollClient } from './poll-client.js';
@@ -52,7 +52,11 @@ export function createRevocation(config: RevocationConfigSlice, deps: Revocation
       ? undefined
       : new Revoker({
           tokens: deps.tokens,
-          list: new RevocationList({ clock: deps.clock, retainMs: settings.retainSeconds * 1000, maxEntries: settings.maxEntries }),
+          list: new RevocationList({
+            clock: deps.clock,
+            retainMs: settings.retainSeconds * 1000,
+            maxEntries: settings.maxEntries,
+          }),
           metrics: deps.metrics,
           logger,
           clock: deps.clock,
@@ -65,10 +69,12 @@ export function createRevocation(config: RevocationConfigSlice, deps: Revocation
     const jwksUri = (): Promise<string> => {
       if (ssf.jwksUri !== undefined) return Promise.resolve(ssf.jwksUri);
       // One discovery at a time; forgotten on failure so the next SET tries again.
-      discovered ??= discoverSsfJwksUri(ssf.issuer, { dispatcher: deps.dispatcher, timeoutMs: deps.timeoutMs }).catch((err: unknown) => {
-        discovered = undefined;
-        throw err;
-      });
+      discovered ??= discoverSsfJwksUri(ssf.issuer, { dispatcher: deps.dispatcher, timeoutMs: deps.timeoutMs }).catch(
+        (err: unknown) => {
+          discovered = undefined;
+          throw err;
+        },
+      );
       return discovered;
     };
     const verifier = createSetVerifier({

@@ -1,11 +1,11 @@
-import type { Clock } from '../pipeline/clock.js';
 import type { Logger } from 'pino';
+import type { SubjectTarget } from '../auth/subject-index.js';
+import type { Clock } from '../pipeline/clock.js';
 import type { RevocationEvent } from './revocation-list.js';
 import type { Revoker } from './revoker.js';
 import { SetError } from './set-error.js';
 import type { VerifiedSet } from './set-verifier.js';
 import { isProblem, mapSubject } from './subject-id.js';
-import type { SubjectTarget } from '../auth/subject-index.js';
 
 const CAEP = 'https://schemas.openid.net/secevent/caep/event-type/';
 /** SSF 1.0 §8.1.4 verification event: proves the stream works; nothing to do but accept it. */
@@ -30,8 +30,16 @@ export interface HandledEvent {
  * so a SET refused with 400 changes nothing. Unknown event types are accepted and ignored
  * (RFC 8417 §2.2: a recipient ignores events it does not understand).
  */
-export function applyEvents(set: VerifiedSet, deps: { revoker: Revoker; clock: Clock; logger: Logger }): HandledEvent[] {
-  const plan: Array<{ type: string; action: { event: RevocationEvent; refuse: boolean } | undefined; target?: SubjectTarget; at?: number }> = [];
+export function applyEvents(
+  set: VerifiedSet,
+  deps: { revoker: Revoker; clock: Clock; logger: Logger },
+): HandledEvent[] {
+  const plan: Array<{
+    type: string;
+    action: { event: RevocationEvent; refuse: boolean } | undefined;
+    target?: SubjectTarget;
+    at?: number;
+  }> = [];
   const now = deps.clock.now();
   for (const [type, body] of Object.entries(set.events)) {
     const action = ACTIONS.get(type);
@@ -42,8 +50,12 @@ export function applyEvents(set: VerifiedSet, deps: { revoker: Revoker; clock: C
     // SSF 1.0 puts the subject in the top-level sub_id; older CAEP drafts in the event itself.
     const mapped = mapSubject(set.payload.sub_id ?? body.subject);
     if (isProblem(mapped)) {
-      if (mapped.kind === 'malformed') throw new SetError('invalid_request', `event ${shortType(type)}: ${mapped.reason}`);
-      deps.logger.warn({ jti: set.jti, event: action.event, reason: mapped.reason }, 'security event subject cannot be matched; ignored');
+      if (mapped.kind === 'malformed')
+        throw new SetError('invalid_request', `event ${shortType(type)}: ${mapped.reason}`);
+      deps.logger.warn(
+        { jti: set.jti, event: action.event, reason: mapped.reason },
+        'security event subject cannot be matched; ignored',
+      );
       plan.push({ type, action: undefined });
       continue;
     }
@@ -58,7 +70,14 @@ export function applyEvents(set: VerifiedSet, deps: { revoker: Revoker; clock: C
       deps.logger.debug({ jti: set.jti, type: shortType(type) }, 'security event ignored');
       return { type, outcome: 'ignored' };
     }
-    const { evicted } = deps.revoker.revoke({ target, revokedAt: at, source: 'ssf', event: action.event, refuse: action.refuse, jti: set.jti });
+    const { evicted } = deps.revoker.revoke({
+      target,
+      revokedAt: at,
+      source: 'ssf',
+      event: action.event,
+      refuse: action.refuse,
+      jti: set.jti,
+    });
     return { type, outcome: action.refuse ? 'revoked' : 'evicted', evicted };
   });
 }
@@ -68,7 +87,12 @@ export function applyEvents(set: VerifiedSet, deps: { revoker: Revoker; clock: C
  * now, so a transmitter clock ahead of ours cannot refuse tokens issued after the event arrived.
  */
 function eventTime(eventTimestamp: unknown, iat: unknown, now: number): number {
-  const seconds = typeof eventTimestamp === 'number' && Number.isFinite(eventTimestamp) ? eventTimestamp : typeof iat === 'number' ? iat : now / 1000;
+  const seconds =
+    typeof eventTimestamp === 'number' && Number.isFinite(eventTimestamp)
+      ? eventTimestamp
+      : typeof iat === 'number'
+        ? iat
+        : now / 1000;
   return Math.min(seconds * 1000, now);
 }
 

@@ -74,7 +74,10 @@ export class PollClient {
       if (this.#closed) return;
       this.#failures++;
       next = Math.min(MAX_BACKOFF_MS, this.#o.intervalMs * 2 ** this.#failures);
-      this.#o.logger.warn({ err: (err as Error).message, failures: this.#failures, retryInMs: next }, 'SSF poll failed');
+      this.#o.logger.warn(
+        { err: (err as Error).message, failures: this.#failures, retryInMs: next },
+        'SSF poll failed',
+      );
     }
     this.#schedule(next);
   }
@@ -111,8 +114,10 @@ export class PollClient {
         this.#acks.push(jti);
       } catch (err) {
         if (!(err instanceof SetError)) throw err;
-        if (err.duplicate) this.#acks.push(jti); // applied before; its ack was lost
-        else if (err.status >= 500) throw err; // keys unavailable: not acknowledged, so delivered again
+        if (err.duplicate)
+          this.#acks.push(jti); // applied before; its ack was lost
+        else if (err.status >= 500)
+          throw err; // keys unavailable: not acknowledged, so delivered again
         else this.#errs[jti] = { err: err.err, description: err.description };
       }
     }
@@ -129,7 +134,8 @@ function parseAnswer(text: string): { sets: Record<string, string>; malformed: s
   }
   const d = doc !== null && typeof doc === 'object' ? (doc as Record<string, unknown>) : {};
   const sets = d.sets;
-  if (sets === null || typeof sets !== 'object' || Array.isArray(sets)) throw new Error('the poll answer has no sets object');
+  if (sets === null || typeof sets !== 'object' || Array.isArray(sets))
+    throw new Error('the poll answer has no sets object');
   const out: Record<string, string> = {};
   const malformed: string[] = [];
   for (const [jti, set] of Object.entries(sets)) {

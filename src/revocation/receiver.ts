@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import type { Clock } from '../pipeline/clock.js';
 import { ProxyError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Clock } from '../pipeline/clock.js';
 import { applyEvents, type HandledEvent } from './events.js';
 import type { Revoker } from './revoker.js';
 import { SetError } from './set-error.js';
@@ -42,7 +42,9 @@ export class SsfReceiver {
       throw new SetError('invalid_request', description, {
         status,
         cause: err,
-        ...(err instanceof ProxyError && err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}),
+        ...(err instanceof ProxyError && err.retryAfterSeconds !== undefined
+          ? { retryAfterSeconds: err.retryAfterSeconds }
+          : {}),
       });
     }
   }

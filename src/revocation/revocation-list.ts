@@ -1,10 +1,15 @@
-import type { Clock } from '../pipeline/clock.js';
-import { ProxyError } from '../errors.js';
 import { normalizeEmail, type SubjectTarget } from '../auth/subject-index.js';
+import { ProxyError } from '../errors.js';
+import type { Clock } from '../pipeline/clock.js';
 
 export type RevocationSource = 'admin' | 'ssf';
 /** Bounded metric label: CAEP event names (README "Revocation"), or `admin`. */
-export type RevocationEvent = 'session_revoked' | 'credential_change' | 'token_claims_change' | 'assurance_level_change' | 'admin';
+export type RevocationEvent =
+  | 'session_revoked'
+  | 'credential_change'
+  | 'token_claims_change'
+  | 'assurance_level_change'
+  | 'admin';
 
 export interface Revocation {
   readonly target: SubjectTarget;
@@ -137,6 +142,7 @@ export class RevocationList {
  */
 function refuses(r: Revocation, claims: TokenClaims, now: number): boolean {
   if (r.expiresAt <= now) return false;
-  if (r.target.kind === 'sub' && r.target.iss !== undefined && claims.iss !== undefined && r.target.iss !== claims.iss) return false;
+  if (r.target.kind === 'sub' && r.target.iss !== undefined && claims.iss !== undefined && r.target.iss !== claims.iss)
+    return false;
   return claims.iat === undefined || claims.iat * 1000 <= r.revokedAt;
 }

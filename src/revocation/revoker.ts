@@ -1,11 +1,11 @@
 import { hash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Clock } from '../pipeline/clock.js';
+import type { SubjectTarget } from '../auth/subject-index.js';
 import type { SubjectInfo, TokenService } from '../auth/token-service.js';
 import { ProxyError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Clock } from '../pipeline/clock.js';
 import type { Revocation, RevocationEvent, RevocationList, RevocationSource } from './revocation-list.js';
-import type { SubjectTarget } from '../auth/subject-index.js';
 
 export interface RevokeInput {
   readonly target: SubjectTarget;
@@ -46,7 +46,9 @@ export class Revoker {
   revoke(input: RevokeInput): { evicted: number; revocation: Revocation | undefined } {
     const { tokens, metrics, logger } = this.#d;
     // Listed first: from here on no new exchange can start for an old token of this user.
-    const revocation = input.refuse ? this.#d.list.add(input.target, input.revokedAt, input.source, input.event) : undefined;
+    const revocation = input.refuse
+      ? this.#d.list.add(input.target, input.revokedAt, input.source, input.event)
+      : undefined;
     let evicted = 0;
     for (const key of tokens.subjectIndex.keysFor(input.target)) if (tokens.cache.evict(key)) evicted++;
     metrics.revocations.inc({ source: input.source, event: input.event });

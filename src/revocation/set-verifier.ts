@@ -37,7 +37,6 @@ const ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 const CLOCK_TOLERANCE_SECONDS = 30;
 const MAX_SET_BYTES = 64 * 1024;
 
-
 /**
  * Security Event Token verification (RFC 8417 §2.2, RFC 8935 §2.4): `typ: secevent+jwt`, the
  * signature against the transmitter's JWKS (jose remote set: cached, refetched on an unknown `kid`),
@@ -89,7 +88,8 @@ export function createSetVerifier(options: SetVerifierOptions): SetVerifier {
         throw new SetError('invalid_request', 'jti must be a non-empty string');
       }
       if (!isEvents(events)) throw new SetError('invalid_request', 'events must be an object of event objects');
-      if (seen.has(jti)) throw new SetError('invalid_request', 'this SET (jti) was already received', { duplicate: true });
+      if (seen.has(jti))
+        throw new SetError('invalid_request', 'this SET (jti) was already received', { duplicate: true });
       return { payload, jti, events };
     },
     remember(jti) {
@@ -128,12 +128,20 @@ function toSetError(err: unknown): SetError {
   const code = err instanceof errors.JOSEError ? err.code : undefined;
   const detail = `SET verification failed: ${code ?? 'error'}: ${(err as Error).message}`;
   if (code === undefined || KEYS_UNAVAILABLE.has(code)) return unavailable(detail, err);
-  if (KEY_PROBLEMS.has(code)) return new SetError('invalid_key', 'the SET signature does not verify with the transmitter keys', { detail, cause: err });
+  if (KEY_PROBLEMS.has(code))
+    return new SetError('invalid_key', 'the SET signature does not verify with the transmitter keys', {
+      detail,
+      cause: err,
+    });
   if (err instanceof errors.JWTClaimValidationFailed) {
-    if (err.claim === 'iss') return new SetError('invalid_issuer', 'the SET issuer is not the configured transmitter', { detail, cause: err });
-    if (err.claim === 'aud') return new SetError('invalid_audience', 'the SET audience is not this receiver', { detail, cause: err });
-    if (err.claim === 'iat') return new SetError('invalid_request', 'the SET iat is outside the accepted window', { detail, cause: err });
-    if (err.claim === 'typ') return new SetError('invalid_request', 'the SET typ header must be secevent+jwt', { detail, cause: err });
+    if (err.claim === 'iss')
+      return new SetError('invalid_issuer', 'the SET issuer is not the configured transmitter', { detail, cause: err });
+    if (err.claim === 'aud')
+      return new SetError('invalid_audience', 'the SET audience is not this receiver', { detail, cause: err });
+    if (err.claim === 'iat')
+      return new SetError('invalid_request', 'the SET iat is outside the accepted window', { detail, cause: err });
+    if (err.claim === 'typ')
+      return new SetError('invalid_request', 'the SET typ header must be secevent+jwt', { detail, cause: err });
     return new SetError('invalid_request', `the SET claim ${err.claim} is not acceptable`, { detail, cause: err });
   }
   if (err instanceof errors.JWTExpired) {

@@ -16,7 +16,10 @@ export function ssfConfigurationUrl(issuer: string): string {
  * the configured one (as RFC 8414 §3.3 requires for its metadata), so a metadata answer cannot
  * point the proxy at someone else's keys.
  */
-export async function discoverSsfJwksUri(issuer: string, options: { dispatcher: Dispatcher; timeoutMs: number }): Promise<string> {
+export async function discoverSsfJwksUri(
+  issuer: string,
+  options: { dispatcher: Dispatcher; timeoutMs: number },
+): Promise<string> {
   const url = ssfConfigurationUrl(issuer);
   const res = await boundedGet(url, options);
   if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);

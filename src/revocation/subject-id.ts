@@ -34,16 +34,21 @@ export function mapSubject(subject: unknown, depth = 0): SubjectTarget | Subject
     }
     case 'email': {
       const email = str(s.email);
-      if (email === undefined || !email.includes('@')) return { kind: 'malformed', reason: 'email needs an email address' };
+      if (email === undefined || !email.includes('@'))
+        return { kind: 'malformed', reason: 'email needs an email address' };
       return { kind: 'email', email };
     }
     case 'complex':
-      if (depth > 0 || s.user === undefined) return { kind: 'unsupported', reason: 'complex subject without a user member' };
+      if (depth > 0 || s.user === undefined)
+        return { kind: 'unsupported', reason: 'complex subject without a user member' };
       return mapSubject(s.user, depth + 1);
     case undefined:
       return { kind: 'malformed', reason: 'subject identifier has no format' };
     default:
-      return { kind: 'unsupported', reason: `subject format ${String(s.format).slice(0, 40)} is not matched by this proxy` };
+      return {
+        kind: 'unsupported',
+        reason: `subject format ${String(s.format).slice(0, 40)} is not matched by this proxy`,
+      };
   }
 }
 

@@ -11,7 +11,9 @@ const CONTROL = /[\x00-\x1f\x7f]|%(?:[01][0-9a-f]|7f)/i;
  */
 export function checkRequestTarget(method: string | undefined, url: string | undefined): string {
   if (method === 'CONNECT') {
-    throw new ProxyError('method_not_allowed', 'CONNECT is not supported', { headers: { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' } });
+    throw new ProxyError('method_not_allowed', 'CONNECT is not supported', {
+      headers: { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' },
+    });
   }
   if (url === undefined || url.charCodeAt(0) !== 47 /* / */ || url.startsWith('//')) {
     throw new ProxyError('invalid_request', 'only origin-form request targets are accepted', {

@@ -3,10 +3,10 @@ import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { CacheSettings } from '../auth/token-service.js';
+import { type Env, formatPath, parseConfigText, type ResolvedConfig } from '../config/load.js';
 import { ConfigError } from '../errors.js';
 import { RouteTable } from '../routing/route-table.js';
 import type { ShutdownSettings } from './shutdown.js';
-import { type Env, formatPath, parseConfigText, type ResolvedConfig } from '../config/load.js';
 
 /**
  * What a request reads through `runtime()`: swapped as one object on reload, so a request sees
@@ -81,7 +81,12 @@ function isLive(path: string): boolean {
 export type ReloadTrigger = 'SIGHUP' | 'file_change' | 'api';
 
 export type ReloadResult =
-  | { readonly ok: true; readonly trigger: ReloadTrigger; readonly applied: string[]; readonly restartRequired: string[] }
+  | {
+      readonly ok: true;
+      readonly trigger: ReloadTrigger;
+      readonly applied: string[];
+      readonly restartRequired: string[];
+    }
   | { readonly ok: false; readonly trigger: ReloadTrigger; readonly problems: readonly string[] };
 
 export interface ConfigReloaderOptions {
@@ -136,7 +141,10 @@ export function createConfigReloader(options: ConfigReloaderOptions): ConfigRelo
       next = parseConfigText(text, options.env);
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems : [String(err)];
-      logger.error({ trigger, file, problems }, `config reload rejected, keeping the running config: ${problems.join('; ')}`);
+      logger.error(
+        { trigger, file, problems },
+        `config reload rejected, keeping the running config: ${problems.join('; ')}`,
+      );
       return finish({ ok: false, trigger, problems });
     }
     const changed = diffPaths(last, next);
@@ -148,7 +156,10 @@ export function createConfigReloader(options: ConfigReloaderOptions): ConfigRelo
     if (applied.length === 0 && restartRequired.length === 0) {
       logger.info({ trigger, file }, 'config reloaded: no change');
     } else if (applied.length > 0) {
-      logger.info({ trigger, file, applied: applied.slice(0, MAX_LOGGED_PATHS), routes: next.routes.map((r) => r.name) }, 'config reloaded');
+      logger.info(
+        { trigger, file, applied: applied.slice(0, MAX_LOGGED_PATHS), routes: next.routes.map((r) => r.name) },
+        'config reloaded',
+      );
     }
     if (restartRequired.length > 0) {
       const listeners = restartRequired.filter((p) => p === 'listen' || p === 'admin');

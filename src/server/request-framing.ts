@@ -39,7 +39,11 @@ export function refuseDuplicateHost(next: RequestListener): RequestListener {
     }
     const body = JSON.stringify({ error: 'invalid_request', error_description: 'more than one Host header' });
     res.shouldKeepAlive = false;
-    res.writeHead(400, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.writeHead(400, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+    });
     res.end(body);
   };
 }

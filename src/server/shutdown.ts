@@ -129,12 +129,15 @@ export function gracefulServer(server: Server, options: GracefulServerOptions = 
       for (const [socket, n] of active) if (n === 0) socket.destroy();
       // Connections that have not sent a request yet get a moment to do so.
       for (const socket of fresh) {
-        setTimeout(() => {
-          if (!fresh.delete(socket)) return;
-          // An upgraded connection (WebSocket) has left HTTP (Node drops its parser): not cut here.
-          if ((socket as Socket & { parser?: unknown }).parser) socket.destroy();
-          else wake();
-        }, Math.min(firstRequestMs, graceMs)).unref();
+        setTimeout(
+          () => {
+            if (!fresh.delete(socket)) return;
+            // An upgraded connection (WebSocket) has left HTTP (Node drops its parser): not cut here.
+            if ((socket as Socket & { parser?: unknown }).parser) socket.destroy();
+            else wake();
+          },
+          Math.min(firstRequestMs, graceMs),
+        ).unref();
       }
       const timeout = new AbortController();
       const finished = await Promise.race([

@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
+import { ProxyError } from '../errors.js';
 import type { Clock } from '../pipeline/clock.js';
+import { readBody } from '../pipeline/request-body.js';
 import type { ApprovalService, DecideResult } from './approvals.js';
 import { listPage, loginPage, PAGE_CSP } from './page.js';
 import {
@@ -16,8 +18,6 @@ import {
   verifySignature,
 } from './signature.js';
 import { cleanApprover } from './webhook.js';
-import { readBody } from '../pipeline/request-body.js';
-import { ProxyError } from '../errors.js';
 
 export interface StepUpAdminOptions {
   readonly approvals: ApprovalService;
@@ -54,7 +54,10 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
     const path = (req.url ?? '/').split('?')[0]!;
     if (path !== '/step-up' && !path.startsWith('/step-up/')) return false;
     if (secret === undefined) {
-      json(res, 404, { error: 'not_found', error_description: 'step-up callbacks need stepUp.approval.callbackSecretFile' });
+      json(res, 404, {
+        error: 'not_found',
+        error_description: 'step-up callbacks need stepUp.approval.callbackSecretFile',
+      });
       return true;
     }
     const handle = async (): Promise<void> => {
@@ -118,7 +121,14 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
     html(
       res,
       status,
-      listPage({ approver: s.approver, csrf: csrfToken(secret!, s.value), pending: approvals.list(), now: clock.now(), message: text, error: status >= 400 }),
+      listPage({
+        approver: s.approver,
+        csrf: csrfToken(secret!, s.value),
+        pending: approvals.list(),
+        now: clock.now(),
+        message: text,
+        error: status >= 400,
+      }),
     );
   }
 
@@ -185,9 +195,14 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
     const auth = authenticate(req, body);
     if (auth !== 'ok') {
       logger.warn({ approvalId: id, auth }, 'step-up callback refused: authentication failed');
-      json(res, 401, { error: 'invalid_token', error_description: `callback authentication failed (${auth})` }, {
-        'www-authenticate': 'Bearer realm="delegate-proxy step-up"',
-      });
+      json(
+        res,
+        401,
+        { error: 'invalid_token', error_description: `callback authentication failed (${auth})` },
+        {
+          'www-authenticate': 'Bearer realm="delegate-proxy step-up"',
+        },
+      );
       return;
     }
     let parsed: { decision?: unknown; approver?: unknown; bodySha256?: unknown; id?: unknown };
@@ -210,23 +225,40 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
       const key = signature.trim().toLowerCase();
       const first = signatureIds.get(key);
       if (first !== undefined && first !== id) {
-        logger.warn({ approvalId: id, auth: 'replayed' }, 'step-up callback refused: signature already used for another approval id');
-        json(res, 401, { error: 'invalid_token', error_description: 'callback authentication failed (replayed)' }, {
-          'www-authenticate': 'Bearer realm="delegate-proxy step-up"',
-        });
+        logger.warn(
+          { approvalId: id, auth: 'replayed' },
+          'step-up callback refused: signature already used for another approval id',
+        );
+        json(
+          res,
+          401,
+          { error: 'invalid_token', error_description: 'callback authentication failed (replayed)' },
+          {
+            'www-authenticate': 'Bearer realm="delegate-proxy step-up"',
+          },
+        );
         return;
       }
       signatureIds.set(key, id);
     }
     const { decision, bodySha256 } = parsed ?? {};
-    if ((decision !== 'approved' && decision !== 'denied') || typeof bodySha256 !== 'string' || !SHA256_HEX.test(bodySha256)) {
+    if (
+      (decision !== 'approved' && decision !== 'denied') ||
+      typeof bodySha256 !== 'string' ||
+      !SHA256_HEX.test(bodySha256)
+    ) {
       json(res, 400, {
         error: 'invalid_request',
         error_description: 'expected {"decision":"approved"|"denied","approver":"...","bodySha256":"<hex>"}',
       });
       return;
     }
-    const result = approvals.decide(id, { decision, approver: cleanApprover(parsed.approver), bodySha256, via: 'callback' });
+    const result = approvals.decide(id, {
+      decision,
+      approver: cleanApprover(parsed.approver),
+      bodySha256,
+      via: 'callback',
+    });
     logDecision(id, result, 'callback');
     switch (result) {
       case 'decided':
@@ -239,18 +271,27 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
         json(res, 409, { error: 'already_decided', error_description: 'approval ids are single-use' });
         return;
       case 'digest_mismatch':
-        json(res, 409, { error: 'digest_mismatch', error_description: 'bodySha256 does not match the pending request' });
+        json(res, 409, {
+          error: 'digest_mismatch',
+          error_description: 'bodySha256 does not match the pending request',
+        });
         return;
     }
   }
 
-  function authenticate(req: IncomingMessage, body: Buffer): 'ok' | 'missing' | 'stale' | 'bad_signature' | 'bad_bearer' {
+  function authenticate(
+    req: IncomingMessage,
+    body: Buffer,
+  ): 'ok' | 'missing' | 'stale' | 'bad_signature' | 'bad_bearer' {
     const signature = req.headers[SIGNATURE_HEADER];
     if (signature !== undefined) {
       const timestamp = req.headers[TIMESTAMP_HEADER];
       return verifySignature(
         secret!,
-        { signature: typeof signature === 'string' ? signature : undefined, timestamp: typeof timestamp === 'string' ? timestamp : undefined },
+        {
+          signature: typeof signature === 'string' ? signature : undefined,
+          timestamp: typeof timestamp === 'string' ? timestamp : undefined,
+        },
         body,
         clock.now(),
       );
@@ -299,7 +340,11 @@ const SECURITY_HEADERS = {
 };
 
 function html(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8', 'content-security-policy': PAGE_CSP });
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    'content-type': 'text/html; charset=utf-8',
+    'content-security-policy': PAGE_CSP,
+  });
   res.end(text);
 }
 

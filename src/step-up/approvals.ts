@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import type { Clock } from '../pipeline/clock.js';
 import type { Metrics } from '../observability/metrics.js';
-import { safeEqual } from './signature.js';
+import type { Clock } from '../pipeline/clock.js';
 import type { Timer } from '../pipeline/timer.js';
+import { safeEqual } from './signature.js';
 import { postWebhook, type WebhookOptions } from './webhook.js';
 
 /** What a person is asked to approve. Every field is shown to the approver. */
@@ -84,7 +84,12 @@ export class ApprovalService {
     this.#webhook =
       options.webhookUrl === undefined
         ? undefined
-        : { url: options.webhookUrl, dispatcher: options.dispatcher, secret: options.secret, now: () => options.clock.now() };
+        : {
+            url: options.webhookUrl,
+            dispatcher: options.dispatcher,
+            secret: options.secret,
+            now: () => options.clock.now(),
+          };
   }
 
   /** Approvals waiting for a decision, oldest first. */
@@ -100,7 +105,10 @@ export class ApprovalService {
    * Asks for a decision and resolves once there is one (never rejects). `signal` withdraws the
    * request (the agent disconnected).
    */
-  request(input: ApprovalInput, signal: AbortSignal): { readonly approval: PendingApproval; readonly result: Promise<ApprovalResult> } {
+  request(
+    input: ApprovalInput,
+    signal: AbortSignal,
+  ): { readonly approval: PendingApproval; readonly result: Promise<ApprovalResult> } {
     const { clock, metrics, timer } = this.#o;
     const now = clock.now();
     const approval: PendingApproval = Object.freeze({
@@ -110,7 +118,10 @@ export class ApprovalService {
       expiresAt: now + this.#o.timeoutSeconds * 1000,
     });
     if (this.#pending.size >= MAX_PENDING) {
-      return { approval, result: Promise.resolve({ outcome: 'error', detail: `more than ${MAX_PENDING} approvals pending` }) };
+      return {
+        approval,
+        result: Promise.resolve({ outcome: 'error', detail: `more than ${MAX_PENDING} approvals pending` }),
+      };
     }
     const webhookCall = new AbortController();
     let cancelTimer = (): void => {};
@@ -143,7 +154,15 @@ export class ApprovalService {
   }
 
   /** A decision from a callback or the page; refuses unknown, used and mismatched ids. */
-  decide(id: string, decision: { readonly decision: 'approved' | 'denied'; readonly approver: string | undefined; readonly bodySha256: string; readonly via: DecisionVia }): DecideResult {
+  decide(
+    id: string,
+    decision: {
+      readonly decision: 'approved' | 'denied';
+      readonly approver: string | undefined;
+      readonly bodySha256: string;
+      readonly via: DecisionVia;
+    },
+  ): DecideResult {
     const entry = this.#pending.get(id);
     if (!entry) return this.#decided.has(id) ? 'already_decided' : 'unknown';
     if (!safeEqual(decision.bodySha256.toLowerCase(), entry.approval.bodySha256)) return 'digest_mismatch';
@@ -175,7 +194,8 @@ export class ApprovalService {
       createdAt: new Date(a.createdAt).toISOString(),
       expiresAt: new Date(a.expiresAt).toISOString(),
       decisionPath: `/step-up/${a.id}`,
-      decisionUrl: this.#o.callbackBaseUrl === undefined ? null : `${this.#o.callbackBaseUrl.replace(/\/+$/, '')}/step-up/${a.id}`,
+      decisionUrl:
+        this.#o.callbackBaseUrl === undefined ? null : `${this.#o.callbackBaseUrl.replace(/\/+$/, '')}/step-up/${a.id}`,
     };
     postWebhook(this.#webhook!, event, signal).then(
       (answer) => {
@@ -188,7 +208,8 @@ export class ApprovalService {
       },
       (err: unknown) => {
         // After settling, the call is aborted on purpose: nothing to report.
-        if (!signal.aborted) entry.settle({ outcome: 'error', detail: `approval webhook failed: ${(err as Error).message}` });
+        if (!signal.aborted)
+          entry.settle({ outcome: 'error', detail: `approval webhook failed: ${(err as Error).message}` });
       },
     );
   }
@@ -213,7 +234,10 @@ export class ApprovalService {
         return;
     }
     postWebhook(this.#webhook, event, AbortSignal.timeout(NOTICE_TIMEOUT_MS)).catch((err: unknown) => {
-      this.#o.logger.warn({ approvalId: a.id, type: event.type, err: (err as Error).message }, 'step-up notice to the approval webhook failed');
+      this.#o.logger.warn(
+        { approvalId: a.id, type: event.type, err: (err as Error).message },
+        'step-up notice to the approval webhook failed',
+      );
     });
   }
 }

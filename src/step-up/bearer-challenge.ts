@@ -65,7 +65,14 @@ class Cursor {
 function isQdText(c: string): boolean {
   const code = c.charCodeAt(0);
   // HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
-  return code === 0x09 || code === 0x20 || code === 0x21 || (code >= 0x23 && code <= 0x5b) || (code >= 0x5d && code <= 0x7e) || (code >= 0x80 && code <= 0xff);
+  return (
+    code === 0x09 ||
+    code === 0x20 ||
+    code === 0x21 ||
+    (code >= 0x23 && code <= 0x5b) ||
+    (code >= 0x5d && code <= 0x7e) ||
+    (code >= 0x80 && code <= 0xff)
+  );
 }
 
 function isQuotedPairChar(c: string): boolean {

@@ -2,14 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { ActorTokenSource } from '../auth/actor-token.js';
-import type { Clock } from '../pipeline/clock.js';
 import type { TokenService } from '../auth/token-service.js';
 import type { ResolvedConfig } from '../config/load.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Clock } from '../pipeline/clock.js';
+import { realTimer, type Timer } from '../pipeline/timer.js';
 import { createStepUpAdmin } from './admin-routes.js';
 import { ApprovalService } from './approvals.js';
 import { StepUp } from './step.js';
-import { realTimer, type Timer } from '../pipeline/timer.js';
 
 export interface StepUpWiring {
   /** Pipeline step 6 and the onChallenge retry plan. */
@@ -34,7 +34,9 @@ export interface StepUpWiringDeps {
 
 /** Builds step-up from the top-level `stepUp` settings (fixed until restart). */
 /** The part of the config step-up reads: its own block and its callback secret. */
-export type StepUpConfigSlice = Pick<ResolvedConfig, 'stepUp'> & { readonly secrets: Pick<ResolvedConfig['secrets'], 'stepUpCallbackSecret'> };
+export type StepUpConfigSlice = Pick<ResolvedConfig, 'stepUp'> & {
+  readonly secrets: Pick<ResolvedConfig['secrets'], 'stepUpCallbackSecret'>;
+};
 
 export function createStepUp(config: StepUpConfigSlice, deps: StepUpWiringDeps): StepUpWiring {
   const settings = config.stepUp?.approval;

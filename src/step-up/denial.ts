@@ -10,7 +10,12 @@ type Refusal = Exclude<ApprovalResult, { outcome: 'approved' }>;
  * naming the scopes the call needed, or 503 when the approval channel itself failed. On MCP POSTs
  * the body is a JSON-RPC error per request id, like the MCP policy's own denials.
  */
-export function stepUpDenial(ctx: McpAware, result: Refusal, scope: readonly string[], timeoutSeconds: number): ProxyError {
+export function stepUpDenial(
+  ctx: McpAware,
+  result: Refusal,
+  scope: readonly string[],
+  timeoutSeconds: number,
+): ProxyError {
   const detail = `step-up ${result.outcome}${result.outcome === 'error' ? `: ${result.detail}` : ''}`;
   switch (result.outcome) {
     case 'denied':
@@ -25,21 +30,45 @@ export function stepUpDenial(ctx: McpAware, result: Refusal, scope: readonly str
       );
     case 'withdrawn':
       if (result.reason === 'shutdown') {
-        return new ProxyError('temporarily_unavailable', 'the proxy is shutting down; the approval request was withdrawn', { detail, retryAfterSeconds: 1 });
+        return new ProxyError(
+          'temporarily_unavailable',
+          'the proxy is shutting down; the approval request was withdrawn',
+          { detail, retryAfterSeconds: 1 },
+        );
       }
-      return refusal(ctx, 'step-up withdrawn: the request was cancelled before a decision', scope, detail, 'step_up_withdrawn');
+      return refusal(
+        ctx,
+        'step-up withdrawn: the request was cancelled before a decision',
+        scope,
+        detail,
+        'step_up_withdrawn',
+      );
     case 'error':
-      return new ProxyError('temporarily_unavailable', 'the approval channel is unavailable; try again later', { detail, retryAfterSeconds: 5 });
+      return new ProxyError('temporarily_unavailable', 'the approval channel is unavailable; try again later', {
+        detail,
+        retryAfterSeconds: 5,
+      });
   }
   throw new Error('unreachable');
 }
 
-function refusal(ctx: McpAware, description: string, scope: readonly string[], detail: string, reason: string): ProxyError {
+function refusal(
+  ctx: McpAware,
+  description: string,
+  scope: readonly string[],
+  detail: string,
+  reason: string,
+): ProxyError {
   const requests = ctx.mcp?.decisions.filter((d) => d.isRequest) ?? [];
   if (requests.length === 0) return new ProxyError('insufficient_scope', description, { scope, detail });
   const body = jsonRpcErrorBody(
     ctx.mcp?.batch ?? false,
-    requests.map((d) => ({ id: d.id, code: INSUFFICIENT_SCOPE, message: description, data: { error: 'insufficient_scope', reason, requiredScopes: scope } })),
+    requests.map((d) => ({
+      id: d.id,
+      code: INSUFFICIENT_SCOPE,
+      message: description,
+      data: { error: 'insufficient_scope', reason, requiredScopes: scope },
+    })),
   );
   return new ProxyError('insufficient_scope', description, { scope, detail, body });
 }

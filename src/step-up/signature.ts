@@ -63,7 +63,12 @@ export function issueSession(secret: string, approver: string, nowMs: number): s
   return `${payload}.${mac(derivedKey(secret, 'session'), payload)}`;
 }
 
-export function readSession(secret: string, value: string | undefined, nowMs: number, maxAgeSeconds: number): PageSession | undefined {
+export function readSession(
+  secret: string,
+  value: string | undefined,
+  nowMs: number,
+  maxAgeSeconds: number,
+): PageSession | undefined {
   if (value === undefined) return undefined;
   const dot = value.indexOf('.');
   if (dot <= 0) return undefined;

@@ -1,21 +1,24 @@
 import { hash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { ActorTokenSource } from '../auth/actor-token.js';
-import type { Clock } from '../pipeline/clock.js';
 import { peekJwtClaims } from '../auth/jwt-claims.js';
+import type { Authorized } from '../auth/stage.js';
 import type { TokenService } from '../auth/token-service.js';
 import { ProxyError } from '../errors.js';
-import type { Metrics, StepUpOutcome } from '../observability/metrics.js';
-import type { Authorized } from '../auth/stage.js';
 import type { McpAware } from '../mcp/state.js';
+import type { Metrics, StepUpOutcome } from '../observability/metrics.js';
+import type { Clock } from '../pipeline/clock.js';
 import { addLogFields } from '../pipeline/context.js';
-import type { RetryPlan, UpstreamHead } from '../pipeline/response-action.js';
 import { hasBody, readBody } from '../pipeline/request-body.js';
+import type { RetryPlan, UpstreamHead } from '../pipeline/response-action.js';
 import { normalizeScopes, type Route } from '../routing/route-table.js';
 import type { ApprovalResult, ApprovalService } from './approvals.js';
 import { insufficientScope } from './bearer-challenge.js';
 import { stepUpDenial } from './denial.js';
 import { compileStepUp, matchRules } from './rules.js';
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
+const CONTROL_RUNS = /[\u0000-\u001f\u007f]+/g;
 
 /** The agent's justification for the approver (optional, untrusted). */
 export const REASON_HEADER = 'x-step-up-reason';
@@ -59,13 +62,22 @@ export class StepUp {
     const tools = ctx.mcp?.decisions.flatMap((d) => (d.tool === undefined ? [] : [d.tool]));
     if (step.hasToolRules && tools === undefined) {
       // Tool rules rely on the MCP policy step; without its parse, the tool is unknown: refuse.
-      throw new ProxyError('insufficient_scope', 'this route needs approval for some MCP tools and the request could not be inspected', {
-        detail: 'step-up tool rules but no MCP policy state on the request',
-      });
+      throw new ProxyError(
+        'insufficient_scope',
+        'this route needs approval for some MCP tools and the request could not be inspected',
+        {
+          detail: 'step-up tool rules but no MCP policy state on the request',
+        },
+      );
     }
     const input = { method: ctx.req.method ?? 'GET', path: ctx.forwardPath ?? '/', tools };
     let match = matchRules(step, { ...input, methodOverrides: methodOverridesOf(ctx.req, input.path, undefined) });
-    if (match === undefined && ctx.body === undefined && isFormPost(ctx.req) && step.rules.some((r) => r.methods !== undefined)) {
+    if (
+      match === undefined &&
+      ctx.body === undefined &&
+      isFormPost(ctx.req) &&
+      step.rules.some((r) => r.methods !== undefined)
+    ) {
       // Rails, Laravel and Symfony also take the method from a form's `_method` field.
       ctx.body = await readBody(ctx.req, STEP_UP_MAX_BODY_BYTES);
       match = matchRules(step, { ...input, methodOverrides: methodOverridesOf(ctx.req, input.path, ctx.body) });
@@ -73,7 +85,12 @@ export class StepUp {
     if (match === undefined) return;
     // What is approved is what is forwarded: the body is read now and sent from memory.
     if (ctx.body === undefined && hasBody(ctx.req)) ctx.body = await readBody(ctx.req, STEP_UP_MAX_BODY_BYTES);
-    await this.#elevate(ctx, match.scopes.filter((s) => !ctx.scopes.includes(s)), 'rule', match.tools);
+    await this.#elevate(
+      ctx,
+      match.scopes.filter((s) => !ctx.scopes.includes(s)),
+      'rule',
+      match.tools,
+    );
   }
 
   /**
@@ -88,23 +105,35 @@ export class StepUp {
     const step = compileStepUp(cfg);
     const elevated = asked.filter((s) => !ctx.scopes.includes(s));
     if (elevated.length === 0 || !elevated.every((s) => step.allowed.has(s))) {
-      ctx.log.info({ challengeScopes: asked.slice(0, 20) }, 'upstream insufficient_scope challenge outside the step-up allow-list; passed through');
+      ctx.log.info(
+        { challengeScopes: asked.slice(0, 20) },
+        'upstream insufficient_scope challenge outside the step-up allow-list; passed through',
+      );
       return undefined;
     }
     const tools = ctx.mcp?.decisions.flatMap((d) => (d.tool === undefined ? [] : [d.tool])) ?? [];
     return { reason: 'step_up', prepare: () => this.#elevate(ctx, elevated, 'challenge', tools) };
   }
 
-  async #elevate(ctx: Authorized & McpAware, elevated: readonly string[], trigger: Trigger, tools: readonly string[]): Promise<void> {
+  async #elevate(
+    ctx: Authorized & McpAware,
+    elevated: readonly string[],
+    trigger: Trigger,
+    tools: readonly string[],
+  ): Promise<void> {
     if (elevated.length === 0) return;
     const route = ctx.route;
     const wanted = normalizeScopes([...ctx.scopes, ...elevated]);
     const { approvals, metrics } = this.#d;
     if (approvals === undefined) {
-      throw new ProxyError('insufficient_scope', 'this request needs a person’s approval and no approval channel is configured', {
-        detail: 'route has stepUp but the running config has no top-level stepUp (restart needed)',
-        scope: wanted,
-      });
+      throw new ProxyError(
+        'insufficient_scope',
+        'this request needs a person’s approval and no approval channel is configured',
+        {
+          detail: 'route has stepUp but the running config has no top-level stepUp (restart needed)',
+          scope: wanted,
+        },
+      );
     }
     const bodySha256 = hash('sha256', ctx.body ?? EMPTY, 'hex');
     const withdraw = new AbortController();
@@ -172,7 +201,13 @@ export class StepUp {
     const route = ctx.route;
     ctx.scopes = wanted;
     ctx.cacheable = false;
-    ctx.token = await this.#d.tokens.obtain({ route, subject: ctx.subject, scopes: wanted, log: ctx.log, cacheable: false });
+    ctx.token = await this.#d.tokens.obtain({
+      route,
+      subject: ctx.subject,
+      scopes: wanted,
+      log: ctx.log,
+      cacheable: false,
+    });
     const granted = new Set(ctx.token.token.scopes);
     const missing = elevated.filter((s) => !granted.has(s));
     if (missing.length > 0) {
@@ -181,7 +216,10 @@ export class StepUp {
         scope: wanted,
       });
     }
-    this.#d.metrics.tokenRemainingTtl.observe({ route: route.name }, Math.max(0, (ctx.token.token.expiresAt - this.#d.clock.now()) / 1000));
+    this.#d.metrics.tokenRemainingTtl.observe(
+      { route: route.name },
+      Math.max(0, (ctx.token.token.expiresAt - this.#d.clock.now()) / 1000),
+    );
   }
 
   #actorSub(): string | undefined {
@@ -216,7 +254,10 @@ export function methodOverridesOf(req: IncomingMessage, pathAndQuery: string, fo
 }
 
 function isFormPost(req: IncomingMessage): boolean {
-  const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const type = String(req.headers['content-type'] ?? '')
+    .split(';')[0]!
+    .trim()
+    .toLowerCase();
   return req.method === 'POST' && type === 'application/x-www-form-urlencoded' && hasBody(req);
 }
 
@@ -226,7 +267,6 @@ export function reasonOf(header: string | string[] | undefined): string | undefi
   if (raw === undefined) return undefined;
   // Node reads header bytes as latin1; agents send UTF-8.
   const value = Buffer.from(raw, 'latin1').toString('utf8');
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
-  const clean = value.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, MAX_REASON_LENGTH);
+  const clean = value.replace(CONTROL_RUNS, ' ').trim().slice(0, MAX_REASON_LENGTH);
   return clean === '' ? undefined : clean;
 }

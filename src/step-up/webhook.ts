@@ -1,10 +1,18 @@
 import { type Dispatcher, request } from 'undici';
-import { SIGNATURE_HEADER, signBody, TIMESTAMP_HEADER } from './signature.js';
 import { readBoundedText } from '../http/read-bounded.js';
+import { SIGNATURE_HEADER, signBody, TIMESTAMP_HEADER } from './signature.js';
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
 
 /** What the webhook's own answer says about the decision. */
 export type WebhookAnswer =
-  | { readonly kind: 'decision'; readonly decision: 'approved' | 'denied'; readonly approver: string | undefined; readonly bodySha256: string | undefined }
+  | {
+      readonly kind: 'decision';
+      readonly decision: 'approved' | 'denied';
+      readonly approver: string | undefined;
+      readonly bodySha256: string | undefined;
+    }
   | { readonly kind: 'pending' };
 
 export interface WebhookOptions {
@@ -46,10 +54,12 @@ export function parseAnswer(text: string): WebhookAnswer {
   } catch {
     throw new Error('approval webhook answered 2xx with a body that is not JSON');
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('approval webhook answer is not a JSON object');
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new Error('approval webhook answer is not a JSON object');
   const o = parsed as Record<string, unknown>;
   if (o.decision === undefined || o.decision === 'pending') return { kind: 'pending' };
-  if (o.decision !== 'approved' && o.decision !== 'denied') throw new Error('approval webhook answer has an unknown decision');
+  if (o.decision !== 'approved' && o.decision !== 'denied')
+    throw new Error('approval webhook answer has an unknown decision');
   return {
     kind: 'decision',
     decision: o.decision,
@@ -61,7 +71,6 @@ export function parseAnswer(text: string): WebhookAnswer {
 /** A printable, bounded approver name for the audit log, or undefined. */
 export function cleanApprover(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
-  const clean = value.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, MAX_APPROVER_LENGTH);
+  const clean = value.replace(CONTROL_CHARACTERS, '').trim().slice(0, MAX_APPROVER_LENGTH);
   return clean === '' ? undefined : clean;
 }

@@ -17,7 +17,9 @@ import {
 } from './deploy-files.js';
 import { checkSchema } from './k8s-schema.js';
 
-const KUSTOMIZE_DIRS = ['kubernetes/base', 'kubernetes/overlays/mcp', 'prometheus', 'grafana'].map((d) => join(DEPLOY, d));
+const KUSTOMIZE_DIRS = ['kubernetes/base', 'kubernetes/overlays/mcp', 'prometheus', 'grafana'].map((d) =>
+  join(DEPLOY, d),
+);
 const KUSTOMIZATION_KEYS = new Set([
   'apiVersion',
   'kind',
@@ -59,17 +61,23 @@ function expectSchemaClean(doc: Doc, label: string, partial = false): void {
 describe('deploy/ manifests', () => {
   const patches = patchFiles();
 
-  it.each(manifestFiles().map((f) => [rel(f), f]))('%s parses and validates against the Kubernetes schema', (_, file) => {
-    const docs = loadYamlDocs(file);
-    expect(docs.length).toBeGreaterThan(0);
-    for (const doc of docs) expectSchemaClean(doc, rel(file), patches.has(file));
-  });
+  it.each(manifestFiles().map((f) => [rel(f), f]))(
+    '%s parses and validates against the Kubernetes schema',
+    (_, file) => {
+      const docs = loadYamlDocs(file);
+      expect(docs.length).toBeGreaterThan(0);
+      for (const doc of docs) expectSchemaClean(doc, rel(file), patches.has(file));
+    },
+  );
 
-  it.each(listFiles(DEPLOY, ['kustomization.yaml']).map((f) => [rel(f), f]))('%s uses only known kustomize fields', (_, file) => {
-    const [doc] = loadYamlDocs(file);
-    expect(doc?.kind).toBe('Kustomization');
-    expect(Object.keys(doc ?? {}).filter((k) => !KUSTOMIZATION_KEYS.has(k))).toEqual([]);
-  });
+  it.each(listFiles(DEPLOY, ['kustomization.yaml']).map((f) => [rel(f), f]))(
+    '%s uses only known kustomize fields',
+    (_, file) => {
+      const [doc] = loadYamlDocs(file);
+      expect(doc?.kind).toBe('Kustomization');
+      expect(Object.keys(doc ?? {}).filter((k) => !KUSTOMIZATION_KEYS.has(k))).toEqual([]);
+    },
+  );
 
   it('the unknown-field check catches a misspelt field (self-test)', () => {
     const [deployment] = loadYamlDocs(join(DEPLOY, 'kubernetes/base/deployment.yaml'));
@@ -106,9 +114,9 @@ describe.skipIf(!hasKubectl)('kubectl kustomize', () => {
     const env = asArray(agent?.env).map((e) => asRecord(e));
     expect(env.map((e) => e.name).sort()).toEqual(['DOCUMENTS_API_URL', 'MCP_SERVER_URL']);
     // The sidecar itself is untouched by the overlay.
-    expect(at(named(docs, 'Deployment', 'agent'), 'spec', 'template', 'spec', 'initContainers', 0, 'restartPolicy')).toBe(
-      'Always',
-    );
+    expect(
+      at(named(docs, 'Deployment', 'agent'), 'spec', 'template', 'spec', 'initContainers', 0, 'restartPolicy'),
+    ).toBe('Always');
   });
 
   it('the base image references are rewritten by kustomize', () => {

@@ -31,7 +31,11 @@ export const CONTRACT_METRICS = {
 export type ContractMetric = keyof typeof CONTRACT_METRICS;
 
 /** Series from outside the proxy that the rules use: Prometheus itself and kube-state-metrics. */
-export const EXTERNAL_METRICS = new Set(['up', 'kube_pod_init_container_status_ready', 'kube_pod_container_status_ready']);
+export const EXTERNAL_METRICS = new Set([
+  'up',
+  'kube_pod_init_container_status_ready',
+  'kube_pod_container_status_ready',
+]);
 
 const HISTOGRAM_SUFFIXES = ['_bucket', '_sum', '_count'];
 

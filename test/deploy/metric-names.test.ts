@@ -53,7 +53,8 @@ describe('metric names used by the dashboard and the alerts', () => {
     const histograms = new Set(Object.entries(CONTRACT_METRICS).flatMap(([n, t]) => (t === 'histogram' ? [n] : [])));
     const defaults = await defaultMetricFamilies();
     const unknown = all.filter(
-      (u) => !(familyOf(u.name, histograms) in CONTRACT_METRICS) && !EXTERNAL_METRICS.has(u.name) && !defaults.has(u.name),
+      (u) =>
+        !(familyOf(u.name, histograms) in CONTRACT_METRICS) && !EXTERNAL_METRICS.has(u.name) && !defaults.has(u.name),
     );
     expect(unknown).toEqual([]);
   });
@@ -64,17 +65,22 @@ describe('metric names used by the dashboard and the alerts', () => {
   });
 
   // The contract list above is checked against the proxy's own list once src/ exports it.
-  it.skipIf(!existsSync(METRICS_MODULE))('are all exported by src/observability/metrics.ts (METRIC_NAMES)', async () => {
-    const mod: unknown = await import(pathToFileURL(METRICS_MODULE).href);
-    const exported = (mod as { METRIC_NAMES?: readonly string[] }).METRIC_NAMES;
-    expect(Array.isArray(exported), 'METRIC_NAMES is exported').toBe(true);
-    const names = new Set((exported ?? []).map((n) => (n.startsWith(PREFIX) ? n : PREFIX + n)));
-    const histograms = new Set(
-      [...names].filter((n) => CONTRACT_METRICS[n as keyof typeof CONTRACT_METRICS] === 'histogram' || n.endsWith('_seconds')),
-    );
-    const missing = [...new Set(proxyUses.map((u) => familyOf(u.name, histograms)))].filter((n) => !names.has(n));
-    expect(missing).toEqual([]);
-  });
+  it.skipIf(!existsSync(METRICS_MODULE))(
+    'are all exported by src/observability/metrics.ts (METRIC_NAMES)',
+    async () => {
+      const mod: unknown = await import(pathToFileURL(METRICS_MODULE).href);
+      const exported = (mod as { METRIC_NAMES?: readonly string[] }).METRIC_NAMES;
+      expect(Array.isArray(exported), 'METRIC_NAMES is exported').toBe(true);
+      const names = new Set((exported ?? []).map((n) => (n.startsWith(PREFIX) ? n : PREFIX + n)));
+      const histograms = new Set(
+        [...names].filter(
+          (n) => CONTRACT_METRICS[n as keyof typeof CONTRACT_METRICS] === 'histogram' || n.endsWith('_seconds'),
+        ),
+      );
+      const missing = [...new Set(proxyUses.map((u) => familyOf(u.name, histograms)))].filter((n) => !names.has(n));
+      expect(missing).toEqual([]);
+    },
+  );
 });
 
 /** Families (`# TYPE` lines) and sample lines of a Prometheus text exposition. */
@@ -102,7 +108,13 @@ describe('metric names used by the dashboard and the alerts, against a real scra
       as,
       config: {
         routes: [
-          { name: 'documents', match: { pathPrefix: '/documents' }, upstream: upstream.url, stripPrefix: true, scopes: ['documents:read'] },
+          {
+            name: 'documents',
+            match: { pathPrefix: '/documents' },
+            upstream: upstream.url,
+            stripPrefix: true,
+            scopes: ['documents:read'],
+          },
         ],
       },
     });
@@ -129,7 +141,9 @@ describe('metric names used by the dashboard and the alerts, against a real scra
 
   it('every name is a family in /metrics (proxy metrics and prom-client defaults)', () => {
     const histograms = new Set([...scrape.families].flatMap(([n, t]) => (t === 'histogram' ? [n] : [])));
-    const missing = all.filter((u) => !EXTERNAL_METRICS.has(u.name) && !scrape.families.has(familyOf(u.name, histograms)));
+    const missing = all.filter(
+      (u) => !EXTERNAL_METRICS.has(u.name) && !scrape.families.has(familyOf(u.name, histograms)),
+    );
     expect(missing).toEqual([]);
   });
 
@@ -139,11 +153,15 @@ describe('metric names used by the dashboard and the alerts, against a real scra
   });
 
   it('histogram buckets that the alerts select (le="...") exist', () => {
-    const les = new Set(ruleQueries().flatMap((q) => [...q.expr.matchAll(/_bucket\{[^}]*le="([^"]+)"/g)].map((m) => m[1])));
+    const les = new Set(
+      ruleQueries().flatMap((q) => [...q.expr.matchAll(/_bucket\{[^}]*le="([^"]+)"/g)].map((m) => m[1])),
+    );
     expect(les.size).toBeGreaterThan(0);
     for (const le of les) {
       expect(
-        scrape.samples.some((s) => s.startsWith('delegate_proxy_token_remaining_ttl_seconds_bucket{') && s.includes(`le="${le}"`)),
+        scrape.samples.some(
+          (s) => s.startsWith('delegate_proxy_token_remaining_ttl_seconds_bucket{') && s.includes(`le="${le}"`),
+        ),
         `bucket le="${le}"`,
       ).toBe(true);
     }
@@ -152,7 +170,11 @@ describe('metric names used by the dashboard and the alerts, against a real scra
   it('label values the alerts match on are what the proxy emits (code is the numeric status)', () => {
     expect(scrape.samples.some((s) => /^delegate_proxy_requests_total\{[^}]*code="200"/.test(s))).toBe(true);
     expect(scrape.samples.some((s) => /^delegate_proxy_requests_total\{[^}]*code="401"/.test(s))).toBe(true);
-    expect(scrape.samples.some((s) => /^delegate_proxy_token_exchanges_total\{[^}]*outcome="success"/.test(s))).toBe(true);
-    expect(scrape.samples.some((s) => /^delegate_proxy_token_cache_lookups_total\{[^}]*result="hit"/.test(s))).toBe(true);
+    expect(scrape.samples.some((s) => /^delegate_proxy_token_exchanges_total\{[^}]*outcome="success"/.test(s))).toBe(
+      true,
+    );
+    expect(scrape.samples.some((s) => /^delegate_proxy_token_cache_lookups_total\{[^}]*result="hit"/.test(s))).toBe(
+      true,
+    );
   });
 });

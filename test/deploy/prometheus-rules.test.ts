@@ -52,7 +52,11 @@ describe('PrometheusRule', () => {
         if (asArray(check.exp_alerts).length > 0) firing.add(String(check.alertname));
       }
     }
-    expect([...firing].sort()).toEqual(alerts().map((a) => String(a.alert)).sort());
+    expect([...firing].sort()).toEqual(
+      alerts()
+        .map((a) => String(a.alert))
+        .sort(),
+    );
   });
 });
 

@@ -82,10 +82,12 @@ export function dashboardQueries(dashboard = loadDashboard()): Query[] {
   const out: Query[] = [];
   for (const panel of dashboardPanels(dashboard)) {
     for (const t of Array.isArray(panel.targets) ? panel.targets : []) {
-      if (isRecord(t) && typeof t.expr === 'string') out.push({ where: `panel "${String(panel.title)}"`, expr: t.expr });
+      if (isRecord(t) && typeof t.expr === 'string')
+        out.push({ where: `panel "${String(panel.title)}"`, expr: t.expr });
     }
   }
-  const templating = isRecord(dashboard.templating) && Array.isArray(dashboard.templating.list) ? dashboard.templating.list : [];
+  const templating =
+    isRecord(dashboard.templating) && Array.isArray(dashboard.templating.list) ? dashboard.templating.list : [];
   for (const v of templating) {
     if (!isRecord(v) || v.type !== 'query') continue;
     const q = isRecord(v.query) ? String(v.query.query) : String(v.query);
@@ -97,7 +99,5 @@ export function dashboardQueries(dashboard = loadDashboard()): Query[] {
 
 /** Grafana variables replaced by values that keep the expression valid PromQL. */
 export function expandGrafanaVariables(expr: string): string {
-  return expr
-    .replace(/\$__rate_interval|\$__interval|\$__range/g, '5m')
-    .replace(/\$\{?[A-Za-z_]\w*\}?/g, '.*');
+  return expr.replace(/\$__rate_interval|\$__interval|\$__range/g, '5m').replace(/\$\{?[A-Za-z_]\w*\}?/g, '.*');
 }

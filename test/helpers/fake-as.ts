@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { generateKeyPair, SignJWT, type JWTPayload } from 'jose';
+import { generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { closeServer } from '../../src/server/listen.js';
 
 /** One request the fake AS received: path and the parsed form body. */

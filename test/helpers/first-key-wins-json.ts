@@ -31,7 +31,8 @@ export function parseFirstKeyWins(text: string): unknown {
         ws();
         i++; // :
         const v = value();
-        if (!Object.hasOwn(out, k)) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+        if (!Object.hasOwn(out, k))
+          Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
         ws();
         if (text[i++] === '}') return out;
       }

@@ -17,7 +17,12 @@ export function heapCensus(path: string): HeapCensus {
   const s = JSON.parse(readFileSync(path, 'utf8')) as Snapshot;
   const fields = s.snapshot.meta.node_fields;
   const types = s.snapshot.meta.node_types[0];
-  const [typeAt, nameAt, sizeAt, width] = [fields.indexOf('type'), fields.indexOf('name'), fields.indexOf('self_size'), fields.length];
+  const [typeAt, nameAt, sizeAt, width] = [
+    fields.indexOf('type'),
+    fields.indexOf('name'),
+    fields.indexOf('self_size'),
+    fields.length,
+  ];
   const counts = new Map<string, number>();
   let totalBytes = 0;
   for (let i = 0; i < s.nodes.length; i += width) {

@@ -29,7 +29,10 @@ export interface InHandlerPipeline {
  * authorization server is not what these tests look at: a client that answers at once, with the
  * scopes it was asked for.
  */
-export async function startInHandlerPipeline(routes: Record<string, unknown>[], closers: { push(close: () => Promise<void> | void): void }): Promise<InHandlerPipeline> {
+export async function startInHandlerPipeline(
+  routes: Record<string, unknown>[],
+  closers: { push(close: () => Promise<void> | void): void },
+): Promise<InHandlerPipeline> {
   const config = resolveConfig({
     authorizationServer: { tokenEndpoint: 'http://127.0.0.1:1/token', clientId: 'x', clientAuth: 'none' },
     routes,
@@ -38,10 +41,21 @@ export async function startInHandlerPipeline(routes: Record<string, unknown>[], 
   const client = {
     exchange: async (r: { scopes: readonly string[] }) => {
       exchanged.push([...r.scopes]);
-      return { accessToken: `delegated-${exchanged.length}`, issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token', tokenType: 'Bearer', expiresIn: 300, scopes: [...r.scopes] };
+      return {
+        accessToken: `delegated-${exchanged.length}`,
+        issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+        tokenType: 'Bearer',
+        expiresIn: 300,
+        scopes: [...r.scopes],
+      };
     },
   } as unknown as TokenExchangeClient;
-  const metrics = createMetrics({ registry: new Registry(), version: 'test', cacheEntries: () => 0, defaultMetrics: false });
+  const metrics = createMetrics({
+    registry: new Registry(),
+    version: 'test',
+    cacheEntries: () => 0,
+    defaultMetrics: false,
+  });
   const tokens = new TokenService({
     client,
     cache: { refreshAheadSeconds: 30, maxTtlSeconds: 3600, maxEntries: 100, clockSkewSeconds: 5 },
@@ -89,5 +103,10 @@ export async function startInHandlerPipeline(routes: Record<string, unknown>[], 
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   closers.push(() => closeServer(server));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, exchanged, obtains: () => obtains, dispatchedInHandler };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    exchanged,
+    obtains: () => obtains,
+    dispatchedInHandler,
+  };
 }

@@ -13,7 +13,12 @@ export function createLogSink(): LogSink {
   const raw: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      raw.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      raw.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       cb();
     },
   });

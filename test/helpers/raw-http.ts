@@ -45,7 +45,11 @@ export async function waitFor(check: () => boolean, timeoutMs = 5_000, what = 'c
 }
 
 /** Like waitFor, for a check that needs I/O (e.g. asking /readyz). */
-export async function waitForAsync(check: () => Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> {
+export async function waitForAsync(
+  check: () => Promise<boolean>,
+  timeoutMs = 5_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!(await check())) {
     if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);

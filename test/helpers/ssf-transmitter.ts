@@ -47,7 +47,11 @@ export interface Transmitter {
   failPoll: (body: PollRequest['body']) => boolean;
   sign(payload: JWTPayload, options?: SignOptions): Promise<string>;
   /** A CAEP event SET for an RFC 9493 subject (top-level sub_id, as SSF 1.0 puts it). */
-  event(type: string, subId: Record<string, unknown>, options?: SignOptions & { eventTimestamp?: number }): Promise<string>;
+  event(
+    type: string,
+    subId: Record<string, unknown>,
+    options?: SignOptions & { eventTimestamp?: number },
+  ): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -63,7 +67,10 @@ export async function push(
   return { status: res.statusCode, body: await res.body.text(), headers: res.headers };
 }
 
-export async function startTransmitter(options: { audience: string; pollAuthorization?: string }): Promise<Transmitter> {
+export async function startTransmitter(options: {
+  audience: string;
+  pollAuthorization?: string;
+}): Promise<Transmitter> {
   const { privateKey, publicKey } = await generateKeyPair('RS256', { modulusLength: 2048 });
   const forger = await generateKeyPair('RS256', { modulusLength: 2048 });
   const kid = 'tx-key-1';
@@ -81,7 +88,13 @@ export async function startTransmitter(options: { audience: string; pollAuthoriz
       }
       if (req.method === 'GET' && req.url === '/.well-known/ssf-configuration') {
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ issuer, jwks_uri: `${issuer}/jwks`, delivery_methods_supported: ['urn:ietf:rfc:8935', 'urn:ietf:rfc:8936'] }));
+        res.end(
+          JSON.stringify({
+            issuer,
+            jwks_uri: `${issuer}/jwks`,
+            delivery_methods_supported: ['urn:ietf:rfc:8935', 'urn:ietf:rfc:8936'],
+          }),
+        );
         return;
       }
       if (req.method === 'POST' && req.url === '/poll') {
@@ -133,7 +146,9 @@ export async function startTransmitter(options: { audience: string; pollAuthoriz
       sign(
         {
           sub_id: subId,
-          events: { [type]: { event_timestamp: o.eventTimestamp ?? Math.floor(Date.now() / 1000), initiating_entity: 'admin' } },
+          events: {
+            [type]: { event_timestamp: o.eventTimestamp ?? Math.floor(Date.now() / 1000), initiating_entity: 'admin' },
+          },
         },
         o,
       ),

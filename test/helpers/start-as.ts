@@ -2,7 +2,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AuthorizationServer, type DevClient, startAuthorizationServer } from '../../src/dev/authorization-server.js';
+import {
+  type AuthorizationServer,
+  type DevClient,
+  startAuthorizationServer,
+} from '../../src/dev/authorization-server.js';
 
 export const CLIENT_ID = 'agent-service';
 export const CLIENT_SECRET = 'test-secret with space+and:colon~';
@@ -32,12 +36,14 @@ export interface TestAuthorizationServer extends AuthorizationServer {
 }
 
 /** A real oidc-provider authorization server with the token-exchange grant, on port 0. */
-export async function startAs(options: {
-  accessTokenTtlSeconds?: number;
-  clients?: DevClient[];
-  tokenEndpointAuthMethod?: DevClient['tokenEndpointAuthMethod'];
-  delayMs?: number;
-} = {}): Promise<TestAuthorizationServer> {
+export async function startAs(
+  options: {
+    accessTokenTtlSeconds?: number;
+    clients?: DevClient[];
+    tokenEndpointAuthMethod?: DevClient['tokenEndpointAuthMethod'];
+    delayMs?: number;
+  } = {},
+): Promise<TestAuthorizationServer> {
   let received = 0;
   const faults: AsFaults = {
     mode: 'ok',

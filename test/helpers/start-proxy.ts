@@ -1,8 +1,8 @@
 import { Registry } from 'prom-client';
 import { createProxy, type DelegateProxy, type ProxyDeps } from '../../src/app.js';
-import type { Clock } from '../../src/pipeline/clock.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
+import type { Clock } from '../../src/pipeline/clock.js';
 import { createLogSink, type LogSink } from './log-sink.js';
 import { CLIENT_ID, type TestAuthorizationServer } from './start-as.js';
 

@@ -130,7 +130,12 @@ describe('dev authorization server: token exchange', () => {
     expect(status).toBe(200);
     expect(body).toMatchObject({ scope: 'a b', expires_in: 300 });
     const { payload } = await verifyIssued(as, body.access_token);
-    expect(payload).toMatchObject({ sub: 'bob', scope: 'a b', aud: 'urn:delegate-proxy:default', client_id: 'post-client' });
+    expect(payload).toMatchObject({
+      sub: 'bob',
+      scope: 'a b',
+      aud: 'urn:delegate-proxy:default',
+      client_id: 'post-client',
+    });
     expect(payload.act).toBeUndefined();
   });
 
@@ -189,7 +194,10 @@ describe('dev authorization server: token exchange', () => {
 
   it.each([
     ['not a JWT', async () => 'not-a-jwt'],
-    ['expired', async (as: AuthorizationServer) => as.issueSubjectToken({ sub: 'a', scope: ['x'], expiresInSeconds: -60 })],
+    [
+      'expired',
+      async (as: AuthorizationServer) => as.issueSubjectToken({ sub: 'a', scope: ['x'], expiresInSeconds: -60 }),
+    ],
     [
       'signed by another server',
       async () => {

@@ -1,9 +1,9 @@
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
+import { useClosers } from '../helpers/closers.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { manualClock, startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
-import { useClosers } from '../helpers/closers.js';
 
 const closers = useClosers();
 

@@ -25,10 +25,20 @@ describe('delegate-proxy CLI', () => {
   });
 
   it('--check-config lists every problem with its path and exits 1', async () => {
-    const cfg = file('bad.yaml', 'listen: nowhere\nauthorizationServer:\n  clientId: agent\nroutes:\n  - name: BAD\n    match: {}\n    upstream: ftp://x\n');
+    const cfg = file(
+      'bad.yaml',
+      'listen: nowhere\nauthorizationServer:\n  clientId: agent\nroutes:\n  - name: BAD\n    match: {}\n    upstream: ftp://x\n',
+    );
     const r = await runCli(['--check-config', '--config', cfg]);
     expect(r.code).toBe(1);
-    for (const p of ['listen:', 'authorizationServer.tokenEndpoint:', 'authorizationServer.clientSecretFile:', 'routes[0].name:', 'routes[0].match:', 'routes[0].upstream:']) {
+    for (const p of [
+      'listen:',
+      'authorizationServer.tokenEndpoint:',
+      'authorizationServer.clientSecretFile:',
+      'routes[0].name:',
+      'routes[0].match:',
+      'routes[0].upstream:',
+    ]) {
       expect(r.stderr).toContain(p);
     }
   });

@@ -30,7 +30,16 @@ describe('the user token on a keep-alive connection', () => {
     closers.push(() => upstream.close());
     const proxy = await startProxy({
       as,
-      config: { routes: [{ name: 'documents', match: { pathPrefix: '/documents' }, upstream: upstream.url, scopes: ['documents:read'] }] },
+      config: {
+        routes: [
+          {
+            name: 'documents',
+            match: { pathPrefix: '/documents' },
+            upstream: upstream.url,
+            scopes: ['documents:read'],
+          },
+        ],
+      },
     });
     closers.push(() => proxy.close());
     const alice = await as.userToken('alice', ['documents:read']);
@@ -40,14 +49,29 @@ describe('the user token on a keep-alive connection', () => {
 
     const raw = await rawRequest(
       proxy.url,
-      onOneConnection(host, [`Bearer ${alice}`, `Bearer ${alice}`, `Bearer ${bob}`, `Bearer ${alice}`, `Bearer ${alice}`, `Bearer ${alice}!`]),
+      onOneConnection(host, [
+        `Bearer ${alice}`,
+        `Bearer ${alice}`,
+        `Bearer ${bob}`,
+        `Bearer ${alice}`,
+        `Bearer ${alice}`,
+        `Bearer ${alice}!`,
+      ]),
     );
 
     // The malformed value after five good ones on the same connection is still refused.
     expect(statuses(raw)).toEqual([200, 200, 200, 200, 200, 401]);
     // Pipelined requests are handled concurrently: matched to their answers by path, not by order.
-    const subs = Object.fromEntries(upstream.requests.map((r) => [r.url, decodeJwt((r.headers.authorization ?? '').slice('Bearer '.length)).sub]));
-    expect(subs).toEqual({ '/documents/0': 'alice', '/documents/1': 'alice', '/documents/2': 'bob', '/documents/3': 'alice', '/documents/4': 'alice' });
+    const subs = Object.fromEntries(
+      upstream.requests.map((r) => [r.url, decodeJwt((r.headers.authorization ?? '').slice('Bearer '.length)).sub]),
+    );
+    expect(subs).toEqual({
+      '/documents/0': 'alice',
+      '/documents/1': 'alice',
+      '/documents/2': 'bob',
+      '/documents/3': 'alice',
+      '/documents/4': 'alice',
+    });
     for (const r of upstream.requests) {
       expect(r.rawHeaders.join('\n')).not.toContain(alice);
       expect(r.rawHeaders.join('\n')).not.toContain(bob);

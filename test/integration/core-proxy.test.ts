@@ -1,28 +1,32 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
+import { closeServer } from '../../src/server/listen.js';
+import { useClosers } from '../helpers/closers.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
 import { unusedAddress } from '../helpers/unused-address.js';
-import { useClosers } from '../helpers/closers.js';
-import { closeServer } from '../../src/server/listen.js';
 
 const closers = useClosers();
 
-async function setup(options: {
-  routes?: (upstream: TestUpstream) => Record<string, unknown>[];
-  upstream?: Parameters<typeof startUpstream>[0];
-  config?: Record<string, unknown>;
-  accessTokenTtlSeconds?: number;
-} = {}): Promise<{ as: TestAuthorizationServer; upstream: TestUpstream; proxy: TestProxy }> {
-  const as = await startAs(options.accessTokenTtlSeconds ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {});
+async function setup(
+  options: {
+    routes?: (upstream: TestUpstream) => Record<string, unknown>[];
+    upstream?: Parameters<typeof startUpstream>[0];
+    config?: Record<string, unknown>;
+    accessTokenTtlSeconds?: number;
+  } = {},
+): Promise<{ as: TestAuthorizationServer; upstream: TestUpstream; proxy: TestProxy }> {
+  const as = await startAs(
+    options.accessTokenTtlSeconds ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {},
+  );
   closers.push(() => as.close());
   const upstream = await startUpstream(options.upstream);
   closers.push(() => upstream.close());
@@ -48,7 +52,12 @@ function bearer(token: string): Record<string, string> {
 async function get(url: string, headers: Record<string, string> = {}) {
   const res = await request(url, { headers });
   const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) as Record<string, unknown> };
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    text,
+    json: () => JSON.parse(text) as Record<string, unknown>,
+  };
 }
 
 describe('delegated token reaches the upstream', () => {
@@ -99,7 +108,15 @@ describe('delegated token reaches the upstream', () => {
       as,
       config: {
         actorToken: { file: actorFile },
-        routes: [{ name: 'r', match: { pathPrefix: '/r' }, upstream: upstream.url, scopes: ['documents:read'], resource: 'https://docs.internal/' }],
+        routes: [
+          {
+            name: 'r',
+            match: { pathPrefix: '/r' },
+            upstream: upstream.url,
+            scopes: ['documents:read'],
+            resource: 'https://docs.internal/',
+          },
+        ],
       },
     });
     closers.push(() => proxy.close());
@@ -217,7 +234,9 @@ describe('errors the agent gets', () => {
     const user = await as.userToken('carol', ['calendar:read']);
     const res = await get(`${proxy.url}/documents/a`, bearer(user));
     expect(res.status).toBe(403);
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="delegate-proxy", error="insufficient_scope", scope="documents:read"');
+    expect(res.headers['www-authenticate']).toBe(
+      'Bearer realm="delegate-proxy", error="insufficient_scope", scope="documents:read"',
+    );
     expect(res.json().error).toBe('insufficient_scope');
     // The AS's own description is an operator detail, not for the agent.
     expect(res.text).not.toMatch(/requested scope/i);
@@ -279,7 +298,9 @@ describe('errors the agent gets', () => {
 
   it('upstream down -> 502 bad_gateway', async () => {
     const down = await unusedAddress();
-    const { as, proxy } = await setup({ routes: () => [{ name: 'down', match: { pathPrefix: '/documents' }, upstream: down.url }] });
+    const { as, proxy } = await setup({
+      routes: () => [{ name: 'down', match: { pathPrefix: '/documents' }, upstream: down.url }],
+    });
     const user = await as.userToken('alice', ['documents:read']);
     const res = await get(`${proxy.url}/documents/a`, bearer(user));
     expect(res.status).toBe(502);
@@ -362,7 +383,9 @@ describe('streaming', () => {
     });
     const user = await as.userToken('alice', ['documents:read']);
     const started = performance.now();
-    const res = await request(`${proxy.url}/events/stream`, { headers: { ...bearer(user), accept: 'text/event-stream' } });
+    const res = await request(`${proxy.url}/events/stream`, {
+      headers: { ...bearer(user), accept: 'text/event-stream' },
+    });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toBe('text/event-stream');
     const arrivals: Array<{ at: number; text: string }> = [];

@@ -22,15 +22,24 @@ const WRITE = 'mcp:tools:write';
 
 describe('cross-domain MCP route (SDK client -> proxy -> SDK server trusting only the resource AS)', () => {
   it('lists and calls tools with the resource AS token; the server never sees the user token or the ID-JAG', async () => {
-    const clients = [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, tokenEndpointAuthMethod: 'client_secret_basic' as const }];
+    const clients = [
+      { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, tokenEndpointAuthMethod: 'client_secret_basic' as const },
+    ];
     const idp = await startAuthorizationServer({ clients, idJag: {} });
     closers.push(() => idp.close());
-    const resourceAs = await startAuthorizationServer({ clients, jwtBearer: { trustedIssuer: idp.issuer, jwksUri: idp.jwksUri } });
+    const resourceAs = await startAuthorizationServer({
+      clients,
+      jwtBearer: { trustedIssuer: idp.issuer, jwksUri: idp.jwksUri },
+    });
     closers.push(() => resourceAs.close());
 
     // The MCP server trusts the resource AS only (issuer, audience, its JWKS).
     const guard = createGuard({ issuer: resourceAs.issuer, audience: RESOURCE, jwksUri: resourceAs.jwksUri });
-    const handle = createMcpHttpHandler({ guard, enableJsonResponse: false, createMcpServer: () => createFilesServer(guard, new Map([['notes.txt', 'hello']])) });
+    const handle = createMcpHttpHandler({
+      guard,
+      enableJsonResponse: false,
+      createMcpServer: () => createFilesServer(guard, new Map([['notes.txt', 'hello']])),
+    });
     const seen: IncomingMessage['headers'][] = [];
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
@@ -49,7 +58,9 @@ describe('cross-domain MCP route (SDK client -> proxy -> SDK server trusting onl
     const proxy = await startProxy({
       config: {
         authorizationServer: { issuer: idp.issuer, clientId: CLIENT_ID, clientSecretFile: secretFile },
-        authorizationServers: { partner: { issuer: resourceAs.issuer, clientId: CLIENT_ID, clientSecretFile: secretFile } },
+        authorizationServers: {
+          partner: { issuer: resourceAs.issuer, clientId: CLIENT_ID, clientSecretFile: secretFile },
+        },
         routes: [
           {
             name: 'partner-tools',
@@ -68,7 +79,11 @@ describe('cross-domain MCP route (SDK client -> proxy -> SDK server trusting onl
 
     const user = await idp.issueSubjectToken({ sub: 'alice', scope: [READ, WRITE] });
     const client = new Client({ name: 'test-agent', version: '1.0.0' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${proxy.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${user}` } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${proxy.url}/mcp`), {
+        requestInit: { headers: { Authorization: `Bearer ${user}` } },
+      }),
+    );
     closers.push(() => client.close());
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name)).toContain('read_file');

@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { Agent, request } from 'undici';
 import { describe, expect, it, vi } from 'vitest';
-import { type AuthorizationServer, type AuthorizationServerOptions, startAuthorizationServer } from '../../src/dev/authorization-server.js';
+import {
+  type AuthorizationServer,
+  type AuthorizationServerOptions,
+  startAuthorizationServer,
+} from '../../src/dev/authorization-server.js';
 import { useClosers } from '../helpers/closers.js';
 import { CLIENT_ID, CLIENT_SECRET } from '../helpers/start-as.js';
 import { manualClock, startProxy } from '../helpers/start-proxy.js';
@@ -78,7 +82,10 @@ async function setup(options: { clock?: ReturnType<typeof manualClock>; route?: 
 }
 
 async function get(url: string, token: string, dispatcher?: Agent) {
-  const res = await request(url, { headers: { authorization: `Bearer ${token}` }, ...(dispatcher ? { dispatcher } : {}) });
+  const res = await request(url, {
+    headers: { authorization: `Bearer ${token}` },
+    ...(dispatcher ? { dispatcher } : {}),
+  });
   const text = await res.body.text();
   return { status: res.statusCode, text };
 }
@@ -98,20 +105,37 @@ describe('cross-domain routes (ID-JAG)', () => {
     // Step (b): RFC 7523 at the resource AS with the ID-JAG.
     expect(bearerGrants()).toHaveLength(1);
     const assertion = bearerGrants()[0]?.params.assertion ?? '';
-    expect(decodeJwt(assertion)).toMatchObject({ iss: idp.issuer, aud: resourceAs.issuer, sub: 'alice', client_id: CLIENT_ID });
+    expect(decodeJwt(assertion)).toMatchObject({
+      iss: idp.issuer,
+      aud: resourceAs.issuer,
+      sub: 'alice',
+      client_id: CLIENT_ID,
+    });
     expect(bearerGrants()[0]?.params.subject_token).toBeUndefined();
 
     const seen = upstream.requests[0];
     const delegated = String(seen?.headers.authorization).slice('Bearer '.length);
-    expect(decodeJwt(delegated)).toMatchObject({ iss: resourceAs.issuer, sub: 'alice', scope: 'crm:read', aud: RESOURCE });
+    expect(decodeJwt(delegated)).toMatchObject({
+      iss: resourceAs.issuer,
+      sub: 'alice',
+      scope: 'crm:read',
+      aud: RESOURCE,
+    });
     const raw = seen?.rawHeaders.join('\n') ?? '';
     expect(raw).not.toContain(user);
     expect(raw).not.toContain(assertion);
 
     const metrics = await (await request(`${proxy.adminUrl}/metrics`)).body.text();
-    expect(metrics).toContain('delegate_proxy_authorization_server_requests_total{server="default",step="id_jag",outcome="success"} 1');
-    expect(metrics).toContain('delegate_proxy_authorization_server_requests_total{server="crm",step="jwt_bearer",outcome="success"} 1');
-    const audit = proxy.logs.lines().filter((l) => l.audit === 'cross_app_access').map((l) => `${String(l.step)}:${String(l.outcome)}`);
+    expect(metrics).toContain(
+      'delegate_proxy_authorization_server_requests_total{server="default",step="id_jag",outcome="success"} 1',
+    );
+    expect(metrics).toContain(
+      'delegate_proxy_authorization_server_requests_total{server="crm",step="jwt_bearer",outcome="success"} 1',
+    );
+    const audit = proxy.logs
+      .lines()
+      .filter((l) => l.audit === 'cross_app_access')
+      .map((l) => `${String(l.step)}:${String(l.outcome)}`);
     expect(audit).toEqual(['id_jag:success', 'jwt_bearer:success']);
   });
 
@@ -120,7 +144,10 @@ describe('cross-domain routes (ID-JAG)', () => {
     const user = await idp.issueSubjectToken({ sub: 'mallory', scope: ['crm:read'] });
     const res = await get(`${proxy.url}/crm/accounts`, user);
     expect(res.status).toBe(403);
-    expect(JSON.parse(res.text)).toMatchObject({ error: 'insufficient_scope', error_description: expect.stringContaining('access_denied') });
+    expect(JSON.parse(res.text)).toMatchObject({
+      error: 'insufficient_scope',
+      error_description: expect.stringContaining('access_denied'),
+    });
     expect(bearerGrants()).toHaveLength(0);
     expect(upstream.requests).toHaveLength(0);
   });
@@ -162,7 +189,9 @@ describe('cross-domain routes (ID-JAG)', () => {
   });
 
   it('a route overrides subjectToken.type (the default stays access_token)', async () => {
-    const { idp, proxy, idJags } = await setup({ route: { subjectToken: { type: 'urn:ietf:params:oauth:token-type:jwt' } } });
+    const { idp, proxy, idJags } = await setup({
+      route: { subjectToken: { type: 'urn:ietf:params:oauth:token-type:jwt' } },
+    });
     const user = await idp.issueSubjectToken({ sub: 'dave', scope: ['crm:read'] });
     expect((await get(`${proxy.url}/crm/x`, user)).status).toBe(200);
     expect(idJags()[0]?.params.subject_token_type).toBe('urn:ietf:params:oauth:token-type:jwt');

@@ -31,7 +31,11 @@ describe('--dev setup', () => {
     expect(text).not.toContain(token!);
     const body = JSON.parse(text) as { path: string; delegatedToken: { claims: Record<string, unknown> } };
     expect(body.path).toBe('/hello');
-    expect(body.delegatedToken.claims).toMatchObject({ sub: 'alice', scope: 'documents:read', aud: setup.upstream.url });
+    expect(body.delegatedToken.claims).toMatchObject({
+      sub: 'alice',
+      scope: 'documents:read',
+      aud: setup.upstream.url,
+    });
     const received = setup.upstream.requests[0]!.headers.authorization!.slice(7);
     expect(received).not.toBe(token);
     expect(decodeJwt(received).client_id).toBe('delegate-proxy-dev');

@@ -3,11 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/pipeline/clock.js';
 import type { TokenService } from '../../src/auth/token-service.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { systemClock } from '../../src/pipeline/clock.js';
 import type { Forwarder } from '../../src/proxy/forwarder.js';
 import { createHandler } from '../../src/proxy/handler.js';
 import { RouteTable } from '../../src/routing/route-table.js';
@@ -45,23 +45,37 @@ describe('errors turned into responses in one place', () => {
     };
     const tokens = {
       describe: (token: string) => ({ token, hash: 'h', sub: undefined, expiresAt: undefined }),
-      obtain: async () => ({ token: { accessToken: 'delegated', scopes: [], expiresAt: Date.now() + 60_000, refreshAt: Date.now() + 30_000 }, result: 'miss', key: 'k' }),
+      obtain: async () => ({
+        token: { accessToken: 'delegated', scopes: [], expiresAt: Date.now() + 60_000, refreshAt: Date.now() + 30_000 },
+        result: 'miss',
+        key: 'k',
+      }),
       cached: () => undefined,
     } as unknown as TokenService;
     const handler = createHandler({
       runtime: () => ({ routes: new RouteTable(config.routes), subjectHeader: 'authorization', config }),
       tokens,
       forwarder,
-      metrics: createMetrics({ registry: new Registry(), version: 'test', cacheEntries: () => 0, defaultMetrics: false }),
+      metrics: createMetrics({
+        registry: new Registry(),
+        version: 'test',
+        cacheEntries: () => 0,
+        defaultMetrics: false,
+      }),
       logger: createLogger({ level: 'debug', destination: logs }),
       clock: systemClock,
     });
     const server: Server = createServer(handler);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     closers.push(() => closeServer(server));
-    const res = await request(`http://127.0.0.1:${(server.address() as AddressInfo).port}/r/a`, { headers: { authorization: 'Bearer user-token' } });
+    const res = await request(`http://127.0.0.1:${(server.address() as AddressInfo).port}/r/a`, {
+      headers: { authorization: 'Bearer user-token' },
+    });
     expect(res.statusCode).toBe(500);
-    expect(await res.body.json()).toEqual({ error: 'internal_error', error_description: 'the proxy failed to handle the request' });
+    expect(await res.body.json()).toEqual({
+      error: 'internal_error',
+      error_description: 'the proxy failed to handle the request',
+    });
     const line = logs.lines().find((l) => l.msg === 'request failed');
     expect(line).toMatchObject({ level: 'error', code: 'internal_error', status: 500 });
     expect(String((line?.err as { stack?: string } | undefined)?.stack)).toContain('TypeError: planted defect');

@@ -39,7 +39,17 @@ async function upstreamWith(handler: (req: IncomingMessage, res: ServerResponse)
 async function proxyTo(upstream: Upstream): Promise<{ proxy: TestProxy; auth: { authorization: string } }> {
   const proxy = await startProxy({
     as,
-    config: { routes: [{ name: 'r', match: { pathPrefix: '/r' }, upstream: upstream.url, stripPrefix: true, scopes: ['documents:read'] }] },
+    config: {
+      routes: [
+        {
+          name: 'r',
+          match: { pathPrefix: '/r' },
+          upstream: upstream.url,
+          stripPrefix: true,
+          scopes: ['documents:read'],
+        },
+      ],
+    },
   });
   closers.push(() => proxy.close());
   return { proxy, auth: { authorization: `Bearer ${await as.userToken('alice', ['documents:read'])}` } };
@@ -61,7 +71,13 @@ describe('forwarding engine', () => {
     let seen: IncomingMessage['headers'] = {};
     const upstream = await upstreamWith((req, res) => {
       seen = req.headers;
-      res.writeHead(200, { connection: 'x-upstream-hop', 'x-upstream-hop': 'secret', 'keep-alive': 'timeout=1', 'proxy-authenticate': 'Basic', 'x-kept': 'yes' });
+      res.writeHead(200, {
+        connection: 'x-upstream-hop',
+        'x-upstream-hop': 'secret',
+        'keep-alive': 'timeout=1',
+        'proxy-authenticate': 'Basic',
+        'x-kept': 'yes',
+      });
       res.end('ok');
     });
     const { proxy, auth } = await proxyTo(upstream);
@@ -90,7 +106,13 @@ describe('forwarding engine', () => {
     });
     const { proxy, auth } = await proxyTo(upstream);
     const res = await request(`${proxy.url}/r/x`, {
-      headers: { ...auth, 'x-forwarded-for': '10.6.6.6', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https', forwarded: 'for=10.6.6.6' },
+      headers: {
+        ...auth,
+        'x-forwarded-for': '10.6.6.6',
+        'x-forwarded-host': 'evil.example',
+        'x-forwarded-proto': 'https',
+        forwarded: 'for=10.6.6.6',
+      },
     });
     await res.body.text();
     expect(seen['x-forwarded-for']).toBe('127.0.0.1');
@@ -139,7 +161,11 @@ describe('forwarding engine', () => {
     });
     const { proxy, auth } = await proxyTo(upstream);
     const size = 8 * 1024 * 1024;
-    const res = await request(`${proxy.url}/r/upload`, { method: 'PUT', headers: { ...auth, 'content-length': String(size) }, body: Buffer.alloc(size, 1) });
+    const res = await request(`${proxy.url}/r/upload`, {
+      method: 'PUT',
+      headers: { ...auth, 'content-length': String(size) },
+      body: Buffer.alloc(size, 1),
+    });
     expect(await res.body.text()).toBe(String(size));
     expect(length).toBe(String(size));
   });

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useClosers } from '../helpers/closers.js';
 import { waitFor } from '../helpers/raw-http.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
-import { useClosers } from '../helpers/closers.js';
 
 const closers = useClosers();
 
@@ -64,7 +64,8 @@ async function call(proxy: TestProxy, user: string): Promise<number> {
   return res.statusCode;
 }
 
-const actOf = (upstream: TestUpstream, i: number) => decodeJwt((upstream.requests[i]!.headers.authorization ?? '').slice(7)).act;
+const actOf = (upstream: TestUpstream, i: number) =>
+  decodeJwt((upstream.requests[i]!.headers.authorization ?? '').slice(7)).act;
 
 describe('actor token from a file', () => {
   it('a kubelet-style rotation mid-test: the next exchange sends the new actor token and makes a new cache entry', async () => {

@@ -2,10 +2,17 @@ import type { ServerResponse } from 'node:http';
 import { decodeJwt } from 'jose';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { type FakeAs, type FakeAsAnswer, type FakeAsRequest, issued, makeJwt, startFakeAs } from '../helpers/fake-as.js';
+import { useClosers } from '../helpers/closers.js';
+import {
+  type FakeAs,
+  type FakeAsAnswer,
+  type FakeAsRequest,
+  issued,
+  makeJwt,
+  startFakeAs,
+} from '../helpers/fake-as.js';
 import { manualClock, startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
-import { useClosers } from '../helpers/closers.js';
 
 const closers = useClosers();
 
@@ -86,7 +93,10 @@ describe('failure policy toward the authorization server', () => {
     expect((await get(`${proxy.url}/r/a`, bob)).status).toBe(200);
     expect(fake.tokenRequests()).toHaveLength(5);
 
-    const states = proxy.logs.lines().filter((l) => typeof l.circuit === 'string').map((l) => l.circuit);
+    const states = proxy.logs
+      .lines()
+      .filter((l) => typeof l.circuit === 'string')
+      .map((l) => l.circuit);
     expect(states).toEqual(['open', 'half_open', 'closed']);
   });
 
@@ -130,7 +140,9 @@ describe('failure policy toward the authorization server', () => {
   });
 
   it('a 4xx answer is never retried', async () => {
-    const { fake, proxy } = await setup(() => ({ status: 400, body: { error: 'invalid_request' } }), { retry: { maxAttempts: 5, backoffMs: 0 } });
+    const { fake, proxy } = await setup(() => ({ status: 400, body: { error: 'invalid_request' } }), {
+      retry: { maxAttempts: 5, backoffMs: 0 },
+    });
     const res = await get(`${proxy.url}/r/a`, await userToken('alice'));
     expect(res.status).toBe(502);
     expect(fake.tokenRequests()).toHaveLength(1);
@@ -177,7 +189,9 @@ describe('failure policy toward the authorization server', () => {
   });
 
   it('never falls back to the user token while the AS is failing', async () => {
-    const { upstream, proxy } = await setup(() => ({ status: 500, body: {} }), { retry: { maxAttempts: 2, backoffMs: 0 } });
+    const { upstream, proxy } = await setup(() => ({ status: 500, body: {} }), {
+      retry: { maxAttempts: 2, backoffMs: 0 },
+    });
     const alice = await userToken('alice');
     for (let i = 0; i < 3; i++) expect((await get(`${proxy.url}/r/a`, alice)).status).toBe(503);
     expect(upstream.requests).toHaveLength(0);

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { decodeJwt, type JWTPayload } from 'jose';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
+import { useClosers } from '../helpers/closers.js';
 import { type FakeAs, type FakeAsRequest, issued, makeJwt, startFakeAs } from '../helpers/fake-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
-import { useClosers } from '../helpers/closers.js';
 
 const closers = useClosers();
 
@@ -65,7 +65,14 @@ async function setup(
       },
       ...actorToken,
       routes: [
-        { name: 'docs', match: { pathPrefix: '/docs' }, upstream: upstream.url, scopes: ['documents:read'], audience: AUDIENCE, resource: RESOURCE },
+        {
+          name: 'docs',
+          match: { pathPrefix: '/docs' },
+          upstream: upstream.url,
+          scopes: ['documents:read'],
+          audience: AUDIENCE,
+          resource: RESOURCE,
+        },
       ],
     },
   });

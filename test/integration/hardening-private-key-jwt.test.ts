@@ -5,11 +5,11 @@ import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/load.js';
+import { useClosers } from '../helpers/closers.js';
+import { problemsOf } from '../helpers/config-problems.js';
 import { CLIENT_ID, startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
-import { useClosers } from '../helpers/closers.js';
-import { problemsOf } from '../helpers/config-problems.js';
 
 const closers = useClosers();
 
@@ -20,14 +20,24 @@ function writeTemp(name: string, text: string): string {
 }
 
 /** The AS knows only `publicJwk` for our client: it verifies every assertion itself. */
-async function setup(publicJwk: object, privateKeyFile: string): Promise<{ as: TestAuthorizationServer; upstream: TestUpstream; proxy: TestProxy }> {
-  const as = await startAs({ clients: [{ clientId: CLIENT_ID, tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [publicJwk] } }] });
+async function setup(
+  publicJwk: object,
+  privateKeyFile: string,
+): Promise<{ as: TestAuthorizationServer; upstream: TestUpstream; proxy: TestProxy }> {
+  const as = await startAs({
+    clients: [{ clientId: CLIENT_ID, tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [publicJwk] } }],
+  });
   closers.push(() => as.close());
   const upstream = await startUpstream();
   closers.push(() => upstream.close());
   const proxy = await startProxy({
     config: {
-      authorizationServer: { tokenEndpoint: as.tokenEndpoint, clientId: CLIENT_ID, clientAuth: 'private_key_jwt', privateKeyFile },
+      authorizationServer: {
+        tokenEndpoint: as.tokenEndpoint,
+        clientId: CLIENT_ID,
+        clientAuth: 'private_key_jwt',
+        privateKeyFile,
+      },
       routes: [{ name: 'r', match: { pathPrefix: '/r' }, upstream: upstream.url, scopes: ['documents:read'] }],
     },
   });
@@ -48,7 +58,9 @@ describe('client authentication: private_key_jwt', () => {
     const res = await call(proxy, await as.userToken('alice', ['documents:read']));
     expect(res.status).toBe(200);
     expect(as.exchanges.at(-1)).toMatchObject({ clientId: CLIENT_ID, outcome: 'issued' });
-    expect(as.exchanges.at(-1)!.params.client_assertion_type).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+    expect(as.exchanges.at(-1)!.params.client_assertion_type).toBe(
+      'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    );
     expect(upstream.requests).toHaveLength(1);
   });
 
@@ -76,7 +88,10 @@ describe('client authentication: private_key_jwt', () => {
     const { as, upstream, proxy } = await setup(await exportJWK(registered.publicKey), keyFile);
     const res = await call(proxy, await as.userToken('alice', ['documents:read']));
     expect(res.status).toBe(502);
-    expect(res.json).toEqual({ error: 'bad_gateway', error_description: 'the proxy could not authenticate to the authorization server' });
+    expect(res.json).toEqual({
+      error: 'bad_gateway',
+      error_description: 'the proxy could not authenticate to the authorization server',
+    });
     expect(upstream.requests).toHaveLength(0);
     expect(proxy.logs.lines().some((l) => l.outcome === 'invalid_client')).toBe(true);
   });
@@ -86,26 +101,36 @@ describe('client authentication: private key validated at config load', () => {
   function load(privateKeyFile: string) {
     return () =>
       resolveConfig({
-        authorizationServer: { tokenEndpoint: 'https://as.example/token', clientId: 'c', clientAuth: 'private_key_jwt', privateKeyFile },
+        authorizationServer: {
+          tokenEndpoint: 'https://as.example/token',
+          clientId: 'c',
+          clientAuth: 'private_key_jwt',
+          privateKeyFile,
+        },
         routes: [{ name: 'r', match: { pathPrefix: '/r' }, upstream: 'http://127.0.0.1:1' }],
       });
   }
 
-
   it('a missing key file is a problem at authorizationServer.privateKeyFile', () => {
-    expect(problemsOf(load('/nonexistent/key.pem'))).toEqual(['authorizationServer.privateKeyFile: cannot read /nonexistent/key.pem (ENOENT)']);
+    expect(problemsOf(load('/nonexistent/key.pem'))).toEqual([
+      'authorizationServer.privateKeyFile: cannot read /nonexistent/key.pem (ENOENT)',
+    ]);
   });
 
   it('a public key instead of a private one is refused with its path', async () => {
     const { publicKey } = await generateKeyPair('RS256', { extractable: true });
     const file = writeTemp('public.pem', await exportSPKI(publicKey));
-    expect(problemsOf(load(file))).toEqual([expect.stringMatching(/^authorizationServer\.privateKeyFile: .*not a private key in PEM or JWK form/)]);
+    expect(problemsOf(load(file))).toEqual([
+      expect.stringMatching(/^authorizationServer\.privateKeyFile: .*not a private key in PEM or JWK form/),
+    ]);
   });
 
   it('a public JWK (no "d") is refused with its path', async () => {
     const { publicKey } = await generateKeyPair('ES256', { extractable: true });
     const file = writeTemp('public.jwk', JSON.stringify(await exportJWK(publicKey)));
-    expect(problemsOf(load(file))).toEqual([expect.stringMatching(/^authorizationServer\.privateKeyFile: .*no private part/)]);
+    expect(problemsOf(load(file))).toEqual([
+      expect.stringMatching(/^authorizationServer\.privateKeyFile: .*no private part/),
+    ]);
   });
 
   it('text that is no key at all is refused without echoing it', () => {

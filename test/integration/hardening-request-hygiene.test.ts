@@ -3,12 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProxy } from '../../src/app.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { useClosers } from '../helpers/closers.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { rawRequest, statusOf } from '../helpers/raw-http.js';
 import { CLIENT_ID, startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
-import { useClosers } from '../helpers/closers.js';
 
 const closers = useClosers();
 
@@ -68,7 +68,10 @@ describe('request hygiene: targets', () => {
   it('CONNECT is refused with 405 and opens no tunnel', async () => {
     const s = await setup();
     const target = new URL(s.other.url).host;
-    const raw = await rawRequest(s.proxy.url, `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\nAuthorization: Bearer ${s.user}\r\n\r\n`);
+    const raw = await rawRequest(
+      s.proxy.url,
+      `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\nAuthorization: Bearer ${s.user}\r\n\r\n`,
+    );
     expect(statusOf(raw)).toBe(405);
     expectNothingLeaked(s, raw);
   });
@@ -160,7 +163,10 @@ describe('request hygiene: framing (request smuggling)', () => {
       // request went out) its exact length.
       const te = r.headers['transfer-encoding'];
       const cl = r.headers['content-length'];
-      expect(te === 'chunked' ? cl === undefined : te === undefined && cl === String(smuggled.length), `${r.method} ${te} ${cl}`).toBe(true);
+      expect(
+        te === 'chunked' ? cl === undefined : te === undefined && cl === String(smuggled.length),
+        `${r.method} ${te} ${cl}`,
+      ).toBe(true);
       expect(r.body, r.method).toBe(smuggled);
     }
   });
@@ -254,7 +260,9 @@ describe('request hygiene: credentials never forwarded', () => {
         stripHeaders: ['bad header'],
         routes: [{ name: 'r', match: { pathPrefix: '/r' }, upstream: 'http://127.0.0.1:1', stripCookies: ['a;b'] }],
       }),
-    ).toThrow(/stripHeaders\[0\]: must be an HTTP header name[\s\S]*routes\[0\]\.stripCookies\[0\]: must be a cookie name/);
+    ).toThrow(
+      /stripHeaders\[0\]: must be an HTTP header name[\s\S]*routes\[0\]\.stripCookies\[0\]: must be a cookie name/,
+    );
   });
 });
 

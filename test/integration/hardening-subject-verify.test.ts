@@ -1,11 +1,11 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock } from '../../src/pipeline/clock.js';
+import { useClosers } from '../helpers/closers.js';
 import { makeJwt } from '../helpers/fake-as.js';
 import { CLIENT_ID, startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { manualClock, startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
-import { useClosers } from '../helpers/closers.js';
 
 const closers = useClosers();
 
@@ -26,7 +26,14 @@ async function setup(
     as,
     config: {
       ...(options.discover ? { authorizationServer: { issuer: as.issuer } } : {}),
-      subjectToken: { verify: { issuer: as.issuer, audience: CLIENT_ID, ...(options.discover ? {} : { jwksUri: as.jwksUri }), ...verify } },
+      subjectToken: {
+        verify: {
+          issuer: as.issuer,
+          audience: CLIENT_ID,
+          ...(options.discover ? {} : { jwksUri: as.jwksUri }),
+          ...verify,
+        },
+      },
       routes: [{ name: 'r', match: { pathPrefix: '/r' }, upstream: upstream.url, scopes: ['documents:read'] }],
     },
     ...(options.clock ? { clock: options.clock } : {}),
@@ -41,7 +48,11 @@ async function call(proxy: TestProxy, token: string) {
   return { status: res.statusCode, headers: res.headers, json: JSON.parse(text) as Record<string, unknown> };
 }
 
-async function expectRefusedBeforeExchange(s: Awaited<ReturnType<typeof setup>>, token: string, description = 'the user token is not valid') {
+async function expectRefusedBeforeExchange(
+  s: Awaited<ReturnType<typeof setup>>,
+  token: string,
+  description = 'the user token is not valid',
+) {
   const res = await call(s.proxy, token);
   expect(res.status).toBe(401);
   expect(res.json).toEqual({ error: 'invalid_token', error_description: description });
@@ -62,18 +73,32 @@ describe('subject token verification (subjectToken.verify)', () => {
 
   it('an expired user token gets 401 before any exchange', async () => {
     const s = await setup({ clockToleranceSeconds: 0 });
-    await expectRefusedBeforeExchange(s, await as.userToken('alice', ['documents:read'], -60), 'the user token has expired');
+    await expectRefusedBeforeExchange(
+      s,
+      await as.userToken('alice', ['documents:read'], -60),
+      'the user token has expired',
+    );
   });
 
   it('a token signed with a foreign key (right iss and aud) gets 401 before any exchange', async () => {
     const s = await setup({});
-    const forged = await makeJwt({ iss: as.issuer, aud: CLIENT_ID, sub: 'alice', scope: 'documents:read', exp: Math.floor(Date.now() / 1000) + 600 });
+    const forged = await makeJwt({
+      iss: as.issuer,
+      aud: CLIENT_ID,
+      sub: 'alice',
+      scope: 'documents:read',
+      exp: Math.floor(Date.now() / 1000) + 600,
+    });
     await expectRefusedBeforeExchange(s, forged);
   });
 
   it('a token for another audience gets 401 before any exchange', async () => {
     const s = await setup({});
-    const token = await as.issueSubjectToken({ sub: 'alice', scope: ['documents:read'], audience: 'some-other-service' });
+    const token = await as.issueSubjectToken({
+      sub: 'alice',
+      scope: ['documents:read'],
+      audience: 'some-other-service',
+    });
     await expectRefusedBeforeExchange(s, token);
   });
 
@@ -103,7 +128,12 @@ describe('subject token verification (subjectToken.verify)', () => {
   it('without jwksUri the discovered jwks_uri is used', async () => {
     const s = await setup({}, { discover: true });
     expect((await call(s.proxy, await as.userToken('alice', ['documents:read']))).status).toBe(200);
-    const forged = await makeJwt({ iss: as.issuer, aud: CLIENT_ID, sub: 'alice', exp: Math.floor(Date.now() / 1000) + 600 });
+    const forged = await makeJwt({
+      iss: as.issuer,
+      aud: CLIENT_ID,
+      sub: 'alice',
+      exp: Math.floor(Date.now() / 1000) + 600,
+    });
     expect((await call(s.proxy, forged)).status).toBe(401);
   });
 

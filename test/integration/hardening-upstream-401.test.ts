@@ -2,11 +2,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeServer } from '../../src/server/listen.js';
+import { useClosers } from '../helpers/closers.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
-import { useClosers } from '../helpers/closers.js';
-import { closeServer } from '../../src/server/listen.js';
 
 const closers = useClosers();
 
@@ -28,7 +28,9 @@ async function setup(refuse: () => boolean): Promise<{ upstream: TestUpstream; p
   closers.push(() => upstream.close());
   const proxy = await startProxy({
     as,
-    config: { routes: [{ name: 'r', match: { pathPrefix: '/r' }, upstream: upstream.url, scopes: ['documents:read'] }] },
+    config: {
+      routes: [{ name: 'r', match: { pathPrefix: '/r' }, upstream: upstream.url, scopes: ['documents:read'] }],
+    },
   });
   closers.push(() => proxy.close());
   return { upstream, proxy, before: as.exchanges.length };
@@ -92,13 +94,18 @@ describe('upstream 401 on a delegated token', () => {
       setTimeout(() => res.end('second'), 500);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    closers.push(
-      () => closeServer(server),
-    );
+    closers.push(() => closeServer(server));
     const proxy = await startProxy({
       as,
       config: {
-        routes: [{ name: 'r', match: { pathPrefix: '/r' }, upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, scopes: ['documents:read'] }],
+        routes: [
+          {
+            name: 'r',
+            match: { pathPrefix: '/r' },
+            upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+            scopes: ['documents:read'],
+          },
+        ],
       },
     });
     closers.push(() => proxy.close());

@@ -1,15 +1,15 @@
 import { writeFileSync } from 'node:fs';
 import { request } from 'undici';
-import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { loadConfigFile } from '../../src/config/load.js';
 import { createConfigReloader } from '../../src/server/reload.js';
+import { useClosers } from '../helpers/closers.js';
 import { CLIENT_ID, CLIENT_SECRET, startAs } from '../helpers/start-as.js';
 import { startProxy } from '../helpers/start-proxy.js';
 import { startUpstream } from '../helpers/start-upstream.js';
-import { writeConfig } from './shutdown-process.js';
 import { unusedAddress } from '../helpers/unused-address.js';
-import { useClosers } from '../helpers/closers.js';
+import { writeConfig } from './shutdown-process.js';
 
 const closers = useClosers();
 
@@ -27,7 +27,14 @@ describe('logs', () => {
       // The user token also rides in a session cookie below: stripped, or the request is refused (issue 13.7).
       stripCookies: ['session'],
       routes: [
-        { name: 'docs', match: { pathPrefix: '/docs' }, upstream: upstream.url, stripPrefix: true, scopes, audience: 'https://docs.example' },
+        {
+          name: 'docs',
+          match: { pathPrefix: '/docs' },
+          upstream: upstream.url,
+          stripPrefix: true,
+          scopes,
+          audience: 'https://docs.example',
+        },
         { name: 'admin', match: { pathPrefix: '/admin' }, upstream: upstream.url, scopes: ['admin:all'] },
         { name: 'down', match: { pathPrefix: '/down' }, upstream: down, scopes: ['documents:read'] },
       ],
@@ -138,10 +145,15 @@ describe('logs', () => {
     });
     expect(audit[6]).toMatchObject({ requestedScopes: ['documents:read', 'documents:write'] });
 
-    expect(lines).toContainEqual(expect.objectContaining({ level: 'error', msg: 'request failed', code: 'bad_gateway', status: 502 }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'error', msg: 'request failed', code: 'bad_gateway', status: 502 }),
+    );
     expect(lines).toContainEqual(expect.objectContaining({ msg: 'config reloaded', applied: ['routes[0].scopes'] }));
     expect(lines).toContainEqual(
-      expect.objectContaining({ level: 'error', problems: expect.arrayContaining([expect.stringMatching(/^routes: /)]) }),
+      expect.objectContaining({
+        level: 'error',
+        problems: expect.arrayContaining([expect.stringMatching(/^routes: /)]),
+      }),
     );
   });
 
@@ -154,9 +166,14 @@ describe('logs', () => {
       res.end('made');
     });
     closers.push(() => upstream.close());
-    const proxy = await startProxy({ as, config: { routes: [{ name: 'docs', match: { pathPrefix: '/' }, upstream: upstream.url }] } });
+    const proxy = await startProxy({
+      as,
+      config: { routes: [{ name: 'docs', match: { pathPrefix: '/' }, upstream: upstream.url }] },
+    });
     closers.push(() => proxy.close());
-    const res = await request(`${proxy.url}/x`, { headers: { authorization: `Bearer ${await as.userToken('alice', [])}` } });
+    const res = await request(`${proxy.url}/x`, {
+      headers: { authorization: `Bearer ${await as.userToken('alice', [])}` },
+    });
     await res.body.dump();
     expect(proxy.logs.lines().find((l) => l.access === true)).toMatchObject({ status: 201, upstreamStatus: 201 });
   });

@@ -10,11 +10,11 @@ import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createFilesServer, createMcpHttpHandler } from '../../examples/mcp-server/server.js';
 import { createGuard, type Guard } from '../../src/guard/index.js';
+import { closeServer } from '../../src/server/listen.js';
+import { useClosers } from '../helpers/closers.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
-import { useClosers } from '../helpers/closers.js';
-import { closeServer } from '../../src/server/listen.js';
 
 const AUDIENCE = 'https://mcp.internal';
 const READ = 'mcp:tools:read';
@@ -54,7 +54,10 @@ interface McpUpstream {
 function rpcOf(body: string): { rpc: string[]; tools: string[] } {
   if (body === '') return { rpc: [], tools: [] };
   const parsed: unknown = JSON.parse(body);
-  const messages = (Array.isArray(parsed) ? parsed : [parsed]) as Array<{ method?: string; params?: { name?: string } }>;
+  const messages = (Array.isArray(parsed) ? parsed : [parsed]) as Array<{
+    method?: string;
+    params?: { name?: string };
+  }>;
   return {
     rpc: messages.flatMap((m) => (m.method === undefined ? [] : [m.method])),
     tools: messages.flatMap((m) => (m.method === 'tools/call' && m.params?.name !== undefined ? [m.params.name] : [])),
@@ -93,9 +96,7 @@ async function startMcpUpstream(
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(
-    () => closeServer(server),
-  );
+  closers.push(() => closeServer(server));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, files };
 }
 
@@ -297,8 +298,12 @@ describe('filterToolsList', () => {
 });
 
 describe('JSON-RPC policy answers', () => {
-  const rpc = (id: number | undefined, method: string, params?: unknown) =>
-    ({ jsonrpc: '2.0', ...(id === undefined ? {} : { id }), method, ...(params === undefined ? {} : { params }) });
+  const rpc = (id: number | undefined, method: string, params?: unknown) => ({
+    jsonrpc: '2.0',
+    ...(id === undefined ? {} : { id }),
+    method,
+    ...(params === undefined ? {} : { params }),
+  });
 
   it('refuses a whole batch with one denied message, naming the ids, before any exchange', async () => {
     const { as, upstream, proxy } = await setup();
@@ -318,7 +323,11 @@ describe('JSON-RPC policy answers', () => {
       {
         jsonrpc: '2.0',
         id: 2,
-        error: { code: -32003, message: 'Insufficient scope', data: { error: 'insufficient_scope', requiredScopes: ['mcp:resources:read'] } },
+        error: {
+          code: -32003,
+          message: 'Insufficient scope',
+          data: { error: 'insufficient_scope', requiredScopes: ['mcp:resources:read'] },
+        },
       },
     ]);
     expect(as.exchanges).toHaveLength(0);
@@ -328,19 +337,31 @@ describe('JSON-RPC policy answers', () => {
   it('answers the AS refusal of a single request as a JSON-RPC error with the scope challenge', async () => {
     const { as, upstream, proxy } = await setup();
     const user = await as.userToken('alice', [READ]);
-    const res = await post(`${proxy.url}/mcp`, user, JSON.stringify(rpc(7, 'tools/call', { name: 'read_file', arguments: {} })));
+    const res = await post(
+      `${proxy.url}/mcp`,
+      user,
+      JSON.stringify(rpc(7, 'tools/call', { name: 'read_file', arguments: {} })),
+    );
     expect(res.status).toBe(403);
     expect(res.headers['www-authenticate']).toBe(
       `Bearer realm="delegate-proxy", error="insufficient_scope", scope="${WRITE}"`,
     );
-    expect(res.json()).toMatchObject({ jsonrpc: '2.0', id: 7, error: { code: -32003, data: { requiredScopes: [WRITE] } } });
+    expect(res.json()).toMatchObject({
+      jsonrpc: '2.0',
+      id: 7,
+      error: { code: -32003, data: { requiredScopes: [WRITE] } },
+    });
     expect(upstream.seen).toHaveLength(0);
   });
 
   it('checks a tools/call sent without an id (as a notification) like any tools/call', async () => {
     const { as, upstream, proxy } = await setup();
     const user = await as.userToken('alice', [READ]);
-    const res = await post(`${proxy.url}/mcp`, user, JSON.stringify(rpc(undefined, 'tools/call', { name: 'delete_file' })));
+    const res = await post(
+      `${proxy.url}/mcp`,
+      user,
+      JSON.stringify(rpc(undefined, 'tools/call', { name: 'delete_file' })),
+    );
     expect(res.status).toBe(403);
     expect(as.exchanges.at(-1)).toMatchObject({ params: { scope: `${DELETE} ${WRITE}` }, outcome: 'invalid_scope' });
     expect(upstream.seen).toHaveLength(0);
@@ -357,7 +378,11 @@ describe('JSON-RPC policy answers', () => {
 
   it('answers a body that is not a JSON-RPC message with -32600', async () => {
     const { as, upstream, proxy } = await setup();
-    const res = await post(`${proxy.url}/mcp`, await as.userToken('alice', [READ]), JSON.stringify({ id: 3, method: 'tools/list' }));
+    const res = await post(
+      `${proxy.url}/mcp`,
+      await as.userToken('alice', [READ]),
+      JSON.stringify({ id: 3, method: 'tools/list' }),
+    );
     expect(res.status).toBe(400);
     expect(res.json()).toEqual({ jsonrpc: '2.0', id: 3, error: { code: -32600, message: 'Invalid Request' } });
     expect(upstream.seen).toHaveLength(0);
@@ -371,10 +396,19 @@ describe('JSON-RPC policy answers', () => {
       [reader, '{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"tools/list"}'],
       // The same key spelled with an escape is the same key.
       [reader, '{"jsonrpc":"2.0","id":1,"method":"tools/call","\\u006dethod":"tools/list"}'],
-      [writer, '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete_file","name":"read_file","arguments":{"path":"secret.txt"}}}'],
-      [writer, '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"notes.txt"}},"params":{"name":"read_file"}}'],
+      [
+        writer,
+        '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete_file","name":"read_file","arguments":{"path":"secret.txt"}}}',
+      ],
+      [
+        writer,
+        '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"notes.txt"}},"params":{"name":"read_file"}}',
+      ],
       [reader, '{"jsonrpc":"2.0","id":4,"id":5,"method":"tools/list"}'],
-      [reader, '[{"jsonrpc":"2.0","id":6,"method":"tools/list"},{"jsonrpc":"2.0","id":7,"method":"tools/call","method":"tools/list"}]'],
+      [
+        reader,
+        '[{"jsonrpc":"2.0","id":6,"method":"tools/list"},{"jsonrpc":"2.0","id":7,"method":"tools/call","method":"tools/list"}]',
+      ],
     ];
     for (const [user, body] of cases) {
       const res = await post(`${proxy.url}/mcp`, user, body);
@@ -398,7 +432,10 @@ describe('JSON-RPC policy answers', () => {
       [Buffer.from(list, 'utf16le'), {}],
       [`${list}{"jsonrpc":"2.0","id":2,"method":"tools/call"}`, {}],
       [`[[${list}]]`, {}],
-      [gzipSync('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file"}}'), { 'content-encoding': 'gzip' }],
+      [
+        gzipSync('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file"}}'),
+        { 'content-encoding': 'gzip' },
+      ],
     ];
     for (const [body, headers] of refused) {
       const res = await post(`${proxy.url}/mcp`, reader, body, headers);
@@ -437,7 +474,11 @@ describe('JSON-RPC policy answers', () => {
   it('refuses methods other than POST, GET and DELETE, and bodies on GET', async () => {
     const { as, upstream, proxy } = await setup();
     const user = await as.userToken('alice', [READ, WRITE]);
-    const put = await request(`${proxy.url}/mcp`, { method: 'PUT', headers: { authorization: `Bearer ${user}` }, body: '{}' });
+    const put = await request(`${proxy.url}/mcp`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${user}` },
+      body: '{}',
+    });
     await put.body.text();
     expect(put.statusCode).toBe(405);
     expect(put.headers.allow).toBe('GET, POST, DELETE');
@@ -497,7 +538,9 @@ describe('Streamable HTTP passes through', () => {
     expect(del.headers['mcp-session-id']).toBe(sessionId);
     expect(scopeOf(del)).toBe(READ);
     const metrics = await (await request(`${proxy.adminUrl}/metrics`)).body.text();
-    expect(metrics).toContain('delegate_proxy_mcp_requests_total{route="tools",method="tools/call",outcome="allowed"} 1');
+    expect(metrics).toContain(
+      'delegate_proxy_mcp_requests_total{route="tools",method="tools/call",outcome="allowed"} 1',
+    );
   });
 
   it('passes session ids, Last-Event-ID, Accept and 202 answers unchanged', async () => {
@@ -514,7 +557,9 @@ describe('Streamable HTTP passes through', () => {
     closers.push(() => plain.close());
     const proxy = await startProxy({
       as,
-      config: { routes: [{ name: 'tools', match: { pathPrefix: '/mcp' }, upstream: plain.url, scopes: [READ], mcp: {} }] },
+      config: {
+        routes: [{ name: 'tools', match: { pathPrefix: '/mcp' }, upstream: plain.url, scopes: [READ], mcp: {} }],
+      },
     });
     closers.push(() => proxy.close());
     const user = await as.userToken('alice', [READ]);
@@ -526,12 +571,23 @@ describe('Streamable HTTP passes through', () => {
     expect(note.headers['mcp-session-id']).toBe('session-1');
 
     const res = await request(`${proxy.url}/mcp`, {
-      headers: { authorization: `Bearer ${user}`, accept: 'text/event-stream', 'mcp-session-id': 'session-1', 'last-event-id': '7' },
+      headers: {
+        authorization: `Bearer ${user}`,
+        accept: 'text/event-stream',
+        'mcp-session-id': 'session-1',
+        'last-event-id': '7',
+      },
     });
     expect(res.headers['content-type']).toBe('text/event-stream');
-    expect(await res.body.text()).toBe('id: 8\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{}}\n\n');
+    expect(await res.body.text()).toBe(
+      'id: 8\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{}}\n\n',
+    );
     const get = plain.requests.find((r) => r.method === 'GET')!;
-    expect(get.headers).toMatchObject({ accept: 'text/event-stream', 'mcp-session-id': 'session-1', 'last-event-id': '7' });
+    expect(get.headers).toMatchObject({
+      accept: 'text/event-stream',
+      'mcp-session-id': 'session-1',
+      'last-event-id': '7',
+    });
     expect(plain.requests[0]!.headers['mcp-session-id']).toBe('session-1');
   });
 });
@@ -545,10 +601,18 @@ describe('MCP observability', () => {
     await rejection(client.callTool({ name: 'delete_file', arguments: { path: 'secret.txt' } }));
 
     const metrics = await (await request(`${proxy.adminUrl}/metrics`)).body.text();
-    expect(metrics).toContain('delegate_proxy_mcp_requests_total{route="tools",method="tools/list",outcome="allowed"} 1');
-    expect(metrics).toContain('delegate_proxy_mcp_requests_total{route="tools",method="tools/call",outcome="denied"} 1');
-    expect(metrics).toContain('delegate_proxy_mcp_requests_total{route="tools",method="initialize",outcome="allowed"} 1');
-    expect(metrics).toContain('delegate_proxy_mcp_requests_total{route="tools",method="notification",outcome="allowed"} 1');
+    expect(metrics).toContain(
+      'delegate_proxy_mcp_requests_total{route="tools",method="tools/list",outcome="allowed"} 1',
+    );
+    expect(metrics).toContain(
+      'delegate_proxy_mcp_requests_total{route="tools",method="tools/call",outcome="denied"} 1',
+    );
+    expect(metrics).toContain(
+      'delegate_proxy_mcp_requests_total{route="tools",method="initialize",outcome="allowed"} 1',
+    );
+    expect(metrics).toContain(
+      'delegate_proxy_mcp_requests_total{route="tools",method="notification",outcome="allowed"} 1',
+    );
 
     const access = proxy.logs.lines().filter((l) => l.access === true);
     expect(access.find((l) => l.mcpMethod === 'tools/call')).toMatchObject({

@@ -2,10 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { METRIC_NAMES } from '../../src/observability/metrics.js';
+import { useClosers } from '../helpers/closers.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { manualClock, startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
-import { useClosers } from '../helpers/closers.js';
 
 const closers = useClosers();
 
@@ -27,7 +27,13 @@ async function setup(): Promise<{
       // The AS issues 300 s; capping at 240 s exercises token_ttl_capped_total.
       cache: { refreshAheadSeconds: 30, maxTtlSeconds: 240 },
       routes: [
-        { name: 'docs', match: { pathPrefix: '/docs' }, upstream: upstream.url, stripPrefix: true, scopes: ['documents:read'] },
+        {
+          name: 'docs',
+          match: { pathPrefix: '/docs' },
+          upstream: upstream.url,
+          stripPrefix: true,
+          scopes: ['documents:read'],
+        },
       ],
     },
   });

@@ -2,12 +2,12 @@ import { decodeJwt } from 'jose';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/load.js';
-import { unusedAddress } from '../helpers/unused-address.js';
 import { useClosers } from '../helpers/closers.js';
+import { configProblems } from '../helpers/config-problems.js';
 import { CLIENT_ID, startAs } from '../helpers/start-as.js';
 import { startProxy } from '../helpers/start-proxy.js';
 import { startUpstream } from '../helpers/start-upstream.js';
-import { configProblems } from '../helpers/config-problems.js';
+import { unusedAddress } from '../helpers/unused-address.js';
 
 const closers = useClosers();
 
@@ -32,7 +32,14 @@ async function setup(partnerServer: Record<string, unknown> = {}) {
         },
       },
       routes: [
-        { name: 'home', match: { pathPrefix: '/home' }, upstream: upstream.url, stripPrefix: true, scopes: ['documents:read'], audience: 'https://home.internal' },
+        {
+          name: 'home',
+          match: { pathPrefix: '/home' },
+          upstream: upstream.url,
+          stripPrefix: true,
+          scopes: ['documents:read'],
+          audience: 'https://home.internal',
+        },
         {
           name: 'partner',
           match: { pathPrefix: '/partner' },
@@ -70,11 +77,19 @@ describe('authorization servers by name', () => {
     const partnerBefore = partner.faults.received;
 
     expect((await get(`${proxy.url}/home/x`, homeUser)).status).toBe(200);
-    expect(decodeJwt(upstreamToken(upstream))).toMatchObject({ iss: home.issuer, sub: 'alice', aud: 'https://home.internal' });
+    expect(decodeJwt(upstreamToken(upstream))).toMatchObject({
+      iss: home.issuer,
+      sub: 'alice',
+      aud: 'https://home.internal',
+    });
 
     const partnerRes = await get(`${proxy.url}/partner/x`, partnerUser);
     expect(partnerRes.status).toBe(200);
-    expect(decodeJwt(upstreamToken(upstream))).toMatchObject({ iss: partner.issuer, sub: 'alice', aud: 'https://partner.example' });
+    expect(decodeJwt(upstreamToken(upstream))).toMatchObject({
+      iss: partner.issuer,
+      sub: 'alice',
+      aud: 'https://partner.example',
+    });
     expect(upstreamToken(upstream)).not.toBe(partnerUser);
     expect(partner.faults.received - partnerBefore).toBe(1);
     expect(home.faults.received - homeBefore).toBe(1);
@@ -94,7 +109,10 @@ describe('authorization servers by name', () => {
   });
 
   it('failure policy is per server: the partner circuit opens, the default server keeps working', async () => {
-    const { home, partner, proxy } = await setup({ retry: { maxAttempts: 1 }, circuitBreaker: { failureThreshold: 1, openSeconds: 60 } });
+    const { home, partner, proxy } = await setup({
+      retry: { maxAttempts: 1 },
+      circuitBreaker: { failureThreshold: 1, openSeconds: 60 },
+    });
     partner.faults.mode = 'unavailable';
     const partnerUser = await partner.userToken('carol', ['documents:read']);
     expect((await get(`${proxy.url}/partner/x`, partnerUser)).status).toBe(503);
@@ -143,29 +161,59 @@ describe('authorization servers by name: config', () => {
   it('reads each named server secret; without authorizationServers the config is as before', () => {
     const c = resolveConfig({ authorizationServer: as, routes: [{ ...route, authorizationServer: 'default' }] });
     expect(c.authorizationServers).toEqual({});
-    expect(configProblems({ authorizationServer: as, authorizationServers: { p: { ...as, clientAuth: 'client_secret_basic', clientSecretFile: '/nonexistent/secret' } }, routes: [route] })).toEqual([
-      'authorizationServers.p.clientSecretFile: cannot read /nonexistent/secret (ENOENT)',
-    ]);
+    expect(
+      configProblems({
+        authorizationServer: as,
+        authorizationServers: {
+          p: { ...as, clientAuth: 'client_secret_basic', clientSecretFile: '/nonexistent/secret' },
+        },
+        routes: [route],
+      }),
+    ).toEqual(['authorizationServers.p.clientSecretFile: cannot read /nonexistent/secret (ENOENT)']);
   });
 
   it('grant id-jag needs a known resourceAuthorizationServer with an issuer; the key needs the grant', () => {
     const named = { issuer: 'https://as.partner.example', clientId: 'agent', clientAuth: 'none' };
     const idJag = { ...route, grant: 'id-jag' };
-    expect(configProblems({ authorizationServer: as, routes: [idJag] })).toEqual(['routes[0].resourceAuthorizationServer: required for grant: id-jag']);
-    expect(configProblems({ authorizationServer: as, routes: [{ ...idJag, resourceAuthorizationServer: 'nope' }] })).toEqual([
+    expect(configProblems({ authorizationServer: as, routes: [idJag] })).toEqual([
+      'routes[0].resourceAuthorizationServer: required for grant: id-jag',
+    ]);
+    expect(
+      configProblems({ authorizationServer: as, routes: [{ ...idJag, resourceAuthorizationServer: 'nope' }] }),
+    ).toEqual([
       'routes[0].resourceAuthorizationServer: unknown authorization server "nope" (not in authorizationServers)',
     ]);
     expect(
-      configProblems({ authorizationServer: as, authorizationServers: { p: { ...named, issuer: undefined, tokenEndpoint: 'https://p/token' } }, routes: [{ ...idJag, resourceAuthorizationServer: 'p' }] }),
-    ).toEqual(['routes[0].resourceAuthorizationServer: authorization server "p" needs an issuer (the ID-JAG audience)']);
-    expect(configProblems({ authorizationServer: as, authorizationServers: { p: named }, routes: [{ ...route, resourceAuthorizationServer: 'p' }] })).toEqual([
-      'routes[0].resourceAuthorizationServer: only with grant: id-jag',
+      configProblems({
+        authorizationServer: as,
+        authorizationServers: { p: { ...named, issuer: undefined, tokenEndpoint: 'https://p/token' } },
+        routes: [{ ...idJag, resourceAuthorizationServer: 'p' }],
+      }),
+    ).toEqual([
+      'routes[0].resourceAuthorizationServer: authorization server "p" needs an issuer (the ID-JAG audience)',
     ]);
+    expect(
+      configProblems({
+        authorizationServer: as,
+        authorizationServers: { p: named },
+        routes: [{ ...route, resourceAuthorizationServer: 'p' }],
+      }),
+    ).toEqual(['routes[0].resourceAuthorizationServer: only with grant: id-jag']);
     const ok = resolveConfig({
       authorizationServer: as,
       authorizationServers: { p: named },
-      routes: [{ ...idJag, resourceAuthorizationServer: 'p', subjectToken: { type: 'urn:ietf:params:oauth:token-type:id_token' } }],
+      routes: [
+        {
+          ...idJag,
+          resourceAuthorizationServer: 'p',
+          subjectToken: { type: 'urn:ietf:params:oauth:token-type:id_token' },
+        },
+      ],
     });
-    expect(ok.routes[0]).toMatchObject({ grant: 'id-jag', resourceAuthorizationServer: 'p', subjectToken: { type: 'urn:ietf:params:oauth:token-type:id_token' } });
+    expect(ok.routes[0]).toMatchObject({
+      grant: 'id-jag',
+      resourceAuthorizationServer: 'p',
+      subjectToken: { type: 'urn:ietf:params:oauth:token-type:id_token' },
+    });
   });
 });

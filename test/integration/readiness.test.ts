@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
+import { closeServer } from '../../src/server/listen.js';
+import { useClosers } from '../helpers/closers.js';
 import { startAs } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream } from '../helpers/start-upstream.js';
 import { unusedAddress } from '../helpers/unused-address.js';
-import { useClosers } from '../helpers/closers.js';
-import { closeServer } from '../../src/server/listen.js';
 
 const closers = useClosers();
 
@@ -34,7 +34,10 @@ async function proxyFor(tokenEndpoint: string | undefined): Promise<TestProxy> {
     const secretFile = join(mkdtempSync(join(tmpdir(), 'dp-ready-')), 'secret');
     writeFileSync(secretFile, 'secret');
     proxy = await startProxy({
-      config: { authorizationServer: { tokenEndpoint, clientId: 'c', clientSecretFile: secretFile, timeoutMs: 500 }, routes },
+      config: {
+        authorizationServer: { tokenEndpoint, clientId: 'c', clientSecretFile: secretFile, timeoutMs: 500 },
+        routes,
+      },
     });
   }
   closers.push(() => proxy.close());
@@ -69,9 +72,7 @@ describe('admin listener: /healthz and /readyz', () => {
       res.end();
     });
     await new Promise<void>((resolve) => as.listen(port, host, resolve));
-    closers.push(
-      () => closeServer(as),
-    );
+    closers.push(() => closeServer(as));
     expect((await proxy.proxy.readiness.probe()).ready).toBe(true);
     expect((await readyz(proxy)).status).toBe(200);
   });
@@ -93,7 +94,10 @@ describe('admin listener: /healthz and /readyz', () => {
     const proxy = await proxyFor(undefined);
     let jwks: string | undefined = 'not loaded yet';
     const remove = proxy.proxy.readiness.addCheck('jwks', () => jwks);
-    expect(await readyz(proxy)).toEqual({ status: 503, body: { status: 'not_ready', reasons: ['jwks: not loaded yet'] } });
+    expect(await readyz(proxy)).toEqual({
+      status: 503,
+      body: { status: 'not_ready', reasons: ['jwks: not loaded yet'] },
+    });
     jwks = undefined;
     expect((await readyz(proxy)).status).toBe(200);
 

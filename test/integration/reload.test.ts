@@ -1,29 +1,35 @@
 import { writeFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { request } from 'undici';
-import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { createProxy } from '../../src/app.js';
 import { loadConfigFile } from '../../src/config/load.js';
-import { type ConfigReloader, createConfigReloader, diffPaths, type ReloadResult } from '../../src/server/reload.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { type ConfigReloader, createConfigReloader, diffPaths, type ReloadResult } from '../../src/server/reload.js';
+import { useClosers } from '../helpers/closers.js';
 import { createLogSink, type LogSink } from '../helpers/log-sink.js';
 import { CLIENT_ID, startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startUpstream } from '../helpers/start-upstream.js';
-import { started, startCli, writeConfig } from './shutdown-process.js';
-import { useClosers } from '../helpers/closers.js';
+import { startCli, started, writeConfig } from './shutdown-process.js';
 
 const closers = useClosers();
 
 const SCOPES = ['documents:read', 'documents:write', 'files:read'];
 
-function configFor(as: TestAuthorizationServer, upstream: string, overrides: { scopes?: string[]; cache?: object; listen?: string } = {}) {
+function configFor(
+  as: TestAuthorizationServer,
+  upstream: string,
+  overrides: { scopes?: string[]; cache?: object; listen?: string } = {},
+) {
   return {
     listen: overrides.listen ?? '127.0.0.1:0',
     admin: '127.0.0.1:0',
     authorizationServer: { tokenEndpoint: as.tokenEndpoint, clientId: CLIENT_ID, clientSecretFile: as.secretFile },
     ...(overrides.cache ? { cache: overrides.cache } : {}),
-    routes: [{ name: 'docs', match: { pathPrefix: '/docs' }, upstream, scopes: overrides.scopes ?? ['documents:read'] }],
+    routes: [
+      { name: 'docs', match: { pathPrefix: '/docs' }, upstream, scopes: overrides.scopes ?? ['documents:read'] },
+    ],
   };
 }
 
@@ -95,13 +101,24 @@ describe('config reload', () => {
 
     const reloaded = nextReload();
     write(configFor(as, upstream.url, { scopes: ['documents:read', 'documents:write'] }));
-    expect(await reloaded).toEqual({ ok: true, trigger: 'file_change', applied: ['routes[0].scopes'], restartRequired: [] });
+    expect(await reloaded).toEqual({
+      ok: true,
+      trigger: 'file_change',
+      applied: ['routes[0].scopes'],
+      restartRequired: [],
+    });
 
     expect(await get('/docs/a', user)).toBe(200);
     expect(as.exchanges).toHaveLength(2);
     expect(as.exchanges.at(-1)?.params.scope).toBe('documents:read documents:write');
     expect(logs.lines()).toContainEqual(
-      expect.objectContaining({ level: 'info', msg: 'config reloaded', trigger: 'file_change', applied: ['routes[0].scopes'], routes: ['docs'] }),
+      expect.objectContaining({
+        level: 'info',
+        msg: 'config reloaded',
+        trigger: 'file_change',
+        applied: ['routes[0].scopes'],
+        routes: ['docs'],
+      }),
     );
   });
 
@@ -154,7 +171,12 @@ describe('config reload', () => {
 
   it('applies cache TTL settings live and says a listener change needs a restart', async () => {
     const { as, upstream, proxy, reloader, logs, write, get } = await setup();
-    write(configFor(as, upstream.url, { listen: '127.0.0.1:1', cache: { maxTtlSeconds: 60, refreshAheadSeconds: 10, maxEntries: 5 } }));
+    write(
+      configFor(as, upstream.url, {
+        listen: '127.0.0.1:1',
+        cache: { maxTtlSeconds: 60, refreshAheadSeconds: 10, maxEntries: 5 },
+      }),
+    );
     const result = reloader.reload('SIGHUP');
     expect(result).toEqual({
       ok: true,

@@ -40,7 +40,10 @@ describe('revocation admin API (POST/GET /revocations)', () => {
 
     const refused = await call(`${proxy.url}/docs/2`, alice);
     expect(refused.status).toBe(401);
-    expect(JSON.parse(refused.body)).toEqual({ error: 'invalid_token', error_description: 'the user token has been revoked' });
+    expect(JSON.parse(refused.body)).toEqual({
+      error: 'invalid_token',
+      error_description: 'the user token has been revoked',
+    });
     expect(refused.challenge).toBe('Bearer realm="delegate-proxy", error="invalid_token"');
     expect(as.exchanges.length).toBe(exchanges); // refused before any exchange
     expect(upstream.requests.filter((r) => r.url === '/docs/2')).toHaveLength(0);
@@ -56,7 +59,9 @@ describe('revocation admin API (POST/GET /revocations)', () => {
     const audit = proxy.logs.lines().find((l) => l.audit === 'revocation');
     expect(audit).toMatchObject({ source: 'admin', event: 'admin', sub: 'alice', evicted: 1 });
     expect(proxy.logs.text()).not.toContain(alice);
-    expect(await metricsText(proxy.adminUrl)).toContain('delegate_proxy_revocations_total{source="admin",event="admin"} 1');
+    expect(await metricsText(proxy.adminUrl)).toContain(
+      'delegate_proxy_revocations_total{source="admin",event="admin"} 1',
+    );
 
     // A token issued after the revocation (iat in a later second) is accepted.
     await nextSecondAfter(revokedAt);
@@ -68,9 +73,15 @@ describe('revocation admin API (POST/GET /revocations)', () => {
     const { as, proxy } = await setupRevocation(closers);
     const alice = await as.userToken('alice', ['documents:read']);
     expect((await call(`${proxy.url}/docs/1`, alice)).status).toBe(200);
-    expect(await admin(proxy.adminUrl, 'POST', { sub: 'alice', iss: 'https://other-idp.test' })).toEqual({ status: 200, json: { evicted: 0 } });
+    expect(await admin(proxy.adminUrl, 'POST', { sub: 'alice', iss: 'https://other-idp.test' })).toEqual({
+      status: 200,
+      json: { evicted: 0 },
+    });
     expect((await call(`${proxy.url}/docs/2`, alice)).status).toBe(200);
-    expect(await admin(proxy.adminUrl, 'POST', { sub: 'alice', iss: as.issuer })).toEqual({ status: 200, json: { evicted: 1 } });
+    expect(await admin(proxy.adminUrl, 'POST', { sub: 'alice', iss: as.issuer })).toEqual({
+      status: 200,
+      json: { evicted: 1 },
+    });
     expect((await call(`${proxy.url}/docs/3`, alice)).status).toBe(401);
   });
 
@@ -81,7 +92,11 @@ describe('revocation admin API (POST/GET /revocations)', () => {
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.json).toMatchObject({ error: 'invalid_request' });
     }
-    const notJson = await request(`${proxy.adminUrl}/revocations`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: '{' });
+    const notJson = await request(`${proxy.adminUrl}/revocations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: '{',
+    });
     expect(notJson.statusCode).toBe(400);
     await notJson.body.dump();
     const big = await request(`${proxy.adminUrl}/revocations`, {
@@ -91,7 +106,10 @@ describe('revocation admin API (POST/GET /revocations)', () => {
     });
     expect(big.statusCode).toBe(413);
     await big.body.dump();
-    const del = await request(`${proxy.adminUrl}/revocations`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const del = await request(`${proxy.adminUrl}/revocations`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
     expect(del.statusCode).toBe(405);
     await del.body.dump();
   });

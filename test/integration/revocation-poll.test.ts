@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Timer } from '../../src/pipeline/timer.js';
 import { useClosers } from '../helpers/closers.js';
 import { SESSION_REVOKED } from '../helpers/ssf-transmitter.js';
-import { call, metricsText, setupRevocation, SSF_AUTHORIZATION } from './revocation-setup.js';
+import { call, metricsText, SSF_AUTHORIZATION, setupRevocation } from './revocation-setup.js';
 
 const closers = useClosers();
 
@@ -31,9 +31,21 @@ describe('SSF poll delivery (RFC 8936)', () => {
     const alice = await as.userToken('alice', ['documents:read']);
     const bob = await as.userToken('bob', ['documents:read']);
     expect((await call(`${proxy.url}/docs/1`, alice)).status).toBe(200);
-    const good = await tx.event(SESSION_REVOKED, { format: 'iss_sub', iss: as.issuer, sub: 'alice' }, { jti: 'set-good' });
-    const unknown = await tx.event('https://example.com/event-type/other', { format: 'opaque', id: 'bob' }, { jti: 'set-unknown' });
-    const forged = await tx.event(SESSION_REVOKED, { format: 'iss_sub', iss: as.issuer, sub: 'bob' }, { jti: 'set-forged', forge: true });
+    const good = await tx.event(
+      SESSION_REVOKED,
+      { format: 'iss_sub', iss: as.issuer, sub: 'alice' },
+      { jti: 'set-good' },
+    );
+    const unknown = await tx.event(
+      'https://example.com/event-type/other',
+      { format: 'opaque', id: 'bob' },
+      { jti: 'set-unknown' },
+    );
+    const forged = await tx.event(
+      SESSION_REVOKED,
+      { format: 'iss_sub', iss: as.issuer, sub: 'bob' },
+      { jti: 'set-forged', forge: true },
+    );
     tx.queue.set('set-good', good).set('set-unknown', unknown).set('set-forged', forged);
 
     expect(timer.scheduled).toEqual([0]); // start(): first round at once
@@ -49,7 +61,12 @@ describe('SSF poll delivery (RFC 8936)', () => {
         maxEvents: 2,
         returnImmediately: true,
         ack: [],
-        setErrs: { 'set-forged': { err: 'invalid_key', description: 'the SET signature does not verify with the transmitter keys' } },
+        setErrs: {
+          'set-forged': {
+            err: 'invalid_key',
+            description: 'the SET signature does not verify with the transmitter keys',
+          },
+        },
       },
     ]);
     expect(tx.polls.every((p) => p.authorization === SSF_AUTHORIZATION)).toBe(true);
@@ -77,7 +94,10 @@ describe('SSF poll delivery (RFC 8936)', () => {
       deps: { revocationTimer: timer },
     });
     const alice = await as.userToken('alice', ['documents:read']);
-    tx.queue.set('set-1', await tx.event(SESSION_REVOKED, { format: 'iss_sub', iss: as.issuer, sub: 'alice' }, { jti: 'set-1' }));
+    tx.queue.set(
+      'set-1',
+      await tx.event(SESSION_REVOKED, { format: 'iss_sub', iss: as.issuer, sub: 'alice' }, { jti: 'set-1' }),
+    );
     const poller = proxy.proxy.revocation.poller!;
     tx.failPoll = (body) => (body.ack?.length ?? 0) > 0; // the request carrying the ack fails
     await poller.tick();

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import type { ProxyDeps } from '../../src/app.js';
 import type { useClosers } from '../helpers/closers.js';
+import { startTransmitter, type Transmitter } from '../helpers/ssf-transmitter.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
-import { startTransmitter, type Transmitter } from '../helpers/ssf-transmitter.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
 
 export const ADMIN_TOKEN = 'admin-0123456789abcdef0123456789abcdef';
@@ -65,10 +65,17 @@ export async function setupRevocation(
   return { as, upstream, tx, proxy };
 }
 
-export async function call(url: string, token: string): Promise<{ status: number; body: string; challenge: string | undefined }> {
+export async function call(
+  url: string,
+  token: string,
+): Promise<{ status: number; body: string; challenge: string | undefined }> {
   const res = await request(url, { headers: { authorization: `Bearer ${token}` } });
   const challenge = res.headers['www-authenticate'];
-  return { status: res.statusCode, body: await res.body.text(), challenge: typeof challenge === 'string' ? challenge : undefined };
+  return {
+    status: res.statusCode,
+    body: await res.body.text(),
+    challenge: typeof challenge === 'string' ? challenge : undefined,
+  };
 }
 
 export async function admin(

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { useClosers } from '../helpers/closers.js';
-import { CREDENTIAL_CHANGE, push, SESSION_REVOKED, TOKEN_CLAIMS_CHANGE, VERIFICATION } from '../helpers/ssf-transmitter.js';
-import { call, metricsText, setupRevocation, SSF_AUTHORIZATION } from './revocation-setup.js';
+import {
+  CREDENTIAL_CHANGE,
+  push,
+  SESSION_REVOKED,
+  TOKEN_CLAIMS_CHANGE,
+  VERIFICATION,
+} from '../helpers/ssf-transmitter.js';
+import { call, metricsText, SSF_AUTHORIZATION, setupRevocation } from './revocation-setup.js';
 
 const closers = useClosers();
 
@@ -34,7 +40,12 @@ describe('SSF push receiver (RFC 8935 on POST /ssf/events)', () => {
 
   it('credential-change with an email subject refuses tokens carrying that email claim; opaque maps to sub', async () => {
     const { as, tx, proxy } = await setupRevocation(closers);
-    const alice = await as.issueSubjectToken({ sub: 'u-1', scope: ['documents:read'], audience: 'agent-service', extraClaims: { email: 'Alice@Example.com' } });
+    const alice = await as.issueSubjectToken({
+      sub: 'u-1',
+      scope: ['documents:read'],
+      audience: 'agent-service',
+      extraClaims: { email: 'Alice@Example.com' },
+    });
     const carol = await as.userToken('carol', ['documents:read']);
     expect((await call(`${proxy.url}/docs/1`, alice)).status).toBe(200);
     const byEmail = await tx.event(CREDENTIAL_CHANGE, { format: 'email', email: 'alice@example.com' });
@@ -60,7 +71,9 @@ describe('SSF push receiver (RFC 8935 on POST /ssf/events)', () => {
     expect((await push(proxy.adminUrl, set, SSF_AUTHORIZATION)).status).toBe(202);
     expect((await call(`${proxy.url}/docs/3`, alice)).status).toBe(200);
     expect(as.exchanges).toHaveLength(2);
-    expect(await metricsText(proxy.adminUrl)).toContain('delegate_proxy_revocations_total{source="ssf",event="token_claims_change"} 1');
+    expect(await metricsText(proxy.adminUrl)).toContain(
+      'delegate_proxy_revocations_total{source="ssf",event="token_claims_change"} 1',
+    );
   });
 
   it('unknown events and the SSF verification event are accepted (202) and change nothing', async () => {
@@ -69,7 +82,10 @@ describe('SSF push receiver (RFC 8935 on POST /ssf/events)', () => {
     expect((await call(`${proxy.url}/docs/1`, alice)).status).toBe(200);
     const unknown = await tx.event('https://example.com/event-type/something-else', { format: 'opaque', id: 'alice' });
     expect((await push(proxy.adminUrl, unknown, SSF_AUTHORIZATION)).status).toBe(202);
-    const verification = await tx.sign({ sub_id: { format: 'opaque', id: 'stream-1' }, events: { [VERIFICATION]: { state: 'abc' } } });
+    const verification = await tx.sign({
+      sub_id: { format: 'opaque', id: 'stream-1' },
+      events: { [VERIFICATION]: { state: 'abc' } },
+    });
     expect((await push(proxy.adminUrl, verification, SSF_AUTHORIZATION)).status).toBe(202);
     expect((await call(`${proxy.url}/docs/2`, alice)).status).toBe(200);
     expect(as.exchanges).toHaveLength(1);
@@ -83,16 +99,64 @@ describe('SSF push receiver (RFC 8935 on POST /ssf/events)', () => {
     const subject = { format: 'iss_sub', iss: as.issuer, sub: 'alice' };
     const now = Math.floor(Date.now() / 1000);
     const cases: Array<[string, string, string | undefined, number, string]> = [
-      ['forged signature', await tx.event(SESSION_REVOKED, subject, { forge: true }), SSF_AUTHORIZATION, 400, 'invalid_key'],
-      ['wrong aud', await tx.event(SESSION_REVOKED, subject, { aud: 'https://someone-else.test' }), SSF_AUTHORIZATION, 400, 'invalid_audience'],
-      ['wrong iss', await tx.event(SESSION_REVOKED, subject, { iss: 'https://evil.test' }), SSF_AUTHORIZATION, 400, 'invalid_issuer'],
-      ['expired iat', await tx.event(SESSION_REVOKED, subject, { iat: now - 3600 }), SSF_AUTHORIZATION, 400, 'invalid_request'],
-      ['iat in the future', await tx.event(SESSION_REVOKED, subject, { iat: now + 3600 }), SSF_AUTHORIZATION, 400, 'invalid_request'],
-      ['wrong typ', await tx.event(SESSION_REVOKED, subject, { typ: 'JWT' }), SSF_AUTHORIZATION, 400, 'invalid_request'],
-      ['malformed subject', await tx.event(SESSION_REVOKED, { format: 'iss_sub', sub: 'alice' }), SSF_AUTHORIZATION, 400, 'invalid_request'],
+      [
+        'forged signature',
+        await tx.event(SESSION_REVOKED, subject, { forge: true }),
+        SSF_AUTHORIZATION,
+        400,
+        'invalid_key',
+      ],
+      [
+        'wrong aud',
+        await tx.event(SESSION_REVOKED, subject, { aud: 'https://someone-else.test' }),
+        SSF_AUTHORIZATION,
+        400,
+        'invalid_audience',
+      ],
+      [
+        'wrong iss',
+        await tx.event(SESSION_REVOKED, subject, { iss: 'https://evil.test' }),
+        SSF_AUTHORIZATION,
+        400,
+        'invalid_issuer',
+      ],
+      [
+        'expired iat',
+        await tx.event(SESSION_REVOKED, subject, { iat: now - 3600 }),
+        SSF_AUTHORIZATION,
+        400,
+        'invalid_request',
+      ],
+      [
+        'iat in the future',
+        await tx.event(SESSION_REVOKED, subject, { iat: now + 3600 }),
+        SSF_AUTHORIZATION,
+        400,
+        'invalid_request',
+      ],
+      [
+        'wrong typ',
+        await tx.event(SESSION_REVOKED, subject, { typ: 'JWT' }),
+        SSF_AUTHORIZATION,
+        400,
+        'invalid_request',
+      ],
+      [
+        'malformed subject',
+        await tx.event(SESSION_REVOKED, { format: 'iss_sub', sub: 'alice' }),
+        SSF_AUTHORIZATION,
+        400,
+        'invalid_request',
+      ],
       ['not a JWT', 'not-a-set', SSF_AUTHORIZATION, 400, 'invalid_request'],
       ['missing authorization', await tx.event(SESSION_REVOKED, subject), undefined, 401, 'authentication_failed'],
-      ['wrong authorization', await tx.event(SESSION_REVOKED, subject), `${SSF_AUTHORIZATION}x`, 401, 'authentication_failed'],
+      [
+        'wrong authorization',
+        await tx.event(SESSION_REVOKED, subject),
+        `${SSF_AUTHORIZATION}x`,
+        401,
+        'authentication_failed',
+      ],
     ];
     const descriptions: Record<string, string> = {};
     for (const [name, set, authorization, status, err] of cases) {
@@ -105,7 +169,12 @@ describe('SSF push receiver (RFC 8935 on POST /ssf/events)', () => {
     }
     expect(descriptions['expired iat']).toBe('the SET iat is outside the accepted window');
     expect(descriptions['iat in the future']).toBe('the SET iat is outside the accepted window');
-    const wrongType = await push(proxy.adminUrl, await tx.event(SESSION_REVOKED, subject), SSF_AUTHORIZATION, 'application/jwt');
+    const wrongType = await push(
+      proxy.adminUrl,
+      await tx.event(SESSION_REVOKED, subject),
+      SSF_AUTHORIZATION,
+      'application/jwt',
+    );
     expect(wrongType.status).toBe(415);
     expect((await call(`${proxy.url}/docs/1`, alice)).status).toBe(200); // nothing above revoked alice
 
@@ -113,7 +182,10 @@ describe('SSF push receiver (RFC 8935 on POST /ssf/events)', () => {
     expect((await push(proxy.adminUrl, set, SSF_AUTHORIZATION)).status).toBe(202);
     const replay = await push(proxy.adminUrl, set, SSF_AUTHORIZATION);
     expect(replay.status).toBe(400);
-    expect(JSON.parse(replay.body)).toEqual({ err: 'invalid_request', description: 'this SET (jti) was already received' });
+    expect(JSON.parse(replay.body)).toEqual({
+      err: 'invalid_request',
+      description: 'this SET (jti) was already received',
+    });
 
     const metrics = await metricsText(proxy.adminUrl);
     expect(metrics).toContain('delegate_proxy_security_events_total{outcome="rejected"} 12');

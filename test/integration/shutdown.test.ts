@@ -2,11 +2,11 @@ import { connect } from 'node:net';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { drainAndClose } from '../../src/server/shutdown.js';
+import { useClosers } from '../helpers/closers.js';
 import { CLIENT_ID, startAs } from '../helpers/start-as.js';
 import { startProxy } from '../helpers/start-proxy.js';
 import { startUpstream } from '../helpers/start-upstream.js';
-import { type CliProcess, started, startCli, writeConfig } from './shutdown-process.js';
-import { useClosers } from '../helpers/closers.js';
+import { type CliProcess, startCli, started, writeConfig } from './shutdown-process.js';
 
 const closers = useClosers();
 
@@ -91,7 +91,10 @@ describe('graceful shutdown', () => {
     expect(during.statusCode).toBe(200);
     expect(await during.body.text()).toBe('fast');
 
-    const stopped = await cli.waitForLine((l) => l.msg === 'shutting down: no longer accepting connections', 'stop accepting');
+    const stopped = await cli.waitForLine(
+      (l) => l.msg === 'shutting down: no longer accepting connections',
+      'stop accepting',
+    );
     expect(stopped.inFlight).toBe(4);
     // The log line is written just before the listening socket is closed: allow that moment.
     const refusedBy = Date.now() + 3_000;
@@ -102,7 +105,11 @@ describe('graceful shutdown', () => {
     release();
     const responses = await Promise.all(slow);
     expect(responses.map((r) => r.statusCode)).toEqual([200, 200, 200]);
-    expect(await Promise.all(responses.map((r) => r.body.text()))).toEqual(['done /slow/1', 'done /slow/2', 'done /slow/3']);
+    expect(await Promise.all(responses.map((r) => r.body.text()))).toEqual([
+      'done /slow/1',
+      'done /slow/2',
+      'done /slow/3',
+    ]);
     expect(await sseText).toBe('data: first\n\ndata: last\n\n');
 
     expect(await cli.exited).toEqual({ code: 0, signal: null });
@@ -123,7 +130,9 @@ describe('graceful shutdown', () => {
     const { upstream } = await holdingUpstream();
     const proxy = await startProxy({
       as,
-      config: { routes: [{ name: 'app', match: { pathPrefix: '/' }, upstream: upstream.url, scopes: ['documents:read'] }] },
+      config: {
+        routes: [{ name: 'app', match: { pathPrefix: '/' }, upstream: upstream.url, scopes: ['documents:read'] }],
+      },
     });
     closers.push(() => proxy.close());
     const user = await as.userToken('alice', ['documents:read']);
@@ -134,12 +143,19 @@ describe('graceful shutdown', () => {
     );
 
     await drainAndClose(
-      { readiness: proxy.proxy.readiness, logger: proxy.proxy.logger, inFlight: proxy.proxy.inFlight, close: (ms) => proxy.proxy.close(ms) },
+      {
+        readiness: proxy.proxy.readiness,
+        logger: proxy.proxy.logger,
+        inFlight: proxy.proxy.inFlight,
+        close: (ms) => proxy.proxy.close(ms),
+      },
       { drainDelaySeconds: 0, gracePeriodSeconds: 0.2 },
       'SIGTERM',
     );
     expect((await body).error).toBeDefined();
-    expect(proxy.logs.lines()).toContainEqual(expect.objectContaining({ msg: 'grace period over: cut requests still in flight', cut: 1 }));
+    expect(proxy.logs.lines()).toContainEqual(
+      expect.objectContaining({ msg: 'grace period over: cut requests still in flight', cut: 1 }),
+    );
     expect(proxy.proxy.readiness.state()).toEqual({ ready: false, reasons: ['draining'] });
   });
 });

@@ -47,7 +47,11 @@ export async function startStepUpProxy(options: {
 }): Promise<TestProxy> {
   const raw: Record<string, unknown> = {
     ...options.config,
-    authorizationServer: { tokenEndpoint: options.as.tokenEndpoint, clientId: CLIENT_ID, clientSecretFile: options.as.secretFile },
+    authorizationServer: {
+      tokenEndpoint: options.as.tokenEndpoint,
+      clientId: CLIENT_ID,
+      clientSecretFile: options.as.secretFile,
+    },
   };
   const config = resolveConfig(raw, {});
   const logs = createLogSink();

@@ -4,11 +4,18 @@ import { chromium } from 'playwright-core';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { SESSION_COOKIE } from '../../src/step-up/admin-routes.js';
+import { useClosers } from '../helpers/closers.js';
 import { startAs } from '../helpers/start-as.js';
 import type { TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
-import { type ApprovalReceiver, CALLBACK_SECRET, manualTimer, secretFile, startApprovalReceiver, startStepUpProxy } from './step-up-harness.js';
-import { useClosers } from '../helpers/closers.js';
+import {
+  type ApprovalReceiver,
+  CALLBACK_SECRET,
+  manualTimer,
+  secretFile,
+  startApprovalReceiver,
+  startStepUpProxy,
+} from './step-up-harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -23,7 +30,12 @@ const CHROMIUM_ARGS = [
 
 const closers = useClosers();
 
-async function setup(): Promise<{ proxy: TestProxy; upstream: TestUpstream; receiver: ApprovalReceiver; user: string }> {
+async function setup(): Promise<{
+  proxy: TestProxy;
+  upstream: TestUpstream;
+  receiver: ApprovalReceiver;
+  user: string;
+}> {
   const as = await startAs();
   closers.push(() => as.close());
   const upstream = await startUpstream();
@@ -91,51 +103,59 @@ async function page(adminUrl: string, cookie?: string) {
 }
 
 describe('approval page in a real browser', () => {
-  it.skipIf(!existsSync(CHROMIUM))('a pending request appears, and a click on Approve completes the held agent request', async () => {
-    const { proxy, upstream, receiver, user } = await setup();
-    const held = holdDelete(proxy, user, 'duplicate <b>invoice</b>');
-    const event = await receiver.nextRequest();
+  it.skipIf(!existsSync(CHROMIUM))(
+    'a pending request appears, and a click on Approve completes the held agent request',
+    async () => {
+      const { proxy, upstream, receiver, user } = await setup();
+      const held = holdDelete(proxy, user, 'duplicate <b>invoice</b>');
+      const event = await receiver.nextRequest();
 
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
-    closers.push(() => browser.close());
-    const tab = await browser.newPage();
-    const foreign: string[] = [];
-    const problems: string[] = [];
-    tab.on('request', (r) => {
-      if (!r.url().startsWith(proxy.adminUrl)) foreign.push(r.url());
-    });
-    tab.on('console', (m) => {
-      if (m.type() === 'error') problems.push(m.text());
-    });
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+      closers.push(() => browser.close());
+      const tab = await browser.newPage();
+      const foreign: string[] = [];
+      const problems: string[] = [];
+      tab.on('request', (r) => {
+        if (!r.url().startsWith(proxy.adminUrl)) foreign.push(r.url());
+      });
+      tab.on('console', (m) => {
+        if (m.type() === 'error') problems.push(m.text());
+      });
 
-    tab.setDefaultTimeout(15_000);
-    await tab.goto(`${proxy.adminUrl}/step-up`);
-    await tab.getByLabel(/Your name/).fill('frank');
-    await tab.getByLabel(/Approval secret/).fill(CALLBACK_SECRET);
-    await tab.getByRole('button', { name: 'Sign in' }).click();
+      tab.setDefaultTimeout(15_000);
+      await tab.goto(`${proxy.adminUrl}/step-up`);
+      await tab.getByLabel(/Your name/).fill('frank');
+      await tab.getByLabel(/Approval secret/).fill(CALLBACK_SECRET);
+      await tab.getByRole('button', { name: 'Sign in' }).click();
 
-    const card = tab.locator(`[data-approval-id="${event.id}"]`);
-    await card.waitFor();
-    const text = (await card.textContent()) ?? '';
-    expect(text).toContain('/invoices/77');
-    expect(text).toContain('billing:write');
-    expect(text).toContain('alice');
-    // The agent's text is shown as text, never as markup.
-    expect(text).toContain('duplicate <b>invoice</b>');
+      const card = tab.locator(`[data-approval-id="${event.id}"]`);
+      await card.waitFor();
+      const text = (await card.textContent()) ?? '';
+      expect(text).toContain('/invoices/77');
+      expect(text).toContain('billing:write');
+      expect(text).toContain('alice');
+      // The agent's text is shown as text, never as markup.
+      expect(text).toContain('duplicate <b>invoice</b>');
 
-    await card.getByRole('button', { name: 'Approve' }).click();
-    await tab.getByRole('status').waitFor();
-    expect((await tab.getByRole('status').textContent()) ?? '').toMatch(/Approved/);
-    expect(await tab.locator('#none').count()).toBe(1);
+      await card.getByRole('button', { name: 'Approve' }).click();
+      await tab.getByRole('status').waitFor();
+      expect((await tab.getByRole('status').textContent()) ?? '').toMatch(/Approved/);
+      expect(await tab.locator('#none').count()).toBe(1);
 
-    const res = await held;
-    expect(res.status).toBe(200);
-    const auth = upstream.requests[0]!.headers.authorization ?? '';
-    expect(decodeJwt(auth.slice(7)).scope).toBe('billing:read billing:write');
-    expect(proxy.logs.lines().find((l) => l.audit === 'step_up')).toMatchObject({ decision: 'approved', approver: 'frank', via: 'page' });
-    expect(foreign).toEqual([]);
-    expect(problems).toEqual([]);
-  }, 60_000);
+      const res = await held;
+      expect(res.status).toBe(200);
+      const auth = upstream.requests[0]!.headers.authorization ?? '';
+      expect(decodeJwt(auth.slice(7)).scope).toBe('billing:read billing:write');
+      expect(proxy.logs.lines().find((l) => l.audit === 'step_up')).toMatchObject({
+        decision: 'approved',
+        approver: 'frank',
+        via: 'page',
+      });
+      expect(foreign).toEqual([]);
+      expect(problems).toEqual([]);
+    },
+    60_000,
+  );
 });
 
 describe('approval page protection', () => {

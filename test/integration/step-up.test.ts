@@ -4,6 +4,7 @@ import { decodeJwt } from 'jose';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { SIGNATURE_HEADER, signBody, TIMESTAMP_HEADER } from '../../src/step-up/signature.js';
+import { useClosers } from '../helpers/closers.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import type { TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
@@ -15,7 +16,6 @@ import {
   startApprovalReceiver,
   startStepUpProxy,
 } from './step-up-harness.js';
-import { useClosers } from '../helpers/closers.js';
 
 const closers = useClosers();
 
@@ -30,11 +30,13 @@ interface Setup {
   user: string;
 }
 
-async function setup(options: {
-  answer?: Parameters<typeof startApprovalReceiver>[0];
-  upstream?: Parameters<typeof startUpstream>[0];
-  stepUp?: Record<string, unknown>;
-} = {}): Promise<Setup> {
+async function setup(
+  options: {
+    answer?: Parameters<typeof startApprovalReceiver>[0];
+    upstream?: Parameters<typeof startUpstream>[0];
+    stepUp?: Record<string, unknown>;
+  } = {},
+): Promise<Setup> {
   const as = await startAs();
   closers.push(() => as.close());
   const upstream = await startUpstream(options.upstream);
@@ -47,7 +49,12 @@ async function setup(options: {
     timer,
     config: {
       stepUp: {
-        approval: { webhookUrl: receiver.url, timeoutSeconds: 120, callbackSecretFile: secretFile(), callbackBaseUrl: 'http://10.0.0.7:9090/' },
+        approval: {
+          webhookUrl: receiver.url,
+          timeoutSeconds: 120,
+          callbackSecretFile: secretFile(),
+          callbackBaseUrl: 'http://10.0.0.7:9090/',
+        },
       },
       routes: [
         {
@@ -70,7 +77,11 @@ async function setup(options: {
   return { as, upstream, receiver, proxy, timer, user };
 }
 
-async function call(url: string, user: string, init: { method?: string; body?: string; headers?: Record<string, string>; signal?: AbortSignal } = {}) {
+async function call(
+  url: string,
+  user: string,
+  init: { method?: string; body?: string; headers?: Record<string, string>; signal?: AbortSignal } = {},
+) {
   const res = await request(url, {
     method: (init.method ?? 'GET') as 'GET',
     headers: { authorization: `Bearer ${user}`, ...init.headers },
@@ -78,7 +89,12 @@ async function call(url: string, user: string, init: { method?: string; body?: s
     ...(init.signal ? { signal: init.signal } : {}),
   });
   const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) as Record<string, unknown> };
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    text,
+    json: () => JSON.parse(text) as Record<string, unknown>,
+  };
 }
 
 function scopeSeen(upstream: TestUpstream, index: number): string {
@@ -129,7 +145,10 @@ describe('step-up rules: a person decides before the elevated scope is ever requ
     const res = await call(`${proxy.url}/billing/invoices/42?hard=1`, user, {
       method: 'DELETE',
       body,
-      headers: { 'content-type': 'application/json', 'x-step-up-reason': 'customer asked to void the duplicate invoice' },
+      headers: {
+        'content-type': 'application/json',
+        'x-step-up-reason': 'customer asked to void the duplicate invoice',
+      },
     });
     expect(res.status).toBe(200);
     expect(upstream.requests).toHaveLength(1);
@@ -187,22 +206,31 @@ describe('step-up rules: a person decides before the elevated scope is ever requ
   });
 
   it('an approval covers one call only: the same DELETE again asks again', async () => {
-    const { upstream, receiver, proxy, user } = await setup({ answer: () => ({ status: 200, body: { decision: 'approved', approver: 'bob' } }) });
+    const { upstream, receiver, proxy, user } = await setup({
+      answer: () => ({ status: 200, body: { decision: 'approved', approver: 'bob' } }),
+    });
     expect((await call(`${proxy.url}/billing/invoices/1`, user, { method: 'DELETE' })).status).toBe(200);
     expect((await call(`${proxy.url}/billing/invoices/1`, user, { method: 'DELETE' })).status).toBe(200);
     const requested = receiver.events.filter((e) => e.type === 'step_up.requested');
     expect(requested).toHaveLength(2);
     expect(requested[0]!.id).not.toBe(requested[1]!.id);
-    expect(upstream.requests.map((_, i) => scopeSeen(upstream, i))).toEqual(['billing:read billing:write', 'billing:read billing:write']);
+    expect(upstream.requests.map((_, i) => scopeSeen(upstream, i))).toEqual([
+      'billing:read billing:write',
+      'billing:read billing:write',
+    ]);
   });
 
   it('denied: 403 insufficient_scope saying a person declined, and nothing reaches the upstream', async () => {
-    const { upstream, proxy, user, as } = await setup({ answer: () => ({ status: 200, body: { decision: 'denied', approver: 'carol' } }) });
+    const { upstream, proxy, user, as } = await setup({
+      answer: () => ({ status: 200, body: { decision: 'denied', approver: 'carol' } }),
+    });
     const res = await call(`${proxy.url}/billing/invoices/7`, user, { method: 'DELETE' });
     expect(res.status).toBe(403);
     expect(res.json().error).toBe('insufficient_scope');
     expect(String(res.json().error_description)).toMatch(/a person declined/);
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="delegate-proxy", error="insufficient_scope", scope="billing:read billing:write"');
+    expect(res.headers['www-authenticate']).toBe(
+      'Bearer realm="delegate-proxy", error="insufficient_scope", scope="billing:read billing:write"',
+    );
     expect(upstream.requests).toHaveLength(0);
     expect(as.exchanges.map((e) => e.params.scope)).toEqual(['billing:read']);
     expect(auditLines(proxy)[0]).toMatchObject({ decision: 'denied', approver: 'carol' });
@@ -228,7 +256,9 @@ describe('step-up rules: a person decides before the elevated scope is ever requ
     expect(await metric(proxy, 'step_up_pending')).toBe(0);
     expect(await metric(proxy, 'step_up_total', { route: 'billing', outcome: 'timeout' })).toBe(1);
     // Withdrawn: the webhook hears so, and a late decision is refused.
-    await expect.poll(() => receiver.events.find((e) => e.type === 'step_up.withdrawn')).toMatchObject({ id: event.id, reason: 'timeout' });
+    await expect
+      .poll(() => receiver.events.find((e) => e.type === 'step_up.withdrawn'))
+      .toMatchObject({ id: event.id, reason: 'timeout' });
     const late = await decide(proxy.adminUrl, event.id, { decision: 'approved', bodySha256: event.bodySha256 });
     expect(late.status).toBe(409);
     expect(late.json.error).toBe('already_decided');
@@ -237,11 +267,15 @@ describe('step-up rules: a person decides before the elevated scope is ever requ
   it('a client that disconnects while waiting withdraws its approval request', async () => {
     const { receiver, proxy, user } = await setup();
     const abort = new AbortController();
-    const pending = call(`${proxy.url}/billing/invoices/3`, user, { method: 'DELETE', signal: abort.signal }).catch(() => 'aborted');
+    const pending = call(`${proxy.url}/billing/invoices/3`, user, { method: 'DELETE', signal: abort.signal }).catch(
+      () => 'aborted',
+    );
     const event = await receiver.nextRequest();
     abort.abort();
     expect(await pending).toBe('aborted');
-    await expect.poll(() => receiver.events.find((e) => e.type === 'step_up.withdrawn')).toMatchObject({ id: event.id, reason: 'client_disconnected' });
+    await expect
+      .poll(() => receiver.events.find((e) => e.type === 'step_up.withdrawn'))
+      .toMatchObject({ id: event.id, reason: 'client_disconnected' });
     expect(await metric(proxy, 'step_up_pending')).toBe(0);
     const late = await decide(proxy.adminUrl, event.id, { decision: 'approved', bodySha256: event.bodySha256 });
     expect(late.status).toBe(409);
@@ -268,28 +302,47 @@ describe('step-up rules: a person decides before the elevated scope is ever requ
   });
 
   it('security: a POST the upstream reads as DELETE (method-override header, _method) still asks', async () => {
-    const { upstream, receiver, proxy, user } = await setup({ answer: () => ({ status: 200, body: { decision: 'denied' } }) });
+    const { upstream, receiver, proxy, user } = await setup({
+      answer: () => ({ status: 200, body: { decision: 'denied' } }),
+    });
     const variants = [
       { path: '/billing/invoices/1', headers: { 'x-http-method-override': 'DELETE' } },
       { path: '/billing/invoices/1?_method=delete', headers: {} },
-      { path: '/billing/invoices/1', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'note=x&_method=DELETE' },
+      {
+        path: '/billing/invoices/1',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'note=x&_method=DELETE',
+      },
     ];
     for (const v of variants) {
-      const res = await call(`${proxy.url}${v.path}`, user, { method: 'POST', headers: v.headers, ...(v.body === undefined ? {} : { body: v.body }) });
+      const res = await call(`${proxy.url}${v.path}`, user, {
+        method: 'POST',
+        headers: v.headers,
+        ...(v.body === undefined ? {} : { body: v.body }),
+      });
       expect(res.status, JSON.stringify(v)).toBe(403);
     }
     expect(receiver.events.filter((e) => e.type === 'step_up.requested')).toHaveLength(3);
     expect(upstream.requests).toHaveLength(0);
     // A plain POST (and a form POST without _method) is not held, and its body still arrives intact.
     const form = 'note=x';
-    const plain = await call(`${proxy.url}/billing/invoices/1`, user, { method: 'POST', body: form, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const plain = await call(`${proxy.url}/billing/invoices/1`, user, {
+      method: 'POST',
+      body: form,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(plain.status).toBe(200);
     expect(upstream.requests[0]!.body).toBe(form);
   });
 
   it('path variants an upstream may read as the ruled path still ask (case, encoding, //, ;params)', async () => {
     const { receiver, proxy, user } = await setup({ answer: () => ({ status: 200, body: { decision: 'denied' } }) });
-    for (const path of ['/billing/Invoices/1', '/billing/%69nvoices/1', '/billing//invoices/1', '/billing/invoices;v=1/1']) {
+    for (const path of [
+      '/billing/Invoices/1',
+      '/billing/%69nvoices/1',
+      '/billing//invoices/1',
+      '/billing/invoices;v=1/1',
+    ]) {
       const res = await call(`${proxy.url}${path}`, user, { method: 'DELETE' });
       expect(res.status, path).toBe(403);
     }
@@ -302,7 +355,13 @@ describe('path spellings (issue 13.6)', () => {
 
   it('refuses encoded control characters in the request target with 400 invalid_request, on every route', async () => {
     const { upstream, receiver, proxy, user } = await setup({ answer: denyAll });
-    for (const path of ['/billing/invoices%00/42', '/billing/invoices%0a/42', '/billing/invoices%1F/42', '/billing/invoices%7f/42', '/billing/customers/1?q=%00']) {
+    for (const path of [
+      '/billing/invoices%00/42',
+      '/billing/invoices%0a/42',
+      '/billing/invoices%1F/42',
+      '/billing/invoices%7f/42',
+      '/billing/customers/1?q=%00',
+    ]) {
       const res = await call(`${proxy.url}${path}`, user, { method: 'DELETE' });
       expect(res.status, path).toBe(400);
       expect(res.json().error, path).toBe('invalid_request');
@@ -342,7 +401,11 @@ describe('path spellings (issue 13.6)', () => {
 
 describe('decisions through the admin listener callback', () => {
   async function held(s: Setup, body = '{"a":1}') {
-    const pending = call(`${s.proxy.url}/billing/invoices/5`, s.user, { method: 'DELETE', body, headers: { 'content-type': 'application/json' } });
+    const pending = call(`${s.proxy.url}/billing/invoices/5`, s.user, {
+      method: 'DELETE',
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
     const event = await s.receiver.nextRequest();
     return { pending, event };
   }
@@ -350,19 +413,30 @@ describe('decisions through the admin listener callback', () => {
   it('a signed callback approves the held request', async () => {
     const s = await setup();
     const { pending, event } = await held(s);
-    const cb = await decide(s.proxy.adminUrl, event.id, { decision: 'approved', approver: 'dave', bodySha256: event.bodySha256 });
+    const cb = await decide(s.proxy.adminUrl, event.id, {
+      decision: 'approved',
+      approver: 'dave',
+      bodySha256: event.bodySha256,
+    });
     expect(cb).toEqual({ status: 200, json: { id: event.id, status: 'decided', decision: 'approved' } });
     const res = await pending;
     expect(res.status).toBe(200);
     expect(scopeSeen(s.upstream, 0)).toBe('billing:read billing:write');
     expect(auditLines(s.proxy)[0]).toMatchObject({ decision: 'approved', approver: 'dave', via: 'callback' });
-    await expect.poll(() => s.receiver.events.find((e) => e.type === 'step_up.decided')).toMatchObject({ id: event.id, decision: 'approved', via: 'callback' });
+    await expect
+      .poll(() => s.receiver.events.find((e) => e.type === 'step_up.decided'))
+      .toMatchObject({ id: event.id, decision: 'approved', via: 'callback' });
   });
 
   it('the bearer secret also authenticates a callback', async () => {
     const s = await setup();
     const { pending, event } = await held(s);
-    const cb = await decide(s.proxy.adminUrl, event.id, { decision: 'denied', bodySha256: event.bodySha256 }, { kind: 'bearer', token: CALLBACK_SECRET });
+    const cb = await decide(
+      s.proxy.adminUrl,
+      event.id,
+      { decision: 'denied', bodySha256: event.bodySha256 },
+      { kind: 'bearer', token: CALLBACK_SECRET },
+    );
     expect(cb.status).toBe(200);
     expect((await pending).status).toBe(403);
   });
@@ -370,10 +444,20 @@ describe('decisions through the admin listener callback', () => {
   it('refuses a wrong signature (and a wrong bearer secret); the request stays pending', async () => {
     const s = await setup();
     const { pending, event } = await held(s);
-    const forged = await decide(s.proxy.adminUrl, event.id, { decision: 'approved', bodySha256: event.bodySha256 }, { kind: 'hmac', secret: 'not-the-secret-not-the-secret-not-the-secret' });
+    const forged = await decide(
+      s.proxy.adminUrl,
+      event.id,
+      { decision: 'approved', bodySha256: event.bodySha256 },
+      { kind: 'hmac', secret: 'not-the-secret-not-the-secret-not-the-secret' },
+    );
     expect(forged.status).toBe(401);
     expect(forged.json.error).toBe('invalid_token');
-    const bearer = await decide(s.proxy.adminUrl, event.id, { decision: 'approved', bodySha256: event.bodySha256 }, { kind: 'bearer', token: `${CALLBACK_SECRET}x` });
+    const bearer = await decide(
+      s.proxy.adminUrl,
+      event.id,
+      { decision: 'approved', bodySha256: event.bodySha256 },
+      { kind: 'bearer', token: `${CALLBACK_SECRET}x` },
+    );
     expect(bearer.status).toBe(401);
     expect(await metric(s.proxy, 'step_up_pending')).toBe(1);
     expect(s.upstream.requests).toHaveLength(0);
@@ -385,7 +469,12 @@ describe('decisions through the admin listener callback', () => {
     const s = await setup();
     const { pending, event } = await held(s);
     const old = Math.floor(Date.now() / 1000) - 3600;
-    const stale = await decide(s.proxy.adminUrl, event.id, { decision: 'approved', bodySha256: event.bodySha256 }, { kind: 'hmac', timestamp: old });
+    const stale = await decide(
+      s.proxy.adminUrl,
+      event.id,
+      { decision: 'approved', bodySha256: event.bodySha256 },
+      { kind: 'hmac', timestamp: old },
+    );
     expect(stale.status).toBe(401);
     expect(String(stale.json.error_description)).toMatch(/stale/);
     await decide(s.proxy.adminUrl, event.id, { decision: 'denied', bodySha256: event.bodySha256 });
@@ -409,7 +498,10 @@ describe('decisions through the admin listener callback', () => {
   it('refuses an id bound to another body digest; the request stays pending', async () => {
     const s = await setup();
     const { pending, event } = await held(s, '{"amount":10}');
-    const other = await decide(s.proxy.adminUrl, event.id, { decision: 'approved', bodySha256: sha256('{"amount":10000}') });
+    const other = await decide(s.proxy.adminUrl, event.id, {
+      decision: 'approved',
+      bodySha256: sha256('{"amount":10000}'),
+    });
     expect(other.status).toBe(409);
     expect(other.json.error).toBe('digest_mismatch');
     expect(await metric(s.proxy, 'step_up_pending')).toBe(1);
@@ -438,18 +530,28 @@ describe('decisions through the admin listener callback', () => {
     expect(await metric(s.proxy, 'step_up_pending')).toBe(1);
     expect(s.upstream.requests).toHaveLength(1);
     // The same message to its own id is still the single-use answer.
-    expect((await decide(s.proxy.adminUrl, a.id, body, { kind: 'hmac', timestamp: ts })).json.error).toBe('already_decided');
+    expect((await decide(s.proxy.adminUrl, a.id, body, { kind: 'hmac', timestamp: ts })).json.error).toBe(
+      'already_decided',
+    );
     // An "id" in the signed body binds it explicitly; naming another id is refused.
     const wrongId = await decide(s.proxy.adminUrl, b.id, { ...body, id: a.id }, { kind: 'hmac', timestamp: ts });
     expect(wrongId.status).toBe(400);
-    const bound = await decide(s.proxy.adminUrl, b.id, { decision: 'denied', bodySha256: b.bodySha256, id: b.id }, { kind: 'hmac', timestamp: ts });
+    const bound = await decide(
+      s.proxy.adminUrl,
+      b.id,
+      { decision: 'denied', bodySha256: b.bodySha256, id: b.id },
+      { kind: 'hmac', timestamp: ts },
+    );
     expect(bound.status).toBe(200);
     expect((await second).status).toBe(403);
   });
 
   it('an unknown id is 404', async () => {
     const s = await setup();
-    const res = await decide(s.proxy.adminUrl, '00000000-0000-4000-8000-000000000000', { decision: 'approved', bodySha256: sha256('') });
+    const res = await decide(s.proxy.adminUrl, '00000000-0000-4000-8000-000000000000', {
+      decision: 'approved',
+      bodySha256: sha256(''),
+    });
     expect(res.status).toBe(404);
   });
 });
@@ -478,14 +580,24 @@ describe('onChallenge: the upstream asks for more scope', () => {
       stepUp: { scopes: ['billing:write'], onChallenge: true },
     });
     const body = '{"pay":"inv-1"}';
-    const res = await call(`${s.proxy.url}/billing/payments`, s.user, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    const res = await call(`${s.proxy.url}/billing/payments`, s.user, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.status).toBe(200);
     expect(res.text).toBe('{"paid":true}');
     expect(s.upstream.requests).toHaveLength(2);
     expect(scopeSeen(s.upstream, 0)).toBe('billing:read');
     expect(scopeSeen(s.upstream, 1)).toBe('billing:read billing:write');
     expect(s.upstream.requests[1]!.body).toBe(body);
-    expect(s.receiver.events[0]).toMatchObject({ trigger: 'challenge', scopes: ['billing:write'], method: 'POST', path: '/payments', bodySha256: sha256(body) });
+    expect(s.receiver.events[0]).toMatchObject({
+      trigger: 'challenge',
+      scopes: ['billing:write'],
+      method: 'POST',
+      path: '/payments',
+      bodySha256: sha256(body),
+    });
     // Not cached: the next call starts from the baseline again.
     await call(`${s.proxy.url}/billing/payments`, s.user, { method: 'POST', body });
     expect(scopeSeen(s.upstream, 2)).toBe('billing:read');
@@ -505,18 +617,26 @@ describe('onChallenge: the upstream asks for more scope', () => {
   });
 
   it('a challenge for a scope not on the allow-list is passed through untouched and nothing is asked', async () => {
-    const s = await setup({ upstream: demanding('billing:admin'), stepUp: { scopes: ['billing:write'], onChallenge: true } });
+    const s = await setup({
+      upstream: demanding('billing:admin'),
+      stepUp: { scopes: ['billing:write'], onChallenge: true },
+    });
     const res = await call(`${s.proxy.url}/billing/payments`, s.user, { method: 'POST', body: '{}' });
     expect(res.status).toBe(403);
     expect(res.text).toBe('{"upstream":"forbidden"}');
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="billing", error="insufficient_scope", scope="billing:admin", error_description="needs billing:admin"');
+    expect(res.headers['www-authenticate']).toBe(
+      'Bearer realm="billing", error="insufficient_scope", scope="billing:admin", error_description="needs billing:admin"',
+    );
     expect(s.receiver.events).toHaveLength(0);
     expect(s.upstream.requests).toHaveLength(1);
     expect(s.as.exchanges.map((e) => e.params.scope)).toEqual(['billing:read']);
   });
 
   it('a challenge naming an allowed and a disallowed scope is passed through', async () => {
-    const s = await setup({ upstream: demanding('billing:write billing:admin'), stepUp: { scopes: ['billing:write'], onChallenge: true } });
+    const s = await setup({
+      upstream: demanding('billing:write billing:admin'),
+      stepUp: { scopes: ['billing:write'], onChallenge: true },
+    });
     const res = await call(`${s.proxy.url}/billing/payments`, s.user);
     expect(res.status).toBe(403);
     expect(res.text).toBe('{"upstream":"forbidden"}');
@@ -524,7 +644,10 @@ describe('onChallenge: the upstream asks for more scope', () => {
   });
 
   it('without onChallenge the upstream’s 403 passes through', async () => {
-    const s = await setup({ upstream: demanding('billing:write'), stepUp: { scopes: ['billing:write'], rules: [{ pathPrefix: '/never' }], onChallenge: false } });
+    const s = await setup({
+      upstream: demanding('billing:write'),
+      stepUp: { scopes: ['billing:write'], rules: [{ pathPrefix: '/never' }], onChallenge: false },
+    });
     const res = await call(`${s.proxy.url}/billing/payments`, s.user);
     expect(res.status).toBe(403);
     expect(res.text).toBe('{"upstream":"forbidden"}');
@@ -562,7 +685,8 @@ describe('MCP tool rules (with the MCP policy step)', () => {
     return { upstream, receiver, proxy, user };
   }
 
-  const toolCall = (name: string) => JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name, arguments: { amount: 5 } } });
+  const toolCall = (name: string) =>
+    JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name, arguments: { amount: 5 } } });
   const mcpHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
   it('a tools/call of a ruled tool is approved, then forwarded with the elevated scope', async () => {
@@ -570,20 +694,37 @@ describe('MCP tool rules (with the MCP policy step)', () => {
     const body = toolCall('transfer_funds');
     const res = await call(`${proxy.url}/mcp`, user, { method: 'POST', body, headers: mcpHeaders });
     expect(res.status).toBe(200);
-    expect(receiver.events[0]).toMatchObject({ mcpTools: ['transfer_funds'], scopes: ['payments:send'], bodySha256: sha256(body), sub: 'alice' });
+    expect(receiver.events[0]).toMatchObject({
+      mcpTools: ['transfer_funds'],
+      scopes: ['payments:send'],
+      bodySha256: sha256(body),
+      sub: 'alice',
+    });
     expect(scopeSeen(upstream, 0)).toBe('mcp:tools:write payments:send');
     expect(upstream.requests[0]!.body).toBe(body);
   });
 
   it('denied: the MCP client gets a JSON-RPC error for its request id; other tools are not held', async () => {
     const { upstream, receiver, proxy, user } = await mcpSetup('denied');
-    const res = await call(`${proxy.url}/mcp`, user, { method: 'POST', body: toolCall('transfer_funds'), headers: mcpHeaders });
+    const res = await call(`${proxy.url}/mcp`, user, {
+      method: 'POST',
+      body: toolCall('transfer_funds'),
+      headers: mcpHeaders,
+    });
     expect(res.status).toBe(403);
-    expect(res.json()).toMatchObject({ jsonrpc: '2.0', id: 7, error: { code: -32003, data: { error: 'insufficient_scope', reason: 'step_up_denied' } } });
+    expect(res.json()).toMatchObject({
+      jsonrpc: '2.0',
+      id: 7,
+      error: { code: -32003, data: { error: 'insufficient_scope', reason: 'step_up_denied' } },
+    });
     expect(String((res.json().error as { message: string }).message)).toMatch(/a person declined/);
     expect(upstream.requests).toHaveLength(0);
 
-    const other = await call(`${proxy.url}/mcp`, user, { method: 'POST', body: toolCall('search'), headers: mcpHeaders });
+    const other = await call(`${proxy.url}/mcp`, user, {
+      method: 'POST',
+      body: toolCall('search'),
+      headers: mcpHeaders,
+    });
     expect(other.status).toBe(200);
     expect(receiver.events.filter((e) => e.type === 'step_up.requested')).toHaveLength(1);
     expect(scopeSeen(upstream, 0)).toBe('mcp:tools:write');

@@ -31,7 +31,11 @@ async function setup(): Promise<string> {
   return as.userToken('alice', ['documents:read', 'mcp:tools:read']);
 }
 
-async function send(path: string, user: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}) {
+async function send(
+  path: string,
+  user: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+) {
   const res = await request(`${proxy.url}${path}`, {
     method: (init.method ?? 'GET') as 'GET',
     headers: { authorization: `Bearer ${user}`, ...init.headers },
@@ -42,12 +46,14 @@ async function send(path: string, user: string, init: { method?: string; headers
 }
 
 /** Every character percent-encoded: still the same token to a server that decodes. */
-const encodeAll = (s: string) => [...s].map((c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`).join('');
+const encodeAll = (s: string) =>
+  [...s].map((c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`).join('');
 
 describe('the user token in another carrier (issue 13.7)', () => {
   it('is refused with 400 invalid_request in every carrier; nothing reaches the upstream; no log line holds it', async () => {
     const user = await setup();
-    const json = (t: string) => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: { token: t } } });
+    const json = (t: string) =>
+      JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: { token: t } } });
     const carriers: Array<[string, Parameters<typeof send>[2] & { path?: string }]> = [
       ['query access_token (RFC 6750 §2.3)', { path: `/docs/a?access_token=${user}` }],
       ['query, percent-encoded', { path: `/docs/a?t=${encodeAll(user)}` }],
@@ -58,10 +64,35 @@ describe('the user token in another carrier (issue 13.7)', () => {
       ['x-access-token', { headers: { 'x-access-token': user } }],
       ['x-forwarded-access-token', { headers: { 'x-forwarded-access-token': user } }],
       ['another header, with a scheme', { headers: { 'x-upstream-auth': `Bearer ${user}` } }],
-      ['form body (RFC 6750 §2.2)', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `a=1&access_token=${encodeURIComponent(user)}` }],
-      ['form body, percent-encoded', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `access_token=${encodeAll(user)}` }],
-      ['JSON body', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: user }) }],
-      ['MCP body', { path: '/mcp', method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: json(user) }],
+      [
+        'form body (RFC 6750 §2.2)',
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: `a=1&access_token=${encodeURIComponent(user)}`,
+        },
+      ],
+      [
+        'form body, percent-encoded',
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: `access_token=${encodeAll(user)}`,
+        },
+      ],
+      [
+        'JSON body',
+        { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: user }) },
+      ],
+      [
+        'MCP body',
+        {
+          path: '/mcp',
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+          body: json(user),
+        },
+      ],
     ];
     for (const [name, c] of carriers) {
       const res = await send(c.path ?? '/docs/a', user, c);
@@ -75,7 +106,11 @@ describe('the user token in another carrier (issue 13.7)', () => {
     expect(logs).not.toContain(user.split('.')[2]!);
     const refused = proxy.logs.lines().filter((l) => l.msg === 'request refused');
     expect(refused).toHaveLength(carriers.length);
-    expect(refused.every((l) => typeof l.detail === 'string' && (l.detail as string).startsWith('the user token was also found in'))).toBe(true);
+    expect(
+      refused.every(
+        (l) => typeof l.detail === 'string' && (l.detail as string).startsWith('the user token was also found in'),
+      ),
+    ).toBe(true);
   });
 
   it('strips an access_token query parameter holding anything else; other parameters arrive unchanged', async () => {

@@ -1,21 +1,19 @@
-import { once } from 'node:events';
 import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { type Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as tcpConnect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { waitFor } from '../helpers/raw-http.js';
-import { startAs } from '../helpers/start-as.js';
-import { CLIENT_ID } from '../helpers/start-as.js';
+import { useClosers } from '../helpers/closers.js';
 import { grownBy, heapCensus } from '../helpers/heap-snapshot.js';
 import { socketsOn } from '../helpers/proc-sockets.js';
+import { waitFor } from '../helpers/raw-http.js';
+import { CLIENT_ID, startAs } from '../helpers/start-as.js';
 import { startWsUpstream } from '../helpers/start-ws-upstream.js';
-import { useClosers } from '../helpers/closers.js';
 
 const closers = useClosers();
-
 
 function socketOf(ws: WebSocket): Socket {
   return (ws as unknown as { _socket: Socket })._socket;
@@ -31,7 +29,9 @@ async function cycle(proxyUrl: string, user: string, mode: Mode): Promise<void> 
     const socket = tcpConnect(Number(url.port), url.hostname);
     socket.on('error', () => {});
     await once(socket, 'connect');
-    socket.write(`GET /live/x HTTP/1.1\r\nhost: ${url.host}\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nauthorization: Bearer ${user}\r\n\r\n`);
+    socket.write(
+      `GET /live/x HTTP/1.1\r\nhost: ${url.host}\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nauthorization: Bearer ${user}\r\n\r\n`,
+    );
     socket.resetAndDestroy();
     await once(socket, 'close');
     return;
@@ -68,7 +68,9 @@ async function refusedHalfOpen(proxyUrl: string, user: string | undefined): Prom
   socket.resume();
   await once(socket, 'connect');
   const auth = user === undefined ? '' : `authorization: Bearer ${user}\r\n`;
-  socket.write(`GET /live/refuse HTTP/1.1\r\nhost: ${url.host}\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n${auth}\r\n`);
+  socket.write(
+    `GET /live/refuse HTTP/1.1\r\nhost: ${url.host}\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n${auth}\r\n`,
+  );
   await once(socket, 'end');
   return socket;
 }
@@ -124,7 +126,7 @@ async function startProxyChild(config: Record<string, unknown>) {
 }
 
 describe('WebSocket resource use', () => {
-  it('1,000 connect/close cycles with abrupt resets on both sides leave the proxy process\'s fds, memory and timers where they started', async () => {
+  it("1,000 connect/close cycles with abrupt resets on both sides leave the proxy process's fds, memory and timers where they started", async () => {
     const as = await startAs();
     closers.push(() => as.close());
     const upstream = await startWsUpstream({
@@ -146,14 +148,27 @@ describe('WebSocket resource use', () => {
     closers.push(() => upstream.close());
     const proxy = await startProxyChild({
       authorizationServer: { tokenEndpoint: as.tokenEndpoint, clientId: CLIENT_ID, clientSecretFile: as.secretFile },
-      routes: [{ name: 'live', match: { pathPrefix: '/live' }, upstream: upstream.url, stripPrefix: true, scopes: ['documents:read'], audience: 'https://docs.internal' }],
+      routes: [
+        {
+          name: 'live',
+          match: { pathPrefix: '/live' },
+          upstream: upstream.url,
+          stripPrefix: true,
+          scopes: ['documents:read'],
+          audience: 'https://docs.internal',
+        },
+      ],
     });
     closers.push(() => proxy.close());
     const user = await as.userToken('alice', ['documents:read']);
     // This process's side of the path: every socket to the proxy or the upstream has one of these ports.
     const ports = new Set([Number(new URL(proxy.url).port), Number(new URL(upstream.url).port)]);
     const settled = async (kept = 0): Promise<ChildSample> => {
-      await waitFor(() => upstream.clients.size === 0 && socketsOn(ports) === 1 + kept, 10_000, 'all connections closed');
+      await waitFor(
+        () => upstream.clients.size === 0 && socketsOn(ports) === 1 + kept,
+        10_000,
+        'all connections closed',
+      );
       upstream.handshakes.length = 0; // the test's own record, not the proxy's memory
       const s = await proxy.sample([...ports]);
       expect(s.websockets).toBe(0);
@@ -178,7 +193,9 @@ describe('WebSocket resource use', () => {
     // Calibration: what one connection left behind would cost, measured by holding 100 open.
     const held: WebSocket[] = [];
     for (let i = 0; i < 100; i++) {
-      const ws = new WebSocket(`${proxy.url.replace(/^http/, 'ws')}/live/held`, { headers: { authorization: `Bearer ${user}` } });
+      const ws = new WebSocket(`${proxy.url.replace(/^http/, 'ws')}/live/held`, {
+        headers: { authorization: `Bearer ${user}` },
+      });
       closers.push(() => ws.terminate());
       await once(ws, 'open');
       held.push(ws);

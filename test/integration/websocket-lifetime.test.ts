@@ -1,16 +1,19 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { useClosers } from '../helpers/closers.js';
 import { waitFor } from '../helpers/raw-http.js';
 import { CLIENT_ID, startAs } from '../helpers/start-as.js';
-import { type CliProcess, started, startCli, writeConfig } from './shutdown-process.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startWsUpstream, type TestWsUpstream } from '../helpers/start-ws-upstream.js';
-import { useClosers } from '../helpers/closers.js';
+import { type CliProcess, startCli, started, writeConfig } from './shutdown-process.js';
 
 const closers = useClosers();
 
-async function setup(routes: Array<Record<string, unknown>>, accessTokenTtlSeconds?: number): Promise<{ user: string; upstream: TestWsUpstream; proxy: TestProxy }> {
+async function setup(
+  routes: Array<Record<string, unknown>>,
+  accessTokenTtlSeconds?: number,
+): Promise<{ user: string; upstream: TestWsUpstream; proxy: TestProxy }> {
   const as = await startAs(accessTokenTtlSeconds === undefined ? {} : { accessTokenTtlSeconds });
   closers.push(() => as.close());
   const upstream = await startWsUpstream();
@@ -19,7 +22,12 @@ async function setup(routes: Array<Record<string, unknown>>, accessTokenTtlSecon
     as,
     config: {
       cache: { clockSkewSeconds: 0, refreshAheadSeconds: 0 },
-      routes: routes.map((r) => ({ upstream: upstream.url, scopes: ['documents:read'], audience: 'https://docs.internal', ...r })),
+      routes: routes.map((r) => ({
+        upstream: upstream.url,
+        scopes: ['documents:read'],
+        audience: 'https://docs.internal',
+        ...r,
+      })),
     },
   });
   closers.push(() => proxy.close());
@@ -27,7 +35,9 @@ async function setup(routes: Array<Record<string, unknown>>, accessTokenTtlSecon
 }
 
 async function connect(proxy: TestProxy, path: string, user: string): Promise<WebSocket> {
-  const ws = new WebSocket(`${proxy.url.replace(/^http/, 'ws')}${path}`, { headers: { authorization: `Bearer ${user}` } });
+  const ws = new WebSocket(`${proxy.url.replace(/^http/, 'ws')}${path}`, {
+    headers: { authorization: `Bearer ${user}` },
+  });
   closers.push(() => ws.terminate());
   await once(ws, 'open');
   return ws;
@@ -41,7 +51,9 @@ async function echo(ws: WebSocket, text: string): Promise<string> {
 
 describe('WebSocket lifetime (websocket.maxConnectionSeconds)', () => {
   it('closes a connection after maxConnectionSeconds with close code 1008, on both legs', async () => {
-    const { user, upstream, proxy } = await setup([{ name: 'short', match: { pathPrefix: '/' }, websocket: { maxConnectionSeconds: 1 } }]);
+    const { user, upstream, proxy } = await setup([
+      { name: 'short', match: { pathPrefix: '/' }, websocket: { maxConnectionSeconds: 1 } },
+    ]);
     const ws = await connect(proxy, '/x', user);
     const openedAt = performance.now();
     expect(await echo(ws, 'a')).toBe('a');

@@ -2,19 +2,17 @@ import { once } from 'node:events';
 import { decodeJwt } from 'jose';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { useClosers } from '../helpers/closers.js';
 import { rawRequest, statusOf, waitFor } from '../helpers/raw-http.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startWsUpstream, type TestWsUpstream, type WsUpstreamOptions } from '../helpers/start-ws-upstream.js';
-import { useClosers } from '../helpers/closers.js';
 
 const closers = useClosers();
 
-async function setup(options: {
-  upstream?: WsUpstreamOptions;
-  route?: Record<string, unknown>;
-  config?: Record<string, unknown>;
-} = {}): Promise<{ as: TestAuthorizationServer; upstream: TestWsUpstream; proxy: TestProxy }> {
+async function setup(
+  options: { upstream?: WsUpstreamOptions; route?: Record<string, unknown>; config?: Record<string, unknown> } = {},
+): Promise<{ as: TestAuthorizationServer; upstream: TestWsUpstream; proxy: TestProxy }> {
   const as = await startAs();
   closers.push(() => as.close());
   const upstream = await startWsUpstream(options.upstream);
@@ -23,7 +21,15 @@ async function setup(options: {
     as,
     config: {
       routes: [
-        { name: 'live', match: { pathPrefix: '/live' }, upstream: `${upstream.url}/rt`, stripPrefix: true, scopes: ['documents:read'], audience: 'https://docs.internal', ...options.route },
+        {
+          name: 'live',
+          match: { pathPrefix: '/live' },
+          upstream: `${upstream.url}/rt`,
+          stripPrefix: true,
+          scopes: ['documents:read'],
+          audience: 'https://docs.internal',
+          ...options.route,
+        },
       ],
       ...options.config,
     },
@@ -42,7 +48,9 @@ async function connect(url: string, headers: Record<string, string> = {}, protoc
   closers.push(() => ws.terminate());
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
-    ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`status ${res.statusCode}`), { status: res.statusCode })));
+    ws.once('unexpected-response', (_req, res) =>
+      reject(Object.assign(new Error(`status ${res.statusCode}`), { status: res.statusCode })),
+    );
     ws.once('error', reject);
   });
   return ws;
@@ -79,7 +87,11 @@ describe('WebSocket upgrade with a delegated token', () => {
   it('echoes across the proxy; the upstream gets a delegated token for the same user, never the user token', async () => {
     const { as, upstream, proxy } = await setup();
     const user = await as.userToken('alice', ['documents:read']);
-    const ws = await connect(wsUrl(proxy, '/live/chat?room=1'), { authorization: `Bearer ${user}`, 'x-request-id': 'ws-req-1', cookie: 'theme=dark' });
+    const ws = await connect(wsUrl(proxy, '/live/chat?room=1'), {
+      authorization: `Bearer ${user}`,
+      'x-request-id': 'ws-req-1',
+      cookie: 'theme=dark',
+    });
     expect(await send(ws, 'hello')).toBe('hello');
     const seen = JSON.parse(await send(ws, 'whoami')) as { url: string; headers: Record<string, string> };
     expect(seen.url).toBe('/rt/chat?room=1');
@@ -106,7 +118,14 @@ describe('WebSocket upgrade with a delegated token', () => {
     expect(code).toBe(1000);
     await waitFor(() => proxy.logs.lines().some((l) => l.websocket === true), 5_000, 'access line');
     const line = proxy.logs.lines().find((l) => l.websocket === true)!;
-    expect(line).toMatchObject({ reqId: 'ws-req-1', route: 'live', status: 101, upstreamStatus: 101, sub: 'alice', closedBy: 'client' });
+    expect(line).toMatchObject({
+      reqId: 'ws-req-1',
+      route: 'live',
+      status: 101,
+      upstreamStatus: 101,
+      sub: 'alice',
+      closedBy: 'client',
+    });
     expect(line.bytesFromClient).toBeGreaterThan(0);
     expect(line.bytesFromUpstream).toBeGreaterThan(0);
     expect(proxy.logs.text()).not.toContain(user);
@@ -124,7 +143,9 @@ describe('WebSocket upgrade with a delegated token', () => {
     expect(headerOf(raw, 'content-type')).toBe('application/json');
     expect(bodyOf(raw)).toEqual({ error: 'invalid_token', error_description: 'a bearer token is required' });
     expect(upstream.handshakes).toHaveLength(0);
-    expect(await proxy.registry.metrics()).toContain('delegate_proxy_websocket_connections_total{route="live",outcome="refused"} 1');
+    expect(await proxy.registry.metrics()).toContain(
+      'delegate_proxy_websocket_connections_total{route="live",outcome="refused"} 1',
+    );
   });
 
   it('refuses upgrades on a route with websocket disabled: 403 websocket_disabled, no exchange, no upstream contact', async () => {
@@ -132,7 +153,10 @@ describe('WebSocket upgrade with a delegated token', () => {
     const user = await as.userToken('alice', ['documents:read']);
     const raw = await rawRequest(proxy.url, handshake('/live/chat', { authorization: `Bearer ${user}` }));
     expect(statusOf(raw)).toBe(403);
-    expect(bodyOf(raw)).toEqual({ error: 'websocket_disabled', error_description: 'WebSocket upgrades are not enabled on this route' });
+    expect(bodyOf(raw)).toEqual({
+      error: 'websocket_disabled',
+      error_description: 'WebSocket upgrades are not enabled on this route',
+    });
     expect(headerOf(raw, 'www-authenticate')).toBeUndefined();
     expect(upstream.handshakes).toHaveLength(0);
     expect(await proxy.registry.metrics()).not.toMatch(/token_exchanges_total\{/);
@@ -141,9 +165,15 @@ describe('WebSocket upgrade with a delegated token', () => {
   it('refuses a handshake that carries the user token anywhere else (subprotocol, query)', async () => {
     const { as, upstream, proxy } = await setup();
     const user = await as.userToken('alice', ['documents:read']);
-    const viaProtocol = await rawRequest(proxy.url, handshake('/live/chat', { authorization: `Bearer ${user}`, 'sec-websocket-protocol': `bearer, ${user}` }));
+    const viaProtocol = await rawRequest(
+      proxy.url,
+      handshake('/live/chat', { authorization: `Bearer ${user}`, 'sec-websocket-protocol': `bearer, ${user}` }),
+    );
     expect(statusOf(viaProtocol)).toBe(400);
-    const viaQuery = await rawRequest(proxy.url, handshake(`/live/chat?access_token=${encodeURIComponent(user)}`, { authorization: `Bearer ${user}` }));
+    const viaQuery = await rawRequest(
+      proxy.url,
+      handshake(`/live/chat?access_token=${encodeURIComponent(user)}`, { authorization: `Bearer ${user}` }),
+    );
     expect(statusOf(viaQuery)).toBe(400);
     expect(bodyOf(viaQuery).error).toBe('invalid_request');
     expect(upstream.handshakes).toHaveLength(0);
@@ -169,13 +199,18 @@ describe('WebSocket upgrade with a delegated token', () => {
       },
     });
     const user = await as.userToken('alice', ['documents:read']);
-    const raw = await rawRequest(proxy.url, handshake('/live/chat', { authorization: `Bearer ${user}`, 'x-request-id': 'r-403' }));
+    const raw = await rawRequest(
+      proxy.url,
+      handshake('/live/chat', { authorization: `Bearer ${user}`, 'x-request-id': 'r-403' }),
+    );
     expect(statusOf(raw)).toBe(403);
     expect(headerOf(raw, 'www-authenticate')).toBe(challenge);
     expect(headerOf(raw, 'x-request-id')).toBe('r-403');
     expect(bodyOf(raw)).toEqual({ error: 'insufficient_scope' });
     expect(upstream.handshakes).toHaveLength(1);
-    expect(await proxy.registry.metrics()).toContain('delegate_proxy_websocket_connections_total{route="live",outcome="upstream_error"} 1');
+    expect(await proxy.registry.metrics()).toContain(
+      'delegate_proxy_websocket_connections_total{route="live",outcome="upstream_error"} 1',
+    );
   });
 
   it('relays an upstream 5xx answer as it came', async () => {
@@ -246,7 +281,9 @@ describe('WebSocket upgrade with a delegated token', () => {
     const raw = await rawRequest(proxy.url, handshake('/live/chat', { authorization: `Bearer ${user}` }));
     expect(statusOf(raw)).toBe(502);
     expect(bodyOf(raw).error).toBe('bad_gateway');
-    expect(await proxy.registry.metrics()).toContain('delegate_proxy_websocket_connections_total{route="live",outcome="upstream_error"} 1');
+    expect(await proxy.registry.metrics()).toContain(
+      'delegate_proxy_websocket_connections_total{route="live",outcome="upstream_error"} 1',
+    );
   });
 
   it('closes the agent side when the upstream closes, and the upstream side when the agent goes away', async () => {
@@ -263,7 +300,10 @@ describe('WebSocket upgrade with a delegated token', () => {
     b.terminate(); // abrupt: no close frame
     await waitFor(() => upstream.clients.size === 0, 5_000, 'upstream side closed');
     await waitFor(() => proxy.logs.lines().filter((l) => l.websocket === true).length === 2, 5_000, 'two access lines');
-    const closedBy = proxy.logs.lines().filter((l) => l.websocket === true).map((l) => l.closedBy);
+    const closedBy = proxy.logs
+      .lines()
+      .filter((l) => l.websocket === true)
+      .map((l) => l.closedBy);
     expect(closedBy).toEqual(['upstream', 'client']);
     expect(await proxy.registry.metrics()).toContain('delegate_proxy_websocket_connections{route="live"} 0');
   });
@@ -273,7 +313,10 @@ describe('other upgrades', () => {
   it('serves a non-WebSocket Upgrade (h2c) as a plain request, the upgrade header removed', async () => {
     const { as, proxy } = await setup();
     const user = await as.userToken('alice', ['documents:read']);
-    const raw = await rawRequest(proxy.url, `GET /live/plain HTTP/1.1\r\nhost: localhost\r\nconnection: Upgrade, HTTP2-Settings, close\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQAAP__\r\nauthorization: Bearer ${user}\r\n\r\n`);
+    const raw = await rawRequest(
+      proxy.url,
+      `GET /live/plain HTTP/1.1\r\nhost: localhost\r\nconnection: Upgrade, HTTP2-Settings, close\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQAAP__\r\nauthorization: Bearer ${user}\r\n\r\n`,
+    );
     // The ws upstream answers plain GETs with 426: the request reached it as a plain GET, not as an upgrade.
     expect(statusOf(raw)).toBe(426);
   });

@@ -1,8 +1,8 @@
 import { decodeJwt } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { useClosers } from '../helpers/closers.js';
-import type { AsFaultMode } from '../helpers/start-as.js';
 import { waitForAsync } from '../helpers/raw-http.js';
+import type { AsFaultMode } from '../helpers/start-as.js';
 import { get, startRig, userTokens } from './harness.js';
 
 const closers = useClosers();
@@ -11,7 +11,11 @@ describe('authorization server flapping between ok, 503, hang and garbage', () =
   it('cached users keep working; new users get 502/503 with a JSON error (never a 500, never an undelegated request); all recover', async () => {
     const rig = await startRig(closers, {
       config: {
-        authorizationServer: { timeoutMs: 300, retry: { maxAttempts: 2, backoffMs: 10 }, circuitBreaker: { failureThreshold: 3, openSeconds: 1 } },
+        authorizationServer: {
+          timeoutMs: 300,
+          retry: { maxAttempts: 2, backoffMs: 10 },
+          circuitBreaker: { failureThreshold: 3, openSeconds: 1 },
+        },
       },
     });
     const cached = await userTokens(rig.as, 5, 'cached');
@@ -32,7 +36,9 @@ describe('authorization server flapping between ok, 503, hang and garbage', () =
         if (mode === 'ok' && a.status === 200) continue;
         // ok right after a fault may still meet the open circuit (503); faults give 502 or 503.
         expect([502, 503]).toContain(a.status);
-        expect(JSON.parse(a.text)).toMatchObject({ error: expect.stringMatching(/^(bad_gateway|temporarily_unavailable)$/) });
+        expect(JSON.parse(a.text)).toMatchObject({
+          error: expect.stringMatching(/^(bad_gateway|temporarily_unavailable)$/),
+        });
         if (a.status === 503) expect(a.headers['retry-after']).toMatch(/^\d+$/);
       }
     }

@@ -17,7 +17,9 @@ describe('slow headers, duplicate Host, /readyz on a garbage-answering AS (defec
     const rig = await startRig(closers, { config: { clientTimeouts: { headersMs: 300 } } });
     const { hostname, port } = new URL(rig.proxy.url);
     const raw = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(port), hostname, () => socket.write('GET /documents/a HTTP/1.1\r\nHost: proxy\r\nX-Slow: 1'));
+      const socket = connect(Number(port), hostname, () =>
+        socket.write('GET /documents/a HTTP/1.1\r\nHost: proxy\r\nX-Slow: 1'),
+      );
       let data = '';
       socket.on('data', (d) => {
         data += d.toString('latin1');
@@ -28,7 +30,10 @@ describe('slow headers, duplicate Host, /readyz on a garbage-answering AS (defec
     });
     expect(statusOf(raw)).toBe(408);
     expect(raw.toLowerCase()).toContain('connection: close');
-    expect(bodyOf(raw)).toEqual({ error: 'invalid_request', error_description: 'request headers not received in time' });
+    expect(bodyOf(raw)).toEqual({
+      error: 'invalid_request',
+      error_description: 'request headers not received in time',
+    });
   }, 20_000);
 
   it('a request with two Host headers is refused with 400 and never forwarded (RFC 9112 §3.2)', async () => {
@@ -43,7 +48,10 @@ describe('slow headers, duplicate Host, /readyz on a garbage-answering AS (defec
     expect(rig.upstream.requests).toHaveLength(0);
     expect(rig.as.exchanges).toHaveLength(0);
     // One Host is fine.
-    const ok = await rawRequest(rig.proxy.url, `GET /documents/a HTTP/1.1\r\nHost: proxy.local\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+    const ok = await rawRequest(
+      rig.proxy.url,
+      `GET /documents/a HTTP/1.1\r\nHost: proxy.local\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
+    );
     expect(statusOf(ok)).toBe(200);
   });
 

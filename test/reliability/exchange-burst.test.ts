@@ -23,7 +23,9 @@ describe('a burst of new users against a slow, healthy AS (defect B)', () => {
   it('beyond the queue bound: 503 with Retry-After for the overflow only, the breaker stays closed', async () => {
     const rig = await startRig(closers, {
       asDelayMs: 300,
-      config: { authorizationServer: { maxConcurrentExchanges: 4, maxQueuedExchanges: 8, exchangeQueueTimeoutMs: 60_000 } },
+      config: {
+        authorizationServer: { maxConcurrentExchanges: 4, maxQueuedExchanges: 8, exchangeQueueTimeoutMs: 60_000 },
+      },
     });
     const users = await userTokens(rig.as, 60);
     let done = false;

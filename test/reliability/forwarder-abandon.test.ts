@@ -29,15 +29,23 @@ describe('a client leaving before response headers cancels its upstream request'
     closers.push(() => upstream.close());
     const proxy = await startProxy({
       as,
-      config: { routes: [{ name: 'r', match: { pathPrefix: '/' }, upstream: upstream.url, scopes: ['documents:read'] }] },
+      config: {
+        routes: [{ name: 'r', match: { pathPrefix: '/' }, upstream: upstream.url, scopes: ['documents:read'] }],
+      },
     });
     closers.push(() => proxy.close());
     const headers = { authorization: `Bearer ${await as.userToken('alice', ['documents:read'])}` };
     await (await request(`${proxy.url}/warm`, { headers })).body.text();
 
     const controllers = Array.from({ length: ABANDONED }, () => new AbortController());
-    const calls = controllers.map((c, i) => request(`${proxy.url}/slow/${i}`, { headers, signal: c.signal }).catch(() => 'aborted'));
-    await waitFor(() => upstream.arrivals.filter((a) => a.startsWith('GET /slow')).length === ABANDONED, 10_000, 'every request upstream');
+    const calls = controllers.map((c, i) =>
+      request(`${proxy.url}/slow/${i}`, { headers, signal: c.signal }).catch(() => 'aborted'),
+    );
+    await waitFor(
+      () => upstream.arrivals.filter((a) => a.startsWith('GET /slow')).length === ABANDONED,
+      10_000,
+      'every request upstream',
+    );
     expect(upstream.open()).toBeGreaterThanOrEqual(ABANDONED);
     for (const c of controllers) c.abort();
     expect(await Promise.all(calls)).toEqual(Array(ABANDONED).fill('aborted'));
@@ -62,7 +70,10 @@ describe('a client leaving before response headers cancels its upstream request'
     closers.push(() => upstream.close());
     const proxy = await startProxy({
       as,
-      config: { upstreams: { connections: 1 }, routes: [{ name: 'r', match: { pathPrefix: '/' }, upstream: upstream.url, scopes: ['documents:read'] }] },
+      config: {
+        upstreams: { connections: 1 },
+        routes: [{ name: 'r', match: { pathPrefix: '/' }, upstream: upstream.url, scopes: ['documents:read'] }],
+      },
     });
     closers.push(() => proxy.close());
     const headers = { authorization: `Bearer ${await as.userToken('alice', ['documents:read'])}` };
@@ -71,7 +82,9 @@ describe('a client leaving before response headers cancels its upstream request'
     const held = request(`${proxy.url}/hold`, { headers });
     await waitFor(() => release !== undefined, 5_000, 'the only connection busy');
     const controllers = Array.from({ length: 20 }, () => new AbortController());
-    const queued = controllers.map((c, i) => request(`${proxy.url}/queued/${i}`, { headers, signal: c.signal }).catch(() => 'aborted'));
+    const queued = controllers.map((c, i) =>
+      request(`${proxy.url}/queued/${i}`, { headers, signal: c.signal }).catch(() => 'aborted'),
+    );
     // Every queued request has reached the proxy's forward step (its upstream request is queued).
     await waitFor(() => proxy.proxy.inFlight.count >= 21, 5_000, 'requests queued at the proxy');
     for (const c of controllers) c.abort();

@@ -14,7 +14,10 @@ beforeAll(async () => {
 });
 afterAll(() => as.close());
 
-async function setup(handler: Parameters<typeof countingUpstream>[0], configure?: (u: Awaited<ReturnType<typeof countingUpstream>>) => void) {
+async function setup(
+  handler: Parameters<typeof countingUpstream>[0],
+  configure?: (u: Awaited<ReturnType<typeof countingUpstream>>) => void,
+) {
   const upstream = await countingUpstream(handler);
   configure?.(upstream);
   closers.push(() => upstream.close());
@@ -25,7 +28,11 @@ async function setup(handler: Parameters<typeof countingUpstream>[0], configure?
   closers.push(() => proxy.close());
   const headers = { authorization: `Bearer ${await as.userToken('alice', ['documents:read'])}` };
   const send = async (method: string, path: string, body?: string) => {
-    const res = await request(`${proxy.url}${path}`, { method: method as 'GET', headers, ...(body === undefined ? {} : { body }) });
+    const res = await request(`${proxy.url}${path}`, {
+      method: method as 'GET',
+      headers,
+      ...(body === undefined ? {} : { body }),
+    });
     return { status: res.statusCode, text: await res.body.text() };
   };
   return { upstream, send };

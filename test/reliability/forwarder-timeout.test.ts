@@ -34,8 +34,20 @@ describe('route timeout covers the wait for an upstream connection', () => {
       config: {
         upstreams: { connections: 4 },
         routes: [
-          { name: 'stalled', match: { pathPrefix: '/stalled' }, upstream: stalled.url, scopes: ['documents:read'], timeoutMs: TIMEOUT_MS },
-          { name: 'healthy', match: { pathPrefix: '/healthy' }, upstream: healthy.url, scopes: ['documents:read'], timeoutMs: TIMEOUT_MS },
+          {
+            name: 'stalled',
+            match: { pathPrefix: '/stalled' },
+            upstream: stalled.url,
+            scopes: ['documents:read'],
+            timeoutMs: TIMEOUT_MS,
+          },
+          {
+            name: 'healthy',
+            match: { pathPrefix: '/healthy' },
+            upstream: healthy.url,
+            scopes: ['documents:read'],
+            timeoutMs: TIMEOUT_MS,
+          },
         ],
       },
     });
@@ -74,7 +86,17 @@ describe('route timeout covers the wait for an upstream connection', () => {
     closers.push(() => upstream.close());
     const proxy = await startProxy({
       as,
-      config: { routes: [{ name: 'up', match: { pathPrefix: '/up' }, upstream: upstream.url, scopes: ['documents:read'], timeoutMs: 300 }] },
+      config: {
+        routes: [
+          {
+            name: 'up',
+            match: { pathPrefix: '/up' },
+            upstream: upstream.url,
+            scopes: ['documents:read'],
+            timeoutMs: 300,
+          },
+        ],
+      },
     });
     closers.push(() => proxy.close());
     const headers = { authorization: `Bearer ${await as.userToken('alice', ['documents:read'])}` };

@@ -15,7 +15,9 @@ export interface CountingUpstream {
   close(): Promise<void>;
 }
 
-export async function countingUpstream(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<CountingUpstream> {
+export async function countingUpstream(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<CountingUpstream> {
   const arrivals: string[] = [];
   const sockets = new Set<Socket>();
   let accepted = 0;

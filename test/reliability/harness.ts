@@ -34,7 +34,14 @@ export async function startRig(
   const upstream = await startUpstream(options.upstream);
   closers.push(() => upstream.close());
   const routes = [
-    { name: 'documents', match: { pathPrefix: '/documents' }, upstream: `${upstream.url}/api`, stripPrefix: true, scopes: [SCOPE], audience: 'https://docs.internal' },
+    {
+      name: 'documents',
+      match: { pathPrefix: '/documents' },
+      upstream: `${upstream.url}/api`,
+      stripPrefix: true,
+      scopes: [SCOPE],
+      audience: 'https://docs.internal',
+    },
     ...(options.routes?.(upstream.url) ?? []),
   ];
   const proxy = await startProxy({ as, config: { routes, ...options.config } });
@@ -55,7 +62,12 @@ export interface Answer {
   readonly text: string;
 }
 
-export async function get(rig: Rig, path: string, token: string | undefined, headers: Record<string, string> = {}): Promise<Answer> {
+export async function get(
+  rig: Rig,
+  path: string,
+  token: string | undefined,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const res = await request(`${rig.proxy.url}${path}`, {
     dispatcher: rig.client,
     headers: { ...headers, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },

@@ -78,7 +78,16 @@ describe('load shapes', () => {
     const { startProxy } = await import('../helpers/start-proxy.js');
     const proxy = await startProxy({
       as: rig.as,
-      config: { routes: [{ name: 'upload', match: { pathPrefix: '/upload' }, upstream: `http://127.0.0.1:${sinkPort}`, scopes: ['documents:read'] }] },
+      config: {
+        routes: [
+          {
+            name: 'upload',
+            match: { pathPrefix: '/upload' },
+            upstream: `http://127.0.0.1:${sinkPort}`,
+            scopes: ['documents:read'],
+          },
+        ],
+      },
     });
     closers.push(() => proxy.close());
     const [token] = await userTokens(rig.as, 1);

@@ -16,7 +16,11 @@ beforeAll(async () => {
 });
 afterAll(() => as.close());
 
-const LIST = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'echo', inputSchema: { type: 'object' } }] } });
+const LIST = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  result: { tools: [{ name: 'echo', inputSchema: { type: 'object' } }] },
+});
 
 describe('an agent that leaves before a filtered MCP response', () => {
   for (const sse of [false, true]) {
@@ -47,11 +51,17 @@ describe('an agent that leaves before a filtered MCP response', () => {
       });
       closers.push(() => proxy.close());
       const token = await as.userToken('alice', ['mcp:tools:read', 'mcp:tools:write']);
-      const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+      const headers = {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      };
       const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} });
 
       const controller = new AbortController();
-      const gone = request(`${proxy.url}/mcp`, { method: 'POST', headers, body, signal: controller.signal }).catch(() => undefined);
+      const gone = request(`${proxy.url}/mcp`, { method: 'POST', headers, body, signal: controller.signal }).catch(
+        () => undefined,
+      );
       await upstreamGotIt;
       controller.abort();
       await gone;

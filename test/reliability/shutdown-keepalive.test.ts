@@ -17,11 +17,24 @@ interface Outcome {
 /** One GET over `agent` (node:http, as most agents' HTTP clients), never rejecting. */
 function send(agent: http.Agent, url: string, token: string, id = ''): Promise<Outcome> {
   return new Promise((resolve) => {
-    const req = http.get(url, { agent, headers: { authorization: `Bearer ${token}`, 'x-request-id': id || 'none' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, reusedSocket: req.reusedSocket, id }));
-    });
-    req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message, reusedSocket: req.reusedSocket, id }));
+    const req = http.get(
+      url,
+      { agent, headers: { authorization: `Bearer ${token}`, 'x-request-id': id || 'none' } },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            connection: res.headers.connection,
+            reusedSocket: req.reusedSocket,
+            id,
+          }),
+        );
+      },
+    );
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      resolve({ error: err.code ?? err.message, reusedSocket: req.reusedSocket, id }),
+    );
   });
 }
 
@@ -57,7 +70,12 @@ describe('graceful shutdown with keep-alive clients (defect E)', () => {
     rig.proxy.proxy.readiness.drain();
     const closed = rig.proxy.proxy.close(10_000);
     // Right after each answer, the client sends its next request (as a busy agent does).
-    const third = second.map((p, i) => p.then(async (o) => ({ second: o, third: await send(agents[i] as http.Agent, `${rig.proxy.url}/documents/y`, t) })));
+    const third = second.map((p, i) =>
+      p.then(async (o) => ({
+        second: o,
+        third: await send(agents[i] as http.Agent, `${rig.proxy.url}/documents/y`, t),
+      })),
+    );
     for (const release of held.splice(0)) release();
     const results = await Promise.all(third);
     await closed;
@@ -66,7 +84,9 @@ describe('graceful shutdown with keep-alive clients (defect E)', () => {
     expect(results.map((r) => `${r.second.status} ${r.second.connection}`)).toEqual(Array(CLIENTS).fill('200 close'));
     // The next request goes to a new connection, which the closed listener refuses cleanly (before
     // the fix it went out on the old connection, which was then closed under it: ECONNRESET).
-    expect(results.map((r) => `${r.third.reusedSocket ? 'reused' : 'new'} ${r.third.error}`)).toEqual(Array(CLIENTS).fill('new ECONNREFUSED'));
+    expect(results.map((r) => `${r.third.reusedSocket ? 'reused' : 'new'} ${r.third.error}`)).toEqual(
+      Array(CLIENTS).fill('new ECONNREFUSED'),
+    );
   }, 30_000);
 
   it('while draining (listener still open) every response says Connection: close', async () => {
@@ -127,6 +147,8 @@ describe('graceful shutdown with keep-alive clients (defect E)', () => {
     const seen = new Set(rig.upstream.requests.map((r) => String(r.headers['x-request-id'])));
     const lost = outcomes.filter((o) => o.error !== undefined && seen.has(o.id ?? ''));
     expect(lost).toEqual([]);
-    expect(outcomes.filter((o) => o.error !== undefined && o.error !== 'ECONNREFUSED' && o.error !== 'ECONNRESET')).toEqual([]);
+    expect(
+      outcomes.filter((o) => o.error !== undefined && o.error !== 'ECONNREFUSED' && o.error !== 'ECONNRESET'),
+    ).toEqual([]);
   }, 60_000);
 });

@@ -4,7 +4,7 @@ import { useClosers } from '../helpers/closers.js';
 import { waitFor } from '../helpers/raw-http.js';
 import { CLIENT_ID, startAs } from '../helpers/start-as.js';
 import { startUpstream } from '../helpers/start-upstream.js';
-import { type CliProcess, started, startCli, writeConfig } from '../integration/shutdown-process.js';
+import { type CliProcess, startCli, started, writeConfig } from '../integration/shutdown-process.js';
 
 const closers = useClosers();
 
@@ -22,7 +22,9 @@ function send(agent: http.Agent, url: string, token: string, id: string): Promis
       res.on('end', () => resolve({ id, status: res.statusCode ?? 0 }));
       res.on('error', (err: NodeJS.ErrnoException) => resolve({ id, error: err.code ?? err.message }));
     });
-    req.on('error', (err: NodeJS.ErrnoException) => resolve({ id, error: err.code ?? err.message, reusedSocket: req.reusedSocket }));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      resolve({ id, error: err.code ?? err.message, reusedSocket: req.reusedSocket }),
+    );
   });
 }
 
@@ -82,7 +84,9 @@ describe('SIGTERM under load (real child process)', () => {
     expect(outcomes.filter((o) => o.error !== undefined && seen.has(o.id))).toEqual([]);
     // Clients saw only clean refusals (and at most the kernel's reset of connections still in the
     // listen queue at the moment of close, which the proxy never accepted).
-    expect(outcomes.filter((o) => o.error !== undefined && o.error !== 'ECONNREFUSED' && o.error !== 'ECONNRESET')).toEqual([]);
+    expect(
+      outcomes.filter((o) => o.error !== undefined && o.error !== 'ECONNREFUSED' && o.error !== 'ECONNRESET'),
+    ).toEqual([]);
     expect(answered.length).toBeGreaterThanOrEqual(200);
   }, 60_000);
 });

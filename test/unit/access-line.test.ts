@@ -53,7 +53,13 @@ describe('access line', () => {
   it('is the same line pino writes for the same fields, key for key and in order', async () => {
     const { ours, pinos } = await bothLines(FIELDS);
     expect(ours).toBe(pinos);
-    expect(JSON.parse(ours)).toMatchObject({ level: 'info', service: 'delegate-proxy', access: true, msg: 'request', status: 200 });
+    expect(JSON.parse(ours)).toMatchObject({
+      level: 'info',
+      service: 'delegate-proxy',
+      access: true,
+      msg: 'request',
+      status: 200,
+    });
   });
 
   it('leaves out absent fields and escapes agent-controlled text as JSON', async () => {
@@ -66,7 +72,13 @@ describe('access line', () => {
       cache: undefined,
       sub: 'x"\ny',
       aborted: true,
-      extra: { mcpMethod: ['tools/call', 'a"b'], mcpTool: 'del\u0007ete', gone: undefined, n: 3, nested: { a: [1, null] } },
+      extra: {
+        mcpMethod: ['tools/call', 'a"b'],
+        mcpTool: 'del\u0007ete',
+        gone: undefined,
+        n: 3,
+        nested: { a: [1, null] },
+      },
     };
     const { ours, pinos } = await bothLines(fields);
     expect(JSON.parse(ours)).toEqual(JSON.parse(pinos));

@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
@@ -30,9 +30,18 @@ function base(): Record<string, unknown> {
       retry: { maxAttempts: 3, budgetMs: 1000, backoffMs: 100 },
       circuitBreaker: { failureThreshold: 5, openSeconds: 10 },
     },
-    subjectToken: { header: 'authorization', verify: { jwksUri: 'https://as.example/jwks', issuer: 'https://as.example', audience: 'proxy' } },
+    subjectToken: {
+      header: 'authorization',
+      verify: { jwksUri: 'https://as.example/jwks', issuer: 'https://as.example', audience: 'proxy' },
+    },
     cache: { refreshAheadSeconds: 30, maxTtlSeconds: 300 },
-    stepUp: { approval: { webhookUrl: 'https://hooks.example/x', callbackSecretFile: secretFile, callbackBaseUrl: 'http://10.0.0.1:9090' } },
+    stepUp: {
+      approval: {
+        webhookUrl: 'https://hooks.example/x',
+        callbackSecretFile: secretFile,
+        callbackBaseUrl: 'http://10.0.0.1:9090',
+      },
+    },
     routes: [
       {
         name: 'mcp',
@@ -40,7 +49,12 @@ function base(): Record<string, unknown> {
         upstream: 'https://mcp.internal',
         scopes: ['mcp:tools:read'],
         resource: 'https://mcp.internal/',
-        mcp: { toolScopes: { echo: ['x:y'] }, methodScopes: { 'tools/call': ['mcp:tools:read'] }, allowMethods: ['a/b'], baseScopes: ['mcp:tools:read'] },
+        mcp: {
+          toolScopes: { echo: ['x:y'] },
+          methodScopes: { 'tools/call': ['mcp:tools:read'] },
+          allowMethods: ['a/b'],
+          baseScopes: ['mcp:tools:read'],
+        },
         stepUp: { scopes: ['billing:write'], rules: [{ method: 'DELETE', pathPrefix: '/invoices' }, { tool: 'pay' }] },
       },
     ],
@@ -60,7 +74,8 @@ function knownPaths(): Path[] {
     const props = n.properties as Record<string, unknown> | undefined;
     if (props) for (const [k, v] of Object.entries(props)) walk(v, [...path, k]);
     if (n.items && typeof n.items === 'object') walk(n.items, [...path, 0]);
-    if (n.additionalProperties && typeof n.additionalProperties === 'object') walk(n.additionalProperties, [...path, 'echo']);
+    if (n.additionalProperties && typeof n.additionalProperties === 'object')
+      walk(n.additionalProperties, [...path, 'echo']);
   };
   walk(z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }), []);
   const seen = new Set<string>();
@@ -87,7 +102,22 @@ function setAt(root: Record<string, unknown>, path: Path, value: unknown): void 
 
 /** Values a person might write by mistake, plus anything at all. */
 const value = fc.oneof(
-  fc.constantFrom('not-a-url', 'http://[', '::', '', ' ', 'http//x', 'ftp://x', 'https://', '//x', `\${UNSET_VAR}`, '__proto__', 'constructor', '0', 'true'),
+  fc.constantFrom(
+    'not-a-url',
+    'http://[',
+    '::',
+    '',
+    ' ',
+    'http//x',
+    'ftp://x',
+    'https://',
+    '//x',
+    `\${UNSET_VAR}`,
+    '__proto__',
+    'constructor',
+    '0',
+    'true',
+  ),
   fc.webUrl({ withQueryParameters: true, withFragments: true }),
   fc.string(),
   fc.integer(),
@@ -120,7 +150,15 @@ describe('config loader property (issue 13.1)', () => {
 
   it('knows the URL-valued keys', () => {
     const names = paths.map((p) => p.join('.'));
-    for (const k of ['routes.0.upstream', 'authorizationServer.issuer', 'authorizationServer.tokenEndpoint', 'subjectToken.verify.jwksUri', 'stepUp.approval.webhookUrl', 'stepUp.approval.callbackBaseUrl', 'routes.0.resource']) {
+    for (const k of [
+      'routes.0.upstream',
+      'authorizationServer.issuer',
+      'authorizationServer.tokenEndpoint',
+      'subjectToken.verify.jwksUri',
+      'stepUp.approval.webhookUrl',
+      'stepUp.approval.callbackBaseUrl',
+      'routes.0.resource',
+    ]) {
       expect(names).toContain(k);
     }
   });
@@ -151,14 +189,21 @@ describe('config loader property (issue 13.1)', () => {
       ['stepUp', 'approval', 'callbackBaseUrl'],
     ];
     fc.assert(
-      fc.property(fc.constantFrom(...urlKeys), fc.constantFrom('not-a-url', 'http://[', '::', 'http//x', ' '), (path, bad) => {
-        const cfg = base();
-        setAt(cfg, path, bad);
-        const result = load(stringify(cfg));
-        expect(result).not.toBe('ok');
-        const at = path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('').replace(/^\./, '');
-        expect((result as string[]).some((p) => p.startsWith(`${at}: `))).toBe(true);
-      }),
+      fc.property(
+        fc.constantFrom(...urlKeys),
+        fc.constantFrom('not-a-url', 'http://[', '::', 'http//x', ' '),
+        (path, bad) => {
+          const cfg = base();
+          setAt(cfg, path, bad);
+          const result = load(stringify(cfg));
+          expect(result).not.toBe('ok');
+          const at = path
+            .map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`))
+            .join('')
+            .replace(/^\./, '');
+          expect((result as string[]).some((p) => p.startsWith(`${at}: `))).toBe(true);
+        },
+      ),
       { numRuns: 100 },
     );
   });
@@ -169,8 +214,18 @@ describe('config loader property (issue 13.1)', () => {
         fc.oneof(
           fc.string({ unit: 'binary', maxLength: 200 }),
           fc.jsonValue({ maxDepth: 4 }).map((v) => stringify(v)),
-          fc.dictionary(fc.constantFrom(...paths.map((p) => String(p[0]))), fc.jsonValue({ maxDepth: 3 })).map((v) => stringify(v)),
-          fc.constantFrom('a: &x [*x]', '!!js/function "f"', 'routes: !!binary aGVsbG8=', '? [a]\n: 1', '<<: {a: 1}', 'a: *nope', '---\na: 1\n---\nb: 2'),
+          fc
+            .dictionary(fc.constantFrom(...paths.map((p) => String(p[0]))), fc.jsonValue({ maxDepth: 3 }))
+            .map((v) => stringify(v)),
+          fc.constantFrom(
+            'a: &x [*x]',
+            '!!js/function "f"',
+            'routes: !!binary aGVsbG8=',
+            '? [a]\n: 1',
+            '<<: {a: 1}',
+            'a: *nope',
+            '---\na: 1\n---\nb: 2',
+          ),
         ),
         (text) => expectProblemsWithPaths(load(text)),
       ),

@@ -15,7 +15,6 @@ const minimal = {
   routes: [{ name: 'docs', match: { pathPrefix: '/docs' }, upstream: 'https://docs.internal' }],
 };
 
-
 describe('config', () => {
   it('applies the documented defaults (README "Configuration") and reads the secret from its file', () => {
     const c = resolveConfig(minimal);
@@ -23,7 +22,10 @@ describe('config', () => {
     expect(c.admin).toBe('127.0.0.1:9090');
     expect(c.authorizationServer.clientAuth).toBe('client_secret_basic');
     expect(c.authorizationServer.timeoutMs).toBe(3000);
-    expect(c.subjectToken).toMatchObject({ header: 'authorization', type: 'urn:ietf:params:oauth:token-type:access_token' });
+    expect(c.subjectToken).toMatchObject({
+      header: 'authorization',
+      type: 'urn:ietf:params:oauth:token-type:access_token',
+    });
     expect(c.cache).toMatchObject({ refreshAheadSeconds: 30, maxTtlSeconds: 300, maxEntries: 10000 });
     expect(c.routes[0]).toMatchObject({
       stripPrefix: false,
@@ -71,20 +73,32 @@ describe('config', () => {
   });
 
   it('reports an unreadable secret file by path', () => {
-    const list = configProblems({ ...minimal, authorizationServer: { ...minimal.authorizationServer, clientSecretFile: join(dir, 'missing') } });
+    const list = configProblems({
+      ...minimal,
+      authorizationServer: { ...minimal.authorizationServer, clientSecretFile: join(dir, 'missing') },
+    });
     expect(list).toEqual([`authorizationServer.clientSecretFile: cannot read ${join(dir, 'missing')} (ENOENT)`]);
   });
 
   it('rejects duplicate route names and duplicate matches', () => {
     const route = minimal.routes[0]!;
-    const list = configProblems({ ...minimal, routes: [route, { ...route, match: { pathPrefix: '/other' } }, { ...route, name: 'x' }] });
+    const list = configProblems({
+      ...minimal,
+      routes: [route, { ...route, match: { pathPrefix: '/other' } }, { ...route, name: 'x' }],
+    });
     expect(list).toContain('routes[1].name: duplicate route name (also routes[0])');
     expect(list).toContain('routes[2].match: same match as routes[0]');
   });
 
   it('refuses mcp.baseScopes outside the route scopes', () => {
-    const route = { ...minimal.routes[0], scopes: ['mcp:tools:read'], mcp: { baseScopes: ['mcp:tools:read', 'admin:all'] } };
-    expect(configProblems({ ...minimal, routes: [route] })).toEqual(["routes[0].mcp.baseScopes: not in the route's scopes: admin:all"]);
+    const route = {
+      ...minimal.routes[0],
+      scopes: ['mcp:tools:read'],
+      mcp: { baseScopes: ['mcp:tools:read', 'admin:all'] },
+    };
+    expect(configProblems({ ...minimal, routes: [route] })).toEqual([
+      "routes[0].mcp.baseScopes: not in the route's scopes: admin:all",
+    ]);
   });
 
   it('refuses route prefixes with dot segments', () => {
@@ -145,7 +159,10 @@ describe('config: routes[].websocket', () => {
   });
 
   it('takes maxConnectionSeconds, 0 meaning no limit', () => {
-    expect(resolveConfig(route({ maxConnectionSeconds: 0 })).routes[0]?.websocket).toEqual({ enabled: true, maxConnectionSeconds: 0 });
+    expect(resolveConfig(route({ maxConnectionSeconds: 0 })).routes[0]?.websocket).toEqual({
+      enabled: true,
+      maxConnectionSeconds: 0,
+    });
     expect(resolveConfig(route({ enabled: false })).routes[0]?.websocket).toEqual({ enabled: false });
   });
 

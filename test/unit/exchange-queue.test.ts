@@ -46,7 +46,11 @@ describe('withExchangeQueue', () => {
   it('refuses at once when the queue is full, without reaching the AS or the breaker', async () => {
     const { client, held } = heldClient();
     const breaker = createCircuitBreaker({ failureThreshold: 1, openMs: 10_000, clock: manualClock() });
-    const queue = withExchangeQueue(withCircuitBreaker(client, breaker), { maxConcurrent: 1, maxQueued: 1, timeoutMs: 60_000 });
+    const queue = withExchangeQueue(withCircuitBreaker(client, breaker), {
+      maxConcurrent: 1,
+      maxQueued: 1,
+      timeoutMs: 60_000,
+    });
     const first = queue.exchange(REQ);
     const second = queue.exchange(REQ);
     const errors = await Promise.all([1, 2, 3].map(() => queue.exchange(REQ).catch((e: unknown) => e)));

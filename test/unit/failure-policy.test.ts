@@ -12,7 +12,13 @@ const REQ: ExchangeRequest = {
   requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
   scopes: [],
 };
-const OK: IssuedToken = { accessToken: 't', issuedTokenType: REQ.requestedTokenType, tokenType: 'Bearer', expiresIn: 60, scopes: [] };
+const OK: IssuedToken = {
+  accessToken: 't',
+  issuedTokenType: REQ.requestedTokenType,
+  tokenType: 'Bearer',
+  expiresIn: 60,
+  scopes: [],
+};
 const unavailable = () => new TokenExchangeError('temporarily_unavailable', 'down', 'unavailable');
 const invalidGrant = () => new TokenExchangeError('invalid_token', 'no', 'invalid_grant');
 const refused = () => new TokenExchangeError('bad_gateway', 'no', 'error');
@@ -43,7 +49,14 @@ describe('retry policy', () => {
   it('retries network errors / 5xx up to maxAttempts', async () => {
     const time = fakeTime();
     const inner = scripted([unavailable, unavailable, 'ok']);
-    const client = withRetries(inner, { maxAttempts: 3, budgetMs: 10_000, attemptTimeoutMs: 1000, backoffMs: 100, random: () => 1, ...time });
+    const client = withRetries(inner, {
+      maxAttempts: 3,
+      budgetMs: 10_000,
+      attemptTimeoutMs: 1000,
+      backoffMs: 100,
+      random: () => 1,
+      ...time,
+    });
     await expect(client.exchange(REQ)).resolves.toBe(OK);
     expect(inner.calls).toBe(3);
     expect(time.now()).toBe(100 + 200); // full jitter at random()=1: 100, then 200
@@ -52,7 +65,13 @@ describe('retry policy', () => {
   it('never retries a 4xx answer', async () => {
     for (const err of [invalidGrant, refused]) {
       const inner = scripted([err, 'ok']);
-      const client = withRetries(inner, { maxAttempts: 5, budgetMs: 10_000, attemptTimeoutMs: 1000, backoffMs: 0, ...fakeTime() });
+      const client = withRetries(inner, {
+        maxAttempts: 5,
+        budgetMs: 10_000,
+        attemptTimeoutMs: 1000,
+        backoffMs: 0,
+        ...fakeTime(),
+      });
       await expect(client.exchange(REQ)).rejects.toBeInstanceOf(TokenExchangeError);
       expect(inner.calls).toBe(1);
     }
@@ -60,7 +79,13 @@ describe('retry policy', () => {
 
   it('never retries a circuit-breaker refusal', async () => {
     const inner = scripted([() => new CircuitOpenError('open', 5000), 'ok']);
-    const client = withRetries(inner, { maxAttempts: 5, budgetMs: 10_000, attemptTimeoutMs: 1000, backoffMs: 0, ...fakeTime() });
+    const client = withRetries(inner, {
+      maxAttempts: 5,
+      budgetMs: 10_000,
+      attemptTimeoutMs: 1000,
+      backoffMs: 0,
+      ...fakeTime(),
+    });
     await expect(client.exchange(REQ)).rejects.toBeInstanceOf(CircuitOpenError);
     expect(inner.calls).toBe(1);
   });
@@ -74,7 +99,14 @@ describe('retry policy', () => {
         return inner.exchange(r, s);
       },
     };
-    const client = withRetries(slow, { maxAttempts: 10, budgetMs: 1000, attemptTimeoutMs: 400, backoffMs: 100, random: () => 1, ...time });
+    const client = withRetries(slow, {
+      maxAttempts: 10,
+      budgetMs: 1000,
+      attemptTimeoutMs: 400,
+      backoffMs: 100,
+      random: () => 1,
+      ...time,
+    });
     await expect(client.exchange(REQ)).rejects.toThrow('down');
     expect(inner.calls).toBe(2); // 400 + 100 + 400 = 900; a third needs 200 more backoff
     expect(time.now()).toBeLessThanOrEqual(1000);
@@ -90,7 +122,12 @@ describe('circuit breaker', () => {
   it('opens after N consecutive failures, refuses with Retry-After, half-opens one probe, closes on success', async () => {
     const clock = manualClock(0);
     const states: string[] = [];
-    const breaker = createCircuitBreaker({ failureThreshold: 3, openMs: 10_000, clock, onStateChange: (s) => states.push(s) });
+    const breaker = createCircuitBreaker({
+      failureThreshold: 3,
+      openMs: 10_000,
+      clock,
+      onStateChange: (s) => states.push(s),
+    });
     const inner = scripted([unavailable, unavailable, unavailable, 'ok']);
     const client = withCircuitBreaker(inner, breaker);
     for (let i = 0; i < 3; i++) await expect(client.exchange(REQ)).rejects.toThrow();

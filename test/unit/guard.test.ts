@@ -78,15 +78,20 @@ describe('guard.verify', () => {
 
   it('refuses a token that expired within the clock tolerance only after it', async () => {
     const t = await token({}, { expiresIn: 10 });
-    const later = (s: number) => createGuard({ issuer: ISSUER, audience: AUDIENCE, jwksUri, now: () => new Date(Date.now() + s * 1000) });
+    const later = (s: number) =>
+      createGuard({ issuer: ISSUER, audience: AUDIENCE, jwksUri, now: () => new Date(Date.now() + s * 1000) });
     await expect(later(12).verify(`Bearer ${t}`)).resolves.toMatchObject({ sub: 'alice' });
     expect((await failure(later(20).verify(`Bearer ${t}`))).code).toBe('invalid_token');
   });
 
   it('refuses a token from another issuer or signed with another key', async () => {
-    expect((await failure(guard.verify(`Bearer ${await token({}, { issuer: 'https://evil.test' })}`))).code).toBe('invalid_token');
+    expect((await failure(guard.verify(`Bearer ${await token({}, { issuer: 'https://evil.test' })}`))).code).toBe(
+      'invalid_token',
+    );
     const other = await generateKeyPair('ES256');
-    expect((await failure(guard.verify(`Bearer ${await token({}, { signWith: other.privateKey })}`))).code).toBe('invalid_token');
+    expect((await failure(guard.verify(`Bearer ${await token({}, { signWith: other.privateKey })}`))).code).toBe(
+      'invalid_token',
+    );
   });
 
   it('checks the typ header when asked to (RFC 9068 access tokens)', async () => {

@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { metadataUrls, parseMetadata } from '../../src/auth/discovery.js';
 import { checkIssuedToken } from '../../src/auth/issued-token-checks.js';
 import { CLIENT_ASSERTION_TYPE, privateKeyJwt } from '../../src/auth/private-key-jwt.js';
-import { parseSigningKey } from '../../src/config/signing-key.js';
 import type { ExchangeRequest, IssuedToken } from '../../src/auth/token-exchange.js';
 import { describeSubject } from '../../src/auth/token-service.js';
+import { parseSigningKey } from '../../src/config/signing-key.js';
 import { TokenExchangeError } from '../../src/errors.js';
 import { makeJwt } from '../helpers/fake-as.js';
 import { manualClock } from '../helpers/start-proxy.js';
@@ -30,7 +30,13 @@ describe('discovery URLs and metadata', () => {
 
   it('token_endpoint must be an http(s) URL', () => {
     for (const te of [undefined, 'javascript:alert(1)', '/token', 'https://user:pw@as.example/token']) {
-      expect(() => parseMetadata('https://as.example', 'src', JSON.stringify({ issuer: 'https://as.example', token_endpoint: te }))).toThrow(/token_endpoint/);
+      expect(() =>
+        parseMetadata(
+          'https://as.example',
+          'src',
+          JSON.stringify({ issuer: 'https://as.example', token_endpoint: te }),
+        ),
+      ).toThrow(/token_endpoint/);
     }
   });
 });
@@ -49,7 +55,13 @@ describe('private_key_jwt assertion', () => {
     expect(forms[0]!.get('client_id')).toBe('agent');
     expect(decodeProtectedHeader(a!)).toEqual({ alg: 'ES256', typ: 'JWT', kid: 'k1' });
     const claims = decodeJwt(a!);
-    expect(claims).toMatchObject({ iss: 'agent', sub: 'agent', aud: 'https://as.example/token', iat: 1_700_000_000, exp: 1_700_000_060 });
+    expect(claims).toMatchObject({
+      iss: 'agent',
+      sub: 'agent',
+      aud: 'https://as.example/token',
+      iat: 1_700_000_000,
+      exp: 1_700_000_060,
+    });
     expect(claims.jti).not.toBe(decodeJwt(b!).jti);
   });
 
@@ -63,8 +75,12 @@ describe('private_key_jwt assertion', () => {
   });
 
   it('refuses symmetric keys, short RSA keys and an alg that does not fit the key', async () => {
-    expect(() => parseSigningKey(JSON.stringify({ kty: 'oct', k: 'c2VjcmV0' }))).toThrow(/no private part|not a private key/);
-    const shortPem = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    expect(() => parseSigningKey(JSON.stringify({ kty: 'oct', k: 'c2VjcmV0' }))).toThrow(
+      /no private part|not a private key/,
+    );
+    const shortPem = generateKeyPairSync('rsa', { modulusLength: 1024 })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
     expect(() => parseSigningKey(shortPem)).toThrow(/shorter than 2048/);
     const ec = await generateKeyPair('ES256', { extractable: true });
     const ecJwk = await exportJWK(ec.privateKey);
@@ -80,11 +96,23 @@ describe('issued-token checks (unit)', () => {
     scopes: ['a'],
     audience: 'https://api',
   };
-  const issuedToken = (accessToken: string): IssuedToken => ({ accessToken, issuedTokenType: req.requestedTokenType, tokenType: 'Bearer', expiresIn: 60, scopes: ['a'] });
+  const issuedToken = (accessToken: string): IssuedToken => ({
+    accessToken,
+    issuedTokenType: req.requestedTokenType,
+    tokenType: 'Bearer',
+    expiresIn: 60,
+    scopes: ['a'],
+  });
 
   it('passes a matching token and reports a mismatch as outcome rejected / 502', async () => {
     const subject = describeSubject(await makeJwt({ sub: 'alice', exp: 2_000_000_000 }));
-    expect(() => checkIssuedToken(issuedToken(makeJwtSync({ sub: 'alice', aud: 'https://api', exp: 1_999_999_000 })), req, subject)).not.toThrow();
+    expect(() =>
+      checkIssuedToken(
+        issuedToken(makeJwtSync({ sub: 'alice', aud: 'https://api', exp: 1_999_999_000 })),
+        req,
+        subject,
+      ),
+    ).not.toThrow();
     const err = (() => {
       try {
         checkIssuedToken(issuedToken(makeJwtSync({ sub: 'alice', aud: 'https://other' })), req, subject);
@@ -99,7 +127,13 @@ describe('issued-token checks (unit)', () => {
 
   it('an opaque subject token skips the sub and exp comparisons', () => {
     const subject = describeSubject('opaque-subject');
-    expect(() => checkIssuedToken(issuedToken(makeJwtSync({ sub: 'anyone', aud: 'https://api', exp: 4_000_000_000 })), req, subject)).not.toThrow();
+    expect(() =>
+      checkIssuedToken(
+        issuedToken(makeJwtSync({ sub: 'anyone', aud: 'https://api', exp: 4_000_000_000 })),
+        req,
+        subject,
+      ),
+    ).not.toThrow();
   });
 });
 

@@ -58,7 +58,16 @@ describe('layering of src/', () => {
   });
 
   it('features never import the proxy, the server or the app', () => {
-    const features = new Set(['mcp', 'step-up', 'auth', 'revocation', 'routing', 'pipeline', 'config', 'observability']);
+    const features = new Set([
+      'mcp',
+      'step-up',
+      'auth',
+      'revocation',
+      'routing',
+      'pipeline',
+      'config',
+      'observability',
+    ]);
     const up = new Set(['proxy', 'server', 'app', 'main', 'index']);
     expect(show(all.filter((e) => features.has(e.from) && up.has(e.to)))).toEqual([]);
   });

@@ -1,5 +1,4 @@
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -115,7 +114,13 @@ describe('batched log destination', () => {
     expect(readFileSync(file, 'utf8')).toBe('');
     dest.flushSync();
     closeSync(fd);
-    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.map((l) => [l.msg, l.n])).toEqual([['first', 1], ['second', 2]]);
+    const lines = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l.msg, l.n])).toEqual([
+      ['first', 1],
+      ['second', 2],
+    ]);
   });
 });

@@ -34,30 +34,50 @@ describe('findDuplicateKey (issue 13.5)', () => {
   });
 
   it('a JSON-RPC body with a repeated key is refused with 400 and -32600', () => {
-    expect(refusal('{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"tools/list"}')).toEqual({ code: -32600, status: 400 });
-    expect(refusal('[{"jsonrpc":"2.0","id":1,"method":"tools/list","jsonrpc":"2.0"}]')).toEqual({ code: -32600, status: 400 });
-    expect(refusal('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":1,"x":2}}}')).toEqual({ code: -32600, status: 400 });
+    expect(refusal('{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"tools/list"}')).toEqual({
+      code: -32600,
+      status: 400,
+    });
+    expect(refusal('[{"jsonrpc":"2.0","id":1,"method":"tools/list","jsonrpc":"2.0"}]')).toEqual({
+      code: -32600,
+      status: 400,
+    });
+    expect(
+      refusal('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":1,"x":2}}}'),
+    ).toEqual({ code: -32600, status: 400 });
     expect(refusal('{"jsonrpc":"2.0","id":1,"method":"tools/list"}')).toBeUndefined();
   });
 });
 
 /** A JSON string literal for `s`, with some characters written as \u escapes (same string to a parser). */
 const spelled = (s: string) =>
-  fc.array(fc.boolean(), { minLength: s.length, maxLength: s.length }).map((esc) =>
-    `"${[...s].map((ch, k) => (esc[k] || ch < ' ' ? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}` : ch === '"' || ch === '\\' ? `\\${ch}` : ch)).join('')}"`,
-  );
+  fc
+    .array(fc.boolean(), { minLength: s.length, maxLength: s.length })
+    .map(
+      (esc) =>
+        `"${[...s].map((ch, k) => (esc[k] || ch < ' ' ? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}` : ch === '"' || ch === '\\' ? `\\${ch}` : ch)).join('')}"`,
+    );
 
 const ws = fc.constantFrom('', ' ', '\n', '\t ');
 
 /** An object from members given as [name, value text], possibly with names repeated. */
 const object = (members: fc.Arbitrary<Array<[string, string]>>) =>
-  fc.tuple(members, ws).chain(([list, space]) =>
-    (list.length === 0 ? fc.constant([] as string[]) : fc.tuple(...list.map(([k, v]) => spelled(k).map((key) => `${space}${key}${space}:${v}`)))).map(
-      (parts) => `{${parts.join(',')}}`,
-    ),
-  );
+  fc
+    .tuple(members, ws)
+    .chain(([list, space]) =>
+      (list.length === 0
+        ? fc.constant([] as string[])
+        : fc.tuple(...list.map(([k, v]) => spelled(k).map((key) => `${space}${key}${space}:${v}`)))
+      ).map((parts) => `{${parts.join(',')}}`),
+    );
 
-const method = fc.constantFrom('"tools/call"', '"tools/list"', '"initialize"', '"notifications/initialized"', '"resources/read"');
+const method = fc.constantFrom(
+  '"tools/call"',
+  '"tools/list"',
+  '"initialize"',
+  '"notifications/initialized"',
+  '"resources/read"',
+);
 const id = fc.constantFrom('1', '2', '"a"', '"b"', 'null');
 const toolName = fc.constantFrom('"read_file"', '"delete_file"', '"echo"');
 const params = object(
@@ -92,7 +112,10 @@ const message = object(
       return fc.shuffledSubarray(list, { minLength: list.length, maxLength: list.length });
     }),
 );
-const body = fc.oneof(message, fc.array(message, { minLength: 1, maxLength: 3 }).map((ms) => `[${ms.join(',')}]`));
+const body = fc.oneof(
+  message,
+  fc.array(message, { minLength: 1, maxLength: 3 }).map((ms) => `[${ms.join(',')}]`),
+);
 
 /** What an upstream would act on: per message its method, tool name and id. */
 function reading(value: unknown): unknown {

@@ -11,7 +11,10 @@ const rewrite = (v: unknown) => filterToolsListMessage(v, ids, mayList);
 const toolsResult = (id: number | string) => ({
   jsonrpc: '2.0',
   id,
-  result: { tools: [{ name: 'read_file', inputSchema: {} }, { name: 'delete_file', inputSchema: {} }, { title: 'no name' }], nextCursor: 'c' },
+  result: {
+    tools: [{ name: 'read_file', inputSchema: {} }, { name: 'delete_file', inputSchema: {} }, { title: 'no name' }],
+    nextCursor: 'c',
+  },
 });
 
 /** Writes `chunks` through the transform and collects the output as text. */
@@ -31,7 +34,8 @@ async function run(transform: Transform, chunks: Array<string | Buffer>): Promis
 function everySplit(text: string): string[][] {
   const bytes = Buffer.from(text);
   const splits: string[][] = [];
-  for (let i = 1; i < bytes.length; i++) splits.push([bytes.subarray(0, i).toString('latin1'), bytes.subarray(i).toString('latin1')]);
+  for (let i = 1; i < bytes.length; i++)
+    splits.push([bytes.subarray(0, i).toString('latin1'), bytes.subarray(i).toString('latin1')]);
   return splits;
 }
 
@@ -57,7 +61,9 @@ describe('filterToolsListMessage', () => {
   });
 
   it('reports no change when every tool may be called', () => {
-    expect(filterToolsListMessage({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'a' }] } }, ids, () => true)).toBeUndefined();
+    expect(
+      filterToolsListMessage({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'a' }] } }, ids, () => true),
+    ).toBeUndefined();
   });
 });
 
@@ -77,7 +83,10 @@ describe('JSON response filter', () => {
   it('passes an answer over the limit through unchanged and says so', async () => {
     let gaveUp = 0;
     const text = JSON.stringify(toolsResult(1));
-    const out = await run(createJsonResponseFilter({ rewrite, limit: 20, onGiveUp: () => gaveUp++ }), [text.slice(0, 30), text.slice(30)]);
+    const out = await run(createJsonResponseFilter({ rewrite, limit: 20, onGiveUp: () => gaveUp++ }), [
+      text.slice(0, 30),
+      text.slice(30),
+    ]);
     expect(out).toBe(text);
     expect(gaveUp).toBe(1);
   });
@@ -96,7 +105,10 @@ describe('SSE response filter', () => {
     for (const text of [listEvent, listEvent.replaceAll('\n', '\r\n')]) {
       const whole = await run(createSseResponseFilter({ rewrite, limit: 1 << 20 }), [text]);
       for (const [a, b] of everySplit(text)) {
-        const out = await run(createSseResponseFilter({ rewrite, limit: 1 << 20 }), [Buffer.from(a!, 'latin1'), Buffer.from(b!, 'latin1')]);
+        const out = await run(createSseResponseFilter({ rewrite, limit: 1 << 20 }), [
+          Buffer.from(a!, 'latin1'),
+          Buffer.from(b!, 'latin1'),
+        ]);
         expect(out).toBe(whole);
       }
     }
@@ -149,7 +161,10 @@ describe('SSE response filter', () => {
 
   it('passes an event larger than the limit through unchanged', async () => {
     let gaveUp = 0;
-    const out = await run(createSseResponseFilter({ rewrite, limit: 30, onGiveUp: () => gaveUp++ }), [listEvent.slice(0, 40), listEvent.slice(40)]);
+    const out = await run(createSseResponseFilter({ rewrite, limit: 30, onGiveUp: () => gaveUp++ }), [
+      listEvent.slice(0, 40),
+      listEvent.slice(40),
+    ]);
     expect(out).toBe(listEvent);
     expect(gaveUp).toBe(1);
   });
@@ -157,7 +172,12 @@ describe('SSE response filter', () => {
   it('keeps multi-byte characters split across chunks intact', async () => {
     const text = 'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"héllo ✓"}}\n\n';
     for (const [a, b] of everySplit(text)) {
-      expect(await run(createSseResponseFilter({ rewrite, limit: 1 << 20 }), [Buffer.from(a!, 'latin1'), Buffer.from(b!, 'latin1')])).toBe(text);
+      expect(
+        await run(createSseResponseFilter({ rewrite, limit: 1 << 20 }), [
+          Buffer.from(a!, 'latin1'),
+          Buffer.from(b!, 'latin1'),
+        ]),
+      ).toBe(text);
     }
   });
 });

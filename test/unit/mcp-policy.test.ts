@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import type { WithSubject } from '../../src/auth/stage.js';
 import { describeSubject } from '../../src/auth/token-service.js';
 import { configSchema } from '../../src/config/schema.js';
 import { ProxyError } from '../../src/errors.js';
@@ -12,9 +13,8 @@ import { grantsOf } from '../../src/mcp/grants.js';
 import { type McpMessage, parseJsonRpcBody } from '../../src/mcp/jsonrpc.js';
 import { baseScopes, compilePolicy } from '../../src/mcp/method-scopes.js';
 import { enforcePolicy, mcpResponseAction } from '../../src/mcp/policy-step.js';
-import { createMetrics } from '../../src/observability/metrics.js';
-import type { WithSubject } from '../../src/auth/stage.js';
 import type { McpAware } from '../../src/mcp/state.js';
+import { createMetrics } from '../../src/observability/metrics.js';
 import { type Building, createContext } from '../../src/pipeline/context.js';
 import { PASS } from '../../src/pipeline/response-action.js';
 import { compileRoute, type Route } from '../../src/routing/route-table.js';
@@ -73,7 +73,10 @@ describe('parseJsonRpcBody', () => {
   });
 
   it('refuses a byte-order mark and bytes that are not UTF-8 as parse errors', () => {
-    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"jsonrpc":"2.0","id":1,"method":"ping"}')]);
+    const bom = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from('{"jsonrpc":"2.0","id":1,"method":"ping"}'),
+    ]);
     expect((thrown(() => parseJsonRpcBody(bom)).body as { error: { code: number } }).error.code).toBe(-32700);
     const latin1 = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"\xe9"}}', 'latin1');
     expect((thrown(() => parseJsonRpcBody(latin1)).body as { error: { code: number } }).error.code).toBe(-32700);
@@ -136,7 +139,9 @@ describe('decide: required scopes per message', () => {
   });
 
   it('needs nothing for notifications in the notifications/ namespace and for responses', () => {
-    expect(decide(policy, { kind: 'notification', method: 'notifications/initialized', params: undefined })).toMatchObject({
+    expect(
+      decide(policy, { kind: 'notification', method: 'notifications/initialized', params: undefined }),
+    ).toMatchObject({
       requiredScopes: [],
       denial: undefined,
       label: 'notification',
@@ -145,7 +150,9 @@ describe('decide: required scopes per message', () => {
   });
 
   it('checks a method sent as a notification like the request (a server may act on it)', () => {
-    expect(decide(policy, { kind: 'notification', method: 'tools/call', params: { name: 'delete_file' } })).toMatchObject({
+    expect(
+      decide(policy, { kind: 'notification', method: 'tools/call', params: { name: 'delete_file' } }),
+    ).toMatchObject({
       requiredScopes: ['files:delete', 'mcp:tools:write'],
       id: null,
       isRequest: false,
@@ -154,7 +161,10 @@ describe('decide: required scopes per message', () => {
   });
 
   it('denies unknown methods unless allowMethods names them', () => {
-    expect(decide(policy, req(1, 'completion/complete'))).toMatchObject({ denial: 'method', label: 'completion/complete' });
+    expect(decide(policy, req(1, 'completion/complete'))).toMatchObject({
+      denial: 'method',
+      label: 'completion/complete',
+    });
     expect(decide(policy, req(1, 'x/y'))).toMatchObject({ denial: 'method', label: 'other' });
     const allowing = policyOf(['mcp:tools:read'], { allowMethods: ['completion/complete'] });
     expect(decide(allowing, req(1, 'completion/complete'))).toMatchObject({ denial: undefined, requiredScopes: [] });
@@ -172,7 +182,10 @@ describe('decide: required scopes per message', () => {
 
   it('denies a message that needs a scope outside route scopes and tool scopes, before any exchange', () => {
     const narrow = policyOf(['mcp:tools:read', 'mcp:tools:write']);
-    expect(decide(narrow, req(1, 'resources/read'))).toMatchObject({ denial: 'scope', requiredScopes: ['mcp:resources:read'] });
+    expect(decide(narrow, req(1, 'resources/read'))).toMatchObject({
+      denial: 'scope',
+      requiredScopes: ['mcp:resources:read'],
+    });
     const noWrite = policyOf(['mcp:tools:read']);
     expect(decide(noWrite, req(1, 'tools/call', { name: 'x' })).denial).toBe('scope');
   });
@@ -193,7 +206,9 @@ describe('baseScopes: the scope for messages that need none', () => {
 
   it('falls back to one of the route scopes when it has no read scope, and honours mcp.baseScopes', () => {
     expect(baseScopes(policyOf(['mcp:tools:write']), undefined)).toEqual(['mcp:tools:write']);
-    expect(baseScopes(policyOf(['mcp:tools:read', 'mcp:session'], { baseScopes: ['mcp:session'] }), undefined)).toEqual(['mcp:session']);
+    expect(baseScopes(policyOf(['mcp:tools:read', 'mcp:session'], { baseScopes: ['mcp:session'] }), undefined)).toEqual(
+      ['mcp:session'],
+    );
     expect(baseScopes(policyOf(['mcp:tools:read'], { baseScopes: [] }), undefined)).toEqual([]);
   });
 });
@@ -209,7 +224,11 @@ describe('denial bodies', () => {
     expect(err.body).toEqual({
       jsonrpc: '2.0',
       id: 9,
-      error: { code: -32003, message: 'Insufficient scope', data: { error: 'insufficient_scope', requiredScopes: ['mcp:tools:write'] } },
+      error: {
+        code: -32003,
+        message: 'Insufficient scope',
+        data: { error: 'insufficient_scope', requiredScopes: ['mcp:tools:write'] },
+      },
     });
   });
 
@@ -223,7 +242,10 @@ describe('denial bodies', () => {
     const err = policyDenial(true, decisions);
     expect(err.scope).toEqual(['mcp:prompts:read']);
     expect(err.body).toEqual([
-      expect.objectContaining({ id: 1, error: expect.objectContaining({ data: { error: 'batch_denied', deniedIds: [2, 3] } }) }),
+      expect.objectContaining({
+        id: 1,
+        error: expect.objectContaining({ data: { error: 'batch_denied', deniedIds: [2, 3] } }),
+      }),
       expect.objectContaining({ id: 2, error: expect.objectContaining({ code: -32003 }) }),
       expect.objectContaining({ id: 3, error: expect.objectContaining({ code: -32601 }) }),
     ]);
@@ -236,7 +258,10 @@ describe('denial bodies', () => {
   });
 
   it('reshapes an AS refusal into JSON-RPC errors for each request and keeps the challenge scope', () => {
-    const asError = new ProxyError('insufficient_scope', 'refused', { scope: ['mcp:tools:write'], detail: 'AS said invalid_scope' });
+    const asError = new ProxyError('insufficient_scope', 'refused', {
+      scope: ['mcp:tools:write'],
+      detail: 'AS said invalid_scope',
+    });
     const decisions = [decide(policy, req(5, 'tools/list')), decide(policy, { kind: 'response', id: 1 })];
     const err = exchangeDenial(asError, true, decisions);
     expect(err.status).toBe(403);
@@ -261,7 +286,11 @@ describe('enforcePolicy (step 4)', () => {
     if (raw !== undefined) headers['content-length'] = String(raw.length);
     const request = Object.assign(Readable.from(raw === undefined ? [] : [raw]), { method, headers, url: '/mcp' });
     const response = { setHeader() {}, once() {} };
-    const ctx = createContext(request as unknown as IncomingMessage, response as unknown as ServerResponse, pino({ level: 'silent' }));
+    const ctx = createContext(
+      request as unknown as IncomingMessage,
+      response as unknown as ServerResponse,
+      pino({ level: 'silent' }),
+    );
     const stage: Building<WithSubject & McpAware> = Object.assign(ctx, {
       route,
       forwardPath: '/mcp',
@@ -332,6 +361,8 @@ describe('enforcePolicy (step 4)', () => {
     mcpResponseAction(ctx, head);
     const text = await d.metrics.registry.metrics();
     expect(text).toContain('delegate_proxy_mcp_requests_total{route="tools",method="tools/list",outcome="allowed"} 1');
-    expect(text).toContain('delegate_proxy_mcp_requests_total{route="tools",method="notification",outcome="allowed"} 1');
+    expect(text).toContain(
+      'delegate_proxy_mcp_requests_total{route="tools",method="notification",outcome="allowed"} 1',
+    );
   });
 });

@@ -34,18 +34,33 @@ describe('MCP warm path', () => {
   const closers = useClosers();
 
   const proxy = (upstreamUrl: string) =>
-    startInHandlerPipeline([{ name: 'plain', match: { pathPrefix: '/plain' }, upstream: upstreamUrl, scopes: ['a'] }, { ...MCP_ROUTE, upstream: upstreamUrl }], closers);
+    startInHandlerPipeline(
+      [
+        { name: 'plain', match: { pathPrefix: '/plain' }, upstream: upstreamUrl, scopes: ['a'] },
+        { ...MCP_ROUTE, upstream: upstreamUrl },
+      ],
+      closers,
+    );
 
   it('serves a warm tools/call from the cache without the waiting path, with the least scope', async () => {
     const upstream = await startUpstream();
     closers.push(() => upstream.close());
     const p = await proxy(upstream.url);
     const token = fakeJwt({ sub: 'u', scope: 'mcp:tools:read mcp:tools:write' });
-    const call = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'read_file', arguments: {} } });
+    const call = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'read_file', arguments: {} },
+    });
     for (let i = 0; i < 3; i++) {
       const res = await request(`${p.url}/mcp`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+        },
         body: call,
       });
       expect(res.statusCode).toBe(200);
@@ -66,7 +81,11 @@ describe('MCP warm path', () => {
     const warm = await request(`${p.url}/plain/warm`, { headers });
     await warm.body.dump();
     // A stream without a length: sent chunked.
-    const chunked = await request(`${p.url}/plain/chunked`, { method: 'POST', headers, body: Readable.from([Buffer.from('{"a":'), Buffer.from('1}')]) });
+    const chunked = await request(`${p.url}/plain/chunked`, {
+      method: 'POST',
+      headers,
+      body: Readable.from([Buffer.from('{"a":'), Buffer.from('1}')]),
+    });
     expect(chunked.statusCode).toBe(200);
     await chunked.body.dump();
     const sized = await request(`${p.url}/plain/sized`, { method: 'POST', headers, body: '{"a":1}' });
@@ -104,7 +123,8 @@ describe('McpPolicies', () => {
   it('gives every call of a tool the same scopes array (so the token cache key memo can hit)', () => {
     const route = routeOf();
     const policy = new McpPolicies(metrics()).policyFor(route, route.mcp!);
-    const call = (name: string) => decide(policy, { kind: 'request', id: 1, method: 'tools/call', params: { name } }).requiredScopes;
+    const call = (name: string) =>
+      decide(policy, { kind: 'request', id: 1, method: 'tools/call', params: { name } }).requiredScopes;
     expect(call('read_file')).toEqual(['mcp:tools:write']);
     expect(call('read_file')).toBe(call('other_tool'));
     expect(call('delete_file')).toEqual(['files:delete', 'mcp:tools:write']);

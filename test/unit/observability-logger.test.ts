@@ -15,7 +15,12 @@ describe('resolveLogging', () => {
       pretty: true,
       levelPinned: true,
     });
-    expect(resolveLogging({ level: 'warn', pretty: true }, { DELEGATE_PROXY_LOG_PRETTY: 'false', DELEGATE_PROXY_LOG_LEVEL: '' })).toEqual({
+    expect(
+      resolveLogging(
+        { level: 'warn', pretty: true },
+        { DELEGATE_PROXY_LOG_PRETTY: 'false', DELEGATE_PROXY_LOG_LEVEL: '' },
+      ),
+    ).toEqual({
       level: 'warn',
       pretty: false,
       levelPinned: false,

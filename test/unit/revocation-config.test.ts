@@ -20,7 +20,6 @@ const base = {
   routes: [{ name: 'docs', match: { pathPrefix: '/docs' }, upstream: 'https://docs.internal' }],
 };
 
-
 describe('revocation config', () => {
   it('is off by default', () => {
     expect(resolveConfig(base).revocation).toBeUndefined();
@@ -59,15 +58,32 @@ describe('revocation config', () => {
     expect(
       configProblems({
         ...base,
-        revocation: { adminTokenFile: shortToken, extra: 1, ssf: { issuer: 'not a url', audience: 'a', authorizationHeaderFile: join(dir, 'missing') } },
+        revocation: {
+          adminTokenFile: shortToken,
+          extra: 1,
+          ssf: { issuer: 'not a url', audience: 'a', authorizationHeaderFile: join(dir, 'missing') },
+        },
       }),
-    ).toEqual(expect.arrayContaining([expect.stringMatching(/^revocation: .*extra/), expect.stringMatching(/^revocation\.ssf\.issuer: /)]));
+    ).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^revocation: .*extra/),
+        expect.stringMatching(/^revocation\.ssf\.issuer: /),
+      ]),
+    );
     expect(configProblems({ ...base, revocation: { adminTokenFile: shortToken } })).toEqual([
       'revocation.adminTokenFile: must hold at least 32 characters (use random bytes)',
     ]);
     expect(
-      configProblems({ ...base, revocation: { adminTokenFile: adminToken, ssf: { issuer: 'https://idp', audience: 'a', authorizationHeaderFile: join(dir, 'missing') } } }),
+      configProblems({
+        ...base,
+        revocation: {
+          adminTokenFile: adminToken,
+          ssf: { issuer: 'https://idp', audience: 'a', authorizationHeaderFile: join(dir, 'missing') },
+        },
+      }),
     ).toEqual([`revocation.ssf.authorizationHeaderFile: cannot read ${join(dir, 'missing')} (ENOENT)`]);
-    expect(configProblems({ ...base, revocation: {} })).toEqual(['revocation.adminTokenFile: Invalid input: expected string, received undefined']);
+    expect(configProblems({ ...base, revocation: {} })).toEqual([
+      'revocation.adminTokenFile: Invalid input: expected string, received undefined',
+    ]);
   });
 });

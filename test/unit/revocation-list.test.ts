@@ -7,7 +7,10 @@ const T = 1_800_000_000_000; // epoch ms, a whole second
 
 function list(options: { retainMs?: number; maxEntries?: number } = {}) {
   const clock = manualClock(T);
-  return { clock, list: new RevocationList({ clock, retainMs: options.retainMs ?? 3_600_000, maxEntries: options.maxEntries ?? 100 }) };
+  return {
+    clock,
+    list: new RevocationList({ clock, retainMs: options.retainMs ?? 3_600_000, maxEntries: options.maxEntries ?? 100 }),
+  };
 }
 
 describe('RevocationList', () => {

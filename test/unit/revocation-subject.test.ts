@@ -1,12 +1,12 @@
-import { describe, expect, it } from 'vitest';
-import { Registry } from 'prom-client';
 import pino from 'pino';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
 import type { TokenExchangeClient } from '../../src/auth/token-exchange.js';
 import { TokenService } from '../../src/auth/token-service.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { ssfConfigurationUrl } from '../../src/revocation/ssf-discovery.js';
 import { mapSubject } from '../../src/revocation/subject-id.js';
 import { RouteTable } from '../../src/routing/route-table.js';
-import { ssfConfigurationUrl } from '../../src/revocation/ssf-discovery.js';
 import { manualClock } from '../helpers/start-proxy.js';
 
 function jwt(claims: Record<string, unknown>): string {
@@ -16,10 +16,16 @@ function jwt(claims: Record<string, unknown>): string {
 
 describe('RFC 9493 subject identifiers', () => {
   it('maps iss_sub, opaque, email and a complex subject with a user member', () => {
-    expect(mapSubject({ format: 'iss_sub', iss: 'https://idp', sub: 'u1' })).toEqual({ kind: 'sub', sub: 'u1', iss: 'https://idp' });
+    expect(mapSubject({ format: 'iss_sub', iss: 'https://idp', sub: 'u1' })).toEqual({
+      kind: 'sub',
+      sub: 'u1',
+      iss: 'https://idp',
+    });
     expect(mapSubject({ format: 'opaque', id: 'u2' })).toEqual({ kind: 'sub', sub: 'u2' });
     expect(mapSubject({ format: 'email', email: 'a@example.com' })).toEqual({ kind: 'email', email: 'a@example.com' });
-    expect(mapSubject({ format: 'complex', user: { format: 'opaque', id: 'u3' }, session: { format: 'opaque', id: 's' } })).toEqual({
+    expect(
+      mapSubject({ format: 'complex', user: { format: 'opaque', id: 'u3' }, session: { format: 'opaque', id: 's' } }),
+    ).toEqual({
       kind: 'sub',
       sub: 'u3',
     });
@@ -31,12 +37,18 @@ describe('RFC 9493 subject identifiers', () => {
     expect(mapSubject('u1')).toMatchObject({ kind: 'malformed' });
     expect(mapSubject({ id: 'u1' })).toMatchObject({ kind: 'malformed' });
     expect(mapSubject({ format: 'phone_number', phone_number: '+1' })).toMatchObject({ kind: 'unsupported' });
-    expect(mapSubject({ format: 'complex', session: { format: 'opaque', id: 's' } })).toMatchObject({ kind: 'unsupported' });
+    expect(mapSubject({ format: 'complex', session: { format: 'opaque', id: 's' } })).toMatchObject({
+      kind: 'unsupported',
+    });
   });
 
   it('builds the SSF configuration URL by inserting the well-known path (SSF 1.0 §7.1)', () => {
-    expect(ssfConfigurationUrl('https://idp.example.com')).toBe('https://idp.example.com/.well-known/ssf-configuration');
-    expect(ssfConfigurationUrl('https://idp.example.com/tenant/1')).toBe('https://idp.example.com/.well-known/ssf-configuration/tenant/1');
+    expect(ssfConfigurationUrl('https://idp.example.com')).toBe(
+      'https://idp.example.com/.well-known/ssf-configuration',
+    );
+    expect(ssfConfigurationUrl('https://idp.example.com/tenant/1')).toBe(
+      'https://idp.example.com/.well-known/ssf-configuration/tenant/1',
+    );
   });
 });
 
@@ -47,7 +59,13 @@ describe('subject index kept in step with the token cache', () => {
     const client: TokenExchangeClient = {
       exchange: async () => {
         await gate?.();
-        return { accessToken: `delegated-${n++}`, issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token', tokenType: 'Bearer', expiresIn: 300, scopes: ['r'] };
+        return {
+          accessToken: `delegated-${n++}`,
+          issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+          tokenType: 'Bearer',
+          expiresIn: 300,
+          scopes: ['r'],
+        };
       },
     };
     const tokens = new TokenService({
@@ -58,8 +76,30 @@ describe('subject index kept in step with the token cache', () => {
       metrics: createMetrics({ registry: new Registry(), version: 't', defaultMetrics: false }),
     });
     const routes = new RouteTable([
-      { name: 'a', match: { pathPrefix: '/a' }, upstream: 'http://127.0.0.1:1', stripPrefix: false, scopes: ['r'], requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token', timeoutMs: 1000, stripHeaders: [], stripCookies: [], websocket: { enabled: true } },
-      { name: 'b', match: { pathPrefix: '/b' }, upstream: 'http://127.0.0.1:1', stripPrefix: false, scopes: ['w'], requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token', timeoutMs: 1000, stripHeaders: [], stripCookies: [], websocket: { enabled: true } },
+      {
+        name: 'a',
+        match: { pathPrefix: '/a' },
+        upstream: 'http://127.0.0.1:1',
+        stripPrefix: false,
+        scopes: ['r'],
+        requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+        timeoutMs: 1000,
+        stripHeaders: [],
+        stripCookies: [],
+        websocket: { enabled: true },
+      },
+      {
+        name: 'b',
+        match: { pathPrefix: '/b' },
+        upstream: 'http://127.0.0.1:1',
+        stripPrefix: false,
+        scopes: ['w'],
+        requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+        timeoutMs: 1000,
+        stripHeaders: [],
+        stripCookies: [],
+        websocket: { enabled: true },
+      },
     ]);
     const log = pino({ level: 'silent' });
     const obtain = (token: string, route: 'a' | 'b') => {
@@ -83,7 +123,8 @@ describe('subject index kept in step with the token cache', () => {
     expect(tokens.subjectIndex.keysFor({ kind: 'email', email: 'ALICE@example.com' })).toHaveLength(2);
     expect(tokens.subjectIndex.keysFor({ kind: 'sub', sub: 'alice', iss: 'https://other' })).toHaveLength(0);
     expect(tokens.subjectIndex.size).toBe(4); // the opaque token's entry cannot be matched, so is not indexed
-    for (const key of tokens.subjectIndex.keysFor({ kind: 'sub', sub: 'alice' })) expect(tokens.cache.evict(key)).toBe(true);
+    for (const key of tokens.subjectIndex.keysFor({ kind: 'sub', sub: 'alice' }))
+      expect(tokens.cache.evict(key)).toBe(true);
     expect(tokens.subjectIndex.keysFor({ kind: 'sub', sub: 'alice' })).toHaveLength(0);
     expect(tokens.subjectIndex.size).toBe(1);
     expect(tokens.cache.size).toBe(2);
@@ -111,7 +152,9 @@ describe('subject index kept in step with the token cache', () => {
   it('an eviction during the exchange lets the waiting request complete, then drops its token', async () => {
     let release!: () => void;
     let gated = true;
-    const { tokens, obtain, exchanges } = service(100, () => (gated ? new Promise<void>((r) => (release = r)) : Promise.resolve()));
+    const { tokens, obtain, exchanges } = service(100, () =>
+      gated ? new Promise<void>((r) => (release = r)) : Promise.resolve(),
+    );
     const alice = jwt({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + 3600 });
     const pending = obtain(alice, 'a');
     await new Promise((r) => setImmediate(r));

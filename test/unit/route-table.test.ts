@@ -68,7 +68,16 @@ describe('checkRequestTarget', () => {
   });
 
   it('refuses dot segments, encoded or not, and encoded slashes', () => {
-    for (const url of ['/api/../admin', '/api/./x', '/api/%2e%2e/admin', '/api/%2E./x', '/api/.%2e', '/api/a%2fb', '/api/a\\b', '/api/%zz']) {
+    for (const url of [
+      '/api/../admin',
+      '/api/./x',
+      '/api/%2e%2e/admin',
+      '/api/%2E./x',
+      '/api/.%2e',
+      '/api/a%2fb',
+      '/api/a\\b',
+      '/api/%zz',
+    ]) {
       expect(bad(url), url).toBe('invalid_request');
     }
   });

@@ -4,11 +4,11 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { Agent } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Authorized } from '../../src/auth/stage.js';
+import type { TokenService } from '../../src/auth/token-service.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import { type ApprovalInput, ApprovalService } from '../../src/step-up/approvals.js';
 import { StepUp } from '../../src/step-up/step.js';
-import type { Authorized } from '../../src/auth/stage.js';
-import type { TokenService } from '../../src/auth/token-service.js';
 import { manualTimer } from '../integration/step-up-harness.js';
 
 // Nothing here talks to a webhook (webhookUrl unset); the dispatcher only fills the option.
@@ -57,7 +57,14 @@ describe('ApprovalService', () => {
     expect(approval).toMatchObject({ createdAt: 1_000_000, expiresAt: 1_060_000, bodySha256: DIGEST });
     expect(approvals.list().map((a) => a.id)).toEqual([approval.id]);
     expect(await pendingGauge(metrics)).toBe(1);
-    expect(approvals.decide(approval.id, { decision: 'approved', approver: 'bob', bodySha256: DIGEST.toUpperCase(), via: 'callback' })).toBe('decided');
+    expect(
+      approvals.decide(approval.id, {
+        decision: 'approved',
+        approver: 'bob',
+        bodySha256: DIGEST.toUpperCase(),
+        via: 'callback',
+      }),
+    ).toBe('decided');
     expect(await result).toEqual({ outcome: 'approved', approver: 'bob', via: 'callback' });
     expect(approvals.list()).toEqual([]);
     expect(await pendingGauge(metrics)).toBe(0);
@@ -67,14 +74,23 @@ describe('ApprovalService', () => {
     const { approvals } = service();
     const { approval, result } = approvals.request(input, new AbortController().signal);
     approvals.decide(approval.id, { decision: 'denied', approver: undefined, bodySha256: DIGEST, via: 'page' });
-    expect(approvals.decide(approval.id, { decision: 'approved', approver: undefined, bodySha256: DIGEST, via: 'page' })).toBe('already_decided');
+    expect(
+      approvals.decide(approval.id, { decision: 'approved', approver: undefined, bodySha256: DIGEST, via: 'page' }),
+    ).toBe('already_decided');
     expect((await result).outcome).toBe('denied');
   });
 
   it('an id is bound to its body digest; a mismatch decides nothing', () => {
     const { approvals } = service();
     const { approval } = approvals.request(input, new AbortController().signal);
-    expect(approvals.decide(approval.id, { decision: 'approved', approver: undefined, bodySha256: '0'.repeat(64), via: 'callback' })).toBe('digest_mismatch');
+    expect(
+      approvals.decide(approval.id, {
+        decision: 'approved',
+        approver: undefined,
+        bodySha256: '0'.repeat(64),
+        via: 'callback',
+      }),
+    ).toBe('digest_mismatch');
     expect(approvals.get(approval.id)).toBeDefined();
   });
 
@@ -84,7 +100,9 @@ describe('ApprovalService', () => {
     expect(timer.pending).toBe(1);
     timer.fireAll();
     expect(await result).toEqual({ outcome: 'timeout' });
-    expect(approvals.decide(approval.id, { decision: 'approved', approver: undefined, bodySha256: DIGEST, via: 'callback' })).toBe('already_decided');
+    expect(
+      approvals.decide(approval.id, { decision: 'approved', approver: undefined, bodySha256: DIGEST, via: 'callback' }),
+    ).toBe('already_decided');
     expect(await pendingGauge(metrics)).toBe(0);
   });
 
@@ -108,14 +126,18 @@ describe('ApprovalService', () => {
 
   it('unknown ids are unknown', () => {
     const { approvals } = service();
-    expect(approvals.decide('nope', { decision: 'approved', approver: undefined, bodySha256: DIGEST, via: 'callback' })).toBe('unknown');
+    expect(
+      approvals.decide('nope', { decision: 'approved', approver: undefined, bodySha256: DIGEST, via: 'callback' }),
+    ).toBe('unknown');
   });
 });
 
 describe('StepUp', () => {
   it('security: an agent that disconnected before the rule matched is not held for a person to approve', async () => {
     const { approvals, timer, metrics } = service();
-    const tokens = { obtain: () => Promise.reject(new Error('no elevated exchange expected')) } as unknown as TokenService;
+    const tokens = {
+      obtain: () => Promise.reject(new Error('no elevated exchange expected')),
+    } as unknown as TokenService;
     const step = new StepUp({ approvals, tokens, metrics, clock: { now: () => 1_000_000 }, actor: undefined });
     // The response already closed (client gone while the baseline token was obtained): 'close' will not fire again.
     const res = Object.assign(new EventEmitter(), { destroyed: true, writableFinished: false });
@@ -124,7 +146,16 @@ describe('StepUp', () => {
       req: { method: 'DELETE', headers: {} },
       res,
       log: pino({ level: 'silent' }),
-      route: { name: 'billing', config: { stepUp: { scopes: ['billing:write'], rules: [{ method: 'DELETE', pathPrefix: '/invoices' }], onChallenge: false } } },
+      route: {
+        name: 'billing',
+        config: {
+          stepUp: {
+            scopes: ['billing:write'],
+            rules: [{ method: 'DELETE', pathPrefix: '/invoices' }],
+            onChallenge: false,
+          },
+        },
+      },
       forwardPath: '/invoices/1',
       subject: { sub: 'alice' },
       scopes: ['billing:read'],

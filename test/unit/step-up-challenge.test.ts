@@ -45,10 +45,9 @@ describe('WWW-Authenticate parsing (RFC 9110 §11.6.1)', () => {
 
 describe('insufficient_scope challenge (RFC 6750 §3)', () => {
   it('returns the scopes of a Bearer insufficient_scope challenge', () => {
-    expect(insufficientScope('Bearer realm="api", error="insufficient_scope", scope="billing:write  billing:read"')).toEqual([
-      'billing:write',
-      'billing:read',
-    ]);
+    expect(
+      insufficientScope('Bearer realm="api", error="insufficient_scope", scope="billing:write  billing:read"'),
+    ).toEqual(['billing:write', 'billing:read']);
   });
 
   it('finds the Bearer challenge among others', () => {
@@ -62,7 +61,10 @@ describe('insufficient_scope challenge (RFC 6750 §3)', () => {
     ['empty scope', 'Bearer error="insufficient_scope", scope=""'],
     ['a scope with a forbidden character', 'Bearer error="insufficient_scope", scope="a\\"b"'],
     ['another scheme', 'DPoP error="insufficient_scope", scope="a"'],
-    ['two insufficient_scope challenges (ambiguous)', 'Bearer error="insufficient_scope", scope="a", Bearer error="insufficient_scope", scope="b"'],
+    [
+      'two insufficient_scope challenges (ambiguous)',
+      'Bearer error="insufficient_scope", scope="a", Bearer error="insufficient_scope", scope="b"',
+    ],
     ['a malformed field', 'Bearer error="insufficient_scope", scope="a'],
   ])('names nothing for %s', (_name, value) => {
     expect(insufficientScope(value)).toBeUndefined();

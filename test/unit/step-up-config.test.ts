@@ -17,19 +17,35 @@ function config(overrides: { stepUp?: unknown; route?: Record<string, unknown> }
   return {
     authorizationServer: { tokenEndpoint: 'https://as.example/token', clientId: 'agent', clientSecretFile },
     ...(overrides.stepUp === undefined ? {} : { stepUp: overrides.stepUp }),
-    routes: [{ name: 'billing', match: { pathPrefix: '/billing' }, upstream: 'https://billing.internal', scopes: ['billing:read'], ...overrides.route }],
+    routes: [
+      {
+        name: 'billing',
+        match: { pathPrefix: '/billing' },
+        upstream: 'https://billing.internal',
+        scopes: ['billing:read'],
+        ...overrides.route,
+      },
+    ],
   };
 }
-
 
 const approval = { approval: { webhookUrl: 'https://approvals.example/hook', callbackSecretFile } };
 
 describe('stepUp config', () => {
   it('applies defaults and reads the callback secret into secrets', () => {
-    const c = resolveConfig(config({ stepUp: approval, route: { stepUp: { scopes: ['billing:write'], rules: [{ method: 'delete', pathPrefix: '/invoices' }] } } }));
+    const c = resolveConfig(
+      config({
+        stepUp: approval,
+        route: { stepUp: { scopes: ['billing:write'], rules: [{ method: 'delete', pathPrefix: '/invoices' }] } },
+      }),
+    );
     expect(c.stepUp?.approval.timeoutSeconds).toBe(120);
     expect(c.secrets.stepUpCallbackSecret).toBe('k'.repeat(40));
-    expect(c.routes[0]!.stepUp).toEqual({ scopes: ['billing:write'], rules: [{ method: 'DELETE', pathPrefix: '/invoices' }], onChallenge: false });
+    expect(c.routes[0]!.stepUp).toEqual({
+      scopes: ['billing:write'],
+      rules: [{ method: 'DELETE', pathPrefix: '/invoices' }],
+      onChallenge: false,
+    });
   });
 
   it('a route stepUp requires the top-level stepUp.approval', () => {
@@ -45,7 +61,12 @@ describe('stepUp config', () => {
         route: {
           stepUp: {
             scopes: ['billing:write', 'billing:read'],
-            rules: [{ pathPrefix: '/a', scopes: ['billing:admin'] }, { tool: 'transfer_funds' }, { method: 'POST' }, { tool: 'x', method: 'POST' }],
+            rules: [
+              { pathPrefix: '/a', scopes: ['billing:admin'] },
+              { tool: 'transfer_funds' },
+              { method: 'POST' },
+              { tool: 'x', method: 'POST' },
+            ],
           },
         },
       }),
@@ -60,7 +81,12 @@ describe('stepUp config', () => {
     const cross = configProblems(
       config({
         stepUp: approval,
-        route: { stepUp: { scopes: ['billing:write', 'billing:read'], rules: [{ pathPrefix: '/a', scopes: ['billing:admin'] }, { tool: 'transfer_funds' }] } },
+        route: {
+          stepUp: {
+            scopes: ['billing:write', 'billing:read'],
+            rules: [{ pathPrefix: '/a', scopes: ['billing:admin'] }, { tool: 'transfer_funds' }],
+          },
+        },
       }),
     );
     expect(cross).toEqual([
@@ -74,20 +100,30 @@ describe('stepUp config', () => {
     const p = configProblems(
       config({
         stepUp: approval,
-        route: { mcp: { toolScopes: { transfer_funds: ['billing:write'] } }, stepUp: { scopes: ['billing:write'], rules: [{ tool: 'transfer_funds' }] } },
+        route: {
+          mcp: { toolScopes: { transfer_funds: ['billing:write'] } },
+          stepUp: { scopes: ['billing:write'], rules: [{ tool: 'transfer_funds' }] },
+        },
       }),
     );
-    expect(p).toEqual(['routes[0].mcp.toolScopes.transfer_funds[0]: billing:write is a step-up scope of this route: the MCP policy would request it without approval']);
+    expect(p).toEqual([
+      'routes[0].mcp.toolScopes.transfer_funds[0]: billing:write is a step-up scope of this route: the MCP policy would request it without approval',
+    ]);
   });
 
   it('security: a step-up scope in mcp.baseScopes (requested for initialize/GET without approval) is refused', () => {
     const p = configProblems(
       config({
         stepUp: approval,
-        route: { mcp: { baseScopes: ['billing:write'] }, stepUp: { scopes: ['billing:write'], rules: [{ tool: 'transfer_funds' }] } },
+        route: {
+          mcp: { baseScopes: ['billing:write'] },
+          stepUp: { scopes: ['billing:write'], rules: [{ tool: 'transfer_funds' }] },
+        },
       }),
     );
-    expect(p).toContain('routes[0].mcp.baseScopes[0]: billing:write is a step-up scope of this route: the MCP policy would request it without approval');
+    expect(p).toContain(
+      'routes[0].mcp.baseScopes[0]: billing:write is a step-up scope of this route: the MCP policy would request it without approval',
+    );
   });
 
   it('a step-up that can never trigger is refused', () => {
@@ -107,7 +143,10 @@ describe('stepUp config', () => {
       /^stepUp\.approval\.callbackSecretFile: cannot read/,
     );
     expect(configProblems(config({ stepUp: { approval: { webhookUrl: 'ftp://x', timeoutSeconds: 0 } } }))).toEqual(
-      expect.arrayContaining(['stepUp.approval.webhookUrl: must be an absolute http(s) URL', 'stepUp.approval.timeoutSeconds: Too small: expected number to be >=1']),
+      expect.arrayContaining([
+        'stepUp.approval.webhookUrl: must be an absolute http(s) URL',
+        'stepUp.approval.timeoutSeconds: Too small: expected number to be >=1',
+      ]),
     );
   });
 });

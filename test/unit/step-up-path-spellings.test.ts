@@ -5,7 +5,11 @@ import { checkRequestTarget } from '../../src/routing/request-target.js';
 import { compileStepUp, matchRules } from '../../src/step-up/rules.js';
 
 /** Issue 13.6: spellings an upstream may normalize to a ruled path are refused or held, never let through. */
-const step = compileStepUp({ scopes: ['billing:write'], rules: [{ method: 'DELETE', pathPrefix: '/invoices' }], onChallenge: false });
+const step = compileStepUp({
+  scopes: ['billing:write'],
+  rules: [{ method: 'DELETE', pathPrefix: '/invoices' }],
+  onChallenge: false,
+});
 
 const hex = (ch: string, upper: boolean) => {
   const h = ch.charCodeAt(0).toString(16).padStart(2, '0');
@@ -21,14 +25,28 @@ const char = (ch: string) =>
     fc.boolean().map((upper) => hex(ch.toUpperCase(), upper)),
   );
 
-const padding = fc.array(fc.constantFrom('%20', '%09', '%0a', '%0D', '%00', '%7f', '%c2%a0', '%e3%80%80'), { maxLength: 2 }).map((p) => p.join(''));
+const padding = fc
+  .array(fc.constantFrom('%20', '%09', '%0a', '%0D', '%00', '%7f', '%c2%a0', '%e3%80%80'), { maxLength: 2 })
+  .map((p) => p.join(''));
 const suffix = fc.constantFrom('', '', '.json', '.XML', '%2ejson', ';jsessionid=1', '%3Bx', '.json;v=2', '%00.json');
 const slashes = fc.constantFrom('/', '/', '//', '///');
 
 /** `/invoices/42` spelled in one of the ways that servers normalize back to it. */
 const spelling = fc
-  .tuple(slashes, padding, fc.tuple(...[...'invoices'].map(char)), suffix, padding, slashes, fc.constantFrom('42', '', '42.json'), fc.constantFrom('', '?a=1', '?q=%00'))
-  .map(([s1, pre, letters, ext, post, s2, rest, query]) => `${s1}${pre}${letters.join('')}${ext}${post}${s2}${rest}${query}`);
+  .tuple(
+    slashes,
+    padding,
+    fc.tuple(...[...'invoices'].map(char)),
+    suffix,
+    padding,
+    slashes,
+    fc.constantFrom('42', '', '42.json'),
+    fc.constantFrom('', '?a=1', '?q=%00'),
+  )
+  .map(
+    ([s1, pre, letters, ext, post, s2, rest, query]) =>
+      `${s1}${pre}${letters.join('')}${ext}${post}${s2}${rest}${query}`,
+  );
 
 function refused(target: string): boolean {
   try {

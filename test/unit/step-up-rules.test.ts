@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
 import type { IncomingMessage } from 'node:http';
+import { describe, expect, it } from 'vitest';
 import { compileStepUp, matchRules, pathForms } from '../../src/step-up/rules.js';
 import { methodOverridesOf } from '../../src/step-up/step.js';
 
@@ -13,7 +13,8 @@ const step = compileStepUp({
   onChallenge: false,
 });
 
-const match = (method: string, path: string, tools?: string[], methodOverrides?: string[]) => matchRules(step, { method, path, tools, methodOverrides });
+const match = (method: string, path: string, tools?: string[], methodOverrides?: string[]) =>
+  matchRules(step, { method, path, tools, methodOverrides });
 
 describe('step-up rules', () => {
   it('matches method and path prefix on segment boundaries; a rule without scopes asks for all of the allow-list', () => {
@@ -30,7 +31,10 @@ describe('step-up rules', () => {
   });
 
   it('matches MCP tool names (and reports them)', () => {
-    expect(match('POST', '/mcp', ['search', 'transfer_funds'])).toEqual({ scopes: ['payments:send'], tools: ['transfer_funds'] });
+    expect(match('POST', '/mcp', ['search', 'transfer_funds'])).toEqual({
+      scopes: ['payments:send'],
+      tools: ['transfer_funds'],
+    });
     expect(match('POST', '/mcp', ['search'])).toBeUndefined();
     expect(match('POST', '/mcp', undefined)).toBeUndefined();
   });
@@ -50,17 +54,36 @@ describe('step-up rules', () => {
   });
 
   it('security: a method rule also matches the method an upstream may act on instead (override header, _method, HEAD as GET)', () => {
-    const req = (method: string, headers: Record<string, string> = {}) => ({ method, headers }) as unknown as IncomingMessage;
+    const req = (method: string, headers: Record<string, string> = {}) =>
+      ({ method, headers }) as unknown as IncomingMessage;
     // Rails, Laravel/Symfony and Express method-override route a POST with these as a DELETE.
     for (const header of ['x-http-method-override', 'x-http-method', 'x-method-override']) {
       const overrides = methodOverridesOf(req('POST', { [header]: 'delete' }), '/invoices/1', undefined);
       expect(match('POST', '/invoices/1', undefined, overrides), header).toBeDefined();
     }
-    expect(match('POST', '/invoices/1?_method=DELETE', undefined, methodOverridesOf(req('POST'), '/invoices/1?_method=DELETE', undefined))).toBeDefined();
+    expect(
+      match(
+        'POST',
+        '/invoices/1?_method=DELETE',
+        undefined,
+        methodOverridesOf(req('POST'), '/invoices/1?_method=DELETE', undefined),
+      ),
+    ).toBeDefined();
     const form = Buffer.from('a=1&_method=delete');
     expect(match('POST', '/invoices/1', undefined, methodOverridesOf(req('POST'), '/invoices/1', form))).toBeDefined();
-    const getRule = compileStepUp({ scopes: ['reports:all'], rules: [{ method: 'GET', pathPrefix: '/export' }], onChallenge: false });
-    expect(matchRules(getRule, { method: 'HEAD', path: '/export', tools: undefined, methodOverrides: methodOverridesOf(req('HEAD'), '/export', undefined) })).toBeDefined();
+    const getRule = compileStepUp({
+      scopes: ['reports:all'],
+      rules: [{ method: 'GET', pathPrefix: '/export' }],
+      onChallenge: false,
+    });
+    expect(
+      matchRules(getRule, {
+        method: 'HEAD',
+        path: '/export',
+        tools: undefined,
+        methodOverrides: methodOverridesOf(req('HEAD'), '/export', undefined),
+      }),
+    ).toBeDefined();
     // Without any override nothing changes.
     expect(methodOverridesOf(req('POST'), '/invoices/1?x=1', undefined)).toEqual([]);
     expect(match('POST', '/invoices/1', undefined, [])).toBeUndefined();

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { csrfToken, issueSession, readSession, signBody, verifyBearer, verifyCsrf, verifySignature } from '../../src/step-up/signature.js';
+import {
+  csrfToken,
+  issueSession,
+  readSession,
+  signBody,
+  verifyBearer,
+  verifyCsrf,
+  verifySignature,
+} from '../../src/step-up/signature.js';
 
 const SECRET = 'x'.repeat(40);
 const NOW = 1_700_000_000_000;
@@ -15,14 +23,18 @@ describe('callback signatures', () => {
   });
 
   it('refuses another body, another timestamp, another secret', () => {
-    expect(verifySignature(SECRET, { signature: sig, timestamp: String(ts) }, Buffer.from('{"decision":"denied"}'), NOW)).toBe('bad_signature');
+    expect(
+      verifySignature(SECRET, { signature: sig, timestamp: String(ts) }, Buffer.from('{"decision":"denied"}'), NOW),
+    ).toBe('bad_signature');
     expect(verifySignature(SECRET, { signature: sig, timestamp: String(ts + 1) }, body, NOW)).toBe('bad_signature');
     expect(verifySignature('y'.repeat(40), { signature: sig, timestamp: String(ts) }, body, NOW)).toBe('bad_signature');
   });
 
   it('refuses timestamps outside the window, malformed timestamps and missing headers', () => {
     const old = ts - 301;
-    expect(verifySignature(SECRET, { signature: signBody(SECRET, old, body), timestamp: String(old) }, body, NOW)).toBe('stale');
+    expect(verifySignature(SECRET, { signature: signBody(SECRET, old, body), timestamp: String(old) }, body, NOW)).toBe(
+      'stale',
+    );
     expect(verifySignature(SECRET, { signature: sig, timestamp: '1e9' }, body, NOW)).toBe('stale');
     expect(verifySignature(SECRET, { signature: undefined, timestamp: String(ts) }, body, NOW)).toBe('missing');
   });

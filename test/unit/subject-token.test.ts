@@ -35,6 +35,8 @@ describe('takeSubjectToken', () => {
   });
 
   it('refuses two Authorization headers (Node keeps only the first)', () => {
-    expect(take({ authorization: 'Bearer a' }, ['Authorization', 'Bearer a', 'authorization', 'Bearer b']).code).toBe('invalid_request');
+    expect(take({ authorization: 'Bearer a' }, ['Authorization', 'Bearer a', 'authorization', 'Bearer b']).code).toBe(
+      'invalid_request',
+    );
   });
 });

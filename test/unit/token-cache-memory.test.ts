@@ -29,17 +29,40 @@ function heap(): number {
 
 function jwt(n: number, nowSeconds: number): string {
   const enc = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-  const claims = { iss: 'https://idp.example', sub: `user-${n}`, email: `user-${n}@example.com`, iat: nowSeconds, exp: nowSeconds + 7200 };
+  const claims = {
+    iss: 'https://idp.example',
+    sub: `user-${n}`,
+    email: `user-${n}@example.com`,
+    iat: nowSeconds,
+    exp: nowSeconds + 7200,
+  };
   return `${enc({ alg: 'RS256' })}.${enc(claims)}.${'s'.repeat(342)}`;
 }
 
 async function overheadPerEntry(userToken: (n: number, nowSeconds: number) => string): Promise<number> {
   const shared = randomBytes(600).toString('base64url'); // 800 characters, one string for every entry
   const client: TokenExchangeClient = {
-    exchange: async (req) => ({ accessToken: shared, issuedTokenType: req.requestedTokenType, tokenType: 'Bearer', expiresIn: 3600, scopes: [...req.scopes] }),
+    exchange: async (req) => ({
+      accessToken: shared,
+      issuedTokenType: req.requestedTokenType,
+      tokenType: 'Bearer',
+      expiresIn: 3600,
+      scopes: [...req.scopes],
+    }),
   };
   const routes = new RouteTable([
-    { name: 'a', match: { pathPrefix: '/a' }, upstream: 'http://127.0.0.1:1', stripPrefix: false, scopes: ['documents:read'], requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token', timeoutMs: 1000, stripHeaders: [], stripCookies: [], websocket: { enabled: true } },
+    {
+      name: 'a',
+      match: { pathPrefix: '/a' },
+      upstream: 'http://127.0.0.1:1',
+      stripPrefix: false,
+      scopes: ['documents:read'],
+      requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+      timeoutMs: 1000,
+      stripHeaders: [],
+      stripCookies: [],
+      websocket: { enabled: true },
+    },
   ]);
   const route = routes.routes[0]!;
   const log = pino({ level: 'silent' });
@@ -55,7 +78,16 @@ async function overheadPerEntry(userToken: (n: number, nowSeconds: number) => st
   });
   for (let i = 0; i < ENTRIES; i += 1000) {
     const jobs = [];
-    for (let j = i; j < i + 1000; j++) jobs.push(tokens.obtain({ route, subject: tokens.describe(userToken(j, nowSeconds)), scopes: route.scopes, log, cacheable: true }));
+    for (let j = i; j < i + 1000; j++)
+      jobs.push(
+        tokens.obtain({
+          route,
+          subject: tokens.describe(userToken(j, nowSeconds)),
+          scopes: route.scopes,
+          log,
+          cacheable: true,
+        }),
+      );
     await Promise.all(jobs);
   }
   const bytes = (heap() - before) / ENTRIES;

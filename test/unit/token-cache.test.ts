@@ -181,9 +181,7 @@ describe('TokenCache', () => {
     const clock = manualClock(0);
     const cache = new TokenCache({ maxEntries: 10, skewMs: SKEW_MS, clock });
     const l = loader(clock);
-    await expect(
-      cache.get('k', { ...l, load: async () => Promise.reject(new Error('boom')) }),
-    ).rejects.toThrow('boom');
+    await expect(cache.get('k', { ...l, load: async () => Promise.reject(new Error('boom')) })).rejects.toThrow('boom');
     expect(cache.size).toBe(0);
     expect((await cache.get('k', l)).result).toBe('miss');
   });
@@ -227,7 +225,12 @@ describe('tokenTimes', () => {
   const base = { now: 0, maxTtlSeconds: 300, refreshAheadSeconds: 30, subjectExpiresAt: undefined };
 
   it('uses expires_in and refreshes 30 s ahead', () => {
-    expect(tokenTimes({ ...base, expiresInSeconds: 120 })).toEqual({ expiresAt: 120_000, refreshAt: 90_000, capped: false, cappedBySubject: false });
+    expect(tokenTimes({ ...base, expiresInSeconds: 120 })).toEqual({
+      expiresAt: 120_000,
+      refreshAt: 90_000,
+      capped: false,
+      cappedBySubject: false,
+    });
   });
 
   it('caps at maxTtlSeconds and says so', () => {
@@ -255,7 +258,12 @@ describe('tokenTimes', () => {
   });
 
   it('no refresh ahead when the AS already bounded the token to within refreshAheadSeconds of the user token exp', () => {
-    expect(tokenTimes({ ...base, expiresInSeconds: 90, subjectExpiresAt: 100_000 })).toEqual({ expiresAt: 90_000, refreshAt: 90_000, capped: false, cappedBySubject: false });
+    expect(tokenTimes({ ...base, expiresInSeconds: 90, subjectExpiresAt: 100_000 })).toEqual({
+      expiresAt: 90_000,
+      refreshAt: 90_000,
+      capped: false,
+      cappedBySubject: false,
+    });
     expect(tokenTimes({ ...base, expiresInSeconds: 90, subjectExpiresAt: 120_000 }).refreshAt).toBe(60_000);
   });
 });

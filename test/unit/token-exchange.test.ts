@@ -23,7 +23,11 @@ function fails(status: number, body: unknown, r: ExchangeRequest = req): TokenEx
 
 describe('RFC 8693 request', () => {
   it('carries every parameter', () => {
-    const form = buildExchangeForm({ ...req, actorToken: 'actor', actorTokenType: 'urn:ietf:params:oauth:token-type:jwt' });
+    const form = buildExchangeForm({
+      ...req,
+      actorToken: 'actor',
+      actorTokenType: 'urn:ietf:params:oauth:token-type:jwt',
+    });
     expect(Object.fromEntries(form)).toEqual({
       grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
       subject_token: 'user-token',
@@ -54,12 +58,26 @@ describe('RFC 8693 request', () => {
 
 describe('RFC 8693 response', () => {
   it('accepts a Bearer token with a subset scope', () => {
-    const t = interpret(200, JSON.stringify({ access_token: 'x', token_type: 'Bearer', expires_in: 300, scope: 'a:read', issued_token_type: req.requestedTokenType }), req);
+    const t = interpret(
+      200,
+      JSON.stringify({
+        access_token: 'x',
+        token_type: 'Bearer',
+        expires_in: 300,
+        scope: 'a:read',
+        issued_token_type: req.requestedTokenType,
+      }),
+      req,
+    );
     expect(t).toMatchObject({ accessToken: 'x', expiresIn: 300, scopes: ['a:read'] });
   });
 
   it('accepts N_A token type (RFC 8693 §2.2.1) and an omitted scope as the requested one', () => {
-    const t = interpret(200, JSON.stringify({ access_token: 'x', token_type: 'N_A', issued_token_type: req.requestedTokenType }), req);
+    const t = interpret(
+      200,
+      JSON.stringify({ access_token: 'x', token_type: 'N_A', issued_token_type: req.requestedTokenType }),
+      req,
+    );
     expect(t.scopes).toEqual(req.scopes);
     expect(t.expiresIn).toBeUndefined();
   });
@@ -68,18 +86,33 @@ describe('RFC 8693 response', () => {
     const ok = { access_token: 'x', token_type: 'Bearer', issued_token_type: req.requestedTokenType };
     expect(fails(200, { ...ok, scope: 'a:read admin' })).toMatchObject({ outcome: 'rejected', status: 502 });
     expect(fails(200, { ...ok, token_type: 'DPoP' }).outcome).toBe('rejected');
-    expect(fails(200, { ...ok, issued_token_type: 'urn:ietf:params:oauth:token-type:refresh_token' }).outcome).toBe('rejected');
+    expect(fails(200, { ...ok, issued_token_type: 'urn:ietf:params:oauth:token-type:refresh_token' }).outcome).toBe(
+      'rejected',
+    );
     expect(fails(200, { ...ok, expires_in: -1 }).outcome).toBe('rejected');
     expect(fails(200, { token_type: 'Bearer' }).outcome).toBe('rejected');
   });
 
   it('maps AS errors to the agent-facing codes of README "Errors returned to the agent"', () => {
-    expect(fails(400, { error: 'invalid_grant' })).toMatchObject({ code: 'invalid_token', status: 401, outcome: 'invalid_grant' });
-    expect(fails(400, { error: 'invalid_scope' })).toMatchObject({ code: 'insufficient_scope', status: 403, outcome: 'invalid_scope' });
+    expect(fails(400, { error: 'invalid_grant' })).toMatchObject({
+      code: 'invalid_token',
+      status: 401,
+      outcome: 'invalid_grant',
+    });
+    expect(fails(400, { error: 'invalid_scope' })).toMatchObject({
+      code: 'insufficient_scope',
+      status: 403,
+      outcome: 'invalid_scope',
+    });
     expect(fails(400, { error: 'invalid_target' })).toMatchObject({ status: 403, outcome: 'invalid_target' });
     expect(fails(400, { error: 'unauthorized_client' })).toMatchObject({ status: 403, outcome: 'error' });
     expect(fails(401, { error: 'invalid_client' })).toMatchObject({ status: 502, outcome: 'invalid_client' });
-    expect(fails(503, {})).toMatchObject({ code: 'temporarily_unavailable', status: 503, outcome: 'unavailable', retryAfterSeconds: 5 });
+    expect(fails(503, {})).toMatchObject({
+      code: 'temporarily_unavailable',
+      status: 503,
+      outcome: 'unavailable',
+      retryAfterSeconds: 5,
+    });
     expect(fails(400, { error: 'unsupported_grant_type' })).toMatchObject({ status: 502, outcome: 'error' });
   });
 

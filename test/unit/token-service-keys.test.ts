@@ -17,7 +17,13 @@ function setup(maxEntries = 100) {
   const clock = manualClock();
   let n = 0;
   const client: TokenExchangeClient = {
-    exchange: async (req) => ({ accessToken: `delegated-${n++}`, issuedTokenType: req.requestedTokenType, tokenType: 'Bearer', expiresIn: 300, scopes: [...req.scopes] }),
+    exchange: async (req) => ({
+      accessToken: `delegated-${n++}`,
+      issuedTokenType: req.requestedTokenType,
+      tokenType: 'Bearer',
+      expiresIn: 300,
+      scopes: [...req.scopes],
+    }),
   };
   const tokens = new TokenService({
     client,
@@ -26,7 +32,18 @@ function setup(maxEntries = 100) {
     clock,
     metrics: createMetrics({ registry: new Registry(), version: 't', defaultMetrics: false }),
   });
-  const route = (name: string, scopes: string[]) => ({ name, match: { pathPrefix: `/${name}` }, upstream: 'http://127.0.0.1:1', stripPrefix: false, scopes, requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token', timeoutMs: 1000, stripHeaders: [], stripCookies: [], websocket: { enabled: true } });
+  const route = (name: string, scopes: string[]) => ({
+    name,
+    match: { pathPrefix: `/${name}` },
+    upstream: 'http://127.0.0.1:1',
+    stripPrefix: false,
+    scopes,
+    requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+    timeoutMs: 1000,
+    stripHeaders: [],
+    stripCookies: [],
+    websocket: { enabled: true },
+  });
   const routes = new RouteTable([route('a', ['r']), route('b', ['w'])]).routes;
   return { tokens, routes, clock, log: pino({ level: 'silent' }), exchanges: () => n };
 }
@@ -38,11 +55,27 @@ describe('TokenService keys and the describe() memo', () => {
     const { tokens } = setup();
     const user = jwt({ sub: 'alice', iss: 'https://idp', iat: 7, exp, email: 'alice@example.com' });
     for (let i = 0; i < 2; i++) {
-      expect(tokens.describe(user)).toEqual({ token: user, hash: hash('sha256', user, 'base64url'), sub: 'alice', iss: 'https://idp', iat: 7, expiresAt: exp * 1000, email: 'alice@example.com' });
+      expect(tokens.describe(user)).toEqual({
+        token: user,
+        hash: hash('sha256', user, 'base64url'),
+        sub: 'alice',
+        iss: 'https://idp',
+        iat: 7,
+        expiresAt: exp * 1000,
+        email: 'alice@example.com',
+      });
     }
     const opaque = 'opaque.token-value';
     for (let i = 0; i < 2; i++) {
-      expect(tokens.describe(opaque)).toEqual({ token: opaque, hash: hash('sha256', opaque, 'base64url'), sub: undefined, iss: undefined, iat: undefined, expiresAt: undefined, email: undefined });
+      expect(tokens.describe(opaque)).toEqual({
+        token: opaque,
+        hash: hash('sha256', opaque, 'base64url'),
+        sub: undefined,
+        iss: undefined,
+        iat: undefined,
+        expiresAt: undefined,
+        email: undefined,
+      });
     }
   });
 
@@ -59,7 +92,13 @@ describe('TokenService keys and the describe() memo', () => {
     const [a, b] = routes as [(typeof routes)[0], (typeof routes)[0]];
     for (const user of [jwt({ sub: 'alice', exp }), 'opaque-user-token']) {
       const before = exchanges();
-      const first = await tokens.obtain({ route: a, subject: tokens.describe(user), scopes: a.scopes, log, cacheable: true });
+      const first = await tokens.obtain({
+        route: a,
+        subject: tokens.describe(user),
+        scopes: a.scopes,
+        log,
+        cacheable: true,
+      });
       expect(first.result).toBe('miss');
       const hit = tokens.cached(a, tokens.describe(user), a.scopes);
       expect(hit).toMatchObject({ result: 'hit', key: first.key });
@@ -67,7 +106,13 @@ describe('TokenService keys and the describe() memo', () => {
       // Another route (other scopes) and a policy-widened scope set are other entries.
       expect(tokens.cached(b, tokens.describe(user), b.scopes)).toBeUndefined();
       const widened = ['r', 'x'];
-      const policy = await tokens.obtain({ route: a, subject: tokens.describe(user), scopes: widened, log, cacheable: true });
+      const policy = await tokens.obtain({
+        route: a,
+        subject: tokens.describe(user),
+        scopes: widened,
+        log,
+        cacheable: true,
+      });
       expect(policy.key).not.toBe(first.key);
       expect(tokens.cached(a, tokens.describe(user), ['r', 'x'])).toMatchObject({ result: 'hit', key: policy.key });
       expect(exchanges() - before).toBe(2);

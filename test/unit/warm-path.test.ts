@@ -15,7 +15,10 @@ describe('warm path', () => {
   it('dispatches a cache hit synchronously, a miss after the exchange', async () => {
     const upstream = await startUpstream();
     closers.push(() => upstream.close());
-    const p = await startInHandlerPipeline([{ name: 'r', match: { pathPrefix: '/r' }, upstream: upstream.url, scopes: ['a'] }], closers);
+    const p = await startInHandlerPipeline(
+      [{ name: 'r', match: { pathPrefix: '/r' }, upstream: upstream.url, scopes: ['a'] }],
+      closers,
+    );
     const url = `${p.url}/r/a`;
     for (let i = 0; i < 3; i++) {
       const res = await request(url, { headers: { authorization: 'Bearer user-token-1' } });

@@ -17,7 +17,13 @@ describe('FrameBoundary', () => {
   it('is at a boundary exactly at the end of each frame, however the stream is cut into chunks', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ length: fc.oneof(fc.integer({ min: 0, max: 130 }), fc.integer({ min: 65_530, max: 65_545 })), masked: fc.boolean() }), { minLength: 1, maxLength: 6 }),
+        fc.array(
+          fc.record({
+            length: fc.oneof(fc.integer({ min: 0, max: 130 }), fc.integer({ min: 65_530, max: 65_545 })),
+            masked: fc.boolean(),
+          }),
+          { minLength: 1, maxLength: 6 },
+        ),
         fc.array(fc.integer({ min: 1, max: 70_000 }), { minLength: 1, maxLength: 20 }),
         (frames, cuts) => {
           const bytes = frames.map((f) => frame(0x2, f.length, f.masked));

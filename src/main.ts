@@ -7,6 +7,7 @@ import { ConfigError } from './errors.js';
 import { createLogger, resolveLogging } from './observability/logger.js';
 import { createConfigReloader } from './server/reload.js';
 import { drainAndClose } from './server/shutdown.js';
+import { collectStartupGarbage } from './server/startup-garbage.js';
 import { VERSION } from './version.js';
 
 const HELP = `delegate-proxy ${VERSION}: a sidecar that swaps the user's token for a delegated one (RFC 8693)
@@ -64,6 +65,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   const logger = createLogger({ level: logging.level, pretty: logging.pretty });
   const proxy = createProxy(config, { logger });
   await proxy.start();
+  collectStartupGarbage();
   const reloader = createConfigReloader({
     file,
     env: process.env,

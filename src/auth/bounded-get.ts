@@ -1,5 +1,6 @@
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { readBoundedText } from '../http/read-bounded.js';
+import { request } from '../http/undici.js';
 
 /** Metadata and key sets are small; anything larger is refused rather than buffered. */
 export const MAX_METADATA_BYTES = 256 * 1024;

@@ -1,4 +1,5 @@
-import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { decodeProtectedHeader } from 'jose/decode/protected_header';
+import { decodeJwt } from 'jose/jwt/decode';
 import type { Logger } from 'pino';
 import { TokenExchangeError } from '../errors.js';
 import type { Clock } from '../pipeline/clock.js';

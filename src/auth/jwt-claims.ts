@@ -1,4 +1,5 @@
-import { decodeJwt, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
+import { decodeJwt } from 'jose/jwt/decode';
 
 /**
  * Decodes a JWT payload without verifying it. Only for bounding lifetimes and labelling logs,

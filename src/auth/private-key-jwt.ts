@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { SignJWT } from 'jose';
+import { SignJWT } from 'jose/jwt/sign';
 import type { SigningKey } from '../config/signing-key.js';
 import { type Clock, systemClock } from '../pipeline/clock.js';
 import type { ClientAuthenticator } from './client-auth.js';

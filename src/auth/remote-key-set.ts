@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, customFetch } from 'jose';
+import { createRemoteJWKSet, customFetch } from 'jose/jwks/remote';
 import type { Dispatcher } from 'undici';
 import { boundedGet } from './bounded-get.js';
 

@@ -1,4 +1,6 @@
-import { errors, type JWTPayload, jwtVerify } from 'jose';
+import type { JWTPayload } from 'jose';
+import * as errors from 'jose/errors';
+import { jwtVerify } from 'jose/jwt/verify';
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
 import type { Clock } from '../pipeline/clock.js';

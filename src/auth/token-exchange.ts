@@ -1,6 +1,7 @@
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { type ExchangeOutcome, TokenExchangeError } from '../errors.js';
 import { readBoundedText } from '../http/read-bounded.js';
+import { request } from '../http/undici.js';
 import type { ClientAuthenticator } from './client-auth.js';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';

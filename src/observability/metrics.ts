@@ -1,5 +1,5 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ExchangeOutcome } from '../errors.js';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from './prom.js';
 
 export const METRIC_PREFIX = 'delegate_proxy_';
 
@@ -76,7 +76,7 @@ export interface MetricsOptions {
 export function createMetrics(options: MetricsOptions): Metrics {
   const registers = [options.registry];
   const p = METRIC_PREFIX;
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: options.registry });
+  if (options.defaultMetrics !== false) collectDefaultMetrics(options.registry);
   const cacheEntries = options.cacheEntries;
   const exchangeQueue = options.exchangeQueue;
   const metrics: Metrics = {

@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Transform } from 'node:stream';
-import { type Dispatcher, Pool } from 'undici';
+import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
+import { Pool } from '../http/undici.js';
 import { PASS, type ResponseAction, type UpstreamHead } from '../pipeline/response-action.js';
 import { type DeadlineEntry, DeadlineList } from './deadlines.js';
 import { responseHeaders } from './headers.js';

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { readBoundedText } from '../http/read-bounded.js';
+import { request } from '../http/undici.js';
 import type { Timer } from '../pipeline/timer.js';
 import type { SsfReceiver } from './receiver.js';
 import { SetError, type SetErrorCode } from './set-error.js';

@@ -1,4 +1,6 @@
-import { errors, type JWTPayload, jwtVerify } from 'jose';
+import type { JWTPayload } from 'jose';
+import * as errors from 'jose/errors';
+import { jwtVerify } from 'jose/jwt/verify';
 import { LRUCache } from 'lru-cache';
 import type { Dispatcher } from 'undici';
 import { type RemoteKeySet, remoteKeySets } from '../auth/remote-key-set.js';

@@ -1,4 +1,5 @@
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from '../http/undici.js';
 
 export interface ReadinessState {
   readonly ready: boolean;

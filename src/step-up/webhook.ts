@@ -1,5 +1,6 @@
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { readBoundedText } from '../http/read-bounded.js';
+import { request } from '../http/undici.js';
 import { SIGNATURE_HEADER, signBody, TIMESTAMP_HEADER } from './signature.js';
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point

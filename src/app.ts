@@ -1,4 +1,4 @@
-import http, { type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
@@ -7,6 +7,7 @@ import { createAuthSetup } from './auth/auth-setup.js';
 import { TokenService } from './auth/token-service.js';
 import { parseListenAddress } from './config/address.js';
 import type { ResolvedConfig } from './config/load.js';
+import { createServer } from './http/node-http.js';
 import { Agent } from './http/undici.js';
 import { McpPolicies } from './mcp/policies.js';
 import { createLogger } from './observability/logger.js';
@@ -191,7 +192,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     routeMetrics,
   });
   const timeouts = config.clientTimeouts;
-  const agentServer = http.createServer(
+  const agentServer = createServer(
     {
       maxHeaderSize: MAX_HEADER_BYTES,
       requireHostHeader: true,
@@ -221,7 +222,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     );
   });
   const agent = gracefulServer(agentServer, { draining: () => readiness.draining });
-  const adminServer = http.createServer(
+  const adminServer = createServer(
     createAdminHandler({ registry, readiness, logger, stepUp: stepUp.admin, revocation: revocation.admin }),
   );
 

@@ -1,8 +1,9 @@
-import { type IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
+import { ServerResponse } from '../http/node-http.js';
 import type { WebSocketOutcome } from '../observability/metrics.js';
 import { createContext } from '../pipeline/context.js';
 import { sendError } from './error-response.js';

@@ -20,6 +20,7 @@ ARG NPM_INSTALL=ci
 COPY package.json package-lock.json ./
 RUN npm "${NPM_INSTALL}" --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/bundle.mjs ./scripts/
 COPY src ./src
 COPY bin ./bin
 RUN npm run build \
@@ -43,6 +44,6 @@ USER 1000:1000
 # use 0.0.0.0 in the config (or DELEGATE_PROXY_DEV_HOST=0.0.0.0 with --dev) to publish them.
 EXPOSE 8080 9090
 # Exec form: node is PID 1 and receives SIGTERM itself; delegate-proxy handles it (drain, then exit 0).
-# --max-semi-space-size=16 keeps V8's young generation at Node 20's size: Node 24 grows it to 2 × 64 MB
-# on a host with a large heap limit, which is +95 MB of RSS in the soak (README "Reliability").
-ENTRYPOINT ["node", "--enable-source-maps", "--max-semi-space-size=16", "/app/bin/delegate-proxy.js"]
+# The same command as `npm start`: bin/delegate-proxy.js applies its V8 memory settings itself
+# (docs/operations.md "Memory"), so the image and every other way of starting it run alike.
+ENTRYPOINT ["node", "--enable-source-maps", "/app/bin/delegate-proxy.js"]

@@ -17,20 +17,32 @@ if (major < 22 || (major === 22 && minor < 19)) {
 // --max-semi-space-size=16: Node 24 lets each semi-space grow to 64 MB on a large host, +95 MB of RSS
 // in the churn soak, for no measured throughput gain over 16 MB.
 const MEMORY_FLAGS = ['--max-semi-space-size=16'];
+// Start-up runs code that is hot only while Node resolves paths and modules and the config is
+// checked; V8 would optimize it, and the optimizing compilers' own code and memory then stay resident:
+// +11 MB of idle RSS measured on Node 24. The compilers are off until the proxy listens, then on again
+// for the request path. On the re-executed command line they are off from the first line of
+// bootstrap (Node resolving this file's path alone gets a function optimized); without a re-exec,
+// from here. Left alone when the command line chooses the tiers itself.
+const TIERS = ['maglev', 'turbofan', 'sparkplug'];
+const REEXECUTED = 'DELEGATE_PROXY_REEXECUTED';
 const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+const reexecuted = process.env[REEXECUTED] === '1';
+delete process.env[REEXECUTED];
+const tiersChosen = !reexecuted && given.some((g) => /^--(no-)?(maglev|turbofan|sparkplug|opt|jitless)\b/.test(g));
 const missing = MEMORY_FLAGS.filter((flag) => !given.some((g) => g.startsWith(flag.split('=')[0])));
-if (missing.length > 0 && typeof process.execve === 'function') {
-  process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)]);
+if (!reexecuted && missing.length > 0 && typeof process.execve === 'function') {
+  const tiersOff = tiersChosen ? [] : TIERS.map((t) => `--no-${t}`);
+  process.execve(
+    process.execPath,
+    [process.execPath, ...missing, ...tiersOff, ...process.execArgv, ...process.argv.slice(1)],
+    { ...process.env, [REEXECUTED]: '1' },
+  );
 }
 
-// Start-up runs code that is hot only while modules load and the config is checked (path resolution,
-// schema building); V8 would optimize it with Maglev and TurboFan, and those compilers' own code and
-// memory stay resident: +9 MB of idle RSS measured on Node 24. They are off until the proxy listens,
-// then on again for the request path. Left alone when the command line chooses the tiers itself.
 const { setFlagsFromString } = await import('node:v8');
-const tiersChosen = given.some((g) => /^--(no-)?(maglev|turbofan|opt|jitless)\b/.test(g));
-if (!tiersChosen) for (const flag of ['--no-maglev', '--no-turbofan']) setFlagsFromString(flag);
+if (!tiersChosen && !reexecuted) for (const t of TIERS) setFlagsFromString(`--no-${t}`);
 
-const { main } = await import('../dist/main.js');
+// dist/cli.js: src/main.ts bundled (scripts/bundle.mjs).
+const { main } = await import('../dist/cli.js');
 await main(process.argv.slice(2));
-if (!tiersChosen) for (const flag of ['--maglev', '--turbofan']) setFlagsFromString(flag);
+if (!tiersChosen) for (const t of TIERS) setFlagsFromString(`--${t}`);

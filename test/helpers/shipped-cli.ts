@@ -102,3 +102,18 @@ export async function startShippedCli(argv: readonly string[], timeoutMs = 15_00
     },
   };
 }
+
+/** The image's ENTRYPOINT (exec form), with /app/ mapped to this checkout. */
+export function imageCommand(): string[] {
+  const line = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('ENTRYPOINT '));
+  if (!line) throw new Error('Dockerfile has no ENTRYPOINT');
+  return (JSON.parse(line.slice('ENTRYPOINT '.length)) as string[]).map((a) => a.replace(/^\/app\//, `${ROOT}/`));
+}
+
+/** `npm start`: package.json's start script (a plain command, no shell syntax). */
+export function npmStartCommand(): string[] {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  return pkg.scripts.start.split(' ').map((a) => (a === 'bin/delegate-proxy.js' ? BIN : a));
+}

@@ -1,31 +1,15 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useClosers } from '../helpers/closers.js';
 import {
   BIN,
-  ROOT,
+  imageCommand,
+  npmStartCommand,
   type ShippedCli,
   shippedCliBuilt,
   startShippedCli,
   writeMinimalConfig,
 } from '../helpers/shipped-cli.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
-
-/** The image's ENTRYPOINT (exec form), with /app/ mapped to this checkout. */
-function imageCommand(): string[] {
-  const line = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('ENTRYPOINT '));
-  if (!line) throw new Error('Dockerfile has no ENTRYPOINT');
-  return (JSON.parse(line.slice('ENTRYPOINT '.length)) as string[]).map((a) => a.replace(/^\/app\//, `${ROOT}/`));
-}
-
-/** `npm start`: package.json's start script (a plain command, no shell syntax). */
-function npmStartCommand(): string[] {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  return pkg.scripts.start.split(' ').map((a) => (a === 'bin/delegate-proxy.js' ? BIN : a));
-}
 
 /** Node/V8 flags of a running node process: its command line between the executable and the script. */
 function nodeFlags(cli: ShippedCli): string[] {

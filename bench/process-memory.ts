@@ -272,4 +272,7 @@ const table = [
   [`${UPLOAD_MIB} MiB upload: peak over before (MB)`, ...col((r) => `+${r.upload.deltaMB}`), `≤ +${TARGETS.upload}`],
 ];
 process.stdout.write(`\nProcess memory (shipped CLI, each build's image command)\n`);
-for (const row of table) process.stdout.write(`| ${row.join(' | ')} |\n`);
+for (const [i, row] of table.entries()) {
+  process.stdout.write(`| ${row.join(' | ')} |\n`);
+  if (i === 0) process.stdout.write(`|${' --- |'.repeat(row.length)}\n`);
+}

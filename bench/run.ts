@@ -7,7 +7,7 @@
  * across versions, then a markdown summary. Environment knobs (defaults in brackets):
  *   BENCH_ROUNDS [3]  BENCH_DURATION [10] s  BENCH_CONNECTIONS [16]  BENCH_USERS [10000]
  *   BENCH_RATE [1000] req/s for the same-load latency phase  BENCH_PIN [1]  BENCH_TOOL [wrk if installed]
- *   BENCH_CONFIGS (comma list of config names)  BENCH_SKIP (as-load,memory,herd)
+ *   BENCH_CONFIGS (comma list of config names)  BENCH_SKIP (as-load,memory,herd,process-memory)
  *   BENCH_BASELINE_DIST=DIR adds the same proxy built from another tree (a `dist/` directory, e.g. main
  *   before a change, built with `git worktree` or `git archive`) as configurations base-*, measured in the
  *   same rounds, with the ratios new/base.
@@ -433,6 +433,8 @@ async function main(): Promise<void> {
   const herd = SKIP.has('herd') ? [] : await herds(warm.info.url, String(warm.info.adminUrl), as);
   const asLoad = SKIP.has('as-load') ? [] : await script('as-load.ts', []);
   const memory = SKIP.has('memory') ? [] : await script('memory.ts', ['--expose-gc']);
+  // The shipped CLI's RSS (idle, 1 user at 1,000 req/s, churn, upload), this build and the baseline: prints its own table.
+  if (!SKIP.has('process-memory')) await script('process-memory.ts', []);
 
   summarize(configs, results, { herd, asLoad, memory });
   emit({ kind: 'done', seconds: Math.round((Date.now() - started) / 1000) });

@@ -11,6 +11,7 @@
  *
  *   node --import tsx bench/process-memory.ts      (npm run bench runs it; BENCH_SKIP=process-memory skips it)
  *   BENCH_PM_SCALE=0.25 shortens every run to a quarter (a quick look, not the reported figure).
+ *   BENCH_PM_NODE_FLAGS='--maglev --turbofan' puts Node flags in front of each build's own.
  *
  * Prints one JSON line per build (`kind: 'process-memory'`) and a table with the targets.
  */
@@ -23,6 +24,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { BENCH_DIR, cpuLayout, startChild } from './lib/children.js';
+import { cpuMicros } from './lib/procfs.js';
 import { runAutocannon } from './load/autocannon.js';
 
 const env = process.env;
@@ -84,7 +86,9 @@ async function startCli(root: string, tokenEndpoint: string, upstream: string, m
     routes: [{ name: 'bench', match: { pathPrefix: '/' }, upstream, scopes: [SCOPE] }],
   };
   writeFileSync(file, JSON.stringify(config));
-  const [node, ...args] = entrypoint(root);
+  const [node, ...entryArgs] = entrypoint(root);
+  // BENCH_PM_NODE_FLAGS: extra Node flags in front (e.g. to compare the CLI's own settings with others).
+  const args = [...(env.BENCH_PM_NODE_FLAGS ?? '').split(' ').filter(Boolean), ...entryArgs];
   // Access lines go to /dev/null, as in the CPU rows: logging costs what the proxy pays for it.
   const child: ChildProcess = spawn(node === 'node' ? process.execPath : String(node), [...args, '--config', file], {
     cwd: root,
@@ -174,9 +178,11 @@ async function measureBuild(name: string, root: string, as: string, upstream: st
   const one = await startCli(root, as, upstream, 10_000);
   await sleep(IDLE_S * 1000);
   const idle = rssMB(one.pid);
+  const cpu0 = cpuMicros(one.pid);
   const load = await sampled(one.pid, 1000, () =>
     runAutocannon({ url: one.url, connections: 8, durationS: ONE_USER.seconds, rate: ONE_USER.rate, token }, layout),
   );
+  const cpuPerRequest = (cpuMicros(one.pid) - cpu0) / load.result.requests;
   const oneUserEnd = rssMB(one.pid);
   const oneUserPeak = Math.max(...load.samples.map((s) => s.rss));
   const up = await upload(one, token);
@@ -199,6 +205,7 @@ async function measureBuild(name: string, root: string, as: string, upstream: st
     oneUser: {
       rps: Math.round(load.result.rps),
       non2xx: load.result.non2xx,
+      cpuMicrosPerRequest: Math.round(cpuPerRequest),
       endMB: r1(oneUserEnd),
       peakMB: r1(oneUserPeak),
     },
@@ -258,6 +265,7 @@ const col = (f: (r: (typeof rows)[number]) => string) => rows.map(f);
 const table = [
   ['', ...col((r) => r.build), 'target'],
   ['idle RSS (MB)', ...col((r) => String(r.idleMB)), `≤ ${TARGETS.idle}`],
+  [`1 user, ${ONE_USER.rate} req/s: CPU µs per request`, ...col((r) => String(r.oneUser.cpuMicrosPerRequest)), '-'],
   [
     `1 user, ${ONE_USER.rate} req/s, ${ONE_USER.seconds} s: RSS end / peak (MB)`,
     ...col((r) => `${r.oneUser.endMB} / ${r.oneUser.peakMB}`),

@@ -8,6 +8,7 @@ import { createAuthSetup } from './auth/auth-setup.js';
 import { TokenService } from './auth/token-service.js';
 import { parseListenAddress } from './config/address.js';
 import type { ResolvedConfig } from './config/load.js';
+import { Fleet } from './fleet/fleet.js';
 import { McpPolicies } from './mcp/policies.js';
 import { createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
@@ -58,6 +59,8 @@ export interface DelegateProxy {
   readonly adminServer: Server;
   /** Requests on the agent listener whose response has not ended (SSE streams included). */
   readonly inFlight: InFlight;
+  /** Fleet mode (docs/fleet.md): the link to the other proxies through Redis, when configured. */
+  readonly fleet: Fleet | undefined;
   /** Revocation (README "Revocation"): the revoker, SSF receiver and poll client when configured. */
   readonly revocation: RevocationWiring;
   /** WebSocket upgrade sockets not closed yet (handshakes in progress and open connections). */
@@ -149,6 +152,9 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     onChange: (s) => logger[s.ready ? 'info' : 'warn']({ ready: s.ready, reasons: s.reasons }, 'readiness changed'),
   });
 
+  // Fleet mode (docs/fleet.md): Redis is loaded and connected only when `fleet` is configured.
+  const fleet =
+    config.fleet === undefined ? undefined : new Fleet(config.fleet, config.secrets, { metrics, clock, logger });
   const stepUp = createStepUp(config, { tokens, metrics, clock, actor, dispatcher, logger, timer: deps.stepUpTimer });
   const revocation = createRevocation(config, {
     tokens,
@@ -158,7 +164,10 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     timeoutMs: as.timeoutMs,
     logger,
     timer: deps.revocationTimer,
+    fleet,
   });
+  const revocationFleet = revocation.fleet;
+  if (revocationFleet !== undefined) readiness.addCheck('fleet', () => revocationFleet.readinessReason());
   // MCP routes' compiled policies and users' grants, made once for both the requests and the upgrades.
   const mcpPolicies = new McpPolicies(metrics, config.cache.maxEntries);
   const handler = createHandler({
@@ -236,6 +245,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     agentServer,
     adminServer,
     inFlight: agent.inFlight,
+    fleet,
     revocation,
     websockets,
     runtime: () => runtime,
@@ -250,6 +260,11 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
         listen(adminServer, adminAddr.host, adminAddr.port),
       ]);
       await auth.start(readiness);
+      if (fleet !== undefined) {
+        await fleet.start();
+        // Fail closed: not ready until the fleet's revocation list is read; the wait is bounded.
+        await revocationFleet?.waitLoaded(fleet.syncTimeoutMs);
+      }
       await readiness.start();
       revocation.start();
       const started = { url: urlOf(a), adminUrl: urlOf(b) };
@@ -281,6 +296,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
         await websocketDispatcher.close();
         actor?.close();
         auth.close();
+        await fleet?.close();
         if (ownDispatcher) await dispatcher.close();
       })();
       return closing;

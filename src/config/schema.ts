@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { fleetSchema } from './fleet-schema.js';
 import { revocationSchema } from './revocation-schema.js';
 import { checkStepUpConfig, routeStepUpSchema, stepUpSchema } from './step-up-schema.js';
 
@@ -281,6 +282,7 @@ export const configSchema = z
     clientTimeouts,
     stepUp: stepUpSchema.optional(),
     revocation: revocationSchema.optional(),
+    fleet: fleetSchema.optional(),
     stripHeaders: stripHeaders.default([]),
     stripCookies: stripCookies.default([]),
     routes: z.array(route).min(1, 'at least one route is required'),
@@ -380,6 +382,9 @@ export const configSchema = z
       }
     });
     checkStepUpConfig(cfg, (issue) => ctx.addIssue(issue));
+    if (cfg.fleet !== undefined && cfg.revocation === undefined && cfg.stepUp === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['fleet'], message: 'shares nothing without revocation or stepUp' });
+    }
   });
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -3,10 +3,12 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { TokenService } from '../auth/token-service.js';
 import type { ResolvedConfig } from '../config/load.js';
+import type { Fleet } from '../fleet/fleet.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../pipeline/clock.js';
 import { realTimer, type Timer } from '../pipeline/timer.js';
 import { createRevocationAdmin } from './admin-routes.js';
+import { RevocationFleet } from './fleet-sync.js';
 import { PollClient } from './poll-client.js';
 import { SsfReceiver } from './receiver.js';
 import { RevocationList } from './revocation-list.js';
@@ -19,6 +21,8 @@ export interface RevocationWiring {
   readonly revoker: Revoker | undefined;
   readonly receiver: SsfReceiver | undefined;
   readonly poller: PollClient | undefined;
+  /** Fleet mode (docs/fleet.md): undefined without `fleet` or without `revocation`. */
+  readonly fleet: RevocationFleet | undefined;
   /** `/revocations` and `/ssf/events` on the admin listener (404 when not configured). */
   readonly admin: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** Starts polling (RFC 8936) when configured. */
@@ -36,6 +40,8 @@ export interface RevocationWiringDeps {
   readonly logger: Logger;
   /** Schedules poll rounds (tests run them by hand). */
   readonly timer?: Timer | undefined;
+  /** Fleet mode: the link to the other proxies (docs/fleet.md). */
+  readonly fleet?: Fleet | undefined;
 }
 
 /** Builds revocation from the top-level `revocation` settings (fixed until restart). */
@@ -60,6 +66,17 @@ export function createRevocation(config: RevocationConfigSlice, deps: Revocation
           metrics: deps.metrics,
           logger,
           clock: deps.clock,
+        });
+  const fleet =
+    deps.fleet === undefined || revoker === undefined || settings === undefined
+      ? undefined
+      : new RevocationFleet({
+          fleet: deps.fleet,
+          revoker,
+          metrics: deps.metrics,
+          clock: deps.clock,
+          logger,
+          retainMs: settings.retainSeconds * 1000,
         });
   const ssf = settings?.ssf;
   let receiver: SsfReceiver | undefined;
@@ -86,7 +103,7 @@ export function createRevocation(config: RevocationConfigSlice, deps: Revocation
       timeoutMs: deps.timeoutMs,
       clock: deps.clock,
     });
-    receiver = new SsfReceiver({ verifier, revoker, metrics: deps.metrics, logger, clock: deps.clock });
+    receiver = new SsfReceiver({ verifier, revoker, metrics: deps.metrics, logger, clock: deps.clock, fleet });
     if (ssf.poll !== undefined && config.secrets.ssfAuthorization !== undefined) {
       poller = new PollClient({
         url: ssf.poll.url,
@@ -108,11 +125,13 @@ export function createRevocation(config: RevocationConfigSlice, deps: Revocation
     ssfAuthorization: config.secrets.ssfAuthorization,
     clock: deps.clock,
     logger,
+    fleet,
   });
   return {
     revoker,
     receiver,
     poller,
+    fleet,
     admin,
     start: () => poller?.start(),
     close: () => poller?.close(),

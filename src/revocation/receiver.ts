@@ -3,6 +3,7 @@ import { ProxyError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../pipeline/clock.js';
 import { applyEvents, type HandledEvent } from './events.js';
+import type { RevocationSharing } from './fleet-sync.js';
 import type { Revoker } from './revoker.js';
 import { SetError } from './set-error.js';
 import type { SetVerifier } from './set-verifier.js';
@@ -13,6 +14,8 @@ export interface SsfReceiverDeps {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly clock: Clock;
+  /** Fleet mode: each applied event is stored and published before the SET is acknowledged. */
+  readonly fleet?: RevocationSharing | undefined;
 }
 
 /** One Security Event Token in, from push (RFC 8935) or poll (RFC 8936) delivery. */
@@ -32,6 +35,10 @@ export class SsfReceiver {
       this.#d.verifier.remember(set.jti);
       this.#d.metrics.securityEvents.inc({ outcome: 'accepted' });
       this.#d.logger.info({ jti: set.jti, delivery, events: handled.map((h) => h.outcome) }, 'security event accepted');
+      const { fleet } = this.#d;
+      if (fleet !== undefined) {
+        for (const h of handled) if (h.applied) await fleet.shared(h.applied.input, h.applied.revocation);
+      }
       return handled;
     } catch (err) {
       this.reject(err, delivery);

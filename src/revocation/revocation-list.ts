@@ -117,6 +117,25 @@ export class RevocationList {
     return dropped;
   }
 
+  /** The active or expired entry of exactly this subject (same `sub` and `iss`, or same email). */
+  find(target: SubjectTarget): Revocation | undefined {
+    return this.#find(target);
+  }
+
+  /** Lifts the revocation of `target` if it was issued at or before `upTo` (epoch ms); true if one was. */
+  remove(target: SubjectTarget, upTo: number): boolean {
+    const existing = this.#find(target);
+    if (existing === undefined || existing.revokedAt > upTo) return false;
+    if (target.kind === 'email') this.#byEmail.delete(normalizeEmail(target.email));
+    else {
+      const kept = (this.#bySub.get(target.sub) ?? []).filter((r) => r !== existing);
+      if (kept.length === 0) this.#bySub.delete(target.sub);
+      else this.#bySub.set(target.sub, kept);
+    }
+    this.#count--;
+    return true;
+  }
+
   #find(target: SubjectTarget): Revocation | undefined {
     if (target.kind === 'email') return this.#byEmail.get(normalizeEmail(target.email));
     return this.#bySub.get(target.sub)?.find((r) => r.target.kind === 'sub' && r.target.iss === target.iss);

@@ -17,6 +17,8 @@ export interface RevokeInput {
   readonly refuse: boolean;
   /** The SET's jti, for the audit line. */
   readonly jti?: string | undefined;
+  /** Set when another proxy of the fleet accepted it (docs/fleet.md): that pod's name. */
+  readonly fromPod?: string | undefined;
 }
 
 export interface RevokerDeps {
@@ -62,10 +64,24 @@ export class Revoker {
         revokedAt: input.refuse ? new Date(revocation!.revokedAt).toISOString() : undefined,
         evicted,
         jti: input.jti,
+        fromPod: input.fromPod,
       },
       input.refuse ? 'user revoked' : 'cached delegated tokens evicted',
     );
     return { evicted, revocation };
+  }
+
+  /**
+   * Lifts the revocation of exactly `target` issued at or before `upTo` (epoch ms): its user tokens
+   * pass again. Cached tokens are not restored; the next request exchanges afresh.
+   */
+  lift(target: SubjectTarget, upTo: number, fromPod?: string): boolean {
+    const lifted = this.#d.list.remove(target, upTo);
+    this.#d.logger.info(
+      { audit: 'revocation_lifted', ...auditSubject(target), lifted, fromPod },
+      lifted ? 'revocation lifted' : 'no revocation to lift',
+    );
+    return lifted;
   }
 
   /**

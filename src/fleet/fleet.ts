@@ -78,6 +78,11 @@ export class Fleet {
     return this.#link?.connected === true;
   }
 
+  /** Why the link is down (for /readyz), if known. */
+  get lastError(): string | undefined {
+    return this.#link?.lastError;
+  }
+
   /** Set once `start()` has opened the link. */
   get revocations(): RevocationStore | undefined {
     return this.#store;

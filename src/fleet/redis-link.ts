@@ -23,6 +23,8 @@ export type RedisCommands = Pick<Redis, 'eval' | 'publish' | 'zrangebyscore' | '
 export interface RedisLink {
   readonly commands: RedisCommands;
   readonly connected: boolean;
+  /** The last connection error's message (names host and port at most), until connected again. */
+  readonly lastError: string | undefined;
   close(): Promise<void>;
 }
 
@@ -57,16 +59,22 @@ export async function openRedisLink(o: RedisLinkOptions): Promise<RedisLink> {
   let closed = false;
   // One warning per outage, not one per reconnect attempt.
   let warned = false;
+  let lastError: string | undefined;
   const update = (): void => {
     const now = !closed && commands.status === 'ready' && subscriber.status === 'ready' && subscribed;
     if (now === connected) return;
     connected = now;
-    if (now) warned = false;
+    if (now) {
+      warned = false;
+      lastError = undefined;
+    }
     o.onState(now);
   };
   let subscribed = false;
   const onError = (err: Error): void => {
-    if (closed || warned) return;
+    if (closed) return;
+    lastError = err.message.slice(0, 200);
+    if (warned) return;
     warned = true;
     // The message names host and port at most; the password is never part of it.
     o.logger.warn({ err: err.message }, 'fleet: Redis unavailable; serving with local state, retrying');
@@ -99,6 +107,9 @@ export async function openRedisLink(o: RedisLinkOptions): Promise<RedisLink> {
     commands,
     get connected() {
       return connected;
+    },
+    get lastError() {
+      return lastError;
     },
     async close() {
       closed = true;

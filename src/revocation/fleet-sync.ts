@@ -105,7 +105,9 @@ export class RevocationFleet implements RevocationSharing {
   /** Why the proxy is not ready yet (readiness check `fleet`), or undefined once the list was read. */
   readinessReason(): string | undefined {
     if (this.#loaded) return undefined;
-    return `revocation list not read from Redis yet (${this.#lastError ?? (this.#d.fleet.connected ? 'reading' : 'connecting')})`;
+    const { fleet } = this.#d;
+    const why = this.#lastError ?? (fleet.connected ? 'reading' : (fleet.lastError ?? 'connecting'));
+    return `revocation list not read from Redis yet (${why})`;
   }
 
   /** Resolves once the stored list was read, or after `ms`, whichever is first. */

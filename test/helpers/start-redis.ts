@@ -36,11 +36,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function launch(bin: string, port: number): Promise<ChildProcess> {
+function launch(bin: string, port: number, extra: readonly string[]): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const args = ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', ...extra];
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -72,20 +71,25 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function startRedis(bin: string): Promise<TestRedis> {
+/** `extra`: more redis-server arguments (e.g. `--requirepass`). */
+export async function startRedis(bin: string, extra: readonly string[] = []): Promise<TestRedis> {
   let port = 0;
   let child: ChildProcess | undefined;
   for (let attempt = 0; child === undefined; attempt++) {
     port = await freePort();
     try {
-      child = await launch(bin, port);
+      child = await launch(bin, port, extra);
     } catch (err) {
       if (attempt >= 3) throw err;
     }
   }
   let current: ChildProcess | undefined = child;
   const cli = (...args: string[]): string =>
-    execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', timeout: 5_000 }).trim();
+    execFileSync('redis-cli', ['-p', String(port), ...args], {
+      encoding: 'utf8',
+      timeout: 5_000,
+      env: { ...process.env, ...redisCliAuth(extra) },
+    }).trim();
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -96,11 +100,17 @@ export async function startRedis(bin: string): Promise<TestRedis> {
     },
     async restart() {
       if (current) await stop(current);
-      current = await launch(bin, port);
+      current = await launch(bin, port, extra);
     },
     async close() {
       if (current) await stop(current);
       current = undefined;
     },
   };
+}
+
+/** redis-cli reads the password from REDISCLI_AUTH (never from argv, where ps shows it). */
+function redisCliAuth(extra: readonly string[]): Record<string, string> {
+  const i = extra.indexOf('--requirepass');
+  return i >= 0 && extra[i + 1] !== undefined ? { REDISCLI_AUTH: extra[i + 1]! } : {};
 }

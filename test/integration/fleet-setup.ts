@@ -27,10 +27,10 @@ export interface FleetSetup {
 }
 
 /** A real redis-server, AS, upstream and SSF transmitter, and proxies as real processes of the CLI. */
-export async function setupFleet(): Promise<FleetSetup> {
+export async function setupFleet(options: { redisArgs?: readonly string[] } = {}): Promise<FleetSetup> {
   if (REDIS_SERVER === undefined) throw new Error('redis-server is not installed');
   const closers: Array<() => Promise<void>> = [];
-  const redis = await startRedis(REDIS_SERVER);
+  const redis = await startRedis(REDIS_SERVER, options.redisArgs);
   closers.push(() => redis.close());
   const as = await startAs();
   closers.push(() => as.close());

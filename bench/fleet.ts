@@ -222,6 +222,10 @@ async function memory(dir: string, redisUrl: string): Promise<void> {
     ] as const) {
       const p = await startProxy(dir, `memory-${name}`, config);
       await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+      if (name === 'on') {
+        const scrape = await (await request(`${p.adminUrl}/metrics`)).body.text();
+        if (!/^delegate_proxy_fleet_connected 1$/m.test(scrape)) throw new Error('fleet on: not connected to Redis');
+      }
       r[name] = rssKiB(p.pid);
       await p.stop();
     }

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ENTRY = fileURLToPath(new URL('./cli-entry.ts', import.meta.url));
+/** The built CLI as the image runs it (`npm run build`; `npm ci` runs it through `prepare`). */
+export const BUILT_BIN = fileURLToPath(new URL('../../bin/delegate-proxy.js', import.meta.url));
 
 /** The real CLI in its own process (`node --import tsx`), listening on port 0; URLs read from its start line. */
 export interface ProxyProcess {
@@ -25,11 +27,17 @@ export async function startProxyProcess(
   name: string,
   config: Record<string, unknown>,
   env: Record<string, string> = {},
+  /** `built`: bin/delegate-proxy.js (dist/) with the image's flags, instead of the sources through tsx. */
+  from: 'source' | 'built' = 'source',
 ): Promise<ProxyProcess> {
   const file = join(dir, `${name}.yaml`);
   // JSON is YAML.
   writeFileSync(file, JSON.stringify({ listen: '127.0.0.1:0', admin: '127.0.0.1:0', ...config }));
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', ENTRY, '--config', file], {
+  const args =
+    from === 'built'
+      ? ['--enable-source-maps', '--max-semi-space-size=16', BUILT_BIN, '--config', file]
+      : ['--import', 'tsx', ENTRY, '--config', file];
+  const child: ChildProcess = spawn(process.execPath, args, {
     env: { ...process.env, POD_NAME: name, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -22,7 +22,6 @@ RUN npm "${NPM_INSTALL}" --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bin ./bin
-COPY scripts/bundle-ioredis.mjs ./scripts/
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
  && find dist -name '*.d.ts' -o -name '*.d.ts.map' | xargs rm -f

@@ -1,6 +1,5 @@
-import type { Redis as RedisClient, RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { loadIoredis } from './load-ioredis.js';
 
 export interface RedisLinkOptions {
   readonly url: string;
@@ -19,7 +18,7 @@ export interface RedisLinkOptions {
 }
 
 /** The Redis commands the fleet uses, on the command connection. */
-export type RedisCommands = Pick<RedisClient, 'eval' | 'publish' | 'zrangebyscore' | 'mget' | 'set' | 'get' | 'del'>;
+export type RedisCommands = Pick<Redis, 'eval' | 'publish' | 'zrangebyscore' | 'mget' | 'set' | 'get' | 'del'>;
 
 export interface RedisLink {
   readonly commands: RedisCommands;
@@ -36,12 +35,12 @@ function retryStrategy(times: number): number {
 
 /**
  * Two connections to one Redis: commands, and a subscriber (RESP2 pub/sub takes a connection of its
- * own). ioredis is loaded here, on first use, so a proxy without `fleet` never loads it. Commands
+ * own). ioredis is imported here, on first use, so a proxy without `fleet` never loads it. Commands
  * fail at once while a connection is down (no offline queue): the callers queue their own events.
  * `connected` is true while both are ready.
  */
 export async function openRedisLink(o: RedisLinkOptions): Promise<RedisLink> {
-  const Redis = await loadIoredis();
+  const { Redis } = await import('ioredis');
   const options = {
     lazyConnect: true,
     enableOfflineQueue: false,

@@ -1,3 +1,4 @@
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProxyProcess } from '../helpers/proxy-process.js';
 import { push, SESSION_REVOKED } from '../helpers/ssf-transmitter.js';
@@ -53,6 +54,16 @@ describe.skipIf(REDIS_SERVER === undefined)('fleet: revocations reach every prox
         refused: true,
       });
       expect(await status(`${p.url}/docs/x`, bob)).toBe(200);
+    }
+    const scrapeA = await (await request(`${a.adminUrl}/metrics`)).body.text();
+    expect(scrapeA).toMatch(/^delegate_proxy_fleet_events_total\{kind="revocation",direction="published"\} 1$/m);
+    for (const p of [b, c]) {
+      const scrape = await (await request(`${p.adminUrl}/metrics`)).body.text();
+      expect(scrape).toMatch(/^delegate_proxy_fleet_events_total\{kind="revocation",direction="received"\} 1$/m);
+      expect(scrape).toMatch(/^delegate_proxy_fleet_apply_seconds_count\{kind="revocation"\} 1$/m);
+      // Accept to applied, from the sender's timestamp: well under a second here.
+      expect(scrape).toMatch(/^delegate_proxy_fleet_apply_seconds_bucket\{le="1",kind="revocation"\} 1$/m);
+      expect(scrape).toMatch(/^delegate_proxy_fleet_connected 1$/m);
     }
     // Stored with its retention (one day by default) as the key's TTL.
     const keys = f.redis.cli('--scan', '--pattern', 'test-fleet:revocation:*').split('\n');

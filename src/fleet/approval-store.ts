@@ -72,6 +72,12 @@ export class ApprovalStore {
     return values;
   }
 
+  /** The claim of `id` (what `claim` stored as `decider`), or undefined. */
+  async claimOf(id: string): Promise<string | undefined> {
+    return (await this.#redis.get(`${this.#prefix}approval-claim:${id}`)) ?? undefined;
+  }
+
+  /** `decider`: what to store as the claim (the decision, for a holding pod that missed it). */
   async claim(id: string, bodySha256: string, decider: string): Promise<ClaimResult> {
     const result = await this.#redis.eval(
       CLAIM,

@@ -57,7 +57,9 @@ export class FleetInbox implements ApprovalInbox {
     this.#d = deps;
     deps.fleet.on('decision', (m) => this.#applyDecision(m));
     // Approvals asked for while Redis was unavailable join the fleet's inbox when it returns.
+    // A decision published while this pod was away is in its claim: settle those first.
     deps.fleet.onConnected(async () => {
+      await this.#settleClaimed();
       for (const a of deps.approvals.list()) this.pending(a);
     });
   }
@@ -121,7 +123,8 @@ export class FleetInbox implements ApprovalInbox {
     if (store === undefined || !fleet.connected) return approvals.decide(id, d);
     let claim: Awaited<ReturnType<typeof store.claim>>;
     try {
-      claim = await store.claim(id, bodySha256, `${fleet.pod}:${d.via}`);
+      const decider = { pod: fleet.pod, via: d.via, decision: d.decision, approver: d.approver };
+      claim = await store.claim(id, bodySha256, JSON.stringify(decider));
     } catch (err) {
       this.#d.logger.warn({ err: (err as Error).message, approvalId: id }, 'fleet: claim failed; deciding locally');
       return approvals.decide(id, d);
@@ -145,8 +148,29 @@ export class FleetInbox implements ApprovalInbox {
     }
   }
 
+  async #settleClaimed(): Promise<void> {
+    const store = this.#d.fleet.approvals;
+    if (store === undefined) return;
+    for (const a of this.#d.approvals.list()) {
+      const claim = await store.claimOf(a.id);
+      if (claim === undefined) continue;
+      let c: Record<string, unknown>;
+      try {
+        c = JSON.parse(claim) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      this.#settle({ ...c, id: a.id, bodySha256: a.bodySha256 }, typeof c.pod === 'string' ? c.pod : 'fleet');
+    }
+  }
+
   #applyDecision(m: FleetMessage): void {
-    const b = m.body;
+    this.#settle(m.body, m.pod);
+    this.#d.metrics.fleetApplyDuration.observe({ kind: 'decision' }, Math.max(0, this.#d.clock.now() - m.at) / 1000);
+  }
+
+  /** Settles a decision taken on another pod, if the approval is held here. */
+  #settle(b: Record<string, unknown>, fromPod: string): void {
     if (typeof b.id !== 'string' || b.id.length > MAX_ID || this.#d.approvals.get(b.id) === undefined) return;
     if (b.decision !== 'approved' && b.decision !== 'denied') return;
     if (b.via !== 'page' && b.via !== 'callback') return;
@@ -158,8 +182,7 @@ export class FleetInbox implements ApprovalInbox {
       bodySha256: b.bodySha256,
       via: b.via,
     });
-    this.#d.logger.info({ approvalId: b.id, result, fromPod: m.pod }, 'fleet: step-up decision from another pod');
-    this.#d.metrics.fleetApplyDuration.observe({ kind: 'decision' }, Math.max(0, this.#d.clock.now() - m.at) / 1000);
+    this.#d.logger.info({ approvalId: b.id, result, fromPod }, 'fleet: step-up decision from another pod');
   }
 }
 

@@ -150,6 +150,21 @@ describe.skipIf(REDIS_SERVER === undefined)('fleet: one approval inbox', () => {
     60_000,
   );
 
+  it('a holding pod that missed a decision (disconnected) settles it from the claim when it reconnects', async () => {
+    const held = hold(b, 4);
+    const event = await receiver.nextRequest();
+    await within(2_000, async () => f.redis.cli('EXISTS', `test-fleet:approval:${event.id}`) === '1');
+    // As a pod deciding while B's subscription was down leaves it: the claim, and no message B saw.
+    const claim = JSON.stringify({ pod: 'pod-x', via: 'page', decision: 'approved', approver: 'zoe' });
+    f.redis.cli('SET', `test-fleet:approval-claim:${event.id}`, claim, 'PX', '60000');
+    f.redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    expect((await held).status).toBe(200);
+    expect(await b.waitForLog((l) => l.audit === 'step_up' && l.approver === 'zoe', 5_000)).toMatchObject({
+      decision: 'approved',
+      via: 'page',
+    });
+  }, 30_000);
+
   it('the page says local-only while Redis is unavailable', async () => {
     const cookie = await signIn(a.adminUrl);
     await f.redis.kill();

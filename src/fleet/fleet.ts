@@ -108,7 +108,7 @@ export class Fleet {
   async markOnce(name: string, ttlMs: number): Promise<boolean> {
     const link = this.#link;
     if (link === undefined || !link.connected) throw new Error('not connected to Redis');
-    const key = `${this.#config.redis.keyPrefix}once:${name}`;
+    const key = this.onceKey(name);
     return (await link.commands.set(key, this.pod, 'PX', Math.max(1, Math.floor(ttlMs)), 'NX')) === 'OK';
   }
 
@@ -117,7 +117,7 @@ export class Fleet {
     const link = this.#link;
     if (link === undefined || !link.connected) return false;
     try {
-      return (await link.commands.get(`${this.#config.redis.keyPrefix}once:${name}`)) !== null;
+      return (await link.commands.get(this.onceKey(name))) !== null;
     } catch {
       return false;
     }
@@ -137,9 +137,25 @@ export class Fleet {
   async publish(kind: FleetEventKind, at: number, body: Record<string, unknown>): Promise<void> {
     const link = this.#link;
     if (link === undefined || !link.connected) throw new Error('not connected to Redis');
+    const { channel, message } = this.envelope(kind, at, body);
+    await link.commands.publish(channel, message);
+    this.published(kind);
+  }
+
+  /** The channel and text of a message, for a script that publishes it with other writes. */
+  envelope(kind: FleetEventKind, at: number, body: Record<string, unknown>): { channel: string; message: string } {
     const message: FleetMessage = { v: 1, kind, from: this.instance, pod: this.pod, at, body };
-    await link.commands.publish(this.#channel, JSON.stringify(message));
+    return { channel: this.#channel, message: JSON.stringify(message) };
+  }
+
+  /** Counts a message published by such a script. */
+  published(kind: FleetEventKind): void {
     this.#d.metrics.fleetEvents.inc({ kind, direction: 'published' });
+  }
+
+  /** The key `markOnce(name)` uses. */
+  onceKey(name: string): string {
+    return `${this.#config.redis.keyPrefix}once:${name}`;
   }
 
   get #channel(): string {

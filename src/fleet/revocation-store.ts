@@ -12,25 +12,35 @@ export interface StoredRevocation {
 
 /**
  * Stores an entry unless a later (or equal) revocation of the subject is stored, or a lift covers
- * it; keeps the index of active ids (score: expiry) and drops expired ones from it.
- * KEYS: entry, index, lift marker. ARGV: value, revokedAt, expiresAt, now, id.
+ * it; keeps the index of active ids (score: expiry) and drops expired ones from it. Then, in the
+ * same script, marks the SSF event as applied (when given) and publishes the message: a pod that
+ * dies after sending it leaves all of it done or none.
+ * KEYS: entry, index, lift marker[, applied-event marker]. ARGV: value, revokedAt, expiresAt, now,
+ * id, store (1/0), channel, message, marker value, marker ttl ms.
  */
-const STORE = `
-local now = tonumber(ARGV[4])
-local at = tonumber(ARGV[2])
-local exp = tonumber(ARGV[3])
-if exp <= now then return 0 end
-local lifted = redis.call('GET', KEYS[3])
-if lifted and tonumber(lifted) >= at then return 0 end
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local ok, c = pcall(cjson.decode, cur)
-  if ok and type(c) == 'table' and tonumber(c.revokedAt) and tonumber(c.revokedAt) >= at then return 0 end
+const STORE_AND_PUBLISH = `
+local function store()
+  local now = tonumber(ARGV[4])
+  local at = tonumber(ARGV[2])
+  local exp = tonumber(ARGV[3])
+  if exp <= now then return 0 end
+  local lifted = redis.call('GET', KEYS[3])
+  if lifted and tonumber(lifted) >= at then return 0 end
+  local cur = redis.call('GET', KEYS[1])
+  if cur then
+    local ok, c = pcall(cjson.decode, cur)
+    if ok and type(c) == 'table' and tonumber(c.revokedAt) and tonumber(c.revokedAt) >= at then return 0 end
+  end
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', math.floor(exp - now))
+  redis.call('ZADD', KEYS[2], exp, ARGV[5])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  return 1
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', math.floor(exp - now))
-redis.call('ZADD', KEYS[2], exp, ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-return 1`;
+local stored = 0
+if ARGV[6] == '1' then stored = store() end
+if #KEYS >= 4 then redis.call('SET', KEYS[4], ARGV[9], 'PX', ARGV[10], 'NX') end
+if ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[8]) end
+return stored`;
 
 /**
  * Lifts a subject's revocations issued up to `liftedAt`: deletes the entry and leaves a marker that
@@ -73,15 +83,35 @@ export class RevocationStore {
 
   /** True when stored; false when a later revocation or a lift already covers it. */
   async store(entry: StoredRevocation, now: number): Promise<boolean> {
+    return this.storeAndPublish(entry, now, undefined, undefined);
+  }
+
+  /**
+   * Stores `entry` (when given), marks `applied` (when given) and publishes `publish` (when given),
+   * in one script. True when the entry was stored.
+   */
+  async storeAndPublish(
+    entry: StoredRevocation | undefined,
+    now: number,
+    publish: { readonly channel: string; readonly message: string } | undefined,
+    applied: { readonly key: string; readonly value: string; readonly ttlMs: number } | undefined,
+    id = entry?.id ?? '',
+  ): Promise<boolean> {
+    const keys = [...this.#keys(entry?.id ?? id), ...(applied ? [applied.key] : [])];
     const result = await this.#redis.eval(
-      STORE,
-      3,
-      ...this.#keys(entry.id),
-      entry.value,
-      String(entry.revokedAt),
-      String(entry.expiresAt),
+      STORE_AND_PUBLISH,
+      keys.length,
+      ...keys,
+      entry?.value ?? '',
+      String(entry?.revokedAt ?? 0),
+      String(entry?.expiresAt ?? 0),
       String(now),
-      entry.id,
+      entry?.id ?? id,
+      entry === undefined ? '0' : '1',
+      publish?.channel ?? '',
+      publish?.message ?? '',
+      applied?.value ?? '',
+      String(Math.max(1, Math.floor(applied?.ttlMs ?? 1))),
     );
     return result === 1;
   }

@@ -117,10 +117,13 @@ export function createRevocation(config: RevocationConfigSlice, deps: Revocation
         timeoutMs: deps.timeoutMs,
         timer: deps.timer ?? realTimer,
         logger,
-        // One pod of the fleet polls a stream; the lease outlives a few intervals and a slow round.
+        // One pod of the fleet polls a stream (docs/fleet.md "SSF polling"). The holder renews before
+        // every round, so renewals are at most an interval and a round (one timeout) apart; the TTL
+        // adds an interval of margin. The others try every interval: a dead holder's stream is
+        // taken over within TTL + interval = 3 intervals + one timeout, the lease period.
         lease: deps.fleet?.lease(
           `ssf-poll:${hash('sha256', ssf.poll.url, 'base64url')}`,
-          Math.max(3 * ssf.poll.intervalSeconds * 1000, 2 * deps.timeoutMs),
+          2 * ssf.poll.intervalSeconds * 1000 + deps.timeoutMs,
         ),
       });
     }

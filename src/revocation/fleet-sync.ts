@@ -140,15 +140,12 @@ export class RevocationFleet implements RevocationSharing {
   }
 
   appliedElsewhere(jti: string): Promise<boolean> {
-    return this.#d.fleet.isMarked(`set:${hash('sha256', jti, 'base64url')}`);
+    return this.#d.fleet.isMarked(appliedSetName(jti));
   }
 
   async markApplied(jti: string): Promise<void> {
     try {
-      await this.#d.fleet.markOnce(
-        `set:${hash('sha256', jti, 'base64url')}`,
-        this.#d.setMemoryMs ?? DEFAULT_SET_MEMORY_MS,
-      );
+      await this.#d.fleet.markOnce(appliedSetName(jti), this.#setMemoryMs);
     } catch (err) {
       this.#d.logger.debug({ err: (err as Error).message, jti }, 'fleet: applied SET not recorded');
     }
@@ -187,12 +184,27 @@ export class RevocationFleet implements RevocationSharing {
   async #deliver(p: Pending): Promise<void> {
     const store = this.#d.fleet.revocations;
     if (store === undefined) throw new Error('the fleet link is not open');
-    if (p.kind === 'revocation') {
-      if (p.body.refuse) await store.store(this.#stored(p.body), this.#d.clock.now());
-    } else {
+    if (p.kind === 'lift') {
       await store.lift(subjectId(p.body.target), p.body.upTo, this.#d.retainMs);
+      await this.#d.fleet.publish(p.kind, p.at, { ...p.body });
+      return;
     }
-    await this.#d.fleet.publish(p.kind, p.at, { ...p.body });
+    // One script: stored, the SSF event marked as applied fleet-wide, and published, or none of it.
+    const { jti } = p.body;
+    await store.storeAndPublish(
+      p.body.refuse ? this.#stored(p.body) : undefined,
+      this.#d.clock.now(),
+      this.#d.fleet.envelope('revocation', p.at, { ...p.body }),
+      jti === undefined
+        ? undefined
+        : { key: this.#d.fleet.onceKey(appliedSetName(jti)), value: this.#d.fleet.pod, ttlMs: this.#setMemoryMs },
+      subjectId(p.body.target),
+    );
+    this.#d.fleet.published('revocation');
+  }
+
+  get #setMemoryMs(): number {
+    return this.#d.setMemoryMs ?? DEFAULT_SET_MEMORY_MS;
   }
 
   #stored(body: RevocationBody): StoredRevocation {
@@ -311,6 +323,11 @@ export class RevocationFleet implements RevocationSharing {
     const seconds = Math.max(0, this.#d.clock.now() - at) / 1000;
     this.#d.metrics.fleetApplyDuration.observe({ kind }, seconds);
   }
+}
+
+/** The fleet-wide marker of an applied SSF event, by its hashed jti. */
+function appliedSetName(jti: string): string {
+  return `set:${hash('sha256', jti, 'base64url')}`;
 }
 
 /** A stable key for a subject; a hash, so no email address or subject id is in a Redis key name. */

@@ -64,8 +64,9 @@ describe.skipIf(REDIS_SERVER === undefined)('fleet: one poller per SSF poll stre
     await within(6_000, async () => leaseHolder() !== '' && leaseHolder() !== holder);
     const takeover = performance.now() - killedAt;
     console.log(`poll lease: taken over ${Math.round(takeover)} ms after the holder was killed (lease period 4000 ms)`);
-    // Within one lease period; 300 ms for the takeover's own round trip and this test's polling.
-    expect(takeover).toBeLessThan(4_000 + 300);
+    // Within one lease period, plus this test's resolution: it reads the lease through redis-cli
+    // processes, which take up to hundreds of ms each on a loaded machine.
+    expect(takeover).toBeLessThan(4_000 + 1_000);
     for (const p of pods.values()) {
       await within(3_000, async () => (await status(`${p.url}/docs/x`, u3!)) === 401);
       expect(await status(`${p.url}/docs/x`, u2!)).toBe(401);

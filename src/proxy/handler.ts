@@ -25,10 +25,10 @@ const CONTEXT = Symbol('delegate-proxy.context');
 type WithContext = ServerResponse & { [CONTEXT]?: AnyStage };
 
 /**
- * The agent-facing request pipeline (docs/design.md "Request pipeline"), in order. Each step is a
- * function of the context that returns it as its next stage type; any step may throw a
- * ProxyError, which becomes the response. On a warm cache, steps 1-7 run in this call with no
- * promise and no closure: a promise only where a step has to wait (exchange, body, step-up).
+ * The agent-facing request pipeline (docs/design.md "Request pipeline"): 1. context → 2-6. the
+ * steps (prepare.ts STEPS) → 7. forward → 8. record. Any step may throw a ProxyError, which becomes
+ * the response. On a warm cache, steps 1-7 run in this call with no promise and no closure: a
+ * promise only where a step has to wait (exchange, body, step-up).
  */
 export function createHandler(options: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const deps: PipelineDeps = { ...options, routeMetrics: options.routeMetrics ?? createRouteMetrics(options.metrics) };
@@ -43,7 +43,7 @@ export function createHandler(options: PipelineDeps): (req: IncomingMessage, res
     (res as WithContext)[CONTEXT] = ctx;
     res.on('close', onClose); // once per response: no once() wrapper
     try {
-      const prepared = prepare(ctx, deps); // 2-6. route, subject, policy, token, step-up (prepare.ts)
+      const prepared = prepare(ctx, deps); // 2-6. the steps
       if (prepared instanceof Promise) prepared.then((p) => forward(p, deps)).catch((err: unknown) => fail(ctx, err));
       else forward(prepared, deps); // 7. forward
     } catch (err) {

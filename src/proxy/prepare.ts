@@ -38,72 +38,90 @@ export interface PrepareDeps {
 export type Prepared = Authorized & McpAware;
 
 /**
- * Pipeline steps 2-6 (docs/design.md "Request pipeline"), in order: everything up to and
- * including the delegated token, so a request and a WebSocket handshake pass the same checks.
- * Synchronous on a warm cache (no promise): a Promise only when a step has to wait.
+ * One pipeline step: reads the stage the steps before it produced and adds its own fields; throws a
+ * ProxyError to refuse; returns a promise only when it has to wait (an exchange, a body, local
+ * verification, an approval).
  */
-export function prepare(ctx: RequestContext, deps: PrepareDeps): Prepared | Promise<Prepared> {
-  return authorize(admit(ctx, deps), deps);
-}
+export type Step = (ctx: AnyStage, deps: PrepareDeps) => Promise<unknown> | undefined;
 
-/** Steps 2-3, no I/O: route, and the user token taken out of the request with every other credential carrier. */
-export function admit(ctx: RequestContext, deps: Pick<PrepareDeps, 'runtime' | 'tokens' | 'revocation'>): WithSubject {
-  const runtime = deps.runtime();
-  const routed = matchRoute(ctx, runtime.routes); // 2. route
-  const withSubject = takeSubject(routed, runtime.subjectHeader, deps.tokens); // 3. subject
-  deps.revocation?.check(withSubject.subject); // 3. ...not revoked (iat after any revocation of this user)
-  stripCredentials(ctx.req.headers, credentialStripFor(withSubject.route, runtime.config)); // 3. ...and other credential carriers
-  refuseUserTokenElsewhere(withSubject); // 3. ...and the user token in no other place (target, header, cookie)
-  return withSubject;
+/** A step that reads stage `S`: its place in a list, after the steps that produce `S`, is what guarantees it. */
+export function step<S extends RequestContext>(run: (ctx: S, deps: PrepareDeps) => Promise<unknown> | undefined): Step {
+  return run as unknown as Step;
 }
 
 /**
- * Steps 3 (local verification) to 6: policy, token, step-up. A route with neither local
- * verification nor step-up rules and a token in the cache is served without waiting; on an MCP
- * route too, once its POST body is in (the one thing the policy waits for).
+ * Pipeline steps 2-6 (docs/design.md "Request pipeline"), in order: everything up to and including
+ * the delegated token. The WebSocket upgrade runs the same list (websocket-upgrade.ts adds its own
+ * checks once the user token is out of the request).
  */
-export function authorize(ctx: WithSubject & McpAware, deps: PrepareDeps): Prepared | Promise<Prepared> {
-  if (deps.subjectVerifier === undefined && !(deps.stepUp?.hasRules(ctx.route) ?? false)) {
-    if (ctx.route.mcp === undefined) return tokenFor(ctx, deps);
-    const policed = enforcePolicy(ctx, deps); // 4. policy (MCP routes)
-    return policed === undefined ? tokenFor(ctx, deps) : policed.then(() => tokenFor(ctx, deps));
+export const STEPS: readonly Step[] = [
+  step(matchRoute), // 2. route
+  step(takeSubject), // 3. subject, taken out of the request
+  step(refuseRevoked), // 3. ...not revoked (iat after any revocation of this user)
+  step(stripOtherCredentials), // 3. ...other credential carriers removed
+  step(refuseUserTokenElsewhere), // 3. ...the user token in no other place (target, header, cookie)
+  step(verifySubject), // 3. ...verified locally, when configured, before any exchange
+  step(enforcePolicy), // 4. policy (MCP routes)
+  step(token), // 5. token: the cache, else one exchange
+  step(applyStepUp), // 6. step-up (rules: wait for a person, then a one-call token)
+];
+
+/** `steps` with `added` right after `anchor` (which must be one of them). */
+export function withStep(steps: readonly Step[], added: Step, anchor: Step): readonly Step[] {
+  const at = steps.indexOf(anchor);
+  if (at === -1) throw new Error('anchor step not in the list');
+  return [...steps.slice(0, at + 1), added, ...steps.slice(at + 1)];
+}
+
+/**
+ * Runs `steps` in order on the context, which they turn into `Prepared`. A step's promise is awaited
+ * before the next step; a list whose steps return none (a warm cache hit) runs within this call and
+ * returns the context itself, no promise.
+ */
+export function prepare(
+  ctx: RequestContext,
+  deps: PrepareDeps,
+  steps: readonly Step[] = STEPS,
+  from = 0,
+): Prepared | Promise<Prepared> {
+  for (let i = from; i < steps.length; i++) {
+    const waiting = (steps[i] as Step)(ctx, deps);
+    if (waiting !== undefined) return waiting.then(() => prepare(ctx, deps, steps, i + 1));
   }
-  return authorizeWaiting(ctx, deps);
+  return ctx as Prepared;
 }
 
-/** Step 5: the cached token without a promise, else the exchange. */
-function tokenFor(ctx: WithSubject, deps: PrepareDeps): Prepared | Promise<Prepared> {
-  return cachedToken(ctx, deps) ?? obtainToken(ctx, deps);
-}
-
-async function authorizeWaiting(ctx: WithSubject & McpAware, deps: PrepareDeps): Promise<Prepared> {
-  if (deps.subjectVerifier) await deps.subjectVerifier.verify(ctx.subject.token); // 3. ...verified locally before any exchange
-  await enforcePolicy(ctx, deps); // 4. policy (MCP routes)
-  const authorized = await obtainToken(ctx, deps); // 5. token
-  await deps.stepUp?.apply(authorized); // 6. step-up (rules: wait for a person, then a one-call token)
-  return authorized;
-}
-
-function matchRoute(ctx: RequestContext, routes: RouteTable): Routed {
+function matchRoute(ctx: RequestContext, deps: PrepareDeps): undefined {
   const path = checkRequestTarget(ctx.req.method, ctx.req.url);
-  const match = routes.match(ctx.req.headers.host, path);
+  const match = deps.runtime().routes.match(ctx.req.headers.host, path);
   if (!match) throw new ProxyError('no_route', 'no route matches this request');
   const routed = ctx as Building<Routed>;
   routed.route = match.route;
   routed.forwardPath = match.forwardPath;
   routed.scopes = match.route.scopes;
   routed.cacheable = true;
-  return routed;
 }
 
-function takeSubject(ctx: Routed, header: string, tokens: TokenService): WithSubject {
+function takeSubject(ctx: Routed, deps: PrepareDeps): undefined {
   const { req } = ctx;
+  const header = deps.runtime().subjectHeader;
   ctx.presentedCredentials = req.headers[header] !== undefined;
   // Removed from the request here, before anything else can forward it.
   const value = takeCredentialHeader(req.headers, req.rawHeaders, header);
   const withSubject = ctx as Building<WithSubject>;
-  withSubject.subject = subjectOf(req.socket as MemoSocket, value, tokens);
-  return withSubject;
+  withSubject.subject = subjectOf(req.socket as MemoSocket, value, deps.tokens);
+}
+
+function refuseRevoked(ctx: WithSubject, deps: PrepareDeps): undefined {
+  deps.revocation?.check(ctx.subject);
+}
+
+function stripOtherCredentials(ctx: WithSubject, deps: PrepareDeps): undefined {
+  stripCredentials(ctx.req.headers, credentialStripFor(ctx.route, deps.runtime().config));
+}
+
+function verifySubject(ctx: WithSubject, deps: PrepareDeps): Promise<unknown> | undefined {
+  return deps.subjectVerifier?.verify(ctx.subject.token);
 }
 
 /** The last token header value seen on a connection, and what it described. */
@@ -125,6 +143,16 @@ function subjectOf(socket: MemoSocket, value: string, tokens: TokenService): Sub
   const subject = tokens.describe(bearerTokenOf(value));
   socket[LAST_SUBJECT] = { value, subject };
   return subject;
+}
+
+/** Step 5: the cached token without a promise, else the exchange. */
+function token(ctx: WithSubject, deps: PrepareDeps): Promise<unknown> | undefined {
+  return cachedToken(ctx, deps) === undefined ? obtainToken(ctx, deps) : undefined;
+}
+
+/** Step 6, on routes with step-up rules only (no promise for the others). */
+function applyStepUp(ctx: Prepared, deps: PrepareDeps): Promise<unknown> | undefined {
+  return deps.stepUp?.hasRules(ctx.route) ? deps.stepUp.apply(ctx) : undefined;
 }
 
 /** Step 5 on a warm cache: the token without waiting, or undefined when one must be exchanged. */

@@ -11,7 +11,7 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
 }
 
 /** Refuses what must not reach the upstream, before any exchange. */
-export function checkUpgrade(ctx: WithSubject): void {
+export function checkUpgrade(ctx: WithSubject): undefined {
   const websocket = ctx.route.config.websocket;
   if (!websocket.enabled) {
     throw new ProxyError('websocket_disabled', 'WebSocket upgrades are not enabled on this route');

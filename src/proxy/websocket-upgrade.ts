@@ -7,8 +7,18 @@ import type { WebSocketOutcome } from '../observability/metrics.js';
 import { createContext } from '../pipeline/context.js';
 import { sendError } from './error-response.js';
 import { buildUpstreamHeaders } from './headers.js';
-import { type AnyStage, admit, authorize, type PrepareDeps, type Prepared, refreshToken } from './prepare.js';
+import {
+  type AnyStage,
+  type PrepareDeps,
+  type Prepared,
+  prepare,
+  refreshToken,
+  STEPS,
+  step,
+  withStep,
+} from './prepare.js';
 import { planRetry } from './retry.js';
+import { refuseUserTokenElsewhere } from './user-token-elsewhere.js';
 import { checkUpgrade, isWebSocketUpgrade, lifetimeMs } from './websocket-checks.js';
 import { type HandshakeResult, upstreamHandshake } from './websocket-handshake.js';
 import { endSocket, handshakeHeaders, relayRefusal, switchingProtocols } from './websocket-messages.js';
@@ -31,6 +41,12 @@ export interface WebSocketUpgrades {
    */
   close(graceMs: number): Promise<number>;
 }
+
+/**
+ * A request's steps 2-6 (prepare.ts) with the upgrade's own checks once the user token is out of the
+ * request: the route allows WebSockets, no body, no copy of the user token left in the request.
+ */
+const UPGRADE_STEPS = withStep(STEPS, step(checkUpgrade), step(refuseUserTokenElsewhere));
 
 /** After the proxy starts a close, the peers get this long to answer before their sockets are cut. */
 const LINGER_MS = 2_000;
@@ -101,9 +117,7 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
     const { req } = context;
     // Node < 24.9 has no shouldUpgradeCallback: other upgrades (h2c...) arrive here too.
     if (!isWebSocketUpgrade(req)) throw new ProxyError('invalid_request', 'only WebSocket upgrades are supported');
-    const admitted = admit(context, deps); // 2-3. route, subject (taken and removed), other credential carriers
-    checkUpgrade(admitted); // route allows WebSockets; no body; no copy of the user token left in the request
-    const ctx = await authorize(admitted, deps); // 3-6. local verification, policy, token, step-up
+    const ctx = await prepare(context, deps, UPGRADE_STEPS); // 2-6, with the upgrade's checks
     const { route } = ctx;
     for (let attempt = 1; ; attempt++) {
       if (entry.abort.signal.aborted) return 'gone';

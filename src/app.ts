@@ -16,6 +16,7 @@ import { type Clock, systemClock } from './pipeline/clock.js';
 import type { Timer } from './pipeline/timer.js';
 import { createForwarder, type Forwarder } from './proxy/forwarder.js';
 import { createHandler } from './proxy/handler.js';
+import type { PipelineDeps } from './proxy/prepare.js';
 import { isWebSocketUpgrade } from './proxy/websocket-checks.js';
 import { createWebSocketUpgrades } from './proxy/websocket-upgrade.js';
 import { createRevocation, type RevocationWiring } from './revocation/create.js';
@@ -161,10 +162,9 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
   });
   // MCP routes' compiled policies and users' grants, made once for both the requests and the upgrades.
   const mcpPolicies = new McpPolicies(metrics, config.cache.maxEntries);
-  const handler = createHandler({
+  const pipeline: PipelineDeps = {
     runtime: () => runtime,
     tokens,
-    forwarder,
     metrics,
     logger,
     clock,
@@ -173,22 +173,11 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     revocation: revocation.revoker,
     mcpPolicies,
     routeMetrics,
-  });
+  };
+  const handler = createHandler(pipeline, forwarder);
   // README "WebSocket": upgrades take the same pipeline up to the token, then their own upstream handshake.
   const websocketDispatcher = new Agent({ connectTimeout: 10_000 });
-  const websockets = createWebSocketUpgrades({
-    runtime: () => runtime,
-    tokens,
-    metrics,
-    logger,
-    clock,
-    subjectVerifier: auth.subjectVerifier,
-    stepUp: stepUp.step,
-    revocation: revocation.revoker,
-    dispatcher: websocketDispatcher,
-    mcpPolicies,
-    routeMetrics,
-  });
+  const websockets = createWebSocketUpgrades(pipeline, websocketDispatcher);
   const timeouts = config.clientTimeouts;
   const agentServer = http.createServer(
     {

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
 import type { Authorized, WithSubject } from '../auth/stage.js';
 import { bearerTokenOf, takeCredentialHeader } from '../auth/subject-token.js';
 import type { SubjectVerifier } from '../auth/subject-verify.js';
@@ -18,8 +19,12 @@ import type { StepUp } from '../step-up/step.js';
 import { credentialStripFor, type StripConfig, stripCredentials } from './strip-credentials.js';
 import { refuseUserTokenElsewhere } from './user-token-elsewhere.js';
 
-/** What the steps before forwarding read; the HTTP pipeline and the WebSocket upgrade share them. */
-export interface PrepareDeps {
+/**
+ * What the pipeline reads: the steps, and the logger of the requests' and upgrades' lines. One object,
+ * made once (app.ts), shared by the HTTP pipeline and the WebSocket upgrade.
+ */
+export interface PipelineDeps {
+  readonly logger: Logger;
   readonly runtime: () => { readonly routes: RouteTable; readonly subjectHeader: string; readonly config: StripConfig };
   readonly tokens: TokenService;
   readonly metrics: Metrics;
@@ -28,8 +33,8 @@ export interface PrepareDeps {
   readonly stepUp?: StepUp | undefined;
   /** Refuses revoked users' old tokens (README "Revocation"), when `revocation` is configured. */
   readonly revocation?: { check(subject: SubjectInfo): void } | undefined;
-  /** Per-route label children (the HTTP pipeline makes them once); else labels per observation. */
-  readonly routeMetrics?: ((route: Route) => RouteChildren) | undefined;
+  /** Per-route label children, made once per route object. */
+  readonly routeMetrics: (route: Route) => RouteChildren;
   /** MCP routes' compiled policies and users' grants, made once (app.ts); else per request. */
   readonly mcpPolicies?: McpPolicies | undefined;
 }
@@ -42,10 +47,12 @@ export type Prepared = Authorized & McpAware;
  * ProxyError to refuse; returns a promise only when it has to wait (an exchange, a body, local
  * verification, an approval).
  */
-export type Step = (ctx: AnyStage, deps: PrepareDeps) => Promise<unknown> | undefined;
+export type Step = (ctx: AnyStage, deps: PipelineDeps) => Promise<unknown> | undefined;
 
 /** A step that reads stage `S`: its place in a list, after the steps that produce `S`, is what guarantees it. */
-export function step<S extends RequestContext>(run: (ctx: S, deps: PrepareDeps) => Promise<unknown> | undefined): Step {
+export function step<S extends RequestContext>(
+  run: (ctx: S, deps: PipelineDeps) => Promise<unknown> | undefined,
+): Step {
   return run as unknown as Step;
 }
 
@@ -80,7 +87,7 @@ export function withStep(steps: readonly Step[], added: Step, anchor: Step): rea
  */
 export function prepare(
   ctx: RequestContext,
-  deps: PrepareDeps,
+  deps: PipelineDeps,
   steps: readonly Step[] = STEPS,
   from = 0,
 ): Prepared | Promise<Prepared> {
@@ -91,7 +98,7 @@ export function prepare(
   return ctx as Prepared;
 }
 
-function matchRoute(ctx: RequestContext, deps: PrepareDeps): undefined {
+function matchRoute(ctx: RequestContext, deps: PipelineDeps): undefined {
   const path = checkRequestTarget(ctx.req.method, ctx.req.url);
   const match = deps.runtime().routes.match(ctx.req.headers.host, path);
   if (!match) throw new ProxyError('no_route', 'no route matches this request');
@@ -102,7 +109,7 @@ function matchRoute(ctx: RequestContext, deps: PrepareDeps): undefined {
   routed.cacheable = true;
 }
 
-function takeSubject(ctx: Routed, deps: PrepareDeps): undefined {
+function takeSubject(ctx: Routed, deps: PipelineDeps): undefined {
   const { req } = ctx;
   const header = deps.runtime().subjectHeader;
   ctx.presentedCredentials = req.headers[header] !== undefined;
@@ -112,15 +119,15 @@ function takeSubject(ctx: Routed, deps: PrepareDeps): undefined {
   withSubject.subject = subjectOf(req.socket as MemoSocket, value, deps.tokens);
 }
 
-function refuseRevoked(ctx: WithSubject, deps: PrepareDeps): undefined {
+function refuseRevoked(ctx: WithSubject, deps: PipelineDeps): undefined {
   deps.revocation?.check(ctx.subject);
 }
 
-function stripOtherCredentials(ctx: WithSubject, deps: PrepareDeps): undefined {
+function stripOtherCredentials(ctx: WithSubject, deps: PipelineDeps): undefined {
   stripCredentials(ctx.req.headers, credentialStripFor(ctx.route, deps.runtime().config));
 }
 
-function verifySubject(ctx: WithSubject, deps: PrepareDeps): Promise<unknown> | undefined {
+function verifySubject(ctx: WithSubject, deps: PipelineDeps): Promise<unknown> | undefined {
   return deps.subjectVerifier?.verify(ctx.subject.token);
 }
 
@@ -146,19 +153,19 @@ function subjectOf(socket: MemoSocket, value: string, tokens: TokenService): Sub
 }
 
 /** Step 5: the cached token without a promise, else the exchange. */
-function token(ctx: WithSubject, deps: PrepareDeps): Promise<unknown> | undefined {
+function token(ctx: WithSubject, deps: PipelineDeps): Promise<unknown> | undefined {
   return cachedToken(ctx, deps) === undefined ? obtainToken(ctx, deps) : undefined;
 }
 
 /** Step 6, on routes with step-up rules only (no promise for the others). */
-function applyStepUp(ctx: Prepared, deps: PrepareDeps): Promise<unknown> | undefined {
+function applyStepUp(ctx: Prepared, deps: PipelineDeps): Promise<unknown> | undefined {
   return deps.stepUp?.hasRules(ctx.route) ? deps.stepUp.apply(ctx) : undefined;
 }
 
 /** Step 5 on a warm cache: the token without waiting, or undefined when one must be exchanged. */
 function cachedToken(
   ctx: WithSubject,
-  deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock' | 'routeMetrics'>,
+  deps: Pick<PipelineDeps, 'tokens' | 'clock' | 'routeMetrics'>,
 ): Authorized | undefined {
   if (!ctx.cacheable) return undefined;
   const token = deps.tokens.cached(ctx.route, ctx.subject, ctx.scopes);
@@ -169,7 +176,7 @@ function cachedToken(
 /** Step 5: the delegated token from the cache or one exchange, into `ctx.token`. */
 export async function obtainToken(
   ctx: WithSubject,
-  deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock' | 'routeMetrics'>,
+  deps: Pick<PipelineDeps, 'tokens' | 'clock' | 'routeMetrics'>,
 ): Promise<Authorized> {
   const token = await deps.tokens.obtain({
     route: ctx.route,
@@ -184,20 +191,19 @@ export async function obtainToken(
 function withToken(
   ctx: WithSubject,
   token: Authorized['token'],
-  deps: Pick<PrepareDeps, 'metrics' | 'clock' | 'routeMetrics'>,
+  deps: Pick<PipelineDeps, 'clock' | 'routeMetrics'>,
 ): Authorized {
   const authorized = ctx as Building<Authorized>;
   authorized.token = token;
   const remaining = Math.max(0, (token.token.expiresAt - deps.clock.now()) / 1000);
-  if (deps.routeMetrics) deps.routeMetrics(ctx.route).tokenRemainingTtl.observe(remaining);
-  else deps.metrics.tokenRemainingTtl.observe({ route: ctx.route.name }, remaining);
+  deps.routeMetrics(ctx.route).tokenRemainingTtl.observe(remaining);
   return authorized;
 }
 
 /** Drops the cached token the upstream refused and gets a new one (one exchange). */
 export async function refreshToken(
   ctx: Authorized,
-  deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock' | 'routeMetrics'>,
+  deps: Pick<PipelineDeps, 'tokens' | 'clock' | 'routeMetrics'>,
 ): Promise<void> {
   const current = ctx.token;
   deps.tokens.cache.invalidate(current.key, current.token);

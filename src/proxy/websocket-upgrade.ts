@@ -1,6 +1,5 @@
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
 import type { WebSocketOutcome } from '../observability/metrics.js';
@@ -9,7 +8,7 @@ import { sendError } from './error-response.js';
 import { buildUpstreamHeaders } from './headers.js';
 import {
   type AnyStage,
-  type PrepareDeps,
+  type PipelineDeps,
   type Prepared,
   prepare,
   refreshToken,
@@ -24,8 +23,7 @@ import { type HandshakeResult, upstreamHandshake } from './websocket-handshake.j
 import { endSocket, handshakeHeaders, relayRefusal, switchingProtocols } from './websocket-messages.js';
 import { type ClosedBy, type Relay, relay } from './websocket-relay.js';
 
-export interface WebSocketDeps extends PrepareDeps {
-  readonly logger: Logger;
+interface WebSocketDeps extends PipelineDeps {
   /** Dispatcher for upstream handshakes (its pools only ever hold a socket until it is upgraded). */
   readonly dispatcher: Dispatcher;
 }
@@ -62,7 +60,8 @@ interface Live {
  * (prepare.ts), then the upstream handshake with the delegated token, then a byte relay. Refusals
  * before the 101 are ordinary HTTP responses with the same JSON bodies and challenges as requests.
  */
-export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades {
+export function createWebSocketUpgrades(pipeline: PipelineDeps, dispatcher: Dispatcher): WebSocketUpgrades {
+  const deps: WebSocketDeps = { ...pipeline, dispatcher };
   const live = new Set<Live>();
   let closing = false;
   let emptied: (() => void) | undefined;

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { RequestContext } from '../../src/pipeline/context.js';
-import { type PrepareDeps, prepare, STEPS, type Step, step, withStep } from '../../src/proxy/prepare.js';
+import { type PipelineDeps, prepare, STEPS, type Step, step, withStep } from '../../src/proxy/prepare.js';
 
 /** The runner of the pipeline's step list (docs/design.md "Request pipeline"). */
 describe('pipeline steps', () => {
-  const deps = {} as PrepareDeps;
+  const deps = {} as PipelineDeps;
   const ctx = { id: 'r' } as RequestContext;
 
   it('runs steps that return no promise within the call, in order, and returns the context', () => {

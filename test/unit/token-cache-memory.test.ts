@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { TokenExchangeClient } from '../../src/auth/token-exchange.js';
 import { TokenService } from '../../src/auth/token-service.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { createRouteMetrics } from '../../src/observability/route-metrics.js';
 import { RouteTable } from '../../src/routing/route-table.js';
 import { manualClock } from '../helpers/start-proxy.js';
 
@@ -69,12 +70,14 @@ async function overheadPerEntry(userToken: (n: number, nowSeconds: number) => st
   const clock = manualClock();
   const nowSeconds = Math.floor(clock.now() / 1000);
   const before = heap();
+  const tokenMetrics = createMetrics({ registry: new Registry(), version: 't', defaultMetrics: false });
   const tokens = new TokenService({
     client,
     cache: { refreshAheadSeconds: 30, maxTtlSeconds: 3600, maxEntries: ENTRIES, clockSkewSeconds: 5 },
     subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
     clock,
-    metrics: createMetrics({ registry: new Registry(), version: 't', defaultMetrics: false }),
+    metrics: tokenMetrics,
+    routeMetrics: createRouteMetrics(tokenMetrics),
   });
   for (let i = 0; i < ENTRIES; i += 1000) {
     const jobs = [];

@@ -63,10 +63,7 @@ export function step<S extends RequestContext>(
  */
 export const STEPS: readonly Step[] = [
   step(matchRoute), // 2. route
-  step(takeSubject), // 3. subject, taken out of the request
-  step(refuseRevoked), // 3. ...not revoked (iat after any revocation of this user)
-  step(stripOtherCredentials), // 3. ...other credential carriers removed
-  step(refuseUserTokenElsewhere), // 3. ...the user token in no other place (target, header, cookie)
+  step(takeSubject), // 3. subject: taken out of the request with every other credential carrier
   step(verifySubject), // 3. ...verified locally, when configured, before any exchange
   step(enforcePolicy), // 4. policy (MCP routes)
   step(token), // 5. token: the cache, else one exchange
@@ -109,22 +106,21 @@ function matchRoute(ctx: RequestContext, deps: PipelineDeps): undefined {
   routed.cacheable = true;
 }
 
-function takeSubject(ctx: Routed, deps: PipelineDeps): undefined {
+/**
+ * Step 3, no I/O: the user token taken out of the request (before anything else can forward it),
+ * not revoked, every other credential carrier removed, and the token in no other place.
+ */
+export function takeSubject(ctx: Routed, deps: PipelineDeps): undefined {
   const { req } = ctx;
-  const header = deps.runtime().subjectHeader;
+  const runtime = deps.runtime();
+  const header = runtime.subjectHeader;
   ctx.presentedCredentials = req.headers[header] !== undefined;
-  // Removed from the request here, before anything else can forward it.
   const value = takeCredentialHeader(req.headers, req.rawHeaders, header);
   const withSubject = ctx as Building<WithSubject>;
   withSubject.subject = subjectOf(req.socket as MemoSocket, value, deps.tokens);
-}
-
-function refuseRevoked(ctx: WithSubject, deps: PipelineDeps): undefined {
-  deps.revocation?.check(ctx.subject);
-}
-
-function stripOtherCredentials(ctx: WithSubject, deps: PipelineDeps): undefined {
-  stripCredentials(ctx.req.headers, credentialStripFor(ctx.route, deps.runtime().config));
+  deps.revocation?.check(withSubject.subject); // iat after any revocation of this user
+  stripCredentials(req.headers, credentialStripFor(ctx.route, runtime.config));
+  refuseUserTokenElsewhere(withSubject); // target, other headers, cookies
 }
 
 function verifySubject(ctx: WithSubject, deps: PipelineDeps): Promise<unknown> | undefined {

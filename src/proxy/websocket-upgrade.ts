@@ -14,10 +14,10 @@ import {
   refreshToken,
   STEPS,
   step,
+  takeSubject,
   withStep,
 } from './prepare.js';
 import { planRetry } from './retry.js';
-import { refuseUserTokenElsewhere } from './user-token-elsewhere.js';
 import { checkUpgrade, isWebSocketUpgrade, lifetimeMs } from './websocket-checks.js';
 import { type HandshakeResult, upstreamHandshake } from './websocket-handshake.js';
 import { endSocket, handshakeHeaders, relayRefusal, switchingProtocols } from './websocket-messages.js';
@@ -42,9 +42,10 @@ export interface WebSocketUpgrades {
 
 /**
  * A request's steps 2-6 (prepare.ts) with the upgrade's own checks once the user token is out of the
- * request: the route allows WebSockets, no body, no copy of the user token left in the request.
+ * request (step 3) and before anything waits: the route allows WebSockets, no body, no copy of the
+ * user token left in the request.
  */
-const UPGRADE_STEPS = withStep(STEPS, step(checkUpgrade), step(refuseUserTokenElsewhere));
+const UPGRADE_STEPS = withStep(STEPS, step(checkUpgrade), step(takeSubject));
 
 /** After the proxy starts a close, the peers get this long to answer before their sockets are cut. */
 const LINGER_MS = 2_000;

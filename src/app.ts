@@ -16,14 +16,14 @@ import type { Timer } from './pipeline/timer.js';
 import { createForwarder } from './proxy/forwarder.js';
 import { createHandler } from './proxy/handler.js';
 import type { PipelineDeps } from './proxy/prepare.js';
-import { createWebSocketUpgrades } from './proxy/websocket-upgrade.js';
+import { createWebSocketUpgrades, type WebSocketUpgrades } from './proxy/websocket-upgrade.js';
 import { createRevocation, type RevocationWiring } from './revocation/create.js';
 import { createAdminHandler } from './server/admin.js';
 import { createAgentServer } from './server/agent-server.js';
 import { listen, urlOf } from './server/listen.js';
 import { createReadiness, type Readiness } from './server/readiness.js';
 import { createRuntime, type ProxyRuntime } from './server/reload.js';
-import { gracefulServer, type InFlight } from './server/shutdown.js';
+import { type GracefulServer, gracefulServer, type InFlight } from './server/shutdown.js';
 import { createStepUp } from './step-up/create.js';
 import { VERSION } from './version.js';
 
@@ -146,6 +146,27 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
   );
   const sweep = setInterval(() => tokens.cache.sweep(), 30_000);
   sweep.unref();
+  const parts: Parts = {
+    logger,
+    live,
+    auth,
+    readiness,
+    stepUp,
+    revocation,
+    sweep,
+    agentServer,
+    agent,
+    adminServer,
+    websockets,
+    closers: [
+      () => forwarder.close(),
+      () => websocketDispatcher.close(),
+      () => actor?.close(),
+      () => auth.close(),
+      // A dispatcher passed in belongs to the caller.
+      () => (deps.dispatcher === undefined ? dispatcher.close() : undefined),
+    ],
+  };
 
   let closing: Promise<void> | undefined;
   return {
@@ -162,48 +183,70 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     applyConfig(next) {
       live.runtime = createRuntime(next, config);
     },
-    async start() {
-      const [a, b] = await Promise.all([
-        listenOn(agentServer, deps.listen ?? parseListenAddress(config.listen)),
-        listenOn(adminServer, deps.admin ?? parseListenAddress(config.admin)),
-      ]);
-      await auth.start(readiness);
-      await readiness.start();
-      revocation.start();
-      const started = { url: urlOf(a), adminUrl: urlOf(b) };
-      logger.info(
-        { listen: started.url, admin: started.adminUrl, routes: live.runtime.routes.routes.map((r) => r.name) },
-        'delegate-proxy started',
-      );
-      return started;
-    },
+    start: () =>
+      start(parts, deps.listen ?? parseListenAddress(config.listen), deps.admin ?? parseListenAddress(config.admin)),
     close(graceMs = 0) {
       // Idempotent: a signal handler and a test's afterEach may both close.
-      closing ??= (async () => {
-        readiness.drain();
-        readiness.stop();
-        stepUp.close(); // held step-up requests answer 503 now instead of waiting out the grace period
-        revocation.close(); // no poll round starts after this
-        clearInterval(sweep);
-        // Upgraded sockets are outside the HTTP server's tracking: the WebSockets get the same grace period.
-        const [cut, cutWebSockets] = await Promise.all([agent.close(graceMs), websockets.close(graceMs)]);
-        if (cut > 0) logger.warn({ cut, graceMs }, 'grace period over: cut requests still in flight');
-        if (cutWebSockets > 0)
-          logger.warn({ cutWebSockets, graceMs }, 'grace period over: closed WebSockets still open');
-        await new Promise<void>((resolve) => {
-          if (!adminServer.listening) resolve();
-          else adminServer.close(() => resolve());
-          adminServer.closeAllConnections();
-        });
-        await forwarder.close();
-        await websocketDispatcher.close();
-        actor?.close();
-        auth.close();
-        if (deps.dispatcher === undefined) await dispatcher.close();
-      })();
+      closing ??= close(parts, graceMs);
       return closing;
     },
   };
+}
+
+/** What starting and closing a proxy touch, in the order they are stopped. */
+interface Parts {
+  readonly logger: Logger;
+  readonly live: Live;
+  readonly auth: AuthSetup;
+  readonly readiness: Readiness;
+  readonly stepUp: { close(): void };
+  readonly revocation: RevocationWiring;
+  readonly sweep: NodeJS.Timeout;
+  readonly agentServer: Server;
+  readonly agent: GracefulServer;
+  readonly adminServer: Server;
+  readonly websockets: WebSocketUpgrades;
+  /** Closed last, in order: what outgoing connections the proxy holds. */
+  readonly closers: readonly (() => Promise<void> | void)[];
+}
+
+async function start(
+  parts: Parts,
+  agentAddress: { host: string; port: number },
+  adminAddress: { host: string; port: number },
+): Promise<StartedProxy> {
+  const [a, b] = await Promise.all([
+    listenOn(parts.agentServer, agentAddress),
+    listenOn(parts.adminServer, adminAddress),
+  ]);
+  await parts.auth.start(parts.readiness);
+  await parts.readiness.start();
+  parts.revocation.start();
+  const started = { url: urlOf(a), adminUrl: urlOf(b) };
+  parts.logger.info(
+    { listen: started.url, admin: started.adminUrl, routes: parts.live.runtime.routes.routes.map((r) => r.name) },
+    'delegate-proxy started',
+  );
+  return started;
+}
+
+async function close(parts: Parts, graceMs: number): Promise<void> {
+  const { readiness, logger, adminServer } = parts;
+  readiness.drain();
+  readiness.stop();
+  parts.stepUp.close(); // held step-up requests answer 503 now instead of waiting out the grace period
+  parts.revocation.close(); // no poll round starts after this
+  clearInterval(parts.sweep);
+  // Upgraded sockets are outside the HTTP server's tracking: the WebSockets get the same grace period.
+  const [cut, cutWebSockets] = await Promise.all([parts.agent.close(graceMs), parts.websockets.close(graceMs)]);
+  if (cut > 0) logger.warn({ cut, graceMs }, 'grace period over: cut requests still in flight');
+  if (cutWebSockets > 0) logger.warn({ cutWebSockets, graceMs }, 'grace period over: closed WebSockets still open');
+  await new Promise<void>((resolve) => {
+    if (!adminServer.listening) resolve();
+    else adminServer.close(() => resolve());
+    adminServer.closeAllConnections();
+  });
+  for (const closeOne of parts.closers) await closeOne();
 }
 
 /** The config requests use now; a reload swaps it. */

@@ -65,7 +65,7 @@ export interface DelegateProxy {
   runtime(): ProxyRuntime;
   /**
    * Swaps in the live part of a validated config (routes, scopes, cache TTL settings, subject
-   * header; see config/reload.ts LIVE_PATHS) atomically; other changes need a restart.
+   * header; see server/reload.ts LIVE_PATHS) atomically; other changes need a restart.
    */
   applyConfig(next: ResolvedConfig): void;
   start(): Promise<StartedProxy>;

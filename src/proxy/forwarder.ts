@@ -339,7 +339,7 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry 
       return;
     }
     if (!this.#resetRetried && !this.#responseBegun && this.#mayRetryReset(err)) {
-      // Issue 15 F: a kept-alive connection the upstream closed as this request went out. The
+      // A kept-alive connection the upstream closed as this request went out. The
       // request never reached the application (no response byte): send it once more.
       this.#resetRetried = true;
       this.#dispatched = false;

@@ -21,7 +21,7 @@ export function checkUpgrade(ctx: WithSubject): undefined {
     throw new ProxyError('invalid_request', 'a WebSocket handshake is a GET request (RFC 6455 §4.1)');
   if (hasBody(req)) throw new ProxyError('invalid_request', 'a WebSocket handshake has no body');
   // A second copy of the user token (Sec-WebSocket-Protocol, query, cookie: where agents that
-  // cannot set headers put it) was refused by the shared admit step (user-token-elsewhere.ts).
+  // cannot set headers put it) is refused in step 3, before this check (user-token-elsewhere.ts).
 }
 
 /**

@@ -24,7 +24,7 @@ describe('logs', () => {
       listen: '127.0.0.1:0',
       admin: '127.0.0.1:0',
       authorizationServer: { tokenEndpoint: as.tokenEndpoint, clientId: CLIENT_ID, clientSecretFile: as.secretFile },
-      // The user token also rides in a session cookie below: stripped, or the request is refused (issue 13.7).
+      // The user token also rides in a session cookie below: stripped, or the request is refused.
       stripCookies: ['session'],
       routes: [
         {

@@ -12,7 +12,7 @@ import { RouteTable } from '../../src/routing/route-table.js';
 import { manualClock } from '../helpers/start-proxy.js';
 
 /**
- * Memory per cache entry (issue 11's target: an entry costs at most its token + 256 B). Every entry
+ * Memory per cache entry (target: an entry costs at most its token + 256 B, BENCHMARKS.md). Every entry
  * holds one shared delegated token here, so the heap growth per entry is the cache's own overhead:
  * key, entry object, lru-cache slots, and what is kept per user (claims memo, revocation index).
  * `bench/memory.ts` measures the same at 100,000 entries.

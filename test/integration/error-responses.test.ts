@@ -17,7 +17,7 @@ import { useClosers } from '../helpers/closers.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startUpstream } from '../helpers/start-upstream.js';
-import { manualTimer, secretFile, startApprovalReceiver, startStepUpProxy } from './step-up-harness.js';
+import { manualTimer, secretFile, startApprovalReceiver, startStepUpProxy } from '../helpers/step-up-harness.js';
 
 const closers = useClosers();
 

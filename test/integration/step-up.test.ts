@@ -15,7 +15,7 @@ import {
   secretFile,
   startApprovalReceiver,
   startStepUpProxy,
-} from './step-up-harness.js';
+} from '../helpers/step-up-harness.js';
 
 const closers = useClosers();
 

@@ -1,10 +1,10 @@
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { type CliProcess, startCli, started, writeConfig } from '../helpers/cli-process.js';
 import { useClosers } from '../helpers/closers.js';
 import { waitFor } from '../helpers/raw-http.js';
 import { CLIENT_ID, startAs } from '../helpers/start-as.js';
 import { startUpstream } from '../helpers/start-upstream.js';
-import { type CliProcess, startCli, started, writeConfig } from '../integration/shutdown-process.js';
 
 const closers = useClosers();
 

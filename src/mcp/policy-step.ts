@@ -1,6 +1,7 @@
 import type { WithSubject } from '../auth/stage.js';
 import type { McpConfig } from '../config/schema.js';
 import { ProxyError } from '../errors.js';
+import { mediaTypeOf } from '../http/media-type.js';
 import type { Metrics } from '../observability/metrics.js';
 import { addLogFields, type RequestContext } from '../pipeline/context.js';
 import { hasBody, readBody } from '../pipeline/request-body.js';
@@ -219,10 +220,7 @@ export function mcpResponseAction(ctx: RequestContext & McpAware, head: Upstream
     ctx.log.warn({ contentEncoding: encoding }, 'tools/list answer is compressed; passed unfiltered');
     return PASS;
   }
-  const mediaType = String(head.headers['content-type'] ?? '')
-    .split(';')[0]!
-    .trim()
-    .toLowerCase();
+  const mediaType = mediaTypeOf(head.headers['content-type']);
   const remaining = new Set(state.toolsListIds);
   const mayList = mayListFor(state.policy, state.grants);
   const rewrite = (value: unknown): unknown => {

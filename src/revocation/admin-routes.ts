@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { ProxyError } from '../errors.js';
+import { mediaTypeOf } from '../http/media-type.js';
 import type { Clock } from '../pipeline/clock.js';
 import { readBody } from '../pipeline/request-body.js';
 import { safeEqual, verifyBearer } from '../step-up/signature.js';
@@ -163,8 +164,7 @@ async function ssfEvents(req: IncomingMessage, res: ServerResponse, o: Revocatio
     );
     return;
   }
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/secevent+jwt') {
+  if (mediaTypeOf(req.headers['content-type']) !== 'application/secevent+jwt') {
     refuse(new SetError('invalid_request', 'content-type must be application/secevent+jwt', { status: 415 }));
     return;
   }

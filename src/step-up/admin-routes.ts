@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { ProxyError } from '../errors.js';
+import { cookieValue } from '../http/cookies.js';
 import type { Clock } from '../pipeline/clock.js';
 import { readBody } from '../pipeline/request-body.js';
 import type { ApprovalService, DecideResult } from './approvals.js';
@@ -122,7 +123,7 @@ class StepUpAdmin {
   }
 
   private session(req: IncomingMessage): { value: string; approver: string } | undefined {
-    const value = cookieOf(req.headers.cookie, SESSION_COOKIE);
+    const value = cookieValue(req.headers.cookie, SESSION_COOKIE);
     const s = readSession(this.secret, value, this.clock.now(), SESSION_MAX_AGE_SECONDS);
     return s === undefined || value === undefined ? undefined : { value, approver: s.approver };
   }
@@ -337,15 +338,6 @@ function sameOrigin(req: IncomingMessage): boolean {
 
 function cookie(value: string, maxAge: number): string {
   return `${SESSION_COOKIE}=${value}; Path=/step-up; Max-Age=${maxAge}; HttpOnly; SameSite=Strict`;
-}
-
-export function cookieOf(header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
 }
 
 const SECURITY_HEADERS = {

@@ -5,6 +5,7 @@ import { peekJwtClaims } from '../auth/jwt-claims.js';
 import type { Authorized } from '../auth/stage.js';
 import type { TokenService } from '../auth/token-service.js';
 import { ProxyError } from '../errors.js';
+import { mediaTypeOf } from '../http/media-type.js';
 import type { McpAware } from '../mcp/state.js';
 import type { Metrics, StepUpOutcome } from '../observability/metrics.js';
 import type { Clock } from '../pipeline/clock.js';
@@ -254,11 +255,11 @@ export function methodOverridesOf(req: IncomingMessage, pathAndQuery: string, fo
 }
 
 function isFormPost(req: IncomingMessage): boolean {
-  const type = String(req.headers['content-type'] ?? '')
-    .split(';')[0]!
-    .trim()
-    .toLowerCase();
-  return req.method === 'POST' && type === 'application/x-www-form-urlencoded' && hasBody(req);
+  return (
+    req.method === 'POST' &&
+    mediaTypeOf(req.headers['content-type']) === 'application/x-www-form-urlencoded' &&
+    hasBody(req)
+  );
 }
 
 /** Printable, single-line, bounded: it is shown to a person and written to logs. */

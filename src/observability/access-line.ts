@@ -30,7 +30,9 @@ export interface AccessLog {
  */
 export function createAccessLog(logger: Logger): AccessLog {
   const clock = new IsoClock();
-  // The logger's bindings (`"service":...`), as pino keeps them: a leading comma, JSON-escaped.
+  // The logger's bindings (`"service":...`), as pino keeps them: a leading comma, JSON-escaped. The
+  // format of pino.symbols' values is pino's own, not its API: package.json pins pino's minor version
+  // (~), and test/unit/access-line.test.ts compares this line with pino's key for key.
   const bindings = (logger as unknown as Record<symbol, string>)[pino.symbols.chindingsSym] ?? '';
   const stream = (logger as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym];
   return {

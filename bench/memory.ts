@@ -1,5 +1,5 @@
 /**
- * Memory per cached token (issue 8): heap growth for 100,000 entries in the real TokenService /
+ * Memory per cached token: heap growth for 100,000 entries in the real TokenService /
  * TokenCache (real keys, tokens parsed by the real `interpret`). Needs --expose-gc:
  *
  *   node --expose-gc --import tsx bench/memory.ts

@@ -1,5 +1,5 @@
 /**
- * The cost of delegation, side by side (issue 8). Starts on 127.0.0.1, each in its own process:
+ * The cost of delegation, side by side. Starts on 127.0.0.1, each in its own process:
  * a minimal upstream, the real dev authorization server, and the systems under test; then runs the
  * configurations interleaved (A B C D E F, A B C D E F, ...) and reports medians and per-round ratios.
  *
@@ -317,7 +317,7 @@ async function main(): Promise<void> {
       url: dispatch.info.url,
       pids: () => [dispatch.pid],
     },
-    // MCP traffic (issue 11): a 1 KiB tools/call POST, and a tools/list answer filtered vs passed through.
+    // MCP traffic: a 1 KiB tools/call POST, and a tools/list answer filtered vs passed through.
     {
       name: 'bare-post',
       label: '8 bare http-proxy, 1 KiB POST',
@@ -805,7 +805,7 @@ function summarize(
       verdict(mem ? Number(mem.bytesPerEntry) <= Number(mem.tokenBytes) + 256 : undefined),
     ],
   ];
-  lines.push('\n## Targets (issue 11)\n');
+  lines.push('\n## Targets\n');
   lines.push(table(['target', 'wanted', 'measured', 'verdict'], targets));
   emit(summary);
   process.stdout.write(`${lines.join('\n')}\n`);

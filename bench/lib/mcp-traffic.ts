@@ -1,5 +1,5 @@
 /**
- * The MCP traffic the benches send (issue 11): one definition for bench/run.ts and bench/profile.ts,
+ * The MCP traffic the benches send: one definition for bench/run.ts and bench/profile.ts,
  * so the profile measures exactly the request the side-by-side run reports.
  */
 

@@ -4,12 +4,12 @@ import type { ServerSecrets } from '../config/load.js';
 import type { AuthorizationServerConfig } from '../config/schema.js';
 import type { Clock } from '../pipeline/clock.js';
 import { type CircuitBreaker, createCircuitBreaker, withCircuitBreaker } from './circuit-breaker.js';
-import { createServerClientAuth } from './create-client-auth.js';
 import { createDiscovery, type Discovery } from './discovery.js';
 import { type ExchangeQueue, withExchangeQueue } from './exchange-queue.js';
 import { withInvalidGrantMemory } from './invalid-grant-memory.js';
 import { checkIssuedToken } from './issued-token-checks.js';
 import { withRetries } from './retry-policy.js';
+import { createServerClientAuth } from './server-client-auth.js';
 import { createTokenExchangeClient, type TokenExchangeClient } from './token-exchange.js';
 
 export interface ServerAuthDeps {

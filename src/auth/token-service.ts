@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ProxyError, TokenExchangeError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
-import { createRouteMetrics, type RouteChildren } from '../observability/route-metrics.js';
+import type { RouteChildren } from '../observability/route-metrics.js';
 import type { Clock } from '../pipeline/clock.js';
 import type { Route } from '../routing/route-table.js';
 import type { ActorTokenSource } from './actor-token.js';
@@ -35,8 +35,8 @@ export interface TokenServiceOptions {
    * `checkIssued` above. Throws for a name the running config lacks (added by a reload: restart).
    */
   readonly serverFor?: (route: Route) => ExchangeServer | undefined;
-  /** Per-route label children made once per route object (observability/route-metrics.ts); default: its own. */
-  readonly routeMetrics?: ((route: Route) => RouteChildren) | undefined;
+  /** Per-route label children made once per route object (observability/route-metrics.ts), shared with the pipeline. */
+  readonly routeMetrics: (route: Route) => RouteChildren;
 }
 
 export interface ExchangeServer {
@@ -116,12 +116,12 @@ export class TokenService {
     WeakMap<readonly string[], { readonly actorHash: string; readonly suffix: string }>
   >();
   readonly #paramIds = new Map<string, string>();
-  /** Per-route label children (the cache-hit counter), shared with the pipeline when given. */
+  /** Per-route label children (the cache-hit counter), shared with the pipeline. */
   readonly #routeMetrics: (route: Route) => RouteChildren;
 
   constructor(options: TokenServiceOptions) {
     this.#o = options;
-    this.#routeMetrics = options.routeMetrics ?? createRouteMetrics(options.metrics);
+    this.#routeMetrics = options.routeMetrics;
     this.cache = new TokenCache({
       maxEntries: options.cache.maxEntries,
       skewMs: options.cache.clockSkewSeconds * 1000,

@@ -32,7 +32,7 @@ const tokenTypeUri = z
   );
 
 // URL.parse, not new URL: zod runs every refinement even after the URL check failed, and a throw
-// there would escape as a TypeError instead of a problem with its path (issue 13.1).
+// there would escape as a TypeError instead of a problem with its path.
 const upstream = httpUrl.refine((v) => {
   const u = URL.parse(v);
   return u === null || (u.search === '' && u.hash === '' && u.username === '' && u.password === '');

@@ -160,7 +160,7 @@ function scopesFor(
 function tooLarge(limit: number, cause?: unknown): ProxyError {
   return new ProxyError('payload_too_large', `the MCP request body is larger than ${limit} bytes`, {
     cause,
-    // The rest of the body is not read: the connection cannot be reused.
+    // The rest of the body is discarded (readBody), and the connection closes after the answer.
     headers: { connection: 'close' },
     body: jsonRpcErrorBody(false, [
       { id: null, code: INVALID_REQUEST, message: 'Request body too large', data: { maxBodyBytes: limit } },

@@ -23,8 +23,8 @@ export interface AccessLog {
 /**
  * The one access line per request, serialised by hand into the logger's own stream: the same line
  * pino writes for `logger.info({ ...fields, access: true }, 'request')` (level label, ISO time, the
- * logger's bindings, the fields, `msg`), without pino's generic per-key serialisation, which was
- * most of the line's cost (bench/log-cost.ts). Its fields are a fixed set, none of them a
+ * logger's bindings, the fields, `msg`), without pino's generic per-key serialisation, which is
+ * most of a line's cost (bench/log-cost.ts). Its fields are a fixed set, none of them a
  * credential, so there is nothing for redaction to find (README "Logs"). The logger's level is
  * read per line, so a reload that changes it takes effect at once.
  */

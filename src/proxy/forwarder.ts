@@ -50,11 +50,11 @@ export interface ForwardSettled {
 }
 
 export interface Forwarder {
-  /** Resolves once the upstream's response headers have been passed on (the body keeps streaming). */
-  forward(res: ServerResponse, target: ForwardTarget): Promise<ForwardResult>;
   /**
-   * forward() without a promise, for the request hot path: `settled` hears the outcome. The target's
-   * `onResponse` is called as a method of the target (an object may be both target and listener).
+   * Sends the request upstream and passes the response on; `settled` hears the outcome, once the
+   * response's head was passed on (its body keeps streaming) or on an error. No promise: this is
+   * the request hot path. The target's `onResponse` is called as a method of the target (an object
+   * may be both target and listener).
    */
   dispatch(res: ServerResponse, target: ForwardTarget, settled: ForwardSettled): void;
   close(): Promise<void>;
@@ -106,15 +106,6 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   };
 
   return {
-    forward(res, target) {
-      const { pool, gate } = poolFor(target.upstream.origin);
-      return new Promise<ForwardResult>((resolve, reject) => {
-        new Exchange(pool, gate, deadlinesOf(target.timeoutMs), res, target, {
-          forwarded: resolve,
-          failed: reject,
-        }).start();
-      });
-    },
     dispatch(res, target, settled) {
       const { pool, gate } = poolFor(target.upstream.origin);
       new Exchange(pool, gate, deadlinesOf(target.timeoutMs), res, target, settled).start();
@@ -348,7 +339,7 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry 
       return;
     }
     if (!this.#resetRetried && !this.#responseBegun && this.#mayRetryReset(err)) {
-      // Issue 15 F: a kept-alive connection the upstream closed as this request went out. The
+      // A kept-alive connection the upstream closed as this request went out. The
       // request never reached the application (no response byte): send it once more.
       this.#resetRetried = true;
       this.#dispatched = false;

@@ -9,7 +9,7 @@ import type { Building } from '../pipeline/context.js';
  * header, the path) is found by a plain search, as sent and percent-decoded. A token the agent
  * re-encodes on purpose (base64, split, JSON `\u` escapes) is not found; README says so.
  */
-export function refuseUserTokenElsewhere(ctx: WithSubject): void {
+export function refuseUserTokenElsewhere(ctx: WithSubject): undefined {
   const token = ctx.subject.token;
   if (token === undefined || token === '') return;
   const url = ctx.req.url ?? '';

@@ -11,7 +11,7 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
 }
 
 /** Refuses what must not reach the upstream, before any exchange. */
-export function checkUpgrade(ctx: WithSubject): void {
+export function checkUpgrade(ctx: WithSubject): undefined {
   const websocket = ctx.route.config.websocket;
   if (!websocket.enabled) {
     throw new ProxyError('websocket_disabled', 'WebSocket upgrades are not enabled on this route');
@@ -21,7 +21,7 @@ export function checkUpgrade(ctx: WithSubject): void {
     throw new ProxyError('invalid_request', 'a WebSocket handshake is a GET request (RFC 6455 §4.1)');
   if (hasBody(req)) throw new ProxyError('invalid_request', 'a WebSocket handshake has no body');
   // A second copy of the user token (Sec-WebSocket-Protocol, query, cookie: where agents that
-  // cannot set headers put it) was refused by the shared admit step (user-token-elsewhere.ts).
+  // cannot set headers put it) is refused in step 3, before this check (user-token-elsewhere.ts).
 }
 
 /**

@@ -1,15 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { requireFile } from '../helpers/require-tool.js';
 import { at, DEPLOY, type Doc, isRecord, loadYamlDocs, ROOT } from './deploy-files.js';
 
 // Runs the CLI as users do (bin -> dist), so it imports nothing from src/. dist/ is built by
 // `npm run build`, which `npm ci` runs through `prepare`.
 const BIN = join(ROOT, 'bin/delegate-proxy.js');
-const built = existsSync(join(ROOT, 'dist/main.js'));
+const built = requireFile(join(ROOT, 'dist/main.js'), 'npm run build (npm ci runs it through prepare)');
 
 const CONFIGS: [string, () => string][] = [
   ['kubernetes/base ConfigMap', () => fromConfigMap('kubernetes/base/configmap.yaml')],

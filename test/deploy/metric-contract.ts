@@ -1,5 +1,5 @@
 /**
- * The metrics of the README "Metrics" table (prefix delegate_proxy_; docs/design.md "Metrics") plus step_up_pending (step-up issue),
+ * The metrics of the README "Metrics" table (prefix delegate_proxy_; docs/design.md "Metrics") plus step_up_pending (README "Step-up"),
  * revocations_total / security_events_total (README "Revocation") and authorization_server_* (README "Cross-domain routes"):
  * the names that dashboards and alerts may rely on.
  */

@@ -1,12 +1,12 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { type CliProcess, startCli, started, writeConfig } from '../helpers/cli-process.js';
 import { useClosers } from '../helpers/closers.js';
 import { waitFor } from '../helpers/raw-http.js';
 import { CLIENT_ID, startAs } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startWsUpstream, type TestWsUpstream } from '../helpers/start-ws-upstream.js';
-import { type CliProcess, startCli, started, writeConfig } from './shutdown-process.js';
 
 const closers = useClosers();
 

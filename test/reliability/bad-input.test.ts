@@ -11,8 +11,7 @@ function bodyOf(raw: string): Record<string, unknown> {
   return JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
 }
 
-// Issue 15 defect G.
-describe('slow headers, duplicate Host, /readyz on a garbage-answering AS (defect G)', () => {
+describe('slow headers, duplicate Host, /readyz on a garbage-answering AS', () => {
   it('request headers that do not arrive in time get 408 with a JSON body', async () => {
     const rig = await startRig(closers, { config: { clientTimeouts: { headersMs: 300 } } });
     const { hostname, port } = new URL(rig.proxy.url);

@@ -16,6 +16,7 @@ import { type Clock, systemClock } from './pipeline/clock.js';
 import type { Timer } from './pipeline/timer.js';
 import { createForwarder, type Forwarder } from './proxy/forwarder.js';
 import { createHandler } from './proxy/handler.js';
+import { OpenStreams, streamTimer } from './proxy/open-streams.js';
 import { isWebSocketUpgrade } from './proxy/websocket-checks.js';
 import { createWebSocketUpgrades } from './proxy/websocket-upgrade.js';
 import { createRevocation, type RevocationWiring } from './revocation/create.js';
@@ -42,6 +43,8 @@ export interface ProxyDeps {
   readonly stepUpTimer: Timer;
   /** Schedules RFC 8936 poll rounds (tests run them by hand). */
   readonly revocationTimer: Timer;
+  /** Schedules the lifetime limits of long-lived responses (tests run them by hand). */
+  readonly streamTimer: Timer;
 }
 
 export interface StartedProxy {
@@ -62,6 +65,8 @@ export interface DelegateProxy {
   readonly revocation: RevocationWiring;
   /** WebSocket upgrade sockets not closed yet (handshakes in progress and open connections). */
   readonly websockets: { readonly count: number };
+  /** Open long-lived responses tracked for lifetime limits and revocation (SSE streams, WebSockets). */
+  readonly streams: { readonly size: number };
   /** The config requests currently use (reload swaps it). */
   runtime(): ProxyRuntime;
   /**
@@ -75,6 +80,11 @@ export interface DelegateProxy {
 }
 
 const MAX_HEADER_BYTES = 16 * 1024;
+/**
+ * Most long-lived responses tracked at once (docs/revocation.md "Open streams"); one more is closed
+ * at once rather than left open beyond revocation's reach. A sidecar serves one agent pod.
+ */
+const MAX_OPEN_STREAMS = 10_000;
 
 /** Builds a proxy from a validated config. Nothing listens until `start()`. */
 export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {}): DelegateProxy {
@@ -149,6 +159,8 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     onChange: (s) => logger[s.ready ? 'info' : 'warn']({ ready: s.ready, reasons: s.reasons }, 'readiness changed'),
   });
 
+  // Open SSE streams and WebSockets by user: lifetime limits, closed on revocation.
+  const streams = new OpenStreams({ metrics, timer: deps.streamTimer ?? streamTimer, maxStreams: MAX_OPEN_STREAMS });
   const stepUp = createStepUp(config, { tokens, metrics, clock, actor, dispatcher, logger, timer: deps.stepUpTimer });
   const revocation = createRevocation(config, {
     tokens,
@@ -158,6 +170,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     timeoutMs: as.timeoutMs,
     logger,
     timer: deps.revocationTimer,
+    streams,
   });
   // MCP routes' compiled policies and users' grants, made once for both the requests and the upgrades.
   const mcpPolicies = new McpPolicies(metrics, config.cache.maxEntries);
@@ -173,6 +186,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     revocation: revocation.revoker,
     mcpPolicies,
     routeMetrics,
+    streams,
   });
   // README "WebSocket": upgrades take the same pipeline up to the token, then their own upstream handshake.
   const websocketDispatcher = new Agent({ connectTimeout: 10_000 });
@@ -188,6 +202,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     dispatcher: websocketDispatcher,
     mcpPolicies,
     routeMetrics,
+    streams,
   });
   const timeouts = config.clientTimeouts;
   const agentServer = http.createServer(
@@ -238,6 +253,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     inFlight: agent.inFlight,
     revocation,
     websockets,
+    streams,
     runtime: () => runtime,
     applyConfig(next) {
       runtime = createRuntime(next, config);

@@ -6,10 +6,18 @@ import { type AccessLog, createAccessLog } from '../observability/access-line.js
 import { createRouteMetrics } from '../observability/route-metrics.js';
 import { createContext } from '../pipeline/context.js';
 import { hasBody, isReplayable, readBody } from '../pipeline/request-body.js';
-import type { ResponseAction, RetryPlan, UpstreamHead } from '../pipeline/response-action.js';
+import type {
+  EndableResponse,
+  ResponseAction,
+  RetryPlan,
+  StreamListener,
+  UpstreamHead,
+} from '../pipeline/response-action.js';
 import { sendError } from './error-response.js';
 import type { Forwarder, ForwardResult, ForwardSettled, ForwardTarget } from './forwarder.js';
 import { buildUpstreamHeaders } from './headers.js';
+import { isLongLived, trackSse } from './long-lived.js';
+import type { OpenStreams } from './open-streams.js';
 import { type AnyStage, type PrepareDeps, type Prepared, prepare, refreshToken } from './prepare.js';
 import { planRetry } from './retry.js';
 import { refuseUserTokenInBody } from './user-token-elsewhere.js';
@@ -18,6 +26,8 @@ import { refuseUserTokenInBody } from './user-token-elsewhere.js';
 export interface PipelineDeps extends PrepareDeps {
   readonly forwarder: Forwarder;
   readonly logger: Logger;
+  /** Open long-lived responses (docs/revocation.md "Open streams"); without it none are tracked. */
+  readonly streams?: OpenStreams | undefined;
 }
 
 /** Where the pipeline keeps a response's context, for the one shared 'close' listener. */
@@ -90,7 +100,7 @@ function send(ctx: Prepared, deps: PipelineDeps, replayable: boolean, streamed: 
  * One upstream attempt: the forwarder's target (fresh headers: a retry carries the token it was
  * retried for) and the listener of its outcome, in one object.
  */
-class Attempt implements ForwardTarget, ForwardSettled {
+class Attempt implements ForwardTarget, ForwardSettled, StreamListener {
   readonly upstream: URL;
   readonly path: string;
   readonly method: string;
@@ -137,9 +147,19 @@ class Attempt implements ForwardTarget, ForwardSettled {
     const { ctx } = this;
     // Set here, not when settled: the response may finish (and be recorded) first.
     ctx.upstreamStatus = head.status;
-    if (this.attempt > 1 || !this.replayable) return mcpResponseAction(ctx, head);
-    this.#plan = planRetry(ctx, head, { refreshToken: (c) => refreshToken(c, this.deps), stepUp: this.deps.stepUp });
-    return this.#plan ? RETRY : mcpResponseAction(ctx, head);
+    if (this.attempt === 1 && this.replayable) {
+      this.#plan = planRetry(ctx, head, { refreshToken: (c) => refreshToken(c, this.deps), stepUp: this.deps.stepUp });
+      if (this.#plan) return RETRY;
+    }
+    const action = mcpResponseAction(ctx, head);
+    if (this.deps.streams === undefined || action.kind !== 'pass' || !isLongLived(ctx, head)) return action;
+    return { kind: 'pass', transform: action.transform, stream: this };
+  }
+
+  /** A long-lived response's head went to the client: tracked until it closes. */
+  streamOpened(response: EndableResponse): void {
+    const { streams, clock } = this.deps;
+    if (streams !== undefined) trackSse(this.ctx, response, streams, clock);
   }
 
   forwarded(result: ForwardResult): void {

@@ -7,9 +7,10 @@ import type { WebSocketOutcome } from '../observability/metrics.js';
 import { createContext } from '../pipeline/context.js';
 import { sendError } from './error-response.js';
 import { buildUpstreamHeaders } from './headers.js';
+import type { OpenStreams } from './open-streams.js';
 import { type AnyStage, admit, authorize, type PrepareDeps, type Prepared, refreshToken } from './prepare.js';
 import { planRetry } from './retry.js';
-import { checkUpgrade, isWebSocketUpgrade, lifetimeMs } from './websocket-checks.js';
+import { checkUpgrade, isWebSocketUpgrade, websocketLifetime } from './websocket-checks.js';
 import { type HandshakeResult, upstreamHandshake } from './websocket-handshake.js';
 import { endSocket, handshakeHeaders, relayRefusal, switchingProtocols } from './websocket-messages.js';
 import { type ClosedBy, type Relay, relay } from './websocket-relay.js';
@@ -18,6 +19,8 @@ export interface WebSocketDeps extends PrepareDeps {
   readonly logger: Logger;
   /** Dispatcher for upstream handshakes (its pools only ever hold a socket until it is upgraded). */
   readonly dispatcher: Dispatcher;
+  /** Open long-lived responses (docs/revocation.md "Open streams"): lifetime limits and revocation. */
+  readonly streams: OpenStreams;
 }
 
 export interface WebSocketUpgrades {
@@ -166,11 +169,12 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
     deps.metrics.websocketConnections.inc({ route: route.name });
     deps.metrics.websocketConnectionsTotal.inc({ route: route.name, outcome: 'opened' });
     const openedAt = performance.now();
-    entry.relay = relay(socket, result.socket, {
+    const lifetime = websocketLifetime(ctx, deps.clock);
+    const opened = relay(socket, result.socket, {
       clientHead,
-      maxMs: lifetimeMs(ctx, deps.clock),
       lingerMs: LINGER_MS,
       onEnd: (end) => {
+        tracked?.ended();
         forget(entry);
         deps.metrics.websocketConnections.dec({ route: route.name });
         accessLine(ctx, 101, {
@@ -182,6 +186,16 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
           cut: end.cut || undefined,
         });
       },
+    });
+    entry.relay = opened;
+    const tracked = deps.streams.open({
+      kind: 'websocket',
+      route: route.name,
+      subject: ctx.subject,
+      lifetimeMs: lifetime.ms,
+      lifetimeReason: lifetime.reason,
+      // Token expiry and a configured limit close alike (1008 "connection lifetime exceeded").
+      closer: { closeStream: (reason) => opened.close(reason === 'expired' ? 'max_lifetime' : reason) },
     });
   }
 

@@ -1,4 +1,5 @@
 import type { Clock } from '../pipeline/clock.js';
+import { addLogFields } from '../pipeline/context.js';
 import type { EndableResponse, UpstreamHead } from '../pipeline/response-action.js';
 import type { OpenStreams } from './open-streams.js';
 import type { Prepared } from './prepare.js';
@@ -38,7 +39,13 @@ export function trackSse(ctx: Prepared, response: EndableResponse, streams: Open
     subject: ctx.subject,
     lifetimeMs: lifetime?.ms,
     lifetimeReason: lifetime?.reason ?? 'max_lifetime',
-    closer: { closeStream: () => response.endResponse() },
+    closer: {
+      closeStream(reason) {
+        // On the access line written when the response closes (README "Logs").
+        addLogFields(ctx, { closeReason: reason });
+        response.endResponse();
+      },
+    },
   });
   if (stream !== undefined) res.once('close', () => stream.ended());
 }

@@ -8,7 +8,13 @@ import type { Timer } from '../../src/pipeline/timer.js';
 import { useClosers } from '../helpers/closers.js';
 import { waitFor } from '../helpers/raw-http.js';
 import { openSse, type SseClient } from '../helpers/sse-client.js';
-import { push, SESSION_REVOKED, startTransmitter, type Transmitter } from '../helpers/ssf-transmitter.js';
+import {
+  push,
+  SESSION_REVOKED,
+  startTransmitter,
+  TOKEN_CLAIMS_CHANGE,
+  type Transmitter,
+} from '../helpers/ssf-transmitter.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startSseUpstream, type TestSseUpstream } from '../helpers/start-sse-upstream.js';
@@ -221,6 +227,20 @@ describe('revocation closes the open streams of the revoked user', () => {
     await proxy.proxy.revocation.poller?.tick();
     expect(await within(aliceListen.ended, WITHIN_MS, 'closed')).toBe('end');
     expect(proxy.proxy.streams.size).toBe(0);
+  });
+
+  it('an evict-only event (token-claims-change) closes that user\u2019s streams too', async () => {
+    const { as, tx, proxy, alice, bob } = await setup();
+    const aliceEvents = await sseOf(proxy, alice, '/events');
+    const bobEvents = await sseOf(proxy, bob, '/events');
+    const set = await tx.event(TOKEN_CLAIMS_CHANGE, { format: 'iss_sub', iss: as.issuer, sub: 'alice' });
+    expect((await push(proxy.adminUrl, set, SSF_AUTHORIZATION)).status).toBe(202);
+    expect(await within(aliceEvents.ended, WITHIN_MS, 'closed')).toBe('end');
+    expect(bobEvents.done).toBe(false);
+    // Alice is not refused: her stream opens again.
+    const again = await sseOf(proxy, alice, '/events');
+    expect(again.status).toBe(200);
+    expect(proxy.proxy.streams.size).toBe(2);
   });
 
   it('matches as the revocation list does: a stream opened with a token issued after the event stays open', async () => {

@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { useClosers } from '../helpers/closers.js';
 import { type ManualTime, manualTime } from '../helpers/manual-time.js';
 import { waitFor } from '../helpers/raw-http.js';
@@ -6,6 +8,7 @@ import { openSse, type SseClient } from '../helpers/sse-client.js';
 import { startAs } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startSseUpstream, type TestSseUpstream } from '../helpers/start-sse-upstream.js';
+import { startWsUpstream } from '../helpers/start-ws-upstream.js';
 
 const closers = useClosers();
 const READ = 'mcp:tools:read';
@@ -104,6 +107,41 @@ function closedCount(proxy: TestProxy, labels: string): Promise<number> {
   );
 }
 
+describe('WebSocket lifetime on the same registry', () => {
+  it('closes a WebSocket (1008) when the delegated token expires, on the injected timer', async () => {
+    const as = await startAs({ accessTokenTtlSeconds: TOKEN_TTL_S });
+    closers.push(() => as.close());
+    const upstream = await startWsUpstream();
+    closers.push(() => upstream.close());
+    const time = manualTime();
+    const proxy = await startProxy({
+      as,
+      clock: time,
+      deps: { streamTimer: time },
+      config: {
+        cache: { clockSkewSeconds: 0 },
+        routes: [{ name: 'ws', match: { pathPrefix: '/' }, upstream: upstream.url, scopes: [READ] }],
+      },
+    });
+    closers.push(() => proxy.close());
+    const ws = new WebSocket(`${proxy.url.replace(/^http/, 'ws')}/live`, {
+      headers: { authorization: `Bearer ${await as.userToken('alice', [READ])}` },
+    });
+    closers.push(() => ws.terminate());
+    await once(ws, 'open');
+    expect(proxy.proxy.streams.size).toBe(1);
+    const [ms] = time.pending as [number];
+    expect(ms).toBeGreaterThan((TOKEN_TTL_S - 10) * 1000);
+    const closed = once(ws, 'close') as Promise<[number, Buffer]>;
+    time.advance(ms);
+    const [code, reason] = await closed;
+    expect(code).toBe(1008);
+    expect(reason.toString()).toBe('connection lifetime exceeded');
+    await waitFor(() => proxy.proxy.streams.size === 0, 5_000, 'registry empty');
+    expect(await closedCount(proxy, 'kind="websocket",reason="expired"')).toBe(1);
+  });
+});
+
 describe('MCP stream lifetime (mcp.maxStreamSeconds)', () => {
   it('ends the GET stream cleanly when the delegated token that opened it expires', async () => {
     const { time, upstream, proxy, user } = await setup();
@@ -126,6 +164,10 @@ describe('MCP stream lifetime (mcp.maxStreamSeconds)', () => {
     expect(time.pending).toEqual([]);
     expect(await closedCount(proxy, 'reason="expired"')).toBe(1);
     expect(await closedCount(proxy, 'kind="sse"')).toBe(1);
+    await waitFor(() => proxy.logs.lines().some((l) => l.access === true), 5_000, 'access line');
+    const line = proxy.logs.lines().find((l) => l.access === true);
+    expect(line).toMatchObject({ status: 200, closeReason: 'expired' });
+    expect(line?.aborted).not.toBe(true);
   });
 
   it('keeps the stream open past the token expiry with maxStreamSeconds: 0', async () => {

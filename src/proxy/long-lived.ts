@@ -18,7 +18,11 @@ const EVENT_STREAM = /^\s*text\/event-stream\s*(?:;|$)/i;
 export function isLongLived(ctx: Prepared, head: UpstreamHead): boolean {
   if (head.status !== 200) return false;
   const type = head.headers['content-type'];
-  if (typeof type !== 'string' || !EVENT_STREAM.test(type)) return false;
+  if (typeof type !== 'string') return false;
+  // Most answers are not text/...: one character code decides without running the expression.
+  const first = type.charCodeAt(0) | 0x20;
+  if (first !== 0x74 /* t */ && first !== 0x20 /* SP */ && first !== 0x29 /* HTAB */) return false;
+  if (!EVENT_STREAM.test(type)) return false;
   if (ctx.route.mcp === undefined || ctx.req.method === 'GET') return true;
   const decisions = ctx.mcp?.decisions;
   return decisions !== undefined && decisions.length === 1 && decisions[0]?.method === 'subscriptions/listen';

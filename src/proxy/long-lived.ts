@@ -45,7 +45,7 @@ export function trackSse(ctx: Prepared, response: EndableResponse, streams: Open
     lifetimeReason: lifetime?.reason ?? 'max_lifetime',
     closer: {
       closeStream(reason) {
-        // On the access line written when the response closes (README "Logs").
+        // On the access line written when the response closes (docs/operations.md "Logs").
         addLogFields(ctx, { closeReason: reason });
         response.endResponse();
       },

@@ -129,7 +129,7 @@ function upgradeWith(name: Engine, target: string): (req: IncomingMessage, socke
           let head101 = 'HTTP/1.1 101 Switching Protocols\r\n';
           for (const [k, v] of Object.entries(result.headers)) head101 += `${k}: ${String(v)}\r\n`;
           socket.write(`${head101}\r\n`);
-          relay(socket, result.socket, { clientHead: head, maxMs: undefined, lingerMs: 2_000, onEnd: () => {} });
+          relay(socket, result.socket, { clientHead: head, lingerMs: 2_000, onEnd: () => {} });
           return;
         }
         const res = new ServerResponse(req);

@@ -67,6 +67,20 @@ const mcp = z.strictObject({
     .min(1024)
     .max(16 * 1024 * 1024)
     .default(1024 * 1024),
+  /**
+   * Lifetime of a long-lived stream (the GET SSE stream, a `subscriptions/listen` POST stream):
+   * unset = closed when the delegated token that opened it expires; 0 = no limit; a positive
+   * value replaces the token's expiry (docs/mcp.md "Stream lifetime").
+   */
+  maxStreamSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(604_800)
+    .optional()
+    .describe(
+      'Seconds a long-lived MCP stream (the GET SSE stream, a subscriptions/listen POST stream) stays open before the proxy ends it cleanly. Unset: until the delegated token that opened it expires. 0: no limit. A positive value replaces the token expiry as the limit.',
+    ),
 });
 
 /**

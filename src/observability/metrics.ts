@@ -26,6 +26,13 @@ export type McpMethodLabel = (typeof MCP_METHOD_LABELS)[number];
 /** How a WebSocket upgrade ended its handshake (README "WebSocket"). */
 export type WebSocketOutcome = 'opened' | 'refused' | 'upstream_error';
 export type StepUpOutcome = 'approved' | 'denied' | 'timeout' | 'error';
+/** A long-lived response the proxy tracks (docs/mcp.md "Stream lifetime", docs/revocation.md "Open streams"). */
+export type StreamKind = 'sse' | 'websocket';
+/**
+ * Why the proxy closed a long-lived response: the delegated token that opened it expired, the
+ * configured limit passed, its user was revoked, or too many streams were open to track another.
+ */
+export type StreamCloseReason = 'expired' | 'max_lifetime' | 'revoked' | 'capacity';
 
 /** Lifetimes of 0-600 s (TTL about 300 s, refreshed min(30 s, lifetime / 2) ahead: README "Token cache"). */
 const TTL_BUCKETS = [5, 10, 15, 30, 45, 60, 90, 120, 180, 240, 270, 300, 330, 450, 600];
@@ -61,6 +68,8 @@ export interface Metrics {
   readonly securityEvents: Counter<'outcome'>;
   readonly websocketConnections: Gauge<'route'>;
   readonly websocketConnectionsTotal: Counter<'route' | 'outcome'>;
+  /** Long-lived responses the proxy closed itself: kind sse|websocket, reason StreamCloseReason. */
+  readonly streamsClosed: Counter<'route' | 'kind' | 'reason'>;
 }
 
 export interface MetricsOptions {
@@ -205,6 +214,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
       labelNames: ['route', 'outcome'],
       registers,
     }),
+    streamsClosed: new Counter({
+      name: `${p}streams_closed_total`,
+      help: 'Long-lived responses (SSE streams, WebSockets) closed by the proxy, by kind and reason (expired, max_lifetime, revoked, capacity).',
+      labelNames: ['route', 'kind', 'reason'],
+      registers,
+    }),
     buildInfo: new Gauge({
       name: `${p}build_info`,
       help: 'Build information; always 1.',
@@ -252,6 +267,7 @@ export const METRIC_NAMES: readonly string[] = [
   'security_events_total',
   'websocket_connections',
   'websocket_connections_total',
+  'streams_closed_total',
 ].map((n) => `${METRIC_PREFIX}${n}`);
 
 export type { ExchangeOutcome };

@@ -84,14 +84,14 @@ async function revocations(req: IncomingMessage, res: ServerResponse, o: Revocat
     return;
   }
   try {
-    const { evicted } = o.revoker.revoke({
+    const { evicted, closedStreams } = o.revoker.revoke({
       target: { kind: 'sub', sub: parsed.sub, iss: parsed.iss },
       revokedAt: o.clock.now(),
       source: 'admin',
       event: 'admin',
       refuse: true,
     });
-    json(res, 200, { evicted });
+    json(res, 200, { evicted, closedStreams });
   } catch (err) {
     if (!(err instanceof ProxyError)) throw err;
     json(

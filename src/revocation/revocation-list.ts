@@ -140,9 +140,13 @@ export class RevocationList {
  * it is refused (README "Revocation"). `iat` has one-second resolution: a token issued in the same
  * second as the event is refused too.
  */
-function refuses(r: Revocation, claims: TokenClaims, now: number): boolean {
+export function refuses(r: Revocation, claims: TokenClaims, now: number): boolean {
   if (r.expiresAt <= now) return false;
-  if (r.target.kind === 'sub' && r.target.iss !== undefined && claims.iss !== undefined && r.target.iss !== claims.iss)
-    return false;
+  if (!issuerMatches(r.target, claims)) return false;
   return claims.iat === undefined || claims.iat * 1000 <= r.revokedAt;
+}
+
+/** A `sub` target with an `iss` names only tokens of that issuer, or tokens that name none. */
+export function issuerMatches(target: SubjectTarget, claims: TokenClaims): boolean {
+  return !(target.kind === 'sub' && target.iss !== undefined && claims.iss !== undefined && target.iss !== claims.iss);
 }

@@ -26,6 +26,7 @@ export const CONTRACT_METRICS = {
   delegate_proxy_security_events_total: 'counter',
   delegate_proxy_websocket_connections: 'gauge',
   delegate_proxy_websocket_connections_total: 'counter',
+  delegate_proxy_streams_closed_total: 'counter',
 } as const;
 
 export type ContractMetric = keyof typeof CONTRACT_METRICS;

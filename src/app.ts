@@ -58,7 +58,7 @@ export interface DelegateProxy {
   readonly adminServer: Server;
   /** Requests on the agent listener whose response has not ended (SSE streams included). */
   readonly inFlight: InFlight;
-  /** Revocation (README "Revocation"): the revoker, SSF receiver and poll client when configured. */
+  /** Revocation (docs/revocation.md): the revoker, SSF receiver and poll client when configured. */
   readonly revocation: RevocationWiring;
   /** WebSocket upgrade sockets not closed yet (handshakes in progress and open connections). */
   readonly websockets: { readonly count: number };
@@ -88,7 +88,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
       keepAliveTimeout: 30_000,
       // One connection per exchange slot (src/auth/exchange-queue.ts) plus a few for the readiness
       // probe, discovery and JWKS, so that those never wait behind exchanges.
-      // Pools are per origin: the largest of the servers' slots (README "Cross-domain routes").
+      // Pools are per origin: the largest of the servers' slots (docs/cross-domain.md).
       connections:
         Math.max(
           config.authorizationServer.maxConcurrentExchanges,
@@ -98,7 +98,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     });
   const as = config.authorizationServer;
   let runtime: ProxyRuntime = createRuntime(config);
-  // Discovery, client auth, failure policy, subject verification, issued-token checks (README "Security model").
+  // Discovery, client auth, failure policy, subject verification, issued-token checks (docs/security.md).
   const auth = createAuthSetup(config, {
     dispatcher,
     clock,
@@ -174,7 +174,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     mcpPolicies,
     routeMetrics,
   });
-  // README "WebSocket": upgrades take the same pipeline up to the token, then their own upstream handshake.
+  // docs/websocket.md: upgrades take the same pipeline up to the token, then their own upstream handshake.
   const websocketDispatcher = new Agent({ connectTimeout: 10_000 });
   const websockets = createWebSocketUpgrades({
     runtime: () => runtime,

@@ -26,7 +26,7 @@ export interface PrepareDeps {
   readonly clock: Clock;
   readonly subjectVerifier?: SubjectVerifier | undefined;
   readonly stepUp?: StepUp | undefined;
-  /** Refuses revoked users' old tokens (README "Revocation"), when `revocation` is configured. */
+  /** Refuses revoked users' old tokens (docs/revocation.md), when `revocation` is configured. */
   readonly revocation?: { check(subject: SubjectInfo): void } | undefined;
   /** Per-route label children (the HTTP pipeline makes them once); else labels per observation. */
   readonly routeMetrics?: ((route: Route) => RouteChildren) | undefined;

@@ -25,7 +25,7 @@ export function checkUpgrade(ctx: WithSubject): void {
 }
 
 /**
- * README "WebSocket": unset, a connection closes when the delegated token that opened it expires;
+ * docs/websocket.md: unset, a connection closes when the delegated token that opened it expires;
  * 0 means no limit.
  */
 export function lifetimeMs(ctx: Authorized, clock: Clock): number | undefined {

@@ -42,7 +42,7 @@ interface Live {
 }
 
 /**
- * The WebSocket upgrade path (README "WebSocket"): the same pipeline as a request up to the token
+ * The WebSocket upgrade path (docs/websocket.md): the same pipeline as a request up to the token
  * (prepare.ts), then the upstream handshake with the delegated token, then a byte relay. Refusals
  * before the 101 are ordinary HTTP responses with the same JSON bodies and challenges as requests.
  */
@@ -194,7 +194,7 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
     sendError(ctx.res, error, { requestId: ctx.id, hasToken: ctx.presentedCredentials });
   }
 
-  /** One line per upgrade when it is over (README "WebSocket"); fixed fields, never a credential. */
+  /** One line per upgrade when it is over (docs/websocket.md); fixed fields, never a credential. */
   function accessLine(ctx: AnyStage, status: number | undefined, extra: Record<string, unknown>): void {
     deps.logger.info(
       {

@@ -35,6 +35,9 @@ describe('the link checker', () => {
     expect(githubSlug('`routes[].mcp`')).toBe('routesmcp');
     expect(githubSlug('Step-up: approvals & audit (v2)')).toBe('step-up-approvals--audit-v2');
     expect(githubSlug('[Try it](x.md) now')).toBe('try-it-now');
+    expect(githubSlug('Decision callback: `POST /step-up/<id>` on the <em>admin</em> listener')).toBe(
+      'decision-callback-post-step-upid-on-the-admin-listener',
+    );
     expect([...headingAnchors('# A\n## A\n```\n# B\n```\n')]).toEqual(['a', 'a-1']);
   });
 

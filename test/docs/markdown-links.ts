@@ -46,9 +46,11 @@ export function relativeLinks(text: string): MarkdownLink[] {
  * spaces turned into hyphens.
  */
 export function githubSlug(heading: string): string {
+  // HTML tags vanish from the rendered text, but `<id>` inside a code span is text.
   const rendered = heading
-    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
-    .replace(/<[^>]+>/g, '')
+    .split(/(`[^`]*`)/)
+    .map((part, i) => (i % 2 === 1 ? part : part.replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1').replace(/<[^>]+>/g, '')))
+    .join('')
     .trim();
   return rendered
     .toLowerCase()

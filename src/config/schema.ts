@@ -134,7 +134,7 @@ const route = z.strictObject({
   scopes: scopes
     .default([])
     .describe(
-      'Scopes asked for in the exchange. Empty: no `scope` parameter, the authorization server grants its default (RFC 6749 §3.3); otherwise a token granted more than was asked for is refused.',
+      'Scopes (RFC 6749 scope tokens) asked for in the exchange. Empty: no `scope` parameter, the authorization server grants its default (RFC 6749 §3.3); otherwise a token granted more than was asked for is refused.',
     ),
   audience: z.string().min(1).optional().describe('The `audience` parameter of the exchange (RFC 8693 §2.1).'),
   resource: resourceUri
@@ -193,7 +193,11 @@ const authorizationServerFields = z.strictObject({
     .describe(
       'Issuer URL. With it, the token endpoint (and the JWKS for `subjectToken.verify`) are discovered: RFC 8414 metadata, then OpenID Connect discovery.',
     ),
-  tokenEndpoint: httpUrl.optional().describe('Token endpoint URL; required unless `issuer` is set.'),
+  tokenEndpoint: httpUrl
+    .optional()
+    .describe(
+      'Token endpoint URL; required unless `issuer` is set, and used instead of the discovered one when both are.',
+    ),
   clientId: z.string().min(1).describe("The proxy's `client_id` at this authorization server."),
   clientAuth: z
     .enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'])
@@ -332,7 +336,7 @@ const subjectToken = z.strictObject({
       jwksUri: httpUrl
         .optional()
         .describe(
-          'Where the signing keys are. Unset: the `jwks_uri` discovered from `authorizationServer.issuer` (then required to be set).',
+          'Where the signing keys are. Unset: the `jwks_uri` discovered from `authorizationServer.issuer`, which must then be set.',
         ),
       issuer: z.string().min(1).describe('The `iss` the token must carry.'),
       audience: z

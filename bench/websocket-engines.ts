@@ -1,5 +1,5 @@
 /**
- * WebSocket engines side by side (README "WebSocket"): http-proxy `ws()`, http-proxy-3
+ * WebSocket engines side by side (docs/websocket.md): http-proxy `ws()`, http-proxy-3
  * `ws()` and undici's low-level upgrade dispatch (what src/proxy/websocket-*.ts use), each in its
  * own process so deprecation warnings are counted from a clean start. Each engine relays to the same
  * `ws` upstream; measured: runtime warnings, what the agent gets for a non-101 answer (401 with a

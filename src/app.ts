@@ -60,7 +60,7 @@ export interface DelegateProxy {
   readonly adminServer: Server;
   /** Requests on the agent listener whose response has not ended (SSE streams included). */
   readonly inFlight: InFlight;
-  /** Revocation (README "Revocation"): the revoker, SSF receiver and poll client when configured. */
+  /** Revocation (docs/revocation.md): the revoker, SSF receiver and poll client when configured. */
   readonly revocation: RevocationWiring;
   /** WebSocket upgrade sockets not closed yet (handshakes in progress and open connections). */
   readonly websockets: { readonly count: number };
@@ -91,7 +91,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
   const clock = deps.clock ?? systemClock;
   const dispatcher = deps.dispatcher ?? authorizationServerAgent(config);
   const live: Live = { runtime: createRuntime(config) };
-  // Discovery, client auth, failure policy, subject verification, issued-token checks (README "Security model").
+  // Discovery, client auth, failure policy, subject verification, issued-token checks (docs/security.md).
   const auth = createAuthSetup(config, {
     dispatcher,
     clock,
@@ -150,7 +150,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     routeMetrics,
   };
   const forwarder = createForwarder(config.upstreams);
-  // README "WebSocket": upgrades take the same pipeline up to the token, then their own upstream handshake.
+  // docs/websocket.md: upgrades take the same pipeline up to the token, then their own upstream handshake.
   const websocketDispatcher = new Agent({ connectTimeout: 10_000 });
   const websockets = createWebSocketUpgrades(pipeline, websocketDispatcher, streams);
   const agentServer = createAgentServer(

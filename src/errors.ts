@@ -40,7 +40,7 @@ const STATUS: Record<ErrorCode, number> = {
   method_not_allowed: 405,
   payload_too_large: 413,
   internal_error: 500,
-  // README "WebSocket": the route refuses upgrades; not a token problem, so no Bearer challenge.
+  // docs/websocket.md: the route refuses upgrades; not a token problem, so no Bearer challenge.
   websocket_disabled: 403,
   bad_gateway: 502,
   temporarily_unavailable: 503,

@@ -120,7 +120,7 @@ function handleSignals(logger: Logger, shutdown: (signal: string) => Promise<voi
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-/** The `--dev` ports (README "Quick start"); tests pass 0s to run the same start on free ports. */
+/** The `--dev` ports (README "Try it"); tests pass 0s to run the same start on free ports. */
 const DEV_PORTS = { proxyPort: 8080, adminPort: 9090, asPort: 9400, upstreamPort: 9401 };
 
 export async function startDev(ports: typeof DEV_PORTS = DEV_PORTS): Promise<void> {

@@ -6,7 +6,7 @@ export const TOOLS_WRITE = 'mcp:tools:write';
 export const RESOURCES_READ = 'mcp:resources:read';
 export const PROMPTS_READ = 'mcp:prompts:read';
 
-/** Scopes each MCP method needs by default (README "MCP"); `mcp.methodScopes` overrides per method. */
+/** Scopes each MCP method needs by default (docs/mcp.md); `mcp.methodScopes` overrides per method. */
 export const DEFAULT_METHOD_SCOPES: Readonly<Record<string, readonly string[]>> = Object.freeze({
   initialize: [],
   ping: [],

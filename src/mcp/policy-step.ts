@@ -254,7 +254,7 @@ export function mcpResponseAction(ctx: RequestContext & McpAware, head: Upstream
 
 /**
  * A tool stays listed unless the user lacks one of the extra scopes this tool needs (`toolScopes`,
- * README "filterToolsList"). Seeing the catalogue is what `tools/list` itself needs; calling a tool
+ * docs/mcp.md "filterToolsList"). Seeing the catalogue is what `tools/list` itself needs; calling a tool
  * (`mcp:tools:write`) is a separate right, so a reader still sees the tools they cannot call yet.
  */
 function mayListFor(policy: McpPolicy, grants: ReadonlySet<string>): (tool: string) => boolean {

@@ -20,7 +20,7 @@ export interface ForwardTarget {
   readonly headers: string[];
   /**
    * Longest wait for the upstream's response headers, counted from this call: time queued for a
-   * connection included (README "Configuration", `timeoutMs`). The upload of a streamed request
+   * connection included (docs/configuration.md, `timeoutMs`). The upload of a streamed request
    * body is not counted, and a streaming response is never cut.
    */
   readonly timeoutMs: number;

@@ -31,7 +31,7 @@ export interface PipelineDeps {
   readonly clock: Clock;
   readonly subjectVerifier?: SubjectVerifier | undefined;
   readonly stepUp?: StepUp | undefined;
-  /** Refuses revoked users' old tokens (README "Revocation"), when `revocation` is configured. */
+  /** Refuses revoked users' old tokens (docs/revocation.md), when `revocation` is configured. */
   readonly revocation?: { check(subject: SubjectInfo): void } | undefined;
   /** Per-route label children, made once per route object. */
   readonly routeMetrics: (route: Route) => RouteChildren;

@@ -60,7 +60,7 @@ interface Live {
 }
 
 /**
- * The WebSocket upgrade path (README "WebSocket"): the same pipeline as a request up to the token
+ * The WebSocket upgrade path (docs/websocket.md): the same pipeline as a request up to the token
  * (prepare.ts), then the upstream handshake with the delegated token, then a byte relay. Refusals
  * before the 101 are ordinary HTTP responses with the same JSON bodies and challenges as requests.
  */
@@ -230,7 +230,7 @@ class Upgrades implements WebSocketUpgrades {
     });
   }
 
-  /** One line per upgrade when it is over (README "WebSocket"); fixed fields, never a credential. */
+  /** One line per upgrade when it is over (docs/websocket.md); fixed fields, never a credential. */
   #accessLine(ctx: AnyStage, status: number | undefined, extra: Record<string, unknown>): void {
     this.deps.logger.info(
       {

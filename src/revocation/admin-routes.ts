@@ -26,7 +26,7 @@ const MAX_SET_BODY_BYTES = 64 * 1024;
 const MAX_ID_LENGTH = 1024;
 
 /**
- * `/revocations` and `/ssf/events` on the admin listener (README "Revocation"). Returns false for
+ * `/revocations` and `/ssf/events` on the admin listener (docs/revocation.md). Returns false for
  * paths it does not own.
  */
 export function createRevocationAdmin(

@@ -45,7 +45,7 @@ export interface RevokerDeps {
 
 /**
  * Applies revocations (admin API or SSF events) and refuses revoked users' old tokens in the
- * request pipeline (README "Revocation").
+ * request pipeline (docs/revocation.md).
  */
 export class Revoker {
   readonly #d: RevokerDeps;
@@ -103,7 +103,7 @@ export class Revoker {
   }
 
   /**
-   * Pipeline step 3 (README "Revocation"): a user token of a revoked user issued at or before the
+   * Pipeline step 3 (docs/revocation.md): a user token of a revoked user issued at or before the
    * revocation is refused with 401 invalid_token before any exchange.
    */
   check(subject: SubjectInfo): void {

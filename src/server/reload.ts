@@ -116,7 +116,7 @@ export interface ConfigReloader {
 const MAX_LOGGED_PATHS = 50;
 
 /**
- * Config reload on SIGHUP and on file change (README "Operations"). The new file is validated in
+ * Config reload on SIGHUP and on file change (docs/operations.md). The new file is validated in
  * full first; on any problem every problem is logged and the running config stays. Only the paths
  * in LIVE_PATHS are applied; other changes are logged as needing a restart.
  */

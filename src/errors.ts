@@ -30,6 +30,8 @@ export interface ProxyErrorOptions {
   body?: unknown;
   /** HTTP status when it differs from the code's. */
   status?: number;
+  /** RFC 9728 §5.1 `resource_metadata` attribute for 401/403 challenges. */
+  resourceMetadata?: string;
 }
 
 const STATUS: Record<ErrorCode, number> = {
@@ -57,6 +59,7 @@ export class ProxyError extends Error {
   readonly retryAfterSeconds: number | undefined;
   readonly headers: Record<string, string> | undefined;
   readonly body: unknown;
+  readonly resourceMetadata: string | undefined;
 
   constructor(code: ErrorCode, description: string, options: ProxyErrorOptions = {}) {
     super(description, options.cause === undefined ? undefined : { cause: options.cause });
@@ -69,6 +72,7 @@ export class ProxyError extends Error {
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.headers = options.headers;
     this.body = options.body;
+    this.resourceMetadata = options.resourceMetadata;
   }
 }
 

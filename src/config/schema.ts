@@ -67,6 +67,17 @@ const mcp = z.strictObject({
     .min(1024)
     .max(16 * 1024 * 1024)
     .default(1024 * 1024),
+  scopeImplies: z
+    .record(scope, scopes)
+    .default({})
+    .describe(
+      'Scope hierarchy used when judging what a user token grants: a scope -> the narrower scopes it implies (e.g. mcp:tools:write: [mcp:tools:read]); transitive.',
+    ),
+  resourceMetadata: httpUrl
+    .optional()
+    .describe(
+      'RFC 9728 Protected Resource Metadata URL, sent as resource_metadata in the 401 and 403 challenges of this route.',
+    ),
 });
 
 /**

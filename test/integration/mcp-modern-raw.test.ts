@@ -1,6 +1,8 @@
+import { acceptedContent, inputRequired } from '@modelcontextprotocol/server';
 import { decodeJwt } from 'jose';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { useClosers } from '../helpers/closers.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { type McpV2Options, type McpV2Upstream, startMcpV2 } from '../helpers/start-mcp-v2.js';
@@ -55,8 +57,8 @@ async function setup(
   return { upstream, proxy, url: `${proxy.url}/mcp` };
 }
 
-function call(name: string, args: Record<string, unknown> = {}, id = 1) {
-  return { jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args, _meta: META } };
+function call(name: string, args: Record<string, unknown> = {}, id = 1, meta: Record<string, unknown> = META) {
+  return { jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args, _meta: meta } };
 }
 
 function headersFor(method: string, name?: string): Record<string, string> {
@@ -272,5 +274,65 @@ describe('scope challenges (2026-07-28 "Scope Challenge Handling")', () => {
     await res.body.text();
     expect(res.statusCode).toBe(401);
     expect(res.headers['www-authenticate']).toBe(`Bearer realm="delegate-proxy", resource_metadata="${metadata}"`);
+  });
+});
+
+describe('multi round-trip requests (MRTR)', () => {
+  const confirm = z.object({ confirm: z.boolean() });
+  // The client declares elicitation, or the server may not ask for input.
+  const meta = { ...META, 'io.modelcontextprotocol/clientCapabilities': { elicitation: { form: {} } } };
+  const server: McpV2Options = {
+    legacy: 'reject',
+    responseMode: 'json',
+    extend: (s) =>
+      s.registerTool('wipe', { inputSchema: z.object({ path: z.string() }) }, async ({ path }, ctx) => {
+        if (acceptedContent(ctx.mcpReq.inputResponses, 'confirm', confirm)?.confirm !== true) {
+          return inputRequired({
+            inputRequests: { confirm: inputRequired.elicit({ message: `Wipe ${path}?`, requestedSchema: confirm }) },
+          });
+        }
+        return { content: [{ type: 'text', text: `wiped ${path}` }] };
+      }),
+  };
+
+  it('input_required reaches the agent untouched; the retry is authorized afresh', async () => {
+    const { upstream, url } = await setup({ server, mcp: { toolScopes: { wipe: ['files:delete'] } } });
+    const admin = await sharedAs.userToken('alice', [READ, WRITE, 'files:delete']);
+    const writer = await sharedAs.userToken('alice', [READ, WRITE]);
+    const first = await post(url, admin, call('wipe', { path: '/data' }, 1, meta), headersFor('tools/call', 'wipe'));
+    expect(first.status).toBe(200);
+    expect(JSON.parse(first.text)).toMatchObject({
+      id: 1,
+      result: {
+        resultType: 'input_required',
+        inputRequests: { confirm: { method: 'elicitation/create', params: { message: 'Wipe /data?' } } },
+      },
+    });
+
+    const retry = {
+      ...call('wipe', { path: '/data' }, 2, meta),
+      params: {
+        ...call('wipe', { path: '/data' }, 2, meta).params,
+        inputResponses: { confirm: { action: 'accept', content: { confirm: true } } },
+      },
+    };
+    // The retry is a request like any other: a token without the tool's scope is refused...
+    const refused = await post(url, writer, retry, headersFor('tools/call', 'wipe'));
+    expect(refused.status).toBe(403);
+    // ...headers that disagree with it too...
+    const mismatched = await post(url, admin, retry, headersFor('tools/call', 'echo'));
+    expect(mismatched.status).toBe(400);
+    expect(upstream.seen).toHaveLength(1);
+    // ...and with the scope it passes, on a delegated token of its own.
+    const done = await post(url, admin, retry, headersFor('tools/call', 'wipe'));
+    expect(done.status).toBe(200);
+    expect(JSON.parse(done.text)).toMatchObject({
+      id: 2,
+      result: { content: [{ type: 'text', text: 'wiped /data' }] },
+    });
+    expect(upstream.seen).toHaveLength(2);
+    const scopes = upstream.seen.map((s) => decodeJwt(String(s.headers.authorization).slice(7)).scope);
+    expect(scopes).toEqual(['files:delete mcp:tools:write', 'files:delete mcp:tools:write']);
+    expect(upstream.seen[1]?.body).toContain('inputResponses');
   });
 });

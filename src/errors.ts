@@ -14,7 +14,9 @@ export type ErrorCode =
   | 'websocket_disabled'
   | 'bad_gateway'
   | 'temporarily_unavailable'
-  | 'gateway_timeout';
+  | 'gateway_timeout'
+  /** Not a failure: an MCP call answered by the proxy itself with an InputRequiredResult (step-up). */
+  | 'input_required';
 
 export interface ProxyErrorOptions {
   /** Operator-facing detail: logged, never sent to the agent. */
@@ -47,6 +49,8 @@ const STATUS: Record<ErrorCode, number> = {
   bad_gateway: 502,
   temporarily_unavailable: 503,
   gateway_timeout: 504,
+  // docs/step-up.md "MCP-native approval": a JSON-RPC result, not an HTTP error.
+  input_required: 200,
 };
 
 export class ProxyError extends Error {

@@ -191,6 +191,25 @@ describe('per-user list results are private', () => {
     },
   );
 
+  it('scopeImplies: a broader scope the user holds counts as the narrower one when filtering', async () => {
+    const list = { jsonrpc: '2.0', id: 7, method: 'tools/list', params: { _meta: META } };
+    const names = async (mcp: Record<string, unknown>) => {
+      const { url } = await setup({ server: { legacy: 'reject', responseMode: 'json' }, mcp });
+      const user = await sharedAs.userToken('bob', [READ, 'files:admin']);
+      const res = await post(url, user, list, headersFor('tools/list'));
+      return (JSON.parse(res.text) as { result: { tools: Array<{ name: string }> } }).result.tools
+        .map((t) => t.name)
+        .sort();
+    };
+    const base = { toolScopes: { delete_file: ['files:delete'] }, filterToolsList: true };
+    expect(await names(base)).toEqual(['echo', 'read_file']);
+    expect(await names({ ...base, scopeImplies: { 'files:admin': ['files:delete'] } })).toEqual([
+      'delete_file',
+      'echo',
+      'read_file',
+    ]);
+  });
+
   it('an unfiltered tools/list passes as the server sent it', async () => {
     const { url } = await setup({
       server: { legacy: 'reject', responseMode: 'json', toolsListCache: { ttlMs: 60_000, cacheScope: 'public' } },

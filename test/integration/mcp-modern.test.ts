@@ -1,8 +1,13 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createMcpHttpHandler } from '../../examples/mcp-server/server.js';
+import { createGuard } from '../../src/guard/index.js';
+import { closeServer } from '../../src/server/listen.js';
 import { useClosers } from '../helpers/closers.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { type McpV2Options, type McpV2Upstream, type SeenV2Request, startMcpV2 } from '../helpers/start-mcp-v2.js';
@@ -178,5 +183,43 @@ describe('2025-era clients on a dual-era route (SDK 1.x)', () => {
     await legacy.setLoggingLevel('info').catch(() => undefined);
     expect(upstream.rpcMethods()).toEqual(expect.arrayContaining(['server/discover', 'initialize', 'tools/call']));
     expect(upstream.rpcMethods()).toContain('logging/setLevel');
+  });
+});
+
+describe('SDK v2 client in auto mode, 2025-only server (SDK 1.x example server)', () => {
+  it('falls back to initialize through the proxy and calls tools', async () => {
+    const guard = createGuard({ issuer: sharedAs.issuer, audience: AUDIENCE, jwksUri: sharedAs.jwksUri });
+    const handle = createMcpHttpHandler({ guard });
+    const server = createServer((req, res) => {
+      handle(req, res).catch(() => res.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(() => closeServer(server));
+    const proxy = await startProxy({
+      as: sharedAs,
+      config: {
+        routes: [
+          {
+            name: 'tools',
+            match: { pathPrefix: '/mcp' },
+            upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+            scopes: [READ, WRITE],
+            audience: AUDIENCE,
+            mcp: {},
+          },
+        ],
+      },
+    });
+    closers.push(() => proxy.close());
+    const user = await sharedAs.userToken('alice', [READ, WRITE]);
+    const client = new Client({ name: 'test-agent', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${proxy.url}/mcp`), {
+        requestInit: { headers: { Authorization: `Bearer ${user}` } },
+      }),
+    );
+    closers.push(() => client.close());
+    const result = await client.callTool({ name: 'read_file', arguments: { path: 'notes.txt' } });
+    expect(result.content).toEqual([{ type: 'text', text: 'hello from the example server' }]);
   });
 });

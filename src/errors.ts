@@ -14,7 +14,9 @@ export type ErrorCode =
   | 'websocket_disabled'
   | 'bad_gateway'
   | 'temporarily_unavailable'
-  | 'gateway_timeout';
+  | 'gateway_timeout'
+  /** Not a failure: an MCP call answered by the proxy itself with an InputRequiredResult (step-up). */
+  | 'input_required';
 
 export interface ProxyErrorOptions {
   /** Operator-facing detail: logged, never sent to the agent. */
@@ -30,6 +32,8 @@ export interface ProxyErrorOptions {
   body?: unknown;
   /** HTTP status when it differs from the code's. */
   status?: number;
+  /** RFC 9728 §5.1 `resource_metadata` attribute for 401/403 challenges. */
+  resourceMetadata?: string;
 }
 
 const STATUS: Record<ErrorCode, number> = {
@@ -45,6 +49,8 @@ const STATUS: Record<ErrorCode, number> = {
   bad_gateway: 502,
   temporarily_unavailable: 503,
   gateway_timeout: 504,
+  // docs/step-up.md "MCP-native approval": a JSON-RPC result, not an HTTP error.
+  input_required: 200,
 };
 
 export class ProxyError extends Error {
@@ -57,6 +63,7 @@ export class ProxyError extends Error {
   readonly retryAfterSeconds: number | undefined;
   readonly headers: Record<string, string> | undefined;
   readonly body: unknown;
+  readonly resourceMetadata: string | undefined;
 
   constructor(code: ErrorCode, description: string, options: ProxyErrorOptions = {}) {
     super(description, options.cause === undefined ? undefined : { cause: options.cause });
@@ -69,6 +76,7 @@ export class ProxyError extends Error {
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.headers = options.headers;
     this.body = options.body;
+    this.resourceMetadata = options.resourceMetadata;
   }
 }
 

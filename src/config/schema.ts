@@ -98,6 +98,17 @@ const mcp = z
       .describe(
         'Seconds a long-lived MCP stream (the GET SSE stream, a subscriptions/listen POST stream) stays open before the proxy ends it cleanly. Unset: until the delegated token that opened it expires. 0: no limit. A positive value replaces the token expiry as the limit (see [Stream lifetime](mcp.md#stream-lifetime)).',
       ),
+    scopeImplies: z
+      .record(scope, scopes)
+      .default({})
+      .describe(
+        'Scope hierarchy used when judging what a user token grants: a scope -> the narrower scopes it implies (e.g. `mcp:tools:write: [mcp:tools:read]`); transitive.',
+      ),
+    resourceMetadata: httpUrl
+      .optional()
+      .describe(
+        'RFC 9728 Protected Resource Metadata URL, sent as `resource_metadata` in the 401 and 403 challenges of this route.',
+      ),
   })
   .describe(
     'MCP scope enforcement on this route: every JSON-RPC message is checked against the scopes it needs before any exchange, and exchanged for just those (see [MCP](mcp.md)).',

@@ -66,6 +66,12 @@ export const routeStepUpSchema = z
       .describe(
         'Ask when the upstream answers 403 `insufficient_scope` naming only allow-listed scopes, then send the request once more with the elevated token.',
       ),
+    mcpMode: z
+      .enum(['hold', 'input-required'])
+      .default('hold')
+      .describe(
+        'How a rule-matched MCP 2026-07-28 `tools/call` waits for approval: `hold` (the request waits) or `input-required` (answered with an MRTR InputRequiredResult carrying a URL elicitation to the approval page; the retry passes once approved). Needs `stepUp.approval.callbackBaseUrl` and an `mcp` block.',
+      ),
   })
   .describe(
     'Human approval for elevated scopes on this route, for one call at a time (see [Step-up](step-up.md)); needs the top-level `stepUp` and at least one rule or `onChallenge`.',
@@ -193,6 +199,16 @@ export function checkStepUpConfig(
         });
       }
     });
+    if (s.mcpMode === 'input-required') {
+      if (r.mcp === undefined)
+        addIssue({ code: 'custom', path: at('mcpMode'), message: `input-required needs routes[${i}].mcp` });
+      if (cfg.stepUp !== undefined && cfg.stepUp.approval.callbackBaseUrl === undefined)
+        addIssue({
+          code: 'custom',
+          path: at('mcpMode'),
+          message: 'input-required needs stepUp.approval.callbackBaseUrl (the approval page URL the agent is sent to)',
+        });
+    }
     if (s.rules.length === 0 && !s.onChallenge) {
       addIssue({ code: 'custom', path: at(), message: 'no rules and onChallenge is false: step-up can never trigger' });
     }

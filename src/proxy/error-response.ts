@@ -7,11 +7,13 @@ function quote(value: string): string {
 
 /** RFC 6750 §3 challenge for 401/403. */
 export function bearerChallenge(err: ProxyError, hasToken: boolean): string {
+  // RFC 9728 §5.1: where the agent finds the resource's metadata (MCP basic/authorization).
+  const metadata = err.resourceMetadata === undefined ? '' : `, resource_metadata=${quote(err.resourceMetadata)}`;
   // RFC 6750 §3.1: a request without credentials gets a bare challenge, no error code.
-  if (err.status === 401 && !hasToken) return 'Bearer realm="delegate-proxy"';
+  if (err.status === 401 && !hasToken) return `Bearer realm="delegate-proxy"${metadata}`;
   let value = `Bearer realm="delegate-proxy", error=${quote(err.code)}`;
   if (err.scope && err.scope.length > 0) value += `, scope=${quote(err.scope.join(' '))}`;
-  return value;
+  return value + metadata;
 }
 
 /**

@@ -1,4 +1,6 @@
+import { isIPv4 } from 'node:net';
 import { z } from 'zod';
+import { parseListenAddress } from './address.js';
 import { revocationSchema } from './revocation-schema.js';
 import { checkStepUpConfig, routeStepUpSchema, stepUpSchema } from './step-up-schema.js';
 
@@ -16,6 +18,24 @@ const scopes = z.array(scope);
 
 /** host:port, e.g. 127.0.0.1:8080, [::1]:8080 or 0.0.0.0:9090. */
 const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port');
+
+/**
+ * A host name agents use to reach the listener (docs/security.md "DNS rebinding"): an exact name,
+ * `*.example.com` for its subdomains, or `*` alone to turn the check off.
+ */
+const allowedHost = z
+  .string()
+  .toLowerCase()
+  .regex(
+    /^(\*|(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*)$/,
+    'must be a host name without port, *.domain for its subdomains, or * for any host',
+  );
+
+/** A listen address only this machine can reach: no DNS-rebinding exposure beyond the loopback names. */
+export function isLoopbackListen(listen: string): boolean {
+  const { host } = parseListenAddress(listen);
+  return host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'));
+}
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' });
 
@@ -261,6 +281,16 @@ export const configSchema = z
   .strictObject({
     listen: listenAddress.default('127.0.0.1:8080'),
     admin: listenAddress.default('127.0.0.1:9090'),
+    allowedHosts: z
+      .array(allowedHost)
+      .optional()
+      .describe(
+        'Host names agents use to reach the agent listener, besides localhost, 127.0.0.1, [::1], IP addresses ' +
+          'and the hosts of host routes (which are always allowed). A request whose Host or Origin names any ' +
+          'other host gets 403 host_not_allowed before anything else (DNS-rebinding protection). Entries: ' +
+          'exact names, `*.example.com` for subdomains, or `*` to turn the check off. Required when `listen` ' +
+          'is not a loopback address.',
+      ),
     authorizationServer,
     authorizationServers: authorizationServers.default({}),
     subjectToken: subjectToken.default({
@@ -286,6 +316,15 @@ export const configSchema = z
     routes: z.array(route).min(1, 'at least one route is required'),
   })
   .superRefine((cfg, ctx) => {
+    if (cfg.allowedHosts === undefined && !isLoopbackListen(cfg.listen)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allowedHosts'],
+        message:
+          'required when listen is not a loopback address: list the host names agents use to reach the proxy ' +
+          '(IP addresses and localhost always work; [] for none), or ["*"] to accept any Host',
+      });
+    }
     if (
       cfg.subjectToken.verify &&
       cfg.subjectToken.verify.jwksUri === undefined &&

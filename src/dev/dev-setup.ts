@@ -48,6 +48,8 @@ export async function startDevSetup(options: DevSetupOptions): Promise<DevSetup>
   const parsed = configSchema.parse({
     listen: `${options.host}:${options.proxyPort}`,
     admin: `${options.host}:${options.adminPort}`,
+    // localhost and IP addresses only, also when DELEGATE_PROXY_DEV_HOST=0.0.0.0 (a published container port).
+    allowedHosts: [],
     authorizationServer: {
       tokenEndpoint: as.tokenEndpoint,
       clientId: DEV_CLIENT_ID,

@@ -11,6 +11,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { RouteChildren } from '../observability/route-metrics.js';
 import type { Clock } from '../pipeline/clock.js';
 import type { Building, RequestContext } from '../pipeline/context.js';
+import type { HostAllowList } from '../routing/allowed-hosts.js';
 import { checkRequestTarget } from '../routing/request-target.js';
 import type { Route, RouteTable } from '../routing/route-table.js';
 import type { Routed } from '../routing/stage.js';
@@ -20,7 +21,12 @@ import { refuseUserTokenElsewhere } from './user-token-elsewhere.js';
 
 /** What the steps before forwarding read; the HTTP pipeline and the WebSocket upgrade share them. */
 export interface PrepareDeps {
-  readonly runtime: () => { readonly routes: RouteTable; readonly subjectHeader: string; readonly config: StripConfig };
+  readonly runtime: () => {
+    readonly routes: RouteTable;
+    readonly hosts: HostAllowList;
+    readonly subjectHeader: string;
+    readonly config: StripConfig;
+  };
   readonly tokens: TokenService;
   readonly metrics: Metrics;
   readonly clock: Clock;
@@ -46,9 +52,14 @@ export function prepare(ctx: RequestContext, deps: PrepareDeps): Prepared | Prom
   return authorize(admit(ctx, deps), deps);
 }
 
-/** Steps 2-3, no I/O: route, and the user token taken out of the request with every other credential carrier. */
+/**
+ * Steps 2-3, no I/O: Host and Origin checked against the names the listener serves (before any
+ * other step: DNS rebinding, docs/security.md), route, and the user token taken out of the request
+ * with every other credential carrier.
+ */
 export function admit(ctx: RequestContext, deps: Pick<PrepareDeps, 'runtime' | 'tokens' | 'revocation'>): WithSubject {
   const runtime = deps.runtime();
+  runtime.hosts.check(ctx.req.headers.host, ctx.req.headers.origin); // 2. a host this listener serves
   const routed = matchRoute(ctx, runtime.routes); // 2. route
   const withSubject = takeSubject(routed, runtime.subjectHeader, deps.tokens); // 3. subject
   deps.revocation?.check(withSubject.subject); // 3. ...not revoked (iat after any revocation of this user)

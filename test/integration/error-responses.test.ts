@@ -10,6 +10,7 @@ import { createMetrics } from '../../src/observability/metrics.js';
 import { systemClock } from '../../src/pipeline/clock.js';
 import type { Forwarder } from '../../src/proxy/forwarder.js';
 import { createHandler } from '../../src/proxy/handler.js';
+import { HostAllowList } from '../../src/routing/allowed-hosts.js';
 import { RouteTable } from '../../src/routing/route-table.js';
 import { closeServer } from '../../src/server/listen.js';
 import { useClosers } from '../helpers/closers.js';
@@ -53,7 +54,12 @@ describe('errors turned into responses in one place', () => {
       cached: () => undefined,
     } as unknown as TokenService;
     const handler = createHandler({
-      runtime: () => ({ routes: new RouteTable(config.routes), subjectHeader: 'authorization', config }),
+      runtime: () => ({
+        routes: new RouteTable(config.routes),
+        hosts: new HostAllowList([], []),
+        subjectHeader: 'authorization',
+        config,
+      }),
       tokens,
       forwarder,
       metrics: createMetrics({

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { useClosers } from '../helpers/closers.js';
+import { startConformanceServer } from '../helpers/conformance-server.js';
+import { runServerSuite } from '../helpers/conformance-suite.js';
+import { startAs } from '../helpers/start-as.js';
+import { startProxy } from '../helpers/start-proxy.js';
+import { startTokenForwarder } from '../helpers/token-forwarder.js';
+
+const closers = useClosers();
+
+const SCOPES = ['mcp:tools:read', 'mcp:tools:write', 'mcp:resources:read', 'mcp:prompts:read'];
+
+/**
+ * The official MCP conformance suite (`@modelcontextprotocol/conformance` 0.1.16, server mode)
+ * against its reference server, once directly and once through an `mcp:` route with a real token
+ * exchange: the proxy must pass exactly what the server passes. The suite's client cannot be given
+ * a header, so a test-only forwarder in front of the proxy adds the user token (as an agent
+ * would) and passes everything else, `Host` and `Origin` included, unchanged.
+ */
+describe('MCP conformance suite (server mode): through the proxy as directly', () => {
+  it('passes the same checks, DNS-rebinding protection included', async () => {
+    const as = await startAs();
+    closers.push(() => as.close());
+    const server = await startConformanceServer();
+    closers.push(() => server.close());
+    const proxy = await startProxy({
+      as,
+      config: {
+        routes: [
+          {
+            name: 'mcp',
+            match: { pathPrefix: '/mcp' },
+            upstream: server.url,
+            scopes: SCOPES,
+            audience: server.url,
+            // Outside the default method table; the suite exercises them.
+            mcp: { allowMethods: ['logging/setLevel', 'completion/complete'] },
+          },
+        ],
+      },
+    });
+    closers.push(() => proxy.close());
+    const forwarder = await startTokenForwarder(proxy.url, await as.userToken('alice', SCOPES));
+    closers.push(() => forwarder.close());
+
+    const direct = await runServerSuite(`${server.url}/mcp`);
+    // The reference server passes everything: a suite that ran nothing, or a broken server, fails here.
+    expect(direct.failed, direct.output).toEqual([]);
+    expect(direct.passed.length).toBeGreaterThanOrEqual(40);
+    expect(direct.passed).toContain('dns-rebinding-protection/localhost-host-rebinding-rejected');
+
+    const exchangesBefore = as.exchanges.length;
+    const proxied = await runServerSuite(`${forwarder.url}/mcp`);
+    expect(proxied.failed, proxied.output).toEqual([]);
+    expect(proxied.passed).toEqual(direct.passed);
+    // It went through the proxy: delegated tokens were issued for alice, and the server saw only
+    // the Host the proxy sends (its own address), never the suite's evil.example.com.
+    expect(as.exchanges.length).toBeGreaterThan(exchangesBefore);
+    expect(server.hosts.filter((h) => h.includes('evil'))).toEqual([]);
+  }, 60_000);
+});

@@ -32,10 +32,10 @@ export class HostAllowList {
     const suffixes: string[] = [];
     for (const entry of allowedHosts) {
       if (entry === ANY_HOST) continue;
-      if (entry.startsWith('*.')) suffixes.push(entry.slice(1).toLowerCase());
-      else names.add(entry.toLowerCase());
+      if (entry.startsWith('*.')) suffixes.push(hostnameOf(entry.slice(1)));
+      else names.add(hostnameOf(entry));
     }
-    for (const host of routeHosts) names.add(host.toLowerCase());
+    for (const host of routeHosts) names.add(hostnameOf(host));
     this.#names = names;
     this.#suffixes = suffixes;
   }
@@ -73,13 +73,17 @@ export function hostnameOf(host: string): string {
   return name.endsWith('.') ? name.slice(0, -1) : name;
 }
 
-/** The host of a serialized origin (RFC 6454 §6.2): http(s) only; `null`, a list or garbage -> undefined. */
+/**
+ * A serialized origin (RFC 6454 §6.2, as browsers send it: scheme, ASCII host, optional port,
+ * nothing else). Anything else (`null`, a path, credentials, two Origin headers joined by Node)
+ * does not match and is refused.
+ */
+const SERIALIZED_ORIGIN = /^https?:\/\/([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
+
+/** The host name of an Origin value, or undefined when it is not a serialized http(s) origin. */
 function originHostname(origin: string): string | undefined {
-  if (origin.includes(',')) return undefined; // two Origin headers, joined by Node
-  const url = URL.parse(origin);
-  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) return undefined;
-  const name = url.hostname;
-  return name.endsWith('.') ? name.slice(0, -1) : name;
+  const host = SERIALIZED_ORIGIN.exec(origin)?.[1];
+  return host === undefined ? undefined : hostnameOf(host);
 }
 
 function isIpLiteral(hostname: string): boolean {

@@ -32,8 +32,6 @@ import { closeServer } from '../../src/server/listen.js';
  */
 export interface ConformanceServer {
   readonly url: string;
-  /** Hosts seen in requests that reached the MCP transport (after the Host check). */
-  readonly hosts: string[];
   close(): Promise<void>;
 }
 
@@ -374,14 +372,12 @@ function buildServer(): Server {
 /** Starts the reference server on 127.0.0.1, port 0; its MCP endpoint is `${url}/mcp`. */
 export async function startConformanceServer(): Promise<ConformanceServer> {
   const sessions = new Map<string, StreamableHTTPServerTransport>();
-  const hosts: string[] = [];
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (rebinding(req)) {
       res.writeHead(403, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Host not allowed' } }));
       return;
     }
-    hosts.push(req.headers.host ?? '');
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId === 'string') {
       const transport = sessions.get(sessionId);
@@ -417,7 +413,6 @@ export async function startConformanceServer(): Promise<ConformanceServer> {
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    hosts,
     async close() {
       await Promise.all([...sessions.values()].map((t) => t.close().catch(() => undefined)));
       await closeServer(server);

@@ -18,6 +18,8 @@ export interface SuiteRun {
   readonly passed: string[];
   /** `scenario/check` of every FAILURE, sorted. */
   readonly failed: string[];
+  /** `scenario/check: STATUS` of every SUCCESS, FAILURE and WARNING (INFO lines are event logs), sorted. */
+  readonly verdicts: string[];
   readonly output: string;
 }
 
@@ -28,15 +30,19 @@ const BIN = join(
 );
 
 /**
- * Runs the official MCP conformance suite (`@modelcontextprotocol/conformance`, server mode, its
- * default "active" suite) against `url` in a child process (async: the servers under test live in
- * this process) and reads every scenario's `checks.json`.
+ * Runs the official MCP conformance suite (`@modelcontextprotocol/conformance`, server mode) against
+ * `url` in a child process (async: the servers under test live in this process) and reads every
+ * scenario's `checks.json`. `suite`: `active` (the CLI's default) or `all` (with the pending ones).
  */
-export async function runServerSuite(url: string, timeoutMs = 60_000): Promise<SuiteRun> {
+export async function runServerSuite(
+  url: string,
+  suite: 'active' | 'all' = 'active',
+  timeoutMs = 60_000,
+): Promise<SuiteRun> {
   const dir = mkdtempSync(join(tmpdir(), 'mcp-conformance-'));
   try {
     const output = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, 'server', '--url', url, '-o', dir], {
+      const child = spawn(process.execPath, [BIN, 'server', '--url', url, '--suite', suite, '-o', dir], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let text = '';
@@ -72,7 +78,11 @@ export async function runServerSuite(url: string, timeoutMs = 60_000): Promise<S
         .filter((c) => c.status === status)
         .map((c) => `${c.scenario}/${c.id}`)
         .sort();
-    return { checks, passed: names('SUCCESS'), failed: names('FAILURE'), output };
+    const verdicts = checks
+      .filter((c) => c.status === 'SUCCESS' || c.status === 'FAILURE' || c.status === 'WARNING')
+      .map((c) => `${c.scenario}/${c.id}: ${c.status}`)
+      .sort();
+    return { checks, passed: names('SUCCESS'), failed: names('FAILURE'), verdicts, output };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,5 @@
-import { isIPv4 } from 'node:net';
 import { z } from 'zod';
-import { parseListenAddress } from './address.js';
+import { isLoopbackListen } from './address.js';
 import { revocationSchema } from './revocation-schema.js';
 import { checkStepUpConfig, routeStepUpSchema, stepUpSchema } from './step-up-schema.js';
 
@@ -30,12 +29,6 @@ const allowedHost = z
     /^(\*|(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*)$/,
     'must be a host name without port, *.domain for its subdomains, or * for any host',
   );
-
-/** A listen address only this machine can reach: no DNS-rebinding exposure beyond the loopback names. */
-export function isLoopbackListen(listen: string): boolean {
-  const { host } = parseListenAddress(listen);
-  return host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'));
-}
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' });
 

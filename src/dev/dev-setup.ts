@@ -83,7 +83,12 @@ export async function startDevSetup(options: DevSetupOptions): Promise<DevSetup>
     accessTokenTtlSeconds: 300,
   });
   const upstream = await startEchoUpstream({ host: '127.0.0.1', port: options.upstreamPort });
-  const mcp = await startDevMcpUpstream({ host: '127.0.0.1', port: options.mcpPort });
+  const mcp = await startDevMcpUpstream({
+    host: '127.0.0.1',
+    port: options.mcpPort,
+    issuer: as.issuer,
+    jwksUri: as.jwksUri,
+  });
   const parsed = configSchema.parse({
     listen: `${options.host}:${options.proxyPort}`,
     admin: `${options.host}:${options.adminPort}`,

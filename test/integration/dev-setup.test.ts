@@ -88,6 +88,15 @@ describe('--dev setup: the MCP route', () => {
       // Exchanged for this call: alice, the write scope only, the MCP server as audience.
       expect(claims).toMatchObject({ sub: 'alice', scope: 'mcp:tools:write', aud: setup.mcp.url });
     }
+    // The MCP server verifies tokens itself: alice's own token (not meant for it) is refused there.
+    const direct = parseCurl(legacy, setup.userToken);
+    const refused = await request(`${setup.mcp.url}/mcp`, {
+      method: 'POST',
+      headers: direct.headers,
+      body: direct.body,
+    });
+    await refused.body.dump();
+    expect(refused.statusCode).toBe(401);
     // docs/mcp.md "Try it": a method outside the scope table is refused by the proxy.
     const { url, headers, body } = parseCurl(legacy, setup.userToken);
     const res = await request(url, { method: 'POST', headers, body: body.replace('"tools/call"', '"files/delete"') });

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'internal_error'
   | 'websocket_disabled'
+  | 'host_not_allowed'
   | 'bad_gateway'
   | 'temporarily_unavailable'
   | 'gateway_timeout'
@@ -46,6 +47,8 @@ const STATUS: Record<ErrorCode, number> = {
   internal_error: 500,
   // docs/websocket.md: the route refuses upgrades; not a token problem, so no Bearer challenge.
   websocket_disabled: 403,
+  // docs/security.md "DNS rebinding": the request names a host the listener does not serve.
+  host_not_allowed: 403,
   bad_gateway: 502,
   temporarily_unavailable: 503,
   gateway_timeout: 504,

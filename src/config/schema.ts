@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isLoopbackListen } from './address.js';
 import { revocationSchema } from './revocation-schema.js';
 import { checkStepUpConfig, routeStepUpSchema, stepUpSchema } from './step-up-schema.js';
 
@@ -17,6 +18,18 @@ const scopes = z.array(scope);
 
 /** host:port, e.g. 127.0.0.1:8080, [::1]:8080 or 0.0.0.0:9090. */
 const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port');
+
+/**
+ * A host name agents use to reach the listener (docs/security.md "DNS rebinding"): an exact name,
+ * `*.example.com` for its subdomains, or `*` alone to turn the check off.
+ */
+const allowedHost = z
+  .string()
+  .toLowerCase()
+  .regex(
+    /^(\*|(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*)$/,
+    'must be a host name without port, *.domain for its subdomains, or * for any host',
+  );
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' });
 
@@ -528,6 +541,16 @@ export const configSchema = z
       .describe(
         'The admin listener, `host:port`: `/metrics`, `/healthz`, `/readyz`, and the step-up and revocation endpoints. Use `0.0.0.0:9090` in a pod for Prometheus and the kubelet.',
       ),
+    allowedHosts: z
+      .array(allowedHost)
+      .optional()
+      .describe(
+        'Host names agents use to reach the agent listener, besides localhost, 127.0.0.1, [::1], IP addresses ' +
+          'and the hosts of host routes (which are always allowed). A request whose Host or Origin names any ' +
+          'other host gets 403 `host_not_allowed` before anything else (DNS-rebinding protection). Entries: ' +
+          'exact names, `*.example.com` for subdomains, or `*` to turn the check off. Required when `listen` ' +
+          'is not a loopback address.',
+      ),
     authorizationServer: authorizationServer.describe(
       'The authorization server every route exchanges at unless it names another (RFC 8693 token exchange).',
     ),
@@ -574,6 +597,15 @@ export const configSchema = z
       .describe('The routes: at least one; names and matches are unique.'),
   })
   .superRefine((cfg, ctx) => {
+    if (cfg.allowedHosts === undefined && !isLoopbackListen(cfg.listen)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allowedHosts'],
+        message:
+          'required when listen is not a loopback address: list the host names agents use to reach the proxy ' +
+          '(IP addresses and localhost always work; [] for none), or ["*"] to accept any Host',
+      });
+    }
     if (
       cfg.subjectToken.verify &&
       cfg.subjectToken.verify.jwksUri === undefined &&

@@ -16,6 +16,9 @@ export function bearerChallenge(err: ProxyError, hasToken: boolean): string {
   return value + metadata;
 }
 
+/** 403s that no token would change: no Bearer challenge (RFC 6750 §3 is about the token). */
+const NOT_TOKEN_PROBLEMS: ReadonlySet<string> = new Set(['websocket_disabled', 'host_not_allowed']);
+
 /**
  * Answers with the RFC 6750 / RFC 8693-style JSON error body. Only the public description goes out;
  * detail and cause stay in the logs.
@@ -37,7 +40,7 @@ export function sendError(
     'x-request-id': options.requestId,
     ...err.headers,
   };
-  if (err.status === 401 || (err.status === 403 && err.code !== 'websocket_disabled'))
+  if (err.status === 401 || (err.status === 403 && !NOT_TOKEN_PROBLEMS.has(err.code)))
     headers['www-authenticate'] = bearerChallenge(err, options.hasToken);
   if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.ceil(err.retryAfterSeconds));
   res.writeHead(err.status, headers);

@@ -11,7 +11,7 @@
  *                without the token (key, entry object, scopes, lru-cache slots).
  *   jwt-users    as cache-shared, but each user token is a JWT (sub, iss, email, exp, iat): adds
  *                what is kept per user for JWTs (the describe() memo of the claims) and the
- *                revocation index by sub and email (README "Revocation").
+ *                revocation index by sub and email (docs/revocation.md).
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';

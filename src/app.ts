@@ -15,6 +15,7 @@ import { type Clock, systemClock } from './pipeline/clock.js';
 import type { Timer } from './pipeline/timer.js';
 import { createForwarder } from './proxy/forwarder.js';
 import { createHandler } from './proxy/handler.js';
+import { OpenStreams, streamTimer } from './proxy/open-streams.js';
 import type { PipelineDeps } from './proxy/prepare.js';
 import { createWebSocketUpgrades, type WebSocketUpgrades } from './proxy/websocket-upgrade.js';
 import { createRevocation, type RevocationWiring } from './revocation/create.js';
@@ -41,6 +42,8 @@ export interface ProxyDeps {
   readonly stepUpTimer: Timer;
   /** Schedules RFC 8936 poll rounds (tests run them by hand). */
   readonly revocationTimer: Timer;
+  /** Schedules the lifetime limits of long-lived responses (tests run them by hand). */
+  readonly streamTimer: Timer;
 }
 
 export interface StartedProxy {
@@ -57,10 +60,12 @@ export interface DelegateProxy {
   readonly adminServer: Server;
   /** Requests on the agent listener whose response has not ended (SSE streams included). */
   readonly inFlight: InFlight;
-  /** Revocation (README "Revocation"): the revoker, SSF receiver and poll client when configured. */
+  /** Revocation (docs/revocation.md): the revoker, SSF receiver and poll client when configured. */
   readonly revocation: RevocationWiring;
   /** WebSocket upgrade sockets not closed yet (handshakes in progress and open connections). */
   readonly websockets: { readonly count: number };
+  /** Open long-lived responses tracked for lifetime limits and revocation (SSE streams, WebSockets). */
+  readonly streams: { readonly size: number };
   /** The config requests currently use (reload swaps it). */
   runtime(): ProxyRuntime;
   /**
@@ -73,6 +78,12 @@ export interface DelegateProxy {
   close(graceMs?: number): Promise<void>;
 }
 
+/**
+ * Most long-lived responses tracked at once (docs/revocation.md "Open streams"); one more is closed
+ * at once rather than left open beyond revocation's reach. A sidecar serves one agent pod.
+ */
+const MAX_OPEN_STREAMS = 10_000;
+
 /** Builds a proxy from a validated config. Nothing listens until `start()`. */
 export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {}): DelegateProxy {
   const logger = deps.logger ?? createLogger({ level: config.logging.level, pretty: config.logging.pretty });
@@ -80,7 +91,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
   const clock = deps.clock ?? systemClock;
   const dispatcher = deps.dispatcher ?? authorizationServerAgent(config);
   const live: Live = { runtime: createRuntime(config) };
-  // Discovery, client auth, failure policy, subject verification, issued-token checks (README "Security model").
+  // Discovery, client auth, failure policy, subject verification, issued-token checks (docs/security.md).
   const auth = createAuthSetup(config, {
     dispatcher,
     clock,
@@ -112,6 +123,8 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     timeoutMs: config.authorizationServer.timeoutMs,
     onChange: (s) => logger[s.ready ? 'info' : 'warn']({ ready: s.ready, reasons: s.reasons }, 'readiness changed'),
   });
+  // Open SSE streams and WebSockets by user: lifetime limits, closed on revocation.
+  const streams = new OpenStreams({ metrics, timer: deps.streamTimer ?? streamTimer, maxStreams: MAX_OPEN_STREAMS });
   const stepUp = createStepUp(config, { tokens, metrics, clock, actor, dispatcher, logger, timer: deps.stepUpTimer });
   const revocation = createRevocation(config, {
     tokens,
@@ -121,6 +134,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     timeoutMs: config.authorizationServer.timeoutMs,
     logger,
     timer: deps.revocationTimer,
+    streams,
   });
   const pipeline: PipelineDeps = {
     runtime: () => live.runtime,
@@ -136,10 +150,14 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     routeMetrics,
   };
   const forwarder = createForwarder(config.upstreams);
-  // README "WebSocket": upgrades take the same pipeline up to the token, then their own upstream handshake.
+  // docs/websocket.md: upgrades take the same pipeline up to the token, then their own upstream handshake.
   const websocketDispatcher = new Agent({ connectTimeout: 10_000 });
-  const websockets = createWebSocketUpgrades(pipeline, websocketDispatcher);
-  const agentServer = createAgentServer(config.clientTimeouts, createHandler(pipeline, forwarder), websockets.handle);
+  const websockets = createWebSocketUpgrades(pipeline, websocketDispatcher, streams);
+  const agentServer = createAgentServer(
+    config.clientTimeouts,
+    createHandler(pipeline, forwarder, streams),
+    websockets.handle,
+  );
   const agent = gracefulServer(agentServer, { draining: () => readiness.draining });
   const adminServer = http.createServer(
     createAdminHandler({ registry, readiness, logger, stepUp: stepUp.admin, revocation: revocation.admin }),
@@ -179,6 +197,7 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     inFlight: agent.inFlight,
     revocation,
     websockets,
+    streams,
     runtime: () => live.runtime,
     applyConfig(next) {
       live.runtime = createRuntime(next, config);

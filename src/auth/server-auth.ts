@@ -47,7 +47,7 @@ export interface ServerAuth {
   readonly discovery: Discovery | undefined;
 }
 
-/** Builds the per-server part of README "Security model" / "Reliability" for one authorization server. */
+/** Builds the per-server part of docs/security.md and docs/operations.md "Reliability" for one authorization server. */
 export function createServerAuth(options: ServerAuthOptions, deps: ServerAuthDeps): ServerAuth {
   const as = options.config;
   const needsDiscovery =
@@ -86,7 +86,7 @@ export function createServerAuth(options: ServerAuthOptions, deps: ServerAuthDep
     timeoutMs: as.timeoutMs,
   });
   // The queue wraps the retries: time spent waiting for a slot is not part of any AS timeout and
-  // never reaches the breaker (README "Reliability": a burst of new users must not open the circuit).
+  // never reaches the breaker (docs/operations.md "Reliability": a burst of new users must not open the circuit).
   const exchangeQueue = withExchangeQueue(
     withRetries(withCircuitBreaker(http, breaker), {
       maxAttempts: as.retry.maxAttempts,

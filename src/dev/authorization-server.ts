@@ -48,7 +48,7 @@ export interface AuthorizationServerOptions {
    */
   intercept?: (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
   /**
-   * IdP mode of Cross App Access (README "Cross-domain routes"): token exchange with
+   * IdP mode of Cross App Access (docs/cross-domain.md): token exchange with
    * `requested_token_type=urn:ietf:params:oauth:token-type:id-jag` issues an ID-JAG
    * (draft-ietf-oauth-identity-assertion-authz-grant) for `audience` (a resource AS issuer).
    */

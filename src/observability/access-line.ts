@@ -1,6 +1,6 @@
 import { type Logger, pino } from 'pino';
 
-/** The fields of one access line (README "Logs"), in the order they are written. */
+/** The fields of one access line (docs/operations.md "Logs"), in the order they are written. */
 export interface AccessFields {
   readonly reqId: string;
   readonly route: string | undefined;
@@ -25,7 +25,7 @@ export interface AccessLog {
  * pino writes for `logger.info({ ...fields, access: true }, 'request')` (level label, ISO time, the
  * logger's bindings, the fields, `msg`), without pino's generic per-key serialisation, which is
  * most of a line's cost (bench/log-cost.ts). Its fields are a fixed set, none of them a
- * credential, so there is nothing for redaction to find (README "Logs"). The logger's level is
+ * credential, so there is nothing for redaction to find (docs/operations.md "Logs"). The logger's level is
  * read per line, so a reload that changes it takes effect at once.
  */
 export function createAccessLog(logger: Logger): AccessLog {

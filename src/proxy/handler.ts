@@ -4,10 +4,18 @@ import { mcpFailure, mcpResponseAction } from '../mcp/policy-step.js';
 import { type AccessLog, createAccessLog } from '../observability/access-line.js';
 import { createContext } from '../pipeline/context.js';
 import { hasBody, isReplayable, readBody } from '../pipeline/request-body.js';
-import type { ResponseAction, RetryPlan, UpstreamHead } from '../pipeline/response-action.js';
+import type {
+  EndableResponse,
+  ResponseAction,
+  RetryPlan,
+  StreamListener,
+  UpstreamHead,
+} from '../pipeline/response-action.js';
 import { sendError } from './error-response.js';
 import type { Forwarder, ForwardResult, ForwardSettled, ForwardTarget } from './forwarder.js';
 import { buildUpstreamHeaders } from './headers.js';
+import { isLongLived, trackSse } from './long-lived.js';
+import type { OpenStreams } from './open-streams.js';
 import { type AnyStage, type PipelineDeps, type Prepared, prepare, refreshToken } from './prepare.js';
 import { planRetry } from './retry.js';
 import { refuseUserTokenInBody } from './user-token-elsewhere.js';
@@ -15,6 +23,8 @@ import { refuseUserTokenInBody } from './user-token-elsewhere.js';
 /** What the HTTP pipeline reads: the steps' own (prepare.ts) and the forwarder. */
 interface HandlerDeps extends PipelineDeps {
   readonly forwarder: Forwarder;
+  /** Open long-lived responses (docs/revocation.md "Open streams"); without it none are tracked. */
+  readonly streams?: OpenStreams | undefined;
 }
 
 /** Where the pipeline keeps a response's context, for the one shared 'close' listener. */
@@ -30,8 +40,9 @@ type WithContext = ServerResponse & { [CONTEXT]?: AnyStage };
 export function createHandler(
   pipeline: PipelineDeps,
   forwarder: Forwarder,
+  streams?: OpenStreams,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const deps: HandlerDeps = { ...pipeline, forwarder };
+  const deps: HandlerDeps = { ...pipeline, forwarder, streams };
   const accessLog = createAccessLog(deps.logger);
   // One listener for every response (no closure per request): 8. record, also when the client goes away.
   function onClose(this: WithContext): void {
@@ -90,7 +101,7 @@ function send(ctx: Prepared, deps: HandlerDeps, replayable: boolean, streamed: b
  * One upstream attempt: the forwarder's target (fresh headers: a retry carries the token it was
  * retried for) and the listener of its outcome, in one object.
  */
-class Attempt implements ForwardTarget, ForwardSettled {
+class Attempt implements ForwardTarget, ForwardSettled, StreamListener {
   readonly upstream: URL;
   readonly path: string;
   readonly method: string;
@@ -137,9 +148,19 @@ class Attempt implements ForwardTarget, ForwardSettled {
     const { ctx } = this;
     // Set here, not when settled: the response may finish (and be recorded) first.
     ctx.upstreamStatus = head.status;
-    if (this.attempt > 1 || !this.replayable) return mcpResponseAction(ctx, head);
-    this.#plan = planRetry(ctx, head, { refreshToken: (c) => refreshToken(c, this.deps), stepUp: this.deps.stepUp });
-    return this.#plan ? RETRY : mcpResponseAction(ctx, head);
+    if (this.attempt === 1 && this.replayable) {
+      this.#plan = planRetry(ctx, head, { refreshToken: (c) => refreshToken(c, this.deps), stepUp: this.deps.stepUp });
+      if (this.#plan) return RETRY;
+    }
+    const action = mcpResponseAction(ctx, head);
+    if (this.deps.streams === undefined || action.kind !== 'pass' || !isLongLived(ctx, head)) return action;
+    return { kind: 'pass', transform: action.transform, stream: this };
+  }
+
+  /** A long-lived response's head went to the client: tracked until it closes. */
+  streamOpened(response: EndableResponse): void {
+    const { streams, clock } = this.deps;
+    if (streams !== undefined) trackSse(this.ctx, response, streams, clock);
   }
 
   forwarded(result: ForwardResult): void {

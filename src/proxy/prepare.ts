@@ -12,6 +12,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { RouteChildren } from '../observability/route-metrics.js';
 import type { Clock } from '../pipeline/clock.js';
 import type { Building, RequestContext } from '../pipeline/context.js';
+import type { HostAllowList } from '../routing/allowed-hosts.js';
 import { checkRequestTarget } from '../routing/request-target.js';
 import type { Route, RouteTable } from '../routing/route-table.js';
 import type { Routed } from '../routing/stage.js';
@@ -25,13 +26,18 @@ import { refuseUserTokenElsewhere } from './user-token-elsewhere.js';
  */
 export interface PipelineDeps {
   readonly logger: Logger;
-  readonly runtime: () => { readonly routes: RouteTable; readonly subjectHeader: string; readonly config: StripConfig };
+  readonly runtime: () => {
+    readonly routes: RouteTable;
+    readonly hosts: HostAllowList;
+    readonly subjectHeader: string;
+    readonly config: StripConfig;
+  };
   readonly tokens: TokenService;
   readonly metrics: Metrics;
   readonly clock: Clock;
   readonly subjectVerifier?: SubjectVerifier | undefined;
   readonly stepUp?: StepUp | undefined;
-  /** Refuses revoked users' old tokens (README "Revocation"), when `revocation` is configured. */
+  /** Refuses revoked users' old tokens (docs/revocation.md), when `revocation` is configured. */
   readonly revocation?: { check(subject: SubjectInfo): void } | undefined;
   /** Per-route label children, made once per route object. */
   readonly routeMetrics: (route: Route) => RouteChildren;
@@ -62,6 +68,7 @@ export function step<S extends RequestContext>(
  * checks once the user token is out of the request).
  */
 export const STEPS: readonly Step[] = [
+  step(checkHost), // 2. a host this listener serves (DNS rebinding, docs/security.md), before anything else
   step(matchRoute), // 2. route
   step(takeSubject), // 3. subject: taken out of the request with every other credential carrier
   step(verifySubject), // 3. ...verified locally, when configured, before any exchange
@@ -93,6 +100,10 @@ export function prepare(
     if (waiting !== undefined) return waiting.then(() => prepare(ctx, deps, steps, i + 1));
   }
   return ctx as Prepared;
+}
+
+function checkHost(ctx: RequestContext, deps: PipelineDeps): undefined {
+  deps.runtime().hosts.check(ctx.req.headers.host, ctx.req.headers.origin);
 }
 
 function matchRoute(ctx: RequestContext, deps: PipelineDeps): undefined {

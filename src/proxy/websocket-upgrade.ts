@@ -6,6 +6,7 @@ import type { WebSocketOutcome } from '../observability/metrics.js';
 import { createContext } from '../pipeline/context.js';
 import { sendError } from './error-response.js';
 import { buildUpstreamHeaders } from './headers.js';
+import type { OpenStreams } from './open-streams.js';
 import {
   type AnyStage,
   type PipelineDeps,
@@ -18,7 +19,7 @@ import {
   withStep,
 } from './prepare.js';
 import { planRetry } from './retry.js';
-import { checkUpgrade, isWebSocketUpgrade, lifetimeMs } from './websocket-checks.js';
+import { checkUpgrade, isWebSocketUpgrade, websocketLifetime } from './websocket-checks.js';
 import { type HandshakeResult, upstreamHandshake } from './websocket-handshake.js';
 import { endSocket, handshakeHeaders, relayRefusal, switchingProtocols } from './websocket-messages.js';
 import { type ClosedBy, type Relay, relay } from './websocket-relay.js';
@@ -26,6 +27,8 @@ import { type ClosedBy, type Relay, relay } from './websocket-relay.js';
 interface WebSocketDeps extends PipelineDeps {
   /** Dispatcher for upstream handshakes (its pools only ever hold a socket until it is upgraded). */
   readonly dispatcher: Dispatcher;
+  /** Open long-lived responses (docs/revocation.md "Open streams"): lifetime limits and revocation. */
+  readonly streams: OpenStreams;
 }
 
 export interface WebSocketUpgrades {
@@ -57,12 +60,16 @@ interface Live {
 }
 
 /**
- * The WebSocket upgrade path (README "WebSocket"): the same pipeline as a request up to the token
+ * The WebSocket upgrade path (docs/websocket.md): the same pipeline as a request up to the token
  * (prepare.ts), then the upstream handshake with the delegated token, then a byte relay. Refusals
  * before the 101 are ordinary HTTP responses with the same JSON bodies and challenges as requests.
  */
-export function createWebSocketUpgrades(pipeline: PipelineDeps, dispatcher: Dispatcher): WebSocketUpgrades {
-  return new Upgrades({ ...pipeline, dispatcher });
+export function createWebSocketUpgrades(
+  pipeline: PipelineDeps,
+  dispatcher: Dispatcher,
+  streams: OpenStreams,
+): WebSocketUpgrades {
+  return new Upgrades({ ...pipeline, dispatcher, streams });
 }
 
 class Upgrades implements WebSocketUpgrades {
@@ -193,11 +200,12 @@ class Upgrades implements WebSocketUpgrades {
     deps.metrics.websocketConnections.inc({ route: route.name });
     deps.metrics.websocketConnectionsTotal.inc({ route: route.name, outcome: 'opened' });
     const openedAt = performance.now();
-    entry.relay = relay(socket, result.socket, {
+    const lifetime = websocketLifetime(ctx, deps.clock);
+    const opened = relay(socket, result.socket, {
       clientHead,
-      maxMs: lifetimeMs(ctx, deps.clock),
       lingerMs: LINGER_MS,
       onEnd: (end) => {
+        tracked?.ended();
         this.#forget(entry);
         deps.metrics.websocketConnections.dec({ route: route.name });
         this.#accessLine(ctx, 101, {
@@ -210,9 +218,19 @@ class Upgrades implements WebSocketUpgrades {
         });
       },
     });
+    entry.relay = opened;
+    const tracked = deps.streams.open({
+      kind: 'websocket',
+      route: route.name,
+      subject: ctx.subject,
+      lifetimeMs: lifetime.ms,
+      lifetimeReason: lifetime.reason,
+      // Token expiry and a configured limit close alike (1008 "connection lifetime exceeded").
+      closer: { closeStream: (reason) => opened.close(reason === 'expired' ? 'max_lifetime' : reason) },
+    });
   }
 
-  /** One line per upgrade when it is over (README "WebSocket"); fixed fields, never a credential. */
+  /** One line per upgrade when it is over (docs/websocket.md); fixed fields, never a credential. */
   #accessLine(ctx: AnyStage, status: number | undefined, extra: Record<string, unknown>): void {
     this.deps.logger.info(
       {

@@ -27,7 +27,7 @@ const MAX_SET_BODY_BYTES = 64 * 1024;
 const MAX_ID_LENGTH = 1024;
 
 /**
- * `/revocations` and `/ssf/events` on the admin listener (README "Revocation"). Returns false for
+ * `/revocations` and `/ssf/events` on the admin listener (docs/revocation.md). Returns false for
  * paths it does not own.
  */
 export function createRevocationAdmin(
@@ -85,14 +85,14 @@ async function revocations(req: IncomingMessage, res: ServerResponse, o: Revocat
     return;
   }
   try {
-    const { evicted } = o.revoker.revoke({
+    const { evicted, closedStreams } = o.revoker.revoke({
       target: { kind: 'sub', sub: parsed.sub, iss: parsed.iss },
       revokedAt: o.clock.now(),
       source: 'admin',
       event: 'admin',
       refuse: true,
     });
-    json(res, 200, { evicted });
+    json(res, 200, { evicted, closedStreams });
   } catch (err) {
     if (!(err instanceof ProxyError)) throw err;
     json(

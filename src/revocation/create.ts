@@ -10,7 +10,7 @@ import { createRevocationAdmin } from './admin-routes.js';
 import { PollClient } from './poll-client.js';
 import { SsfReceiver } from './receiver.js';
 import { RevocationList } from './revocation-list.js';
-import { Revoker } from './revoker.js';
+import { type OpenStreamsOfUsers, Revoker } from './revoker.js';
 import { createSetVerifier } from './set-verifier.js';
 import { discoverSsfJwksUri } from './ssf-discovery.js';
 
@@ -36,6 +36,8 @@ export interface RevocationWiringDeps {
   readonly logger: Logger;
   /** Schedules poll rounds (tests run them by hand). */
   readonly timer?: Timer | undefined;
+  /** Open long-lived responses, closed by every accepted event (docs/revocation.md "Open streams"). */
+  readonly streams?: OpenStreamsOfUsers | undefined;
 }
 
 /** Builds revocation from the top-level `revocation` settings (fixed until restart). */
@@ -60,6 +62,7 @@ export function createRevocation(config: RevocationConfigSlice, deps: Revocation
           metrics: deps.metrics,
           logger,
           clock: deps.clock,
+          streams: deps.streams,
         });
   const ssf = settings?.ssf;
   let receiver: SsfReceiver | undefined;

@@ -185,7 +185,7 @@ export interface Drainable {
 }
 
 /**
- * The SIGTERM sequence (README "Operations"): readiness 503 at once; keep accepting for the drain
+ * The SIGTERM sequence (docs/operations.md): readiness 503 at once; keep accepting for the drain
  * delay so Kubernetes can take the pod out of its endpoints first; then stop accepting and give
  * in-flight requests (SSE streams included) the grace period; then close everything.
  */

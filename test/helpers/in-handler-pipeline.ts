@@ -11,6 +11,7 @@ import { createRouteMetrics } from '../../src/observability/route-metrics.js';
 import { systemClock } from '../../src/pipeline/clock.js';
 import { createForwarder, type Forwarder } from '../../src/proxy/forwarder.js';
 import { createHandler } from '../../src/proxy/handler.js';
+import { HostAllowList } from '../../src/routing/allowed-hosts.js';
 import { RouteTable } from '../../src/routing/route-table.js';
 import { closeServer } from '../../src/server/listen.js';
 
@@ -85,7 +86,12 @@ export async function startInHandlerPipeline(
   };
   const handler = createHandler(
     {
-      runtime: () => ({ routes: new RouteTable(config.routes), subjectHeader: 'authorization', config }),
+      runtime: () => ({
+        routes: new RouteTable(config.routes),
+        hosts: new HostAllowList([], []),
+        subjectHeader: 'authorization',
+        config,
+      }),
       tokens,
       metrics,
       logger: pino({ level: 'silent' }),

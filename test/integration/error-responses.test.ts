@@ -11,6 +11,7 @@ import { createRouteMetrics } from '../../src/observability/route-metrics.js';
 import { systemClock } from '../../src/pipeline/clock.js';
 import type { Forwarder } from '../../src/proxy/forwarder.js';
 import { createHandler } from '../../src/proxy/handler.js';
+import { HostAllowList } from '../../src/routing/allowed-hosts.js';
 import { RouteTable } from '../../src/routing/route-table.js';
 import { closeServer } from '../../src/server/listen.js';
 import { useClosers } from '../helpers/closers.js';
@@ -58,7 +59,12 @@ describe('errors turned into responses in one place', () => {
     });
     const handler = createHandler(
       {
-        runtime: () => ({ routes: new RouteTable(config.routes), subjectHeader: 'authorization', config }),
+        runtime: () => ({
+          routes: new RouteTable(config.routes),
+          hosts: new HostAllowList([], []),
+          subjectHeader: 'authorization',
+          config,
+        }),
         tokens,
         metrics,
         routeMetrics: createRouteMetrics(metrics),

@@ -311,8 +311,9 @@ describe('JSON-RPC policy answers', () => {
     const batch = [rpc(1, 'tools/list'), rpc(2, 'resources/list'), rpc(undefined, 'notifications/initialized')];
     const res = await post(`${proxy.url}/mcp`, user, JSON.stringify(batch));
     expect(res.status).toBe(403);
+    // One challenge for the whole operation: the union of what its messages need.
     expect(res.headers['www-authenticate']).toBe(
-      'Bearer realm="delegate-proxy", error="insufficient_scope", scope="mcp:resources:read"',
+      `Bearer realm="delegate-proxy", error="insufficient_scope", scope="mcp:resources:read ${READ}"`,
     );
     expect(res.json()).toEqual([
       {

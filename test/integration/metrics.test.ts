@@ -136,7 +136,7 @@ describe('metrics after real traffic', () => {
     expect(value(text, 'delegate_proxy_token_cache_entries')).toBe(0);
   });
 
-  it('exposes every contract metric (README "Metrics") with its type, plus default process metrics', async () => {
+  it('exposes every contract metric (docs/operations.md "Metrics") with its type, plus default process metrics', async () => {
     const { proxy } = await setup();
     const { status, type, text } = await scrape(proxy);
     expect(status).toBe(200);

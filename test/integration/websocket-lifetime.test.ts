@@ -54,8 +54,10 @@ describe('WebSocket lifetime (websocket.maxConnectionSeconds)', () => {
     const { user, upstream, proxy } = await setup([
       { name: 'short', match: { pathPrefix: '/' }, websocket: { maxConnectionSeconds: 1 } },
     ]);
-    const ws = await connect(proxy, '/x', user);
+    // Taken before connecting: the proxy arms the limit after the upstream's 101, so this is a lower
+    // bound that holds however late the agent sees 'open' on a loaded machine.
     const openedAt = performance.now();
+    const ws = await connect(proxy, '/x', user);
     expect(await echo(ws, 'a')).toBe('a');
     const [server] = [...upstream.clients];
     const upstreamClosed = once(server!, 'close');

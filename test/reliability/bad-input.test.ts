@@ -17,7 +17,7 @@ describe('slow headers, duplicate Host, /readyz on a garbage-answering AS', () =
     const { hostname, port } = new URL(rig.proxy.url);
     const raw = await new Promise<string>((resolve, reject) => {
       const socket = connect(Number(port), hostname, () =>
-        socket.write('GET /documents/a HTTP/1.1\r\nHost: proxy\r\nX-Slow: 1'),
+        socket.write('GET /documents/a HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1'),
       );
       let data = '';
       socket.on('data', (d) => {
@@ -40,7 +40,7 @@ describe('slow headers, duplicate Host, /readyz on a garbage-answering AS', () =
     const [token] = await userTokens(rig.as, 1);
     const raw = await rawRequest(
       rig.proxy.url,
-      `GET /documents/a HTTP/1.1\r\nHost: proxy.local\r\nHost: evil.example\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
+      `GET /documents/a HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
     );
     expect(statusOf(raw)).toBe(400);
     expect(bodyOf(raw)).toMatchObject({ error: 'invalid_request' });
@@ -49,7 +49,7 @@ describe('slow headers, duplicate Host, /readyz on a garbage-answering AS', () =
     // One Host is fine.
     const ok = await rawRequest(
       rig.proxy.url,
-      `GET /documents/a HTTP/1.1\r\nHost: proxy.local\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
+      `GET /documents/a HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
     );
     expect(statusOf(ok)).toBe(200);
   });

@@ -143,7 +143,7 @@ describe('graceful shutdown with keep-alive clients', () => {
     expect(outcomes.filter((o) => o.status !== undefined && o.status !== 200)).toEqual([]);
     // Every request the proxy accepted was answered. A brand-new connection still waiting in the
     // kernel's accept queue when the listener closes is reset by the kernel (the proxy never saw
-    // it); in a pod the drain delay lets clients move away first (README "Reliability").
+    // it); in a pod the drain delay lets clients move away first (docs/operations.md "Reliability").
     const seen = new Set(rig.upstream.requests.map((r) => String(r.headers['x-request-id'])));
     const lost = outcomes.filter((o) => o.error !== undefined && seen.has(o.id ?? ''));
     expect(lost).toEqual([]);

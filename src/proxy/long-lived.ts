@@ -1,3 +1,4 @@
+import { mediaTypeOf } from '../http/media-type.js';
 import type { Clock } from '../pipeline/clock.js';
 import { addLogFields } from '../pipeline/context.js';
 import type { EndableResponse, UpstreamHead } from '../pipeline/response-action.js';
@@ -6,7 +7,6 @@ import type { Prepared } from './prepare.js';
 import { streamLifetime } from './stream-lifetime.js';
 
 /** RFC 9110 §8.3: the media type, case-insensitive, before any parameter. */
-const EVENT_STREAM = /^\s*text\/event-stream\s*(?:;|$)/i;
 
 /**
  * A response that stays open until someone ends it (docs/revocation.md "Open streams"): a 200
@@ -19,10 +19,10 @@ export function isLongLived(ctx: Prepared, head: UpstreamHead): boolean {
   if (head.status !== 200) return false;
   const type = head.headers['content-type'];
   if (typeof type !== 'string') return false;
-  // Most answers are not text/...: one character code decides without running the expression.
+  // Most answers are not text/...: one character code decides without reading the media type.
   const first = type.charCodeAt(0) | 0x20;
   if (first !== 0x74 /* t */ && first !== 0x20 /* SP */ && first !== 0x29 /* HTAB */) return false;
-  if (!EVENT_STREAM.test(type)) return false;
+  if (mediaTypeOf(type) !== 'text/event-stream') return false;
   if (ctx.route.mcp === undefined || ctx.req.method === 'GET') return true;
   const decisions = ctx.mcp?.decisions;
   return decisions !== undefined && decisions.length === 1 && decisions[0]?.method === 'subscriptions/listen';

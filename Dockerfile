@@ -44,5 +44,5 @@ USER 1000:1000
 EXPOSE 8080 9090
 # Exec form: node is PID 1 and receives SIGTERM itself; delegate-proxy handles it (drain, then exit 0).
 # --max-semi-space-size=16 keeps V8's young generation at Node 20's size: Node 24 grows it to 2 × 64 MB
-# on a host with a large heap limit, which is +95 MB of RSS in the soak (README "Reliability").
+# on a host with a large heap limit, which is +95 MB of RSS in the soak (docs/operations.md "Reliability").
 ENTRYPOINT ["node", "--enable-source-maps", "--max-semi-space-size=16", "/app/bin/delegate-proxy.js"]

@@ -18,16 +18,28 @@ export const MCP_METHOD_LABELS = [
   'prompts/get',
   'completion/complete',
   'logging/setLevel',
+  'server/discover',
+  'subscriptions/listen',
+  'tasks/get',
+  'tasks/update',
+  'tasks/cancel',
   'notification',
   'response',
   'other',
 ] as const;
 export type McpMethodLabel = (typeof MCP_METHOD_LABELS)[number];
-/** How a WebSocket upgrade ended its handshake (README "WebSocket"). */
+/** How a WebSocket upgrade ended its handshake (docs/websocket.md). */
 export type WebSocketOutcome = 'opened' | 'refused' | 'upstream_error';
 export type StepUpOutcome = 'approved' | 'denied' | 'timeout' | 'error';
+/** A long-lived response the proxy tracks (docs/mcp.md "Stream lifetime", docs/revocation.md "Open streams"). */
+export type StreamKind = 'sse' | 'websocket';
+/**
+ * Why the proxy closed a long-lived response: the delegated token that opened it expired, the
+ * configured limit passed, its user was revoked, or too many streams were open to track another.
+ */
+export type StreamCloseReason = 'expired' | 'max_lifetime' | 'revoked' | 'capacity';
 
-/** Lifetimes of 0-600 s (TTL about 300 s, refreshed min(30 s, lifetime / 2) ahead: README "Token cache"). */
+/** Lifetimes of 0-600 s (TTL about 300 s, refreshed min(30 s, lifetime / 2) ahead: docs/token-cache.md). */
 const TTL_BUCKETS = [5, 10, 15, 30, 45, 60, 90, 120, 180, 240, 270, 300, 330, 450, 600];
 /** Fan-out latency: a few milliseconds on a LAN, up to the 1 s target and past it. */
 const FLEET_APPLY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30];
@@ -42,7 +54,7 @@ export interface Metrics {
   readonly requestDuration: Histogram<'route'>;
   readonly tokenExchanges: Counter<'route' | 'outcome'>;
   readonly tokenExchangeDuration: Histogram<'route'>;
-  /** Per authorization server and step (README "Cross-domain routes"); `server` is bounded by config. */
+  /** Per authorization server and step (docs/cross-domain.md); `server` is bounded by config. */
   readonly authorizationServerRequests: Counter<'server' | 'step' | 'outcome'>;
   readonly authorizationServerRequestDuration: Histogram<'server' | 'step'>;
   readonly tokenTtl: Histogram<'route'>;
@@ -57,7 +69,7 @@ export interface Metrics {
   readonly stepUp: Counter<'route' | 'outcome'>;
   readonly stepUpPending: Gauge;
   readonly buildInfo: Gauge<'version' | 'node'>;
-  /** README "Revocation": source admin|ssf; event session_revoked|credential_change|token_claims_change|assurance_level_change|admin. */
+  /** docs/revocation.md: source admin|ssf; event session_revoked|credential_change|token_claims_change|assurance_level_change|admin. */
   readonly revocations: Counter<'source' | 'event'>;
   /** Security Event Tokens received (push or poll), outcome accepted|rejected. */
   readonly securityEvents: Counter<'outcome'>;
@@ -71,6 +83,8 @@ export interface Metrics {
   /** From a fleet event's acceptance on one proxy to its application on this one. */
   readonly fleetApplyDuration: Histogram<'kind'>;
   readonly websocketConnectionsTotal: Counter<'route' | 'outcome'>;
+  /** Long-lived responses the proxy closed itself: kind sse|websocket, reason StreamCloseReason. */
+  readonly streamsClosed: Counter<'route' | 'kind' | 'reason'>;
 }
 
 export interface MetricsOptions {
@@ -215,6 +229,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
       labelNames: ['route', 'outcome'],
       registers,
     }),
+    streamsClosed: new Counter({
+      name: `${p}streams_closed_total`,
+      help: 'Long-lived responses (SSE streams, WebSockets) closed by the proxy, by kind and reason (expired, max_lifetime, revoked, capacity).',
+      labelNames: ['route', 'kind', 'reason'],
+      registers,
+    }),
     buildInfo: new Gauge({
       name: `${p}build_info`,
       help: 'Build information; always 1.',
@@ -288,6 +308,7 @@ export const METRIC_NAMES: readonly string[] = [
   'security_events_total',
   'websocket_connections',
   'websocket_connections_total',
+  'streams_closed_total',
   'fleet_connected',
   'fleet_events_total',
   'fleet_queued_events',

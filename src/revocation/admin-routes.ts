@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { SubjectTarget } from '../auth/subject-index.js';
 import { ProxyError } from '../errors.js';
+import { mediaTypeOf } from '../http/media-type.js';
 import type { Clock } from '../pipeline/clock.js';
 import { readBody } from '../pipeline/request-body.js';
 import { safeEqual, verifyBearer } from '../step-up/signature.js';
@@ -30,7 +31,7 @@ const MAX_SET_BODY_BYTES = 64 * 1024;
 const MAX_ID_LENGTH = 1024;
 
 /**
- * `/revocations` and `/ssf/events` on the admin listener (README "Revocation"). Returns false for
+ * `/revocations` and `/ssf/events` on the admin listener (docs/revocation.md). Returns false for
  * paths it does not own.
  */
 export function createRevocationAdmin(
@@ -98,9 +99,9 @@ async function revocations(req: IncomingMessage, res: ServerResponse, o: Revocat
   }
   try {
     const input: RevokeInput = { target, revokedAt: o.clock.now(), source: 'admin', event: 'admin', refuse: true };
-    const { evicted, revocation } = o.revoker.revoke(input);
+    const { evicted, closedStreams, revocation } = o.revoker.revoke(input);
     const fleet = await o.fleet?.shared(input, revocation);
-    json(res, 200, fleet === undefined ? { evicted } : { evicted, fleet });
+    json(res, 200, fleet === undefined ? { evicted, closedStreams } : { evicted, closedStreams, fleet });
   } catch (err) {
     if (!(err instanceof ProxyError)) throw err;
     json(
@@ -172,8 +173,7 @@ async function ssfEvents(req: IncomingMessage, res: ServerResponse, o: Revocatio
     );
     return;
   }
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/secevent+jwt') {
+  if (mediaTypeOf(req.headers['content-type']) !== 'application/secevent+jwt') {
     refuse(new SetError('invalid_request', 'content-type must be application/secevent+jwt', { status: 415 }));
     return;
   }

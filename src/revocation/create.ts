@@ -13,7 +13,7 @@ import { RevocationFleet } from './fleet-sync.js';
 import { PollClient } from './poll-client.js';
 import { SsfReceiver } from './receiver.js';
 import { RevocationList } from './revocation-list.js';
-import { Revoker } from './revoker.js';
+import { type OpenStreamsOfUsers, Revoker } from './revoker.js';
 import { createSetVerifier } from './set-verifier.js';
 import { discoverSsfJwksUri } from './ssf-discovery.js';
 
@@ -41,6 +41,8 @@ export interface RevocationWiringDeps {
   readonly logger: Logger;
   /** Schedules poll rounds (tests run them by hand). */
   readonly timer?: Timer | undefined;
+  /** Open long-lived responses, closed by every accepted event (docs/revocation.md "Open streams"). */
+  readonly streams?: OpenStreamsOfUsers | undefined;
   /** Fleet mode: the link to the other proxies (docs/fleet.md). */
   readonly fleet?: Fleet | undefined;
 }
@@ -67,6 +69,7 @@ export function createRevocation(config: RevocationConfigSlice, deps: Revocation
           metrics: deps.metrics,
           logger,
           clock: deps.clock,
+          streams: deps.streams,
         });
   const fleet =
     deps.fleet === undefined || revoker === undefined || settings === undefined

@@ -73,7 +73,15 @@ export function createStepUp(config: StepUpConfigSlice, deps: StepUpWiringDeps):
     });
   }
   return {
-    step: new StepUp({ approvals, tokens: deps.tokens, metrics: deps.metrics, clock: deps.clock, actor: deps.actor }),
+    step: new StepUp({
+      approvals,
+      tokens: deps.tokens,
+      metrics: deps.metrics,
+      clock: deps.clock,
+      actor: deps.actor,
+      approvalPageUrl:
+        settings?.callbackBaseUrl === undefined ? undefined : `${settings.callbackBaseUrl.replace(/\/+$/, '')}/step-up`,
+    }),
     admin:
       approvals === undefined
         ? undefined

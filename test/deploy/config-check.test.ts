@@ -1,20 +1,25 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { requireFile } from '../helpers/require-tool.js';
 import { at, DEPLOY, type Doc, isRecord, loadYamlDocs, ROOT } from './deploy-files.js';
 
 // Runs the CLI as users do (bin -> dist), so it imports nothing from src/. dist/ is built by
 // `npm run build`, which `npm ci` runs through `prepare`.
 const BIN = join(ROOT, 'bin/delegate-proxy.js');
-const built = existsSync(join(ROOT, 'dist/main.js'));
+const built = requireFile(join(ROOT, 'dist/main.js'), 'npm run build (npm ci runs it through prepare)');
 
 const CONFIGS: [string, () => string][] = [
   ['kubernetes/base ConfigMap', () => fromConfigMap('kubernetes/base/configmap.yaml')],
   ['kubernetes/overlays/mcp ConfigMap', () => fromConfigMap('kubernetes/overlays/mcp/configmap.yaml')],
   ['kubernetes/overlays/fleet ConfigMap', () => fromConfigMap('kubernetes/overlays/fleet/configmap.yaml')],
+  [
+    'kubernetes/overlays/fleet-trial-redis ConfigMap',
+    () => fromConfigMap('kubernetes/overlays/fleet-trial-redis/configmap.yaml'),
+  ],
   ['docker/config.yaml', () => readFileSync(join(DEPLOY, 'docker/config.yaml'), 'utf8')],
 ];
 
@@ -66,8 +71,7 @@ describe.skipIf(!built)('delegate-proxy --check-config on the shipped configs', 
     const res = spawnSync(process.execPath, [BIN, '--check-config', '--config', file], {
       encoding: 'utf8',
       timeout: 15_000,
-      // The fleet overlay's sidecar gets REDIS_URL from its Deployment.
-      env: { ...process.env, DELEGATE_PROXY_CONFIG: '', REDIS_URL: 'redis://delegate-proxy-redis:6379/0' },
+      env: { ...process.env, DELEGATE_PROXY_CONFIG: '' },
     });
     return { code: res.status, output: `${res.stdout}${res.stderr}` };
   }

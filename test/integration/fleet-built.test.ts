@@ -23,7 +23,11 @@ describe.skipIf(REDIS_SERVER === undefined)('fleet from the build', () => {
       const scrape = await (await request(`${built.adminUrl}/metrics`)).body.text();
       expect(scrape).toMatch(/^delegate_proxy_fleet_connected 1$/m);
       const alice = await f.as.userToken('alice', ['documents:read']);
-      expect((await admin(built.adminUrl, 'POST', { sub: 'alice' })).json).toEqual({ evicted: 0, fleet: 'published' });
+      expect((await admin(built.adminUrl, 'POST', { sub: 'alice' })).json).toEqual({
+        evicted: 0,
+        closedStreams: 0,
+        fleet: 'published',
+      });
       await within(1_000, async () => (await status(`${source.url}/docs/x`, alice)) === 401);
     } finally {
       await built.kill();

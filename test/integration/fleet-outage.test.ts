@@ -32,7 +32,7 @@ describe.skipIf(REDIS_SERVER === undefined)('fleet: Redis unavailable', () => {
     // Revoked before the outage: Redis forgets it when it restarts empty; the pods store it again.
     expect(await admin(a.adminUrl, 'POST', { sub: 'erin' })).toEqual({
       status: 200,
-      json: { evicted: 0, fleet: 'published' },
+      json: { evicted: 0, closedStreams: 0, fleet: 'published' },
     });
     await within(1_000, async () => (await status(`${b.url}/docs/x`, erin)) === 401);
 
@@ -53,7 +53,7 @@ describe.skipIf(REDIS_SERVER === undefined)('fleet: Redis unavailable', () => {
     }
     expect(await status(`${b.url}/docs/x`, dave)).toBe(200);
     const posted = await admin(a.adminUrl, 'POST', { sub: 'dave' });
-    expect(posted).toEqual({ status: 200, json: { evicted: 0, fleet: 'queued' } });
+    expect(posted).toEqual({ status: 200, json: { evicted: 0, closedStreams: 0, fleet: 'queued' } });
     expect(await status(`${a.url}/docs/x`, dave)).toBe(401);
     expect(await metric(a.adminUrl, 'delegate_proxy_fleet_queued_events')).toBe(1);
     // Known revocations keep applying, and the pods stay ready.

@@ -90,7 +90,7 @@ describe.skipIf(REDIS_SERVER === undefined)('fleet: revocations reach every prox
   it('an admin POST on B is refused on A and C; the answer says it was published', async () => {
     const carol = await f.as.userToken('carol', ['documents:read']);
     const posted = await admin(b.adminUrl, 'POST', { sub: 'carol' });
-    expect(posted).toEqual({ status: 200, json: { evicted: 0, fleet: 'published' } });
+    expect(posted).toEqual({ status: 200, json: { evicted: 0, closedStreams: 0, fleet: 'published' } });
     for (const p of [a, c]) await within(1_000, async () => (await status(`${p.url}/docs/x`, carol)) === 401);
     const listed = await admin(c.adminUrl, 'GET');
     expect((listed.json as { revocations: unknown[] }).revocations).toEqual([

@@ -1,13 +1,18 @@
-import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProxyProcess } from '../helpers/proxy-process.js';
+import { requireFile } from '../helpers/require-tool.js';
+import {
+  type ApprovalReceiver,
+  CALLBACK_SECRET,
+  secretFile,
+  startApprovalReceiver,
+} from '../helpers/step-up-harness.js';
 import { type FleetSetup, REDIS_SERVER, setupFleet, within } from './fleet-setup.js';
-import { type ApprovalReceiver, CALLBACK_SECRET, secretFile, startApprovalReceiver } from './step-up-harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-if (process.env.CI && !existsSync(CHROMIUM)) throw new Error('chromium is not installed (.ci/run installs it)');
+const HAS_CHROMIUM = requireFile(CHROMIUM, '.ci/run installs the Debian package chromium');
 
 async function signIn(adminUrl: string): Promise<string> {
   const res = await request(`${adminUrl}/step-up/login`, {
@@ -119,7 +124,7 @@ describe.skipIf(REDIS_SERVER === undefined)('fleet: one approval inbox', () => {
     expect((await held).status).toBe(winner === 'approved' ? 200 : 403);
   }, 30_000);
 
-  it.skipIf(!existsSync(CHROMIUM))(
+  it.skipIf(!HAS_CHROMIUM)(
     "a request held on B is approved on A's page in a browser",
     async () => {
       const held = hold(b, 3);

@@ -35,7 +35,7 @@ describe('revocation admin API (POST/GET /revocations)', () => {
     const exchanges = as.exchanges.length;
 
     const revoked = await admin(proxy.adminUrl, 'POST', { sub: 'alice' });
-    expect(revoked).toEqual({ status: 200, json: { evicted: 1 } });
+    expect(revoked).toEqual({ status: 200, json: { evicted: 1, closedStreams: 0 } });
     const revokedAt = Date.now();
 
     const refused = await call(`${proxy.url}/docs/2`, alice);
@@ -75,12 +75,12 @@ describe('revocation admin API (POST/GET /revocations)', () => {
     expect((await call(`${proxy.url}/docs/1`, alice)).status).toBe(200);
     expect(await admin(proxy.adminUrl, 'POST', { sub: 'alice', iss: 'https://other-idp.test' })).toEqual({
       status: 200,
-      json: { evicted: 0 },
+      json: { evicted: 0, closedStreams: 0 },
     });
     expect((await call(`${proxy.url}/docs/2`, alice)).status).toBe(200);
     expect(await admin(proxy.adminUrl, 'POST', { sub: 'alice', iss: as.issuer })).toEqual({
       status: 200,
-      json: { evicted: 1 },
+      json: { evicted: 1, closedStreams: 0 },
     });
     expect((await call(`${proxy.url}/docs/3`, alice)).status).toBe(401);
   });
@@ -125,7 +125,10 @@ describe('revocation admin API (POST/GET /revocations)', () => {
   it('DELETE lifts a revocation early: old user tokens pass again; the lift is audited', async () => {
     const { as, proxy } = await setupRevocation(closers);
     const alice = await as.userToken('alice', ['documents:read']);
-    expect(await admin(proxy.adminUrl, 'POST', { sub: 'alice' })).toEqual({ status: 200, json: { evicted: 0 } });
+    expect(await admin(proxy.adminUrl, 'POST', { sub: 'alice' })).toEqual({
+      status: 200,
+      json: { evicted: 0, closedStreams: 0 },
+    });
     expect((await call(`${proxy.url}/docs/1`, alice)).status).toBe(401);
     expect(await admin(proxy.adminUrl, 'DELETE', { sub: 'alice', iss: as.issuer })).toEqual({
       status: 200,

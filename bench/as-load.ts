@@ -1,5 +1,5 @@
 /**
- * Authorization-server load (issue 8): how many exchanges reach the AS. In-process, with the real
+ * Authorization-server load: how many exchanges reach the AS. In-process, with the real
  * TokenService/TokenCache, an injected clock and a counting stand-in for the AS (answers parsed by
  * the real `interpret`). Prints one JSON line per scenario.
  *

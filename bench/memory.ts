@@ -1,5 +1,5 @@
 /**
- * Memory per cached token (issue 8): heap growth for 100,000 entries in the real TokenService /
+ * Memory per cached token: heap growth for 100,000 entries in the real TokenService /
  * TokenCache (real keys, tokens parsed by the real `interpret`). Needs --expose-gc:
  *
  *   node --expose-gc --import tsx bench/memory.ts
@@ -11,7 +11,7 @@
  *                without the token (key, entry object, scopes, lru-cache slots).
  *   jwt-users    as cache-shared, but each user token is a JWT (sub, iss, email, exp, iat): adds
  *                what is kept per user for JWTs (the describe() memo of the claims) and the
- *                revocation index by sub and email (README "Revocation").
+ *                revocation index by sub and email (docs/revocation.md).
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';

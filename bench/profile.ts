@@ -1,5 +1,5 @@
 /**
- * CPU profile of one proxy under load (issue 8 "a missed target is a finding"): starts the upstream,
+ * CPU profile of one proxy under load (a missed target is a finding: this says where the time went): starts the upstream,
  * the AS and the proxy with `node --cpu-prof`, drives it with the same load as bench/run.ts, stops
  * it and prints where the time went: self time by package/file and the top functions, plus the
  * inclusive time of our own (src/) functions.
@@ -7,7 +7,7 @@
  *   node --import tsx bench/profile.ts [TARGET] [seconds]
  *
  * TARGET: delegate-warm (GET /, one user), delegate-users (GET /, BENCH_USERS users), bare-http-proxy,
- * bare-self-pipeline, and the MCP traffic of bench/run.ts (issue 11), one user, warm cache:
+ * bare-self-pipeline, and the MCP traffic of bench/run.ts, one user, warm cache:
  * delegate-mcp-call (1 KiB tools/call through the `mcp:` route), delegate-post (the same POST through
  * a plain route), bare-post (the same POST through the bare http-proxy forwarder),
  * delegate-list-mcp / delegate-list-plain (tools/list, filtered / passed through, JSON answer).

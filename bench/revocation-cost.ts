@@ -4,6 +4,7 @@ import { Registry } from 'prom-client';
 import type { TokenExchangeClient } from '../src/auth/token-exchange.js';
 import { TokenService } from '../src/auth/token-service.js';
 import { createMetrics } from '../src/observability/metrics.js';
+import { createRouteMetrics } from '../src/observability/route-metrics.js';
 import { systemClock } from '../src/pipeline/clock.js';
 import { RevocationList } from '../src/revocation/revocation-list.js';
 import { Revoker } from '../src/revocation/revoker.js';
@@ -33,6 +34,7 @@ const tokens = new TokenService({
   subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
   clock: systemClock,
   metrics,
+  routeMetrics: createRouteMetrics(metrics),
 });
 const [route] = new RouteTable([
   {

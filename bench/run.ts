@@ -1,5 +1,5 @@
 /**
- * The cost of delegation, side by side (issue 8). Starts on 127.0.0.1, each in its own process:
+ * The cost of delegation, side by side. Starts on 127.0.0.1, each in its own process:
  * a minimal upstream, the real dev authorization server, and the systems under test; then runs the
  * configurations interleaved (A B C D E F, A B C D E F, ...) and reports medians and per-round ratios.
  *
@@ -19,7 +19,15 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { BENCH_DIR, type Child, cpuLayout, pinned, repin, startChild } from './lib/children.js';
-import { CALL_BODY, LIST_BODY, MCP_HEADERS, MCP_SCOPES, mcpRoute } from './lib/mcp-traffic.js';
+import {
+  CALL_BODY,
+  LIST_BODY,
+  MCP_HEADERS,
+  MCP_SCOPES,
+  MODERN_CALL_BODY,
+  MODERN_HEADERS,
+  mcpRoute,
+} from './lib/mcp-traffic.js';
 import { type CacheCounters, cacheCounters, diffCounters } from './lib/metrics.js';
 import { type Nginx, nginxBinary, startNginx } from './lib/nginx.js';
 import { cpuMicros, peakRssKiB, procfsAvailable } from './lib/procfs.js';
@@ -317,7 +325,7 @@ async function main(): Promise<void> {
       url: dispatch.info.url,
       pids: () => [dispatch.pid],
     },
-    // MCP traffic (issue 11): a 1 KiB tools/call POST, and a tools/list answer filtered vs passed through.
+    // MCP traffic: a 1 KiB tools/call POST, and a tools/list answer filtered vs passed through.
     {
       name: 'bare-post',
       label: '8 bare http-proxy, 1 KiB POST',
@@ -342,6 +350,22 @@ async function main(): Promise<void> {
       token: oneToken,
       adminUrl: String(warm.info.adminUrl),
       request: { method: 'POST', path: '/mcp', body: CALL_BODY, headers: MCP_HEADERS },
+    },
+    {
+      name: 'bare-post-modern',
+      label: '8b bare http-proxy, 1 KiB POST (MCP 2026-07-28 body and headers)',
+      url: bare.info.url,
+      pids: () => [bare.pid],
+      request: { method: 'POST', path: '/mcp', body: MODERN_CALL_BODY, headers: MODERN_HEADERS },
+    },
+    {
+      name: 'delegate-mcp-call-modern',
+      label: '10b delegate-proxy, MCP 2026-07-28 tools/call (1 KiB), mcp route',
+      url: warm.info.url,
+      pids: () => [warm.pid],
+      token: oneToken,
+      adminUrl: String(warm.info.adminUrl),
+      request: { method: 'POST', path: '/mcp', body: MODERN_CALL_BODY, headers: MODERN_HEADERS },
     },
     {
       name: 'delegate-list-json-plain',
@@ -676,6 +700,8 @@ function summarize(
     ['delegate-mcp-call', 'bare-post'],
     ['delegate-post', 'bare-post'],
     ['delegate-mcp-call', 'delegate-post'],
+    ['delegate-mcp-call-modern', 'bare-post-modern'],
+    ['delegate-mcp-call-modern', 'delegate-mcp-call'],
   );
   pairs.push(
     ['delegate-list-json-mcp', 'delegate-list-json-plain'],
@@ -725,6 +751,7 @@ function summarize(
   const warmVsNginx = get('delegate-warm/nginx');
   const mcpVsBare = get('delegate-mcp-call/bare-post');
   const postVsBare = get('delegate-post/bare-post');
+  const modernVsBare = get('delegate-mcp-call-modern/bare-post-modern');
   const listJson = get('delegate-list-json-mcp/delegate-list-json-plain');
   const listSse = get('delegate-list-sse-mcp/delegate-list-sse-plain');
   const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'n/a' : ok ? 'met' : '**missed**');
@@ -756,6 +783,12 @@ function summarize(
       '≤ 1.10×',
       mcpVsBare?.cpuPerReq.med ?? 'n/a',
       verdict(mcpVsBare && mcpVsBare.cpuPerReq.med <= 1.1),
+    ],
+    [
+      'MCP 2026-07-28 tools/call (1 KiB): CPU/req vs the same POST through bare http-proxy',
+      '≤ 1.10×',
+      modernVsBare?.cpuPerReq.med ?? 'n/a',
+      verdict(modernVsBare && modernVsBare.cpuPerReq.med <= 1.1),
     ],
     ['plain 1 KiB POST: CPU/req vs bare http-proxy (reported)', '-', postVsBare?.cpuPerReq.med ?? 'n/a', '-'],
     [
@@ -807,7 +840,7 @@ function summarize(
       verdict(mem ? Number(mem.bytesPerEntry) <= Number(mem.tokenBytes) + 256 : undefined),
     ],
   ];
-  lines.push('\n## Targets (issue 11)\n');
+  lines.push('\n## Targets\n');
   lines.push(table(['target', 'wanted', 'measured', 'verdict'], targets));
   emit(summary);
   process.stdout.write(`${lines.join('\n')}\n`);

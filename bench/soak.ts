@@ -1,5 +1,5 @@
 /**
- * Churn soak (issue 15 H): the real proxy (dist/, its own process, --expose-gc) under steady load
+ * Churn soak: the real proxy (dist/, its own process, --expose-gc) under steady load
  * from autocannon (its own process), USERS distinct users sent in rotation against a token cache of
  * MAX_ENTRIES, the real authorization server (its own process) and a minimal upstream. Every
  * SAMPLE seconds it prints the proxy's memory (as is, and after a forced full GC), open fds, cache

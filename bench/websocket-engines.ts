@@ -1,5 +1,5 @@
 /**
- * WebSocket engines side by side (issue 12, README "WebSocket"): http-proxy `ws()`, http-proxy-3
+ * WebSocket engines side by side (docs/websocket.md): http-proxy `ws()`, http-proxy-3
  * `ws()` and undici's low-level upgrade dispatch (what src/proxy/websocket-*.ts use), each in its
  * own process so deprecation warnings are counted from a clean start. Each engine relays to the same
  * `ws` upstream; measured: runtime warnings, what the agent gets for a non-101 answer (401 with a
@@ -129,7 +129,7 @@ function upgradeWith(name: Engine, target: string): (req: IncomingMessage, socke
           let head101 = 'HTTP/1.1 101 Switching Protocols\r\n';
           for (const [k, v] of Object.entries(result.headers)) head101 += `${k}: ${String(v)}\r\n`;
           socket.write(`${head101}\r\n`);
-          relay(socket, result.socket, { clientHead: head, maxMs: undefined, lingerMs: 2_000, onEnd: () => {} });
+          relay(socket, result.socket, { clientHead: head, lingerMs: 2_000, onEnd: () => {} });
           return;
         }
         const res = new ServerResponse(req);

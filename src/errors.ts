@@ -12,9 +12,12 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'internal_error'
   | 'websocket_disabled'
+  | 'host_not_allowed'
   | 'bad_gateway'
   | 'temporarily_unavailable'
-  | 'gateway_timeout';
+  | 'gateway_timeout'
+  /** Not a failure: an MCP call answered by the proxy itself with an InputRequiredResult (step-up). */
+  | 'input_required';
 
 export interface ProxyErrorOptions {
   /** Operator-facing detail: logged, never sent to the agent. */
@@ -30,6 +33,8 @@ export interface ProxyErrorOptions {
   body?: unknown;
   /** HTTP status when it differs from the code's. */
   status?: number;
+  /** RFC 9728 §5.1 `resource_metadata` attribute for 401/403 challenges. */
+  resourceMetadata?: string;
 }
 
 const STATUS: Record<ErrorCode, number> = {
@@ -40,11 +45,15 @@ const STATUS: Record<ErrorCode, number> = {
   method_not_allowed: 405,
   payload_too_large: 413,
   internal_error: 500,
-  // README "WebSocket": the route refuses upgrades; not a token problem, so no Bearer challenge.
+  // docs/websocket.md: the route refuses upgrades; not a token problem, so no Bearer challenge.
   websocket_disabled: 403,
+  // docs/security.md "DNS rebinding": the request names a host the listener does not serve.
+  host_not_allowed: 403,
   bad_gateway: 502,
   temporarily_unavailable: 503,
   gateway_timeout: 504,
+  // docs/step-up.md "MCP-native approval": a JSON-RPC result, not an HTTP error.
+  input_required: 200,
 };
 
 export class ProxyError extends Error {
@@ -57,6 +66,7 @@ export class ProxyError extends Error {
   readonly retryAfterSeconds: number | undefined;
   readonly headers: Record<string, string> | undefined;
   readonly body: unknown;
+  readonly resourceMetadata: string | undefined;
 
   constructor(code: ErrorCode, description: string, options: ProxyErrorOptions = {}) {
     super(description, options.cause === undefined ? undefined : { cause: options.cause });
@@ -69,6 +79,7 @@ export class ProxyError extends Error {
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.headers = options.headers;
     this.body = options.body;
+    this.resourceMetadata = options.resourceMetadata;
   }
 }
 

@@ -122,8 +122,8 @@ function handleSignals(logger: Logger, shutdown: (signal: string) => Promise<voi
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-/** The `--dev` ports (README "Quick start"); tests pass 0s to run the same start on free ports. */
-const DEV_PORTS = { proxyPort: 8080, adminPort: 9090, asPort: 9400, upstreamPort: 9401 };
+/** The `--dev` ports (README "Try it"); tests pass 0s to run the same start on free ports. */
+const DEV_PORTS = { proxyPort: 8080, adminPort: 9090, asPort: 9400, upstreamPort: 9401, mcpPort: 9402 };
 
 export async function startDev(ports: typeof DEV_PORTS = DEV_PORTS): Promise<void> {
   const { startDevSetup } = await import('./dev/dev-setup.js');
@@ -134,12 +134,21 @@ export async function startDev(ports: typeof DEV_PORTS = DEV_PORTS): Promise<voi
       '',
       'delegate-proxy --dev: NOT FOR PRODUCTION (embedded authorization server, in-memory client secret)',
       `  proxy         ${setup.proxyUrl}   route /echo -> demo upstream ${setup.upstream.url} (scope documents:read)`,
+      `                ${' '.repeat(setup.proxyUrl.length)}   route /mcp  -> MCP server ${setup.mcp.url}/mcp (SDK v2; 2026-07-28 and 2025-11-25)`,
       `  admin         ${setup.adminUrl}   /metrics /healthz /readyz`,
       `  auth server   ${setup.as.issuer}`,
       '',
       'Send a request as user "alice"; the demo upstream answers with the delegated token it received:',
       '',
       `  ${setup.curl}`,
+      '',
+      'Call the MCP tool "whoami" (it shows the delegated token the MCP server got), in either protocol era:',
+      '',
+      `  TOKEN=${setup.userToken}`,
+      `  ${setup.mcpCurls.modern}`,
+      `  ${setup.mcpCurls.legacy}`,
+      '',
+      'More: docs/mcp.md "Try it" (the SDK v2 client, the policy at work).',
       '',
     ].join('\n'),
   );

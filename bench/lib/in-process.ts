@@ -7,6 +7,7 @@ import { type ExchangeRequest, interpret, type TokenExchangeClient } from '../..
 import { TokenService } from '../../src/auth/token-service.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { createRouteMetrics } from '../../src/observability/route-metrics.js';
 import type { Clock } from '../../src/pipeline/clock.js';
 import { type Route, RouteTable } from '../../src/routing/route-table.js';
 
@@ -91,12 +92,14 @@ export function tokenService(
   clock: Clock,
   cache: { refreshAheadSeconds: number; maxTtlSeconds: number; maxEntries: number; clockSkewSeconds: number },
 ): TokenService {
+  const tokenMetrics = createMetrics({ registry: new Registry(), version: 'bench', defaultMetrics: false });
   return new TokenService({
     client,
     cache,
     subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
     clock,
-    metrics: createMetrics({ registry: new Registry(), version: 'bench', defaultMetrics: false }),
+    metrics: tokenMetrics,
+    routeMetrics: createRouteMetrics(tokenMetrics),
   });
 }
 

@@ -1,5 +1,5 @@
 /**
- * The MCP traffic the benches send (issue 11): one definition for bench/run.ts and bench/profile.ts,
+ * The MCP traffic the benches send: one definition for bench/run.ts and bench/profile.ts,
  * so the profile measures exactly the request the side-by-side run reports.
  */
 
@@ -24,6 +24,37 @@ export const CALL_BODY = (() => {
   base.params.arguments.text = 'x'.repeat(pad);
   return JSON.stringify(base);
 })();
+
+/**
+ * The same 1 KiB tools/call as MCP 2026-07-28 sends it: the `_meta` envelope in the body and the
+ * mirrored headers (MCP-Protocol-Version, Mcp-Method, Mcp-Name) the proxy checks against it.
+ */
+export const MODERN_CALL_BODY = (() => {
+  const base = {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'tools/call',
+    params: {
+      name: 'tool_1',
+      arguments: { path: '/tmp/report.txt', text: '' },
+      _meta: {
+        'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+        'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1.0.0' },
+        'io.modelcontextprotocol/clientCapabilities': {},
+      },
+    },
+  };
+  const pad = 1024 - JSON.stringify(base).length;
+  base.params.arguments.text = 'x'.repeat(pad);
+  return JSON.stringify(base);
+})();
+
+export const MODERN_HEADERS: Readonly<Record<string, string>> = {
+  ...MCP_HEADERS,
+  'mcp-protocol-version': '2026-07-28',
+  'mcp-method': 'tools/call',
+  'mcp-name': 'tool_1',
+};
 
 export const LIST_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} });
 

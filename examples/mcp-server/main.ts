@@ -2,7 +2,7 @@
  * Runs the example MCP server:
  *   ISSUER=https://auth.example.com JWKS_URI=https://auth.example.com/jwks \
  *   AUDIENCE=https://mcp.internal PORT=3000 npx tsx examples/mcp-server/main.ts
- * and put delegate-proxy in front of it (README "MCP").
+ * and put delegate-proxy in front of it (docs/mcp.md).
  */
 import { createGuard } from '../../src/guard/index.js';
 import { startExampleMcpServer } from './server.js';

@@ -24,7 +24,7 @@ export interface AuthSetupDeps {
   readonly logger: Logger;
   /** cache.invalidGrantMemorySeconds of the current (reloadable) config. */
   readonly invalidGrantMemorySeconds: () => number;
-  /** Per server and step (README "Metrics"); called after each request to an authorization server. */
+  /** Per server and step (docs/operations.md "Metrics"); called after each request to an authorization server. */
   readonly observeStep?: StepObserver;
 }
 
@@ -69,7 +69,7 @@ export function createAuthSetup(config: ResolvedConfig, deps: AuthSetupDeps): Au
     deps,
   );
   const { tokenEndpoint, client, breaker, exchangeQueue, discovery } = server;
-  // Routes that name another server (README "Cross-domain routes"); the default is `server`.
+  // Routes that name another server (docs/cross-domain.md); the default is `server`.
   const servers = createServerRegistry(server, config, deps);
 
   const subjectVerifier =

@@ -38,8 +38,8 @@ interface Waiter {
 }
 
 /**
- * Bounds the exchanges in flight at the AS with a semaphore and a bounded FIFO queue (README
- * "Reliability"). It wraps the retry policy, so the per-attempt timeout and the circuit breaker
+ * Bounds the exchanges in flight at the AS with a semaphore and a bounded FIFO queue
+ * (docs/operations.md "Reliability"). It wraps the retry policy, so the per-attempt timeout and the circuit breaker
  * only ever see time the AS itself took: waiting here is the proxy's own queue, not an AS failure.
  */
 export function withExchangeQueue(client: TokenExchangeClient, options: ExchangeQueueOptions): ExchangeQueue {

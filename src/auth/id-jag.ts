@@ -5,7 +5,7 @@ import { TokenExchangeError } from '../errors.js';
 import type { Clock } from '../pipeline/clock.js';
 import type { ExchangeRequest, IssuedToken, TokenExchangeClient } from './token-exchange.js';
 
-/** draft-ietf-oauth-identity-assertion-authz-grant (README "Cross-domain routes"): token type and JWT `typ`. */
+/** draft-ietf-oauth-identity-assertion-authz-grant (docs/cross-domain.md): token type and JWT `typ`. */
 export const ID_JAG_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id-jag';
 export const ID_JAG_TYP = 'oauth-id-jag+jwt';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -24,7 +24,7 @@ export interface IdJagClientOptions {
 }
 
 /**
- * One "exchange" that is the two steps of Cross App Access (README "Cross-domain routes"): the
+ * One "exchange" that is the two steps of Cross App Access (docs/cross-domain.md): the
  * token service caches, deduplicates and refreshes its result as one entry, so both steps are
  * always renewed together. The ID-JAG itself never leaves this function.
  */
@@ -64,7 +64,7 @@ export function createIdJagClient(o: IdJagClientOptions): TokenExchangeClient {
   };
 }
 
-/** The requesting client's checks (README "Cross-domain routes"): what the IdP answered must be an ID-JAG for that resource AS. */
+/** The requesting client's checks (docs/cross-domain.md): what the IdP answered must be an ID-JAG for that resource AS. */
 export function checkIdJag(jag: IssuedToken, resourceIssuer: string, now: number): void {
   const fail = (detail: string) =>
     new TokenExchangeError('bad_gateway', 'the identity provider issued an unusable identity assertion', 'rejected', {

@@ -5,7 +5,7 @@ import type { ExchangeRequest, IssuedToken } from './token-exchange.js';
 import type { SubjectInfo } from './token-service.js';
 
 /**
- * Checks a delegated token before it is ever used (issue "Issued-token checks"). Applies when the
+ * Checks a delegated token before it is ever used. Applies when the
  * issued token is a JWT; an opaque token cannot be inspected and passes (its scope and lifetime are
  * still bounded by token-exchange.ts and the cache). The claims are decoded, not verified: the token
  * came straight from the AS over the connection we opened, and the upstream verifies it; these

@@ -4,12 +4,12 @@ import type { ServerSecrets } from '../config/load.js';
 import type { AuthorizationServerConfig } from '../config/schema.js';
 import type { Clock } from '../pipeline/clock.js';
 import { type CircuitBreaker, createCircuitBreaker, withCircuitBreaker } from './circuit-breaker.js';
-import { createServerClientAuth } from './create-client-auth.js';
 import { createDiscovery, type Discovery } from './discovery.js';
 import { type ExchangeQueue, withExchangeQueue } from './exchange-queue.js';
 import { withInvalidGrantMemory } from './invalid-grant-memory.js';
 import { checkIssuedToken } from './issued-token-checks.js';
 import { withRetries } from './retry-policy.js';
+import { createServerClientAuth } from './server-client-auth.js';
 import { createTokenExchangeClient, type TokenExchangeClient } from './token-exchange.js';
 
 export interface ServerAuthDeps {
@@ -47,7 +47,7 @@ export interface ServerAuth {
   readonly discovery: Discovery | undefined;
 }
 
-/** Builds the per-server part of README "Security model" / "Reliability" for one authorization server. */
+/** Builds the per-server part of docs/security.md and docs/operations.md "Reliability" for one authorization server. */
 export function createServerAuth(options: ServerAuthOptions, deps: ServerAuthDeps): ServerAuth {
   const as = options.config;
   const needsDiscovery =
@@ -86,7 +86,7 @@ export function createServerAuth(options: ServerAuthOptions, deps: ServerAuthDep
     timeoutMs: as.timeoutMs,
   });
   // The queue wraps the retries: time spent waiting for a slot is not part of any AS timeout and
-  // never reaches the breaker (README "Reliability": a burst of new users must not open the circuit).
+  // never reaches the breaker (docs/operations.md "Reliability": a burst of new users must not open the circuit).
   const exchangeQueue = withExchangeQueue(
     withRetries(withCircuitBreaker(http, breaker), {
       maxAttempts: as.retry.maxAttempts,

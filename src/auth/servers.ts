@@ -9,7 +9,7 @@ import type { ExchangeRequest, TokenExchangeClient } from './token-exchange.js';
 
 export type ExchangeStep = 'token_exchange' | 'id_jag' | 'jwt_bearer';
 
-/** One request to one authorization server, for the per-server metrics (README "Metrics"). */
+/** One request to one authorization server, for the per-server metrics (docs/operations.md "Metrics"). */
 export type StepObserver = (labels: { server: string; step: ExchangeStep; outcome: string }, seconds: number) => void;
 
 export interface ServerRegistryDeps extends ServerAuthDeps {
@@ -22,7 +22,7 @@ export interface RouteServer {
   readonly checkIssued: ServerAuth['checkIssued'];
 }
 
-/** The authorization servers of README "Cross-domain routes", by name; `default` is authorizationServer. */
+/** The authorization servers of docs/cross-domain.md, by name; `default` is authorizationServer. */
 export interface ServerRegistry {
   /** The server a route names (unset = default); undefined for a name the running config lacks. */
   get(name: string | undefined): ServerAuth | undefined;

@@ -15,7 +15,7 @@ type Keys = string | Set<string>;
 
 /**
  * Delegated-token cache keys by user (`sub`, `email`), so a revocation can evict every entry of a
- * user although the cache is keyed by token hashes (README "Revocation"). Fed by the token service
+ * user although the cache is keyed by token hashes (docs/revocation.md). Fed by the token service
  * when an entry is stored and by the cache when one leaves it, so it never holds more keys than
  * the cache does.
  */

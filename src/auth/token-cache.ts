@@ -4,7 +4,7 @@ import type { Clock } from '../pipeline/clock.js';
 
 /**
  * A delegated token as kept in the cache. Times are epoch milliseconds. Four fields only: one
- * object per cache entry (README "Token cache": memory per entry).
+ * object per cache entry (docs/token-cache.md: memory per entry).
  */
 export interface CachedToken {
   readonly accessToken: string;
@@ -73,7 +73,7 @@ export class TokenCache {
       // No ttl: entries never go stale for lru-cache; #due() decides (and `fetch()` gets forceRefresh).
       allowStale: true,
       // An exchange in flight survives the eviction of its entry: the requests waiting for it get
-      // its token (README "Reliability": cache pressure costs exchanges, never a request). Other
+      // its token (docs/operations.md "Reliability": cache pressure costs exchanges, never a request). Other
       // aborts (delete, clear) still fail the waiters: see #load; a revocation's evict() of a key
       // whose exchange runs waits for it to end instead (see evict).
       ignoreFetchAbort: true,

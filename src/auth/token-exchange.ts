@@ -20,7 +20,7 @@ export interface ExchangeRequest {
   readonly actorToken?: string | undefined;
   readonly actorTokenType?: string | undefined;
   /**
-   * Set for an RFC 7523 §2.1 JWT bearer grant instead of an exchange (README "Cross-domain routes"):
+   * Set for an RFC 7523 §2.1 JWT bearer grant instead of an exchange (docs/cross-domain.md):
    * the ID-JAG; subject and actor fields are then not sent.
    */
   readonly assertion?: string | undefined;

@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ProxyError, TokenExchangeError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
-import { createRouteMetrics, type RouteChildren } from '../observability/route-metrics.js';
+import type { RouteChildren } from '../observability/route-metrics.js';
 import type { Clock } from '../pipeline/clock.js';
 import type { Route } from '../routing/route-table.js';
 import type { ActorTokenSource } from './actor-token.js';
@@ -31,12 +31,12 @@ export interface TokenServiceOptions {
   /** Checks an issued token before it is ever used (issue-time policy); throws to reject it. */
   readonly checkIssued?: (issued: IssuedToken, request: ExchangeRequest, subject: SubjectInfo) => void;
   /**
-   * The authorization server a route names (README "Cross-domain routes"); undefined = `client` and
+   * The authorization server a route names (docs/cross-domain.md); undefined = `client` and
    * `checkIssued` above. Throws for a name the running config lacks (added by a reload: restart).
    */
   readonly serverFor?: (route: Route) => ExchangeServer | undefined;
-  /** Per-route label children made once per route object (observability/route-metrics.ts); default: its own. */
-  readonly routeMetrics?: ((route: Route) => RouteChildren) | undefined;
+  /** Per-route label children made once per route object (observability/route-metrics.ts), shared with the pipeline. */
+  readonly routeMetrics: (route: Route) => RouteChildren;
 }
 
 export interface ExchangeServer {
@@ -52,7 +52,7 @@ export interface SubjectInfo {
   readonly sub: string | undefined;
   /** `exp` in epoch ms when the token is a JWT: delegated tokens never outlive it. */
   readonly expiresAt: number | undefined;
-  /** `iss`, `iat` (epoch seconds) and `email` when the token is a JWT: for revocation (README "Revocation"). */
+  /** `iss`, `iat` (epoch seconds) and `email` when the token is a JWT: for revocation (docs/revocation.md). */
   readonly iss?: string | undefined;
   readonly iat?: number | undefined;
   readonly email?: string | undefined;
@@ -97,7 +97,7 @@ export function describeSubject(token: string, tokenHash = hash('sha256', token,
  */
 export class TokenService {
   readonly cache: TokenCache;
-  /** Cache keys by user, for revocation (README "Revocation"). */
+  /** Cache keys by user, for revocation (docs/revocation.md). */
   readonly subjectIndex = new SubjectIndex();
   readonly #o: TokenServiceOptions;
   /**
@@ -116,12 +116,12 @@ export class TokenService {
     WeakMap<readonly string[], { readonly actorHash: string; readonly suffix: string }>
   >();
   readonly #paramIds = new Map<string, string>();
-  /** Per-route label children (the cache-hit counter), shared with the pipeline when given. */
+  /** Per-route label children (the cache-hit counter), shared with the pipeline. */
   readonly #routeMetrics: (route: Route) => RouteChildren;
 
   constructor(options: TokenServiceOptions) {
     this.#o = options;
-    this.#routeMetrics = options.routeMetrics ?? createRouteMetrics(options.metrics);
+    this.#routeMetrics = options.routeMetrics;
     this.cache = new TokenCache({
       maxEntries: options.cache.maxEntries,
       skewMs: options.cache.clockSkewSeconds * 1000,
@@ -213,7 +213,7 @@ export class TokenService {
   }
 
   /**
-   * The hot path (README "Token cache"): a plain hit, without a promise, a closure or an exchange
+   * The hot path (docs/token-cache.md): a plain hit, without a promise, a closure or an exchange
    * request; undefined when `obtain()` has to run (miss, refresh due, expired user token).
    */
   cached(route: Route, subject: SubjectInfo, scopes: readonly string[]): ObtainedToken | undefined {

@@ -18,6 +18,10 @@ export interface ResolvedConfig extends Config {
     readonly revocationAdminToken?: string;
     /** revocation.ssf.authorizationHeaderFile: the exact Authorization value of the SSF transmitter. */
     readonly ssfAuthorization?: string;
+    /** fleet.redis.passwordFile: the Redis AUTH password. */
+    readonly fleetRedisPassword?: string;
+    /** fleet.redis.tls.caFile: PEM text of the CA that signs the Redis server's certificate. */
+    readonly fleetRedisCa?: string;
     /** Client secret / private key of each of authorizationServers, by name. */
     readonly servers?: Readonly<Record<string, ServerSecrets>>;
   };
@@ -150,6 +154,8 @@ export function resolveConfig(raw: unknown, env: Env = {}): ResolvedConfig {
     stepUpCallbackSecret?: string;
     revocationAdminToken?: string;
     ssfAuthorization?: string;
+    fleetRedisPassword?: string;
+    fleetRedisCa?: string;
     servers: Record<string, ServerSecrets>;
   } = { ...readServerSecrets(as, 'authorizationServer', problems), servers };
   const stepUpSecretFile = cfg.stepUp?.approval.callbackSecretFile;
@@ -172,6 +178,17 @@ export function resolveConfig(raw: unknown, env: Env = {}): ResolvedConfig {
     const auth =
       ssfFile === undefined ? undefined : readSecret(ssfFile, 'revocation.ssf.authorizationHeaderFile', problems);
     if (auth !== undefined && auth !== '') secrets.ssfAuthorization = auth;
+  }
+  if (cfg.fleet) {
+    const { passwordFile, tls } = cfg.fleet.redis;
+    const password =
+      passwordFile === undefined ? undefined : readSecret(passwordFile, 'fleet.redis.passwordFile', problems);
+    if (password !== undefined && password !== '') secrets.fleetRedisPassword = password;
+    const ca = tls?.caFile === undefined ? undefined : readSecret(tls.caFile, 'fleet.redis.tls.caFile', problems);
+    if (ca !== undefined && ca !== '') {
+      if (ca.includes('-----BEGIN CERTIFICATE-----')) secrets.fleetRedisCa = ca;
+      else problems.push(`fleet.redis.tls.caFile: ${tls?.caFile} holds no PEM certificate`);
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze({ ...cfg, secrets });

@@ -17,13 +17,26 @@ const method = z
  */
 const rule = z
   .strictObject({
-    method: z.union([method, z.array(method).min(1)]).optional(),
+    method: z
+      .union([method, z.array(method).min(1)])
+      .optional()
+      .describe('With `pathPrefix`: the HTTP method or methods the rule applies to. Unset: any method.'),
     pathPrefix: z
       .string()
       .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/, 'must start with / and hold only path characters')
-      .optional(),
-    tool: z.string().min(1).max(256).optional(),
-    scopes: z.array(scope).min(1).optional(),
+      .optional()
+      .describe('Requests whose path, as sent upstream (after `stripPrefix`), starts with this prefix.'),
+    tool: z
+      .string()
+      .min(1)
+      .max(256)
+      .optional()
+      .describe('An MCP tool name: a `tools/call` of this tool (needs `mcp` on the route).'),
+    scopes: z
+      .array(scope)
+      .min(1)
+      .optional()
+      .describe("The scopes this rule asks for, from the route's `stepUp.scopes`. Unset: all of them."),
   })
   .superRefine((r, ctx) => {
     if ((r.pathPrefix === undefined) === (r.tool === undefined)) {
@@ -34,34 +47,75 @@ const rule = z
     }
   });
 
-/** Per-route step-up (README "Step-up"). */
-export const routeStepUpSchema = z.strictObject({
-  /** The allow-list: the only scopes this route can ever be stepped up to. */
-  scopes: z.array(scope).min(1, 'list at least one scope that may be stepped up to'),
-  rules: z.array(rule).default([]),
-  /** Ask when the upstream answers 403 insufficient_scope naming allow-listed scopes, then retry once. */
-  onChallenge: z.boolean().default(false),
-});
+/** Per-route step-up (docs/step-up.md). */
+export const routeStepUpSchema = z
+  .strictObject({
+    scopes: z
+      .array(scope)
+      .min(1, 'list at least one scope that may be stepped up to')
+      .describe(
+        "The allow-list: the only scopes this route can ever be stepped up to. None may be in the route's `scopes` or its MCP policy.",
+      ),
+    rules: z
+      .array(rule)
+      .default([])
+      .describe('Requests held for approval: each rule is `{ method?, pathPrefix, scopes? }` or `{ tool, scopes? }`.'),
+    onChallenge: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Ask when the upstream answers 403 `insufficient_scope` naming only allow-listed scopes, then send the request once more with the elevated token.',
+      ),
+    mcpMode: z
+      .enum(['hold', 'input-required'])
+      .default('hold')
+      .describe(
+        'How a rule-matched MCP 2026-07-28 `tools/call` waits for approval: `hold` (the request waits) or `input-required` (answered with an MRTR InputRequiredResult carrying a URL elicitation to the approval page; the retry passes once approved). Needs `stepUp.approval.callbackBaseUrl` and an `mcp` block.',
+      ),
+  })
+  .describe(
+    'Human approval for elevated scopes on this route, for one call at a time (see [Step-up](step-up.md)); needs the top-level `stepUp` and at least one rule or `onChallenge`.',
+  );
 
 /** Top-level `stepUp`: the approval channel shared by every route. */
-export const stepUpSchema = z.strictObject({
-  approval: z
-    .strictObject({
-      /** Receives each approval request (JSON POST); may answer with the decision itself. */
-      webhookUrl: z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' }).optional(),
-      timeoutSeconds: z.number().int().min(1).max(3600).default(120),
-      /** Secret for `POST /step-up/<id>` (HMAC or bearer) and the approval page login. */
-      callbackSecretFile: z.string().min(1).optional(),
-      /** How approvers reach this proxy's admin listener (e.g. `http://${POD_IP}:9090`); sent as `decisionUrl`. */
-      callbackBaseUrl: z
-        .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
-        .refine((u) => !u.includes('?') && !u.includes('#'), 'must not carry a query or fragment')
-        .optional(),
-    })
-    .refine((a) => a.webhookUrl !== undefined || a.callbackSecretFile !== undefined, {
-      message: 'set webhookUrl, callbackSecretFile or both: otherwise no decision can ever arrive',
-    }),
-});
+export const stepUpSchema = z
+  .strictObject({
+    approval: z
+      .strictObject({
+        webhookUrl: z
+          .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
+          .optional()
+          .describe('Receives each approval request as a JSON POST; it may answer with the decision itself.'),
+        timeoutSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(3600)
+          .default(120)
+          .describe('How long a request is held for a decision; then 403 and the approval request is withdrawn.'),
+        callbackSecretFile: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'File holding the secret (at least 32 characters) for `POST /step-up/<id>` decisions (HMAC or bearer) and the approval page login.',
+          ),
+        callbackBaseUrl: z
+          .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
+          .refine((u) => !u.includes('?') && !u.includes('#'), 'must not carry a query or fragment')
+          .optional()
+          .describe(
+            "How approvers reach this proxy's admin listener (e.g. `http://<pod IP>:9090`, the address substituted from the environment); sent as `decisionUrl`.",
+          ),
+      })
+      .refine((a) => a.webhookUrl !== undefined || a.callbackSecretFile !== undefined, {
+        message: 'set webhookUrl, callbackSecretFile or both: otherwise no decision can ever arrive',
+      })
+      .describe('How approvals are asked for and answered: set `webhookUrl`, `callbackSecretFile` or both.'),
+  })
+  .describe(
+    'Human approval of elevated scopes: the approval channel every route with `stepUp` uses (see [Step-up](step-up.md)).',
+  );
 
 export type RouteStepUpConfig = z.output<typeof routeStepUpSchema>;
 export type StepUpConfig = z.output<typeof stepUpSchema>;
@@ -145,6 +199,16 @@ export function checkStepUpConfig(
         });
       }
     });
+    if (s.mcpMode === 'input-required') {
+      if (r.mcp === undefined)
+        addIssue({ code: 'custom', path: at('mcpMode'), message: `input-required needs routes[${i}].mcp` });
+      if (cfg.stepUp !== undefined && cfg.stepUp.approval.callbackBaseUrl === undefined)
+        addIssue({
+          code: 'custom',
+          path: at('mcpMode'),
+          message: 'input-required needs stepUp.approval.callbackBaseUrl (the approval page URL the agent is sent to)',
+        });
+    }
     if (s.rules.length === 0 && !s.onChallenge) {
       addIssue({ code: 'custom', path: at(), message: 'no rules and onChallenge is false: step-up can never trigger' });
     }

@@ -16,8 +16,8 @@ import type {
   Adapter,
   ClientMetadata,
   Configuration,
-  GrantHandler,
   KoaContextWithOIDC,
+  TokenEndpointGrantContext,
 } from 'oidc-provider';
 import { errors, Provider } from 'oidc-provider';
 import { closeServer, listen, urlOf } from '../server/listen.js';
@@ -48,7 +48,7 @@ export interface AuthorizationServerOptions {
    */
   intercept?: (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
   /**
-   * IdP mode of Cross App Access (README "Cross-domain routes"): token exchange with
+   * IdP mode of Cross App Access (docs/cross-domain.md): token exchange with
    * `requested_token_type=urn:ietf:params:oauth:token-type:id-jag` issues an ID-JAG
    * (draft-ietf-oauth-identity-assertion-authz-grant) for `audience` (a resource AS issuer).
    */
@@ -212,7 +212,7 @@ interface ProviderInput {
 
 function createProvider(input: ProviderInput): Provider {
   // The grant handler decides the audience and actor; the token hooks below read them back per token.
-  const issued = new WeakMap<AccessToken, IssuedClaims>();
+  const issued = new WeakMap<object, IssuedClaims>();
   const configuration: Configuration = {
     adapter: createMemoryAdapterFactory(),
     clients: input.clients.map((c) => toClientMetadata(c, input.jwtBearer !== undefined)),
@@ -327,7 +327,7 @@ function tokenExchangeHandler(
   provider: Provider,
   key: SigningKey,
   ttl: number,
-  issued: WeakMap<AccessToken, IssuedClaims>,
+  issued: WeakMap<object, IssuedClaims>,
   idJag?: AuthorizationServerOptions['idJag'],
 ): GrantHandler {
   return async (ctx) => {
@@ -350,7 +350,7 @@ function tokenExchangeHandler(
     const audience = requestedAudience(params);
     const target = audience[0] ?? DEFAULT_AUDIENCE;
 
-    const token = new provider.AccessToken({
+    const token = grantlessToken(provider, {
       accountId: subject.sub,
       client,
       ...(scope === '' ? {} : { scope }),
@@ -379,7 +379,17 @@ function tokenExchangeHandler(
   };
 }
 
-type Params = Record<string, string | string[] | undefined>;
+type Params = Readonly<Record<string, unknown>>;
+type GrantHandler = (ctx: TokenEndpointGrantContext) => Promise<void>;
+type AccessTokenInit = ConstructorParameters<Provider['AccessToken']>[0];
+
+/**
+ * An access token without a grant: oidc-provider's types ask for a `grantId`, which a token issued
+ * by a token exchange or a JWT bearer assertion does not have (no authorization grant is stored).
+ */
+function grantlessToken(provider: Provider, init: Omit<AccessTokenInit, 'grantId'>): AccessToken {
+  return new provider.AccessToken(init as AccessTokenInit);
+}
 
 /** The ID-JAG token-exchange response and claims (draft-ietf-oauth-identity-assertion-authz-grant). */
 async function issueIdJag(
@@ -450,7 +460,7 @@ function jwtBearerHandler(
     const target =
       single(params, 'resource') ?? (typeof payload.resource === 'string' ? payload.resource : DEFAULT_AUDIENCE);
     const tokenTtl = Math.max(1, Math.min(ttl, payload.exp - Math.ceil(Date.now() / 1000)));
-    const token = new provider.AccessToken({
+    const token = grantlessToken(provider, {
       accountId: payload.sub,
       client,
       ...(scope === '' ? {} : { scope }),
@@ -476,14 +486,12 @@ function jwtBearerHandler(
 }
 
 function single(params: Params, name: string): string | undefined {
-  const value = params[name];
-  return Array.isArray(value) ? value[0] : value;
+  return all(params, name)[0];
 }
 
 function all(params: Params, name: string): string[] {
   const value = params[name];
-  if (value === undefined) return [];
-  return Array.isArray(value) ? value : [value];
+  return (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
 }
 
 function requireParam(params: Params, name: string): string {
@@ -600,9 +608,10 @@ function recordExchanges(provider: Provider, exchanges: ExchangeRecord[]): void 
 
 function recordedParams(params: Params): Record<string, string> {
   const recorded: Record<string, string> = {};
-  for (const [name, value] of Object.entries(params)) {
-    if (value === undefined || SECRET_PARAMETERS.has(name)) continue;
-    recorded[name] = Array.isArray(value) ? value.join(' ') : value;
+  for (const name of Object.keys(params)) {
+    const values = all(params, name);
+    if (values.length === 0 || SECRET_PARAMETERS.has(name)) continue;
+    recorded[name] = values.join(' ');
   }
   return recorded;
 }

@@ -2,6 +2,7 @@ import { createRemoteJWKSet, type JWTPayload, errors as joseErrors, jwtVerify } 
 import { GuardError } from './errors.js';
 
 export { GuardError, type GuardErrorCode } from './errors.js';
+export { checkMcpRequest, McpRequestError, type RequestHeaders } from './mcp-request.js';
 
 /** Options of {@link createGuard}. */
 export interface GuardOptions {

@@ -1,6 +1,7 @@
 import { MCP_METHOD_LABELS, type McpMethodLabel } from '../observability/metrics.js';
 import type { JsonRpcId, McpMessage } from './jsonrpc.js';
-import { type McpPolicy, toolCallRequirement } from './method-scopes.js';
+import { derivedRequirement, type McpPolicy, toolCallRequirement } from './method-scopes.js';
+import { envelopeClaim } from './mirrored-headers.js';
 
 /** Why a message is refused: it needs a scope the route can never ask for, or its method is not allowed. */
 export type Denial = 'scope' | 'method' | 'params';
@@ -17,6 +18,8 @@ export interface MessageDecision {
   /** Sorted, de-duplicated. */
   readonly requiredScopes: readonly string[];
   readonly denial: Denial | undefined;
+  /** The message carries the 2026-07-28 `_meta` claim (its era's method table applied). */
+  readonly modern: boolean;
 }
 
 // The pseudo-labels are never taken from a method name.
@@ -41,26 +44,46 @@ export function decide(policy: McpPolicy, message: McpMessage): MessageDecision 
       tool: undefined,
       requiredScopes: NONE,
       denial: undefined,
+      modern: false,
     };
   }
-  const { method } = message;
+  const { method, params } = message;
   const isRequest = message.kind === 'request';
   const id = isRequest ? message.id : null;
   const label = labelOf(method, isRequest);
-  let requirement = policy.requirements.get(method);
+  const modern = envelopeClaim(params) !== undefined;
+  const table = modern ? policy.modern : policy.legacy;
+  let requirement = table.requirements.get(method);
   if (requirement === undefined) {
     const free = !isRequest && method.startsWith(NOTIFICATION_NAMESPACE);
-    return { method, id, isRequest, label, tool: undefined, requiredScopes: NONE, denial: free ? undefined : 'method' };
+    return {
+      method,
+      id,
+      isRequest,
+      label,
+      tool: undefined,
+      requiredScopes: NONE,
+      denial: free ? undefined : 'method',
+      modern,
+    };
   }
   let tool: string | undefined;
   if (method === 'tools/call') {
-    const name = (message.params as { name?: unknown } | undefined)?.name;
+    const name = (params as { name?: unknown } | undefined)?.name;
     // Without a string name the tool (and so its scopes) is unknowable: refuse, never guess.
     if (typeof name !== 'string') {
-      return { method, id, isRequest, label, tool: undefined, requiredScopes: NONE, denial: 'params' };
+      return { method, id, isRequest, label, tool: undefined, requiredScopes: NONE, denial: 'params', modern };
     }
     tool = name;
-    requirement = toolCallRequirement(policy, name);
+    requirement = toolCallRequirement(policy, table, name);
+  } else {
+    const derive = table.derived.get(method);
+    if (derive !== undefined) {
+      const derived = derivedRequirement(policy, table, derive, params);
+      if (derived === undefined)
+        return { method, id, isRequest, label, tool: undefined, requiredScopes: NONE, denial: 'params', modern };
+      requirement = derived;
+    }
   }
   // Computed once per route (compilePolicy): the same frozen array for every such message.
   return {
@@ -71,6 +94,7 @@ export function decide(policy: McpPolicy, message: McpMessage): MessageDecision 
     tool,
     requiredScopes: requirement.scopes,
     denial: requirement.withinCeiling ? undefined : 'scope',
+    modern,
   };
 }
 

@@ -9,6 +9,13 @@ import {
   METHOD_NOT_FOUND,
 } from './jsonrpc-errors.js';
 
+/** What a method's scopes are derived from, when its params do not say (decide's `params` denial). */
+const PARAMS_NEEDED: Readonly<Record<string, string>> = {
+  'tools/call': 'tools/call needs a string params.name',
+  'subscriptions/listen': 'subscriptions/listen needs a params.notifications object',
+  'completion/complete': 'completion/complete needs params.ref.type ref/prompt or ref/resource',
+};
+
 function idsOf(decisions: readonly MessageDecision[]): Array<JsonRpcId | null> {
   return decisions.map((d) => d.id);
 }
@@ -33,7 +40,7 @@ function errorFor(d: MessageDecision, deniedIds: Array<JsonRpcId | null>): JsonR
       return {
         id: d.id,
         code: INVALID_PARAMS,
-        message: 'tools/call needs a string params.name',
+        message: PARAMS_NEEDED[d.method ?? ''] ?? 'Invalid params',
         data: { error: 'invalid_params' },
       };
     case undefined:
@@ -49,7 +56,8 @@ function errorFor(d: MessageDecision, deniedIds: Array<JsonRpcId | null>): JsonR
 
 /**
  * The policy refused at least one message: nothing reaches the upstream. HTTP 403 with an RFC 6750
- * §3.1 insufficient_scope challenge naming the scopes needed (none for a method no scope unlocks),
+ * §3.1 insufficient_scope challenge naming every scope the messages need (none for a method no
+ * scope unlocks),
  * and a JSON-RPC error per request id (and per refused notification, id null). A bad tools/call
  * (no tool name) is a 400 instead: no scope would help.
  */
@@ -63,9 +71,16 @@ export function policyDenial(batch: boolean, decisions: readonly MessageDecision
   );
   const detail = `MCP policy denied ${denied.map((d) => `${d.method ?? 'response'}${d.tool === undefined ? '' : ` ${d.tool}`} (${d.denial})`).join(', ')}`;
   if (denied.every((d) => d.denial === 'params')) {
-    return new ProxyError('invalid_request', 'a tools/call request has no tool name', { detail, body });
+    return new ProxyError('invalid_request', 'an MCP request lacks the params its scopes depend on', {
+      detail,
+      body,
+    });
   }
-  const scope = [...new Set(denied.flatMap((d) => (d.denial === 'scope' ? d.requiredScopes : [])))].sort();
+  // MCP basic/authorization "Scope Challenge Handling": one challenge names every scope the
+  // operation needs (a batch: the union of its messages'), not only the ones found missing.
+  const scope = denied.some((d) => d.denial === 'scope')
+    ? [...new Set(decisions.flatMap((d) => d.requiredScopes))].sort()
+    : [];
   return new ProxyError('insufficient_scope', 'the MCP request needs a scope or method this route does not allow', {
     detail,
     scope,
@@ -96,5 +111,23 @@ export function exchangeDenial(err: ProxyError, batch: boolean, decisions: reado
         data: { error: 'insufficient_scope', requiredScopes },
       })),
     ),
+  });
+}
+
+/**
+ * The same error with the route's RFC 9728 metadata URL in its challenge (401 and 403 only: the
+ * statuses that carry one).
+ */
+export function withResourceMetadata(err: ProxyError, url: string | undefined): ProxyError {
+  if (url === undefined || (err.status !== 401 && err.status !== 403) || err.resourceMetadata !== undefined) return err;
+  return new ProxyError(err.code, err.description, {
+    ...(err.detail === undefined ? {} : { detail: err.detail }),
+    cause: err.cause ?? err,
+    ...(err.scope === undefined ? {} : { scope: err.scope }),
+    ...(err.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: err.retryAfterSeconds }),
+    ...(err.headers === undefined ? {} : { headers: err.headers }),
+    ...(err.body === undefined ? {} : { body: err.body }),
+    status: err.status,
+    resourceMetadata: url,
   });
 }

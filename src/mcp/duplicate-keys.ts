@@ -16,7 +16,7 @@ const COMMA = 0x2c;
  * Finds the first object member name that appears twice in one object, at any depth, or undefined.
  * RFC 8259 §4 leaves duplicate names to each parser: JSON.parse keeps the last, others the first
  * or fail, so a body with one could be read as a different call upstream than the one the proxy
- * authorized (README "MCP"). Names are compared decoded (`"\u006dethod"` is `"method"`).
+ * authorized (docs/mcp.md). Names are compared decoded (`"\u006dethod"` is `"method"`).
  *
  * `text` must already be valid JSON (JSON.parse accepted it): the scan relies on that and only
  * tracks where member names can start.

@@ -18,8 +18,8 @@ interface RouteEntry {
 const DEFAULT_MAX_SUBJECTS = 10_000;
 
 /**
- * What the MCP policy step would otherwise redo on every request (issue 11: an MCP call should cost
- * about what a plain POST does): each route's compiled policy and metric children, made once per
+ * What the MCP policy step would otherwise redo on every request (so an MCP call costs about what a
+ * plain POST does): each route's compiled policy and metric children, made once per
  * Route object (a reload makes new ones, so a changed config is never served from here), and each
  * user's grants, decoded once per token hash (never keyed by the raw token) and bounded.
  */

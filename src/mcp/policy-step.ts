@@ -1,17 +1,20 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { WithSubject } from '../auth/stage.js';
 import type { McpConfig } from '../config/schema.js';
 import { ProxyError } from '../errors.js';
+import { mediaTypeOf } from '../http/media-type.js';
 import type { Metrics } from '../observability/metrics.js';
 import { addLogFields, type RequestContext } from '../pipeline/context.js';
 import { hasBody, readBody } from '../pipeline/request-body.js';
 import { PASS, type ResponseAction, type UpstreamHead } from '../pipeline/response-action.js';
-import { normalizeScopes } from '../routing/route-table.js';
+import { normalizeScopes, type Route } from '../routing/route-table.js';
 import { decide, type MessageDecision } from './decide.js';
-import { exchangeDenial, policyDenial } from './denial.js';
+import { exchangeDenial, policyDenial, withResourceMetadata } from './denial.js';
 import { createJsonResponseFilter } from './json-response-filter.js';
 import { type JsonRpcId, type McpMessage, parseJsonRpcBody } from './jsonrpc.js';
 import { INVALID_REQUEST, jsonRpcErrorBody } from './jsonrpc-errors.js';
-import { baseScopes, type McpPolicy } from './method-scopes.js';
+import { baseScopes, impliedGrants, type McpPolicy } from './method-scopes.js';
+import { checkMirroredHeaders, type HeaderProblem } from './mirrored-headers.js';
 import { McpPolicies } from './policies.js';
 import { createSseResponseFilter } from './sse-response-filter.js';
 import type { McpAware, McpRequestState } from './state.js';
@@ -74,7 +77,8 @@ export function enforcePolicy(ctx: WithSubject & McpAware, deps: PolicyDeps): Pr
   if (config === undefined) return undefined;
   const policies = deps.mcpPolicies ?? new McpPolicies(deps.metrics, 1);
   const policy = policies.policyFor(route, config);
-  const grants = policies.grantsFor(ctx.subject);
+  const stated = policies.grantsFor(ctx.subject);
+  const grants = stated === undefined ? undefined : impliedGrants(policy, stated);
   const state = new PolicyState(policy, grants, ctx, policies, config);
   ctx.mcp = state;
 
@@ -109,6 +113,11 @@ function decideBody(ctx: WithSubject & McpAware, state: PolicyState, body: Buffe
   ctx.body = body;
   const parsed = parseJsonRpcBody(body);
   const { messages } = parsed;
+  // Before any decision, exchange or upstream contact: the headers a router may have acted on say
+  // what the body says (MCP basic/transports/streamable-http "Server Validation").
+  const headers = ctx.req.headers;
+  const problem = checkMirroredHeaders((n) => headerValue(headers, n), messages, parsed.batch);
+  if (problem !== undefined) throw headerMismatch(problem, parsed.batch, messages);
   // One message (the usual case) without the array helpers of a batch.
   const decisions =
     messages.length === 1 ? [decide(policy, messages[0] as McpMessage)] : messages.map((m) => decide(policy, m));
@@ -156,11 +165,33 @@ function scopesFor(
   return needed.length > 0 ? normalizeScopes(needed) : baseScopes(policy, grants);
 }
 
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return typeof v === 'string' ? v : v === undefined ? undefined : v.join(', ');
+}
+
+/** HTTP 400 with the JSON-RPC error for a header/body disagreement (-32020 HeaderMismatch). */
+function headerMismatch(problem: HeaderProblem, batch: boolean, messages: readonly McpMessage[]): ProxyError {
+  const only = messages.length === 1 ? messages[0] : undefined;
+  const id = !batch && only?.kind === 'request' ? only.id : null;
+  return new ProxyError('invalid_request', 'the MCP request headers do not match its body', {
+    detail: `MCP ${problem.message}`,
+    body: jsonRpcErrorBody(false, [
+      {
+        id,
+        code: problem.code,
+        message: problem.message,
+        ...(problem.header === undefined ? {} : { data: { header: problem.header } }),
+      },
+    ]),
+  });
+}
+
 /** More than `limit` bytes of body: 413 (RFC 9110 §15.5.14) with a JSON-RPC error body. */
 function tooLarge(limit: number, cause?: unknown): ProxyError {
   return new ProxyError('payload_too_large', `the MCP request body is larger than ${limit} bytes`, {
     cause,
-    // The rest of the body is not read: the connection cannot be reused.
+    // The rest of the body is discarded (readBody), and the connection closes after the answer.
     headers: { connection: 'close' },
     body: jsonRpcErrorBody(false, [
       { id: null, code: INVALID_REQUEST, message: 'Request body too large', data: { maxBodyBytes: limit } },
@@ -219,10 +250,7 @@ export function mcpResponseAction(ctx: RequestContext & McpAware, head: Upstream
     ctx.log.warn({ contentEncoding: encoding }, 'tools/list answer is compressed; passed unfiltered');
     return PASS;
   }
-  const mediaType = String(head.headers['content-type'] ?? '')
-    .split(';')[0]!
-    .trim()
-    .toLowerCase();
+  const mediaType = mediaTypeOf(head.headers['content-type']);
   const remaining = new Set(state.toolsListIds);
   const mayList = mayListFor(state.policy, state.grants);
   const rewrite = (value: unknown): unknown => {
@@ -254,7 +282,7 @@ export function mcpResponseAction(ctx: RequestContext & McpAware, head: Upstream
 
 /**
  * A tool stays listed unless the user lacks one of the extra scopes this tool needs (`toolScopes`,
- * README "filterToolsList"). Seeing the catalogue is what `tools/list` itself needs; calling a tool
+ * docs/mcp.md "filterToolsList"). Seeing the catalogue is what `tools/list` itself needs; calling a tool
  * (`mcp:tools:write`) is a separate right, so a reader still sees the tools they cannot call yet.
  */
 function mayListFor(policy: McpPolicy, grants: ReadonlySet<string>): (tool: string) => boolean {
@@ -264,12 +292,15 @@ function mayListFor(policy: McpPolicy, grants: ReadonlySet<string>): (tool: stri
 /**
  * Shapes a later step's 403 (the AS's invalid_scope) on an MCP POST as JSON-RPC errors for its
  * request ids, so MCP clients see the same denial as the policy's own. Other errors keep their shape.
+ * On a route with `mcp.resourceMetadata`, every 401 and 403 challenge names it (RFC 9728 §5.1).
  */
-export function mcpFailure(ctx: McpAware, err: ProxyError): ProxyError {
+export function mcpFailure(ctx: McpAware & { readonly route?: Route | undefined }, err: ProxyError): ProxyError {
+  const metadata = ctx.route?.mcp?.resourceMetadata;
   const state = ctx.mcp;
-  if (state === undefined) return err;
+  if (state === undefined) return withResourceMetadata(err, metadata);
   // A failure after the policy let the messages pass (AS or upstream unavailable) is not a denial.
   state.settle(err.status === 403 ? 'denied' : 'allowed');
-  if (err.status !== 403 || err.body !== undefined || state.decisions.length === 0) return err;
-  return exchangeDenial(err, state.batch, state.decisions);
+  if (err.status !== 403 || err.body !== undefined || state.decisions.length === 0)
+    return withResourceMetadata(err, metadata);
+  return withResourceMetadata(exchangeDenial(err, state.batch, state.decisions), metadata);
 }

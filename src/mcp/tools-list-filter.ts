@@ -4,9 +4,9 @@ import type { JsonRpcId } from './jsonrpc.js';
 export type MayList = (tool: string) => boolean;
 
 /**
- * Removes from tools/list results (the answers to `ids`) every tool the user may not see. Works on
- * one JSON-RPC message or a batch answer; returns undefined when nothing changed, so the original
- * bytes go out untouched.
+ * Removes from tools/list results (the answers to `ids`) every tool the user may not see, and marks
+ * them `cacheScope: "private"`. Works on one JSON-RPC message or a batch answer; returns undefined
+ * when nothing changed, so the original bytes go out untouched.
  */
 export function filterToolsListMessage(value: unknown, ids: ReadonlySet<JsonRpcId>, mayList: MayList): unknown {
   if (Array.isArray(value)) {
@@ -36,6 +36,10 @@ function filterOne(value: unknown, ids: ReadonlySet<JsonRpcId>, mayList: MayList
       typeof (t as { name?: unknown }).name === 'string' &&
       mayList((t as { name: string }).name),
   );
-  if (tools.length === result.tools.length) return undefined;
-  return { ...m, result: { ...result, tools } };
+  // A result filtered for this user is this user's: a shared cache must not hand it to another
+  // (2026-07-28 CacheableResult `cacheScope`; `ttlMs` kept). Checked whether or not a tool went:
+  // the whole catalogue is what this user may see. Results without the field (2025) keep none.
+  const shared = Object.hasOwn(result, 'cacheScope') && (result as { cacheScope?: unknown }).cacheScope !== 'private';
+  if (tools.length === result.tools.length && !shared) return undefined;
+  return { ...m, result: shared ? { ...result, tools, cacheScope: 'private' } : { ...result, tools } };
 }

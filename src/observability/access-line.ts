@@ -1,6 +1,6 @@
 import { type Logger, pino } from 'pino';
 
-/** The fields of one access line (README "Logs"), in the order they are written. */
+/** The fields of one access line (docs/operations.md "Logs"), in the order they are written. */
 export interface AccessFields {
   readonly reqId: string;
   readonly route: string | undefined;
@@ -23,14 +23,16 @@ export interface AccessLog {
 /**
  * The one access line per request, serialised by hand into the logger's own stream: the same line
  * pino writes for `logger.info({ ...fields, access: true }, 'request')` (level label, ISO time, the
- * logger's bindings, the fields, `msg`), without pino's generic per-key serialisation, which was
- * most of the line's cost (bench/log-cost.ts). Its fields are a fixed set, none of them a
- * credential, so there is nothing for redaction to find (README "Logs"). The logger's level is
+ * logger's bindings, the fields, `msg`), without pino's generic per-key serialisation, which is
+ * most of a line's cost (bench/log-cost.ts). Its fields are a fixed set, none of them a
+ * credential, so there is nothing for redaction to find (docs/operations.md "Logs"). The logger's level is
  * read per line, so a reload that changes it takes effect at once.
  */
 export function createAccessLog(logger: Logger): AccessLog {
   const clock = new IsoClock();
-  // The logger's bindings (`"service":...`), as pino keeps them: a leading comma, JSON-escaped.
+  // The logger's bindings (`"service":...`), as pino keeps them: a leading comma, JSON-escaped. The
+  // format of pino.symbols' values is pino's own, not its API: package.json pins pino's minor version
+  // (~), and test/unit/access-line.test.ts compares this line with pino's key for key.
   const bindings = (logger as unknown as Record<symbol, string>)[pino.symbols.chindingsSym] ?? '';
   const stream = (logger as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym];
   return {

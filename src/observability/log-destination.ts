@@ -26,8 +26,9 @@ const FLUSH_BYTES = 64 * 1024;
  * Log lines written together, with one synchronous write(2) at most every FLUSH_DELAY_MS (or at once
  * past FLUSH_BYTES): each request's access line no longer costs a system call of its own, busy or
  * not (at 1,000 req/s that is ten lines per write). pino's asynchronous destination (sonic-boom)
- * costs a thread-pool round trip per write and measures its whole pending buffer again on each
- * line; its synchronous one makes a system call per line (BENCHMARKS.md).
+ * costs a thread-pool round trip per write; its synchronous one makes a system call per line, and
+ * batching it (`minLength`, `periodicFlush`) costs 3-20 times this per line under load
+ * (bench/log-destination-cost.ts).
  * What is queued is written at exit (logger.ts); a process killed outright loses at most the last
  * FLUSH_DELAY_MS of lines. A full pipe blocks the process until the reader catches up, as pino's
  * synchronous default does: a line is never dropped for being slow. A descriptor that cannot be

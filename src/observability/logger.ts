@@ -96,7 +96,7 @@ export function createLogger(options: LoggerOptions): Logger {
     logger.warn('logging.pretty is set but pino-pretty (a dev dependency) is not installed: logging JSON');
     return logger;
   }
-  // Lines written together once per event-loop turn (log-destination.ts); what is queued at exit
+  // Lines written together every FLUSH_DELAY_MS, 10 ms (log-destination.ts); what is queued at exit
   // is written before the process ends.
   const destination = createBatchedDestination({ fd: 1 });
   process.once('exit', destination.flushSync);

@@ -18,17 +18,31 @@ export const MCP_METHOD_LABELS = [
   'prompts/get',
   'completion/complete',
   'logging/setLevel',
+  'server/discover',
+  'subscriptions/listen',
+  'tasks/get',
+  'tasks/update',
+  'tasks/cancel',
   'notification',
   'response',
   'other',
 ] as const;
 export type McpMethodLabel = (typeof MCP_METHOD_LABELS)[number];
-/** How a WebSocket upgrade ended its handshake (README "WebSocket"). */
+/** How a WebSocket upgrade ended its handshake (docs/websocket.md). */
 export type WebSocketOutcome = 'opened' | 'refused' | 'upstream_error';
 export type StepUpOutcome = 'approved' | 'denied' | 'timeout' | 'error';
+/** A long-lived response the proxy tracks (docs/mcp.md "Stream lifetime", docs/revocation.md "Open streams"). */
+export type StreamKind = 'sse' | 'websocket';
+/**
+ * Why the proxy closed a long-lived response: the delegated token that opened it expired, the
+ * configured limit passed, its user was revoked, or too many streams were open to track another.
+ */
+export type StreamCloseReason = 'expired' | 'max_lifetime' | 'revoked' | 'capacity';
 
-/** Lifetimes of 0-600 s (TTL about 300 s, refreshed min(30 s, lifetime / 2) ahead: README "Token cache"). */
+/** Lifetimes of 0-600 s (TTL about 300 s, refreshed min(30 s, lifetime / 2) ahead: docs/token-cache.md). */
 const TTL_BUCKETS = [5, 10, 15, 30, 45, 60, 90, 120, 180, 240, 270, 300, 330, 450, 600];
+/** Fan-out latency: a few milliseconds on a LAN, up to the 1 s target and past it. */
+const FLEET_APPLY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30];
 /** Exchange latency: milliseconds to a few seconds (AS timeout default 3 s). */
 const EXCHANGE_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5];
 const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -40,7 +54,7 @@ export interface Metrics {
   readonly requestDuration: Histogram<'route'>;
   readonly tokenExchanges: Counter<'route' | 'outcome'>;
   readonly tokenExchangeDuration: Histogram<'route'>;
-  /** Per authorization server and step (README "Cross-domain routes"); `server` is bounded by config. */
+  /** Per authorization server and step (docs/cross-domain.md); `server` is bounded by config. */
   readonly authorizationServerRequests: Counter<'server' | 'step' | 'outcome'>;
   readonly authorizationServerRequestDuration: Histogram<'server' | 'step'>;
   readonly tokenTtl: Histogram<'route'>;
@@ -55,12 +69,22 @@ export interface Metrics {
   readonly stepUp: Counter<'route' | 'outcome'>;
   readonly stepUpPending: Gauge;
   readonly buildInfo: Gauge<'version' | 'node'>;
-  /** README "Revocation": source admin|ssf; event session_revoked|credential_change|token_claims_change|assurance_level_change|admin. */
+  /** docs/revocation.md: source admin|ssf; event session_revoked|credential_change|token_claims_change|assurance_level_change|admin. */
   readonly revocations: Counter<'source' | 'event'>;
   /** Security Event Tokens received (push or poll), outcome accepted|rejected. */
   readonly securityEvents: Counter<'outcome'>;
   readonly websocketConnections: Gauge<'route'>;
+  /** docs/fleet.md: 1 while connected to Redis, 0 while not; no sample without `fleet`. */
+  readonly fleetConnected: Gauge;
+  /** docs/fleet.md: kind revocation|lift|approval|decision; direction published|received|queued|dropped. */
+  readonly fleetEvents: Counter<'kind' | 'direction'>;
+  /** Events accepted while Redis was unavailable, waiting to be published. */
+  readonly fleetQueued: Gauge;
+  /** From a fleet event's acceptance on one proxy to its application on this one. */
+  readonly fleetApplyDuration: Histogram<'kind'>;
   readonly websocketConnectionsTotal: Counter<'route' | 'outcome'>;
+  /** Long-lived responses the proxy closed itself: kind sse|websocket, reason StreamCloseReason. */
+  readonly streamsClosed: Counter<'route' | 'kind' | 'reason'>;
 }
 
 export interface MetricsOptions {
@@ -205,6 +229,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
       labelNames: ['route', 'outcome'],
       registers,
     }),
+    streamsClosed: new Counter({
+      name: `${p}streams_closed_total`,
+      help: 'Long-lived responses (SSE streams, WebSockets) closed by the proxy, by kind and reason (expired, max_lifetime, revoked, capacity).',
+      labelNames: ['route', 'kind', 'reason'],
+      registers,
+    }),
     buildInfo: new Gauge({
       name: `${p}build_info`,
       help: 'Build information; always 1.',
@@ -223,7 +253,33 @@ export function createMetrics(options: MetricsOptions): Metrics {
       labelNames: ['outcome'],
       registers,
     }),
+    fleetConnected: new Gauge({
+      name: `${p}fleet_connected`,
+      help: 'Fleet mode: 1 while this proxy is connected to Redis, 0 while it is not.',
+      registers,
+    }),
+    fleetEvents: new Counter({
+      name: `${p}fleet_events_total`,
+      help: 'Fleet events, by kind and direction (published, received, queued while Redis is unavailable, dropped when the queue is full).',
+      labelNames: ['kind', 'direction'],
+      registers,
+    }),
+    fleetQueued: new Gauge({
+      name: `${p}fleet_queued_events`,
+      help: 'Fleet events accepted while Redis was unavailable and not published yet.',
+      registers,
+    }),
+    fleetApplyDuration: new Histogram({
+      name: `${p}fleet_apply_seconds`,
+      help: "Seconds from a fleet event's acceptance on one proxy to its application on this one.",
+      labelNames: ['kind'],
+      buckets: FLEET_APPLY_BUCKETS,
+      registers,
+    }),
   };
+  // Without `fleet` these have no sample, so an alert on them never fires for a proxy without it.
+  metrics.fleetConnected.remove();
+  metrics.fleetQueued.remove();
   metrics.buildInfo.set({ version: options.version, node: process.version }, 1);
   return metrics;
 }
@@ -252,6 +308,11 @@ export const METRIC_NAMES: readonly string[] = [
   'security_events_total',
   'websocket_connections',
   'websocket_connections_total',
+  'streams_closed_total',
+  'fleet_connected',
+  'fleet_events_total',
+  'fleet_queued_events',
+  'fleet_apply_seconds',
 ].map((n) => `${METRIC_PREFIX}${n}`);
 
 export type { ExchangeOutcome };

@@ -21,7 +21,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
         req.resume();
         reject(
           new ProxyError('payload_too_large', `the request body is larger than ${limit} bytes`, {
-            // The rest of the body is not read: the connection cannot be reused.
+            // The rest of the body is discarded as it arrives (resume), and the connection closes
+            // after the 413 rather than waiting for a body of any size to end.
             headers: { connection: 'close' },
           }),
         );

@@ -12,8 +12,26 @@ export interface UpstreamHead {
  * must stream), or drop it so the caller can send the request again (nothing reached the client).
  */
 export type ResponseAction =
-  | { readonly kind: 'pass'; readonly transform?: Transform | undefined }
+  | {
+      readonly kind: 'pass';
+      readonly transform?: Transform | undefined;
+      /** A long-lived response: told once its head has been passed on, with the means to end it. */
+      readonly stream?: StreamListener | undefined;
+    }
   | { readonly kind: 'retry' };
+
+/** A response being streamed to the client that the proxy may end before the upstream does. */
+export interface EndableResponse {
+  /**
+   * Ends the response cleanly (a chunked body gets its last chunk, the connection is not reset) and
+   * cancels the upstream request; a no-op once the response is over.
+   */
+  endResponse(): void;
+}
+
+export interface StreamListener {
+  streamOpened(response: EndableResponse): void;
+}
 
 export const PASS: ResponseAction = Object.freeze({ kind: 'pass' });
 

@@ -3,7 +3,7 @@ import type { Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
 import { Pool } from '../http/undici.js';
-import { PASS, type ResponseAction, type UpstreamHead } from '../pipeline/response-action.js';
+import { type EndableResponse, PASS, type ResponseAction, type UpstreamHead } from '../pipeline/response-action.js';
 import { type DeadlineEntry, DeadlineList } from './deadlines.js';
 import { responseHeaders } from './headers.js';
 import { type GateWaiter, OriginGate } from './origin-gate.js';
@@ -21,7 +21,7 @@ export interface ForwardTarget {
   readonly headers: string[];
   /**
    * Longest wait for the upstream's response headers, counted from this call: time queued for a
-   * connection included (README "Configuration", `timeoutMs`). The upload of a streamed request
+   * connection included (docs/configuration.md, `timeoutMs`). The upload of a streamed request
    * body is not counted, and a streaming response is never cut.
    */
   readonly timeoutMs: number;
@@ -51,11 +51,11 @@ export interface ForwardSettled {
 }
 
 export interface Forwarder {
-  /** Resolves once the upstream's response headers have been passed on (the body keeps streaming). */
-  forward(res: ServerResponse, target: ForwardTarget): Promise<ForwardResult>;
   /**
-   * forward() without a promise, for the request hot path: `settled` hears the outcome. The target's
-   * `onResponse` is called as a method of the target (an object may be both target and listener).
+   * Sends the request upstream and passes the response on; `settled` hears the outcome, once the
+   * response's head was passed on (its body keeps streaming) or on an error. No promise: this is
+   * the request hot path. The target's `onResponse` is called as a method of the target (an object
+   * may be both target and listener).
    */
   dispatch(res: ServerResponse, target: ForwardTarget, settled: ForwardSettled): void;
   close(): Promise<void>;
@@ -107,15 +107,6 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   };
 
   return {
-    forward(res, target) {
-      const { pool, gate } = poolFor(target.upstream.origin);
-      return new Promise<ForwardResult>((resolve, reject) => {
-        new Exchange(pool, gate, deadlinesOf(target.timeoutMs), res, target, {
-          forwarded: resolve,
-          failed: reject,
-        }).start();
-      });
-    },
     dispatch(res, target, settled) {
       const { pool, gate } = poolFor(target.upstream.origin);
       new Exchange(pool, gate, deadlinesOf(target.timeoutMs), res, target, settled).start();
@@ -157,7 +148,7 @@ function onClientClose(this: TrackedResponse): void {
  * nothing has reached the client. Afterwards, failures cut the client's stream. Made with no
  * closure: the gate, the deadline list and the client's 'close' reach it as an object.
  */
-class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry {
+class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry, EndableResponse {
   readonly #pool: Pool;
   readonly #gate: OriginGate;
   readonly #deadlines: DeadlineList;
@@ -180,6 +171,10 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry 
   #resetRetried = false;
   #sink: ServerResponse | Transform | undefined;
   #dropped = false;
+  /** The proxy ended the response itself (endResponse): the upstream's abort is not a failure. */
+  #ended = false;
+  /** The client's response carries the upstream's content-length (not a stream that may end early). */
+  #sized = false;
   /** Made on the first backpressure only (most responses never fill the client's buffer). */
   #onDrain: (() => void) | undefined;
 
@@ -301,7 +296,8 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry 
       return;
     }
     // A stream (SSE, chunked) shows its headers at once; a sized body carries them in its first write.
-    if (headers['content-length'] === undefined || action.transform) res.flushHeaders();
+    this.#sized = headers['content-length'] !== undefined && action.transform === undefined;
+    if (!this.#sized) res.flushHeaders();
     if (action.transform) {
       const transform = action.transform;
       transform.pipe(res);
@@ -314,11 +310,27 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry 
       this.#sink = res;
     }
     this.#settle({ upstreamStatus: status, retry: false });
+    action.stream?.streamOpened(this);
+  }
+
+  /**
+   * The proxy ends a streaming response before the upstream does (a stream's lifetime, a
+   * revocation: docs/mcp.md "Stream lifetime"). A chunked response gets its last chunk, so the
+   * client sees a clean end and may open it again; the upstream request is aborted. A response
+   * sized by content-length cannot end early without lying about its length: it is cut instead.
+   */
+  endResponse(): void {
+    if (!this.#started || this.#ended || this.#dropped || this.#res.writableEnded) return;
+    this.#ended = true;
+    this.#detach();
+    this.#controller?.abort(new Error('response ended by the proxy'));
+    if (this.#sized) this.#res.destroy();
+    else this.#sink?.end();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const sink = this.#sink;
-    if (sink === undefined) return;
+    if (sink === undefined || this.#ended) return;
     if (!sink.write(chunk)) {
       controller.pause();
       this.#onDrain ??= () => this.#controller?.resume();
@@ -329,12 +341,12 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry 
   onResponseEnd(): void {
     this.#gate.leave();
     this.#detach();
-    this.#sink?.end();
+    if (!this.#ended) this.#sink?.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     this.#gate.leave();
-    if (this.#dropped) return;
+    if (this.#dropped || this.#ended) return;
     if (this.#started) {
       // The response already started: the only honest signal left is to cut the stream.
       this.#detach();
@@ -349,7 +361,7 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry 
       return;
     }
     if (!this.#resetRetried && !this.#responseBegun && this.#mayRetryReset(err)) {
-      // Issue 15 F: a kept-alive connection the upstream closed as this request went out. The
+      // A kept-alive connection the upstream closed as this request went out. The
       // request never reached the application (no response byte): send it once more.
       this.#resetRetried = true;
       this.#dispatched = false;

@@ -1,23 +1,30 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from 'pino';
 import { ProxyError, toProxyError } from '../errors.js';
 import { mcpFailure, mcpResponseAction } from '../mcp/policy-step.js';
 import { type AccessLog, createAccessLog } from '../observability/access-line.js';
-import { createRouteMetrics } from '../observability/route-metrics.js';
 import { createContext } from '../pipeline/context.js';
 import { hasBody, isReplayable, readBody } from '../pipeline/request-body.js';
-import type { ResponseAction, RetryPlan, UpstreamHead } from '../pipeline/response-action.js';
+import type {
+  EndableResponse,
+  ResponseAction,
+  RetryPlan,
+  StreamListener,
+  UpstreamHead,
+} from '../pipeline/response-action.js';
 import { sendError } from './error-response.js';
 import type { Forwarder, ForwardResult, ForwardSettled, ForwardTarget } from './forwarder.js';
 import { buildUpstreamHeaders } from './headers.js';
-import { type AnyStage, type PrepareDeps, type Prepared, prepare, refreshToken } from './prepare.js';
+import { isLongLived, trackSse } from './long-lived.js';
+import type { OpenStreams } from './open-streams.js';
+import { type AnyStage, type PipelineDeps, type Prepared, prepare, refreshToken } from './prepare.js';
 import { planRetry } from './retry.js';
 import { refuseUserTokenInBody } from './user-token-elsewhere.js';
 
-/** What the pipeline reads per request: the steps' own (prepare.ts), the forwarder and the logger. */
-export interface PipelineDeps extends PrepareDeps {
+/** What the HTTP pipeline reads: the steps' own (prepare.ts) and the forwarder. */
+interface HandlerDeps extends PipelineDeps {
   readonly forwarder: Forwarder;
-  readonly logger: Logger;
+  /** Open long-lived responses (docs/revocation.md "Open streams"); without it none are tracked. */
+  readonly streams?: OpenStreams | undefined;
 }
 
 /** Where the pipeline keeps a response's context, for the one shared 'close' listener. */
@@ -25,13 +32,17 @@ const CONTEXT = Symbol('delegate-proxy.context');
 type WithContext = ServerResponse & { [CONTEXT]?: AnyStage };
 
 /**
- * The agent-facing request pipeline (docs/design.md "Request pipeline"), in order. Each step is a
- * function of the context that returns it as its next stage type; any step may throw a
- * ProxyError, which becomes the response. On a warm cache, steps 1-7 run in this call with no
- * promise and no closure: a promise only where a step has to wait (exchange, body, step-up).
+ * The agent-facing request pipeline (docs/design.md "Request pipeline"): 1. context → 2-6. the
+ * steps (prepare.ts STEPS) → 7. forward → 8. record. Any step may throw a ProxyError, which becomes
+ * the response. On a warm cache, steps 1-7 run in this call with no promise and no closure: a
+ * promise only where a step has to wait (exchange, body, step-up).
  */
-export function createHandler(options: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const deps: PipelineDeps = { ...options, routeMetrics: options.routeMetrics ?? createRouteMetrics(options.metrics) };
+export function createHandler(
+  pipeline: PipelineDeps,
+  forwarder: Forwarder,
+  streams?: OpenStreams,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const deps: HandlerDeps = { ...pipeline, forwarder, streams };
   const accessLog = createAccessLog(deps.logger);
   // One listener for every response (no closure per request): 8. record, also when the client goes away.
   function onClose(this: WithContext): void {
@@ -43,7 +54,7 @@ export function createHandler(options: PipelineDeps): (req: IncomingMessage, res
     (res as WithContext)[CONTEXT] = ctx;
     res.on('close', onClose); // once per response: no once() wrapper
     try {
-      const prepared = prepare(ctx, deps); // 2-6. route, subject, policy, token, step-up (prepare.ts)
+      const prepared = prepare(ctx, deps); // 2-6. the steps
       if (prepared instanceof Promise) prepared.then((p) => forward(p, deps)).catch((err: unknown) => fail(ctx, err));
       else forward(prepared, deps); // 7. forward
     } catch (err) {
@@ -56,7 +67,7 @@ export function createHandler(options: PipelineDeps): (req: IncomingMessage, res
 const REPLAY_LIMIT_BYTES = 64 * 1024;
 
 /** Step 7: the request upstream with the delegated token; once more after a 401 or an approved challenge. */
-function forward(ctx: Prepared, deps: PipelineDeps): void {
+function forward(ctx: Prepared, deps: HandlerDeps): void {
   // No body (most GETs), or one a step already read: nothing to wait for before dispatching.
   if (ctx.body === undefined && hasBody(ctx.req)) {
     if (isReplayable(ctx.req, REPLAY_LIMIT_BYTES)) readThenForward(ctx, deps);
@@ -67,7 +78,7 @@ function forward(ctx: Prepared, deps: PipelineDeps): void {
 }
 
 /** A small body is kept so the request can be replayed once; one promise, the body's. */
-function readThenForward(ctx: Prepared, deps: PipelineDeps): void {
+function readThenForward(ctx: Prepared, deps: HandlerDeps): void {
   readBody(ctx.req, REPLAY_LIMIT_BYTES).then(
     (body) => {
       ctx.body = body;
@@ -77,7 +88,7 @@ function readThenForward(ctx: Prepared, deps: PipelineDeps): void {
   );
 }
 
-function send(ctx: Prepared, deps: PipelineDeps, replayable: boolean, streamed: boolean): void {
+function send(ctx: Prepared, deps: HandlerDeps, replayable: boolean, streamed: boolean): void {
   try {
     refuseUserTokenInBody(ctx); // nor in a body held in memory (replay buffer, MCP)
     new Attempt(ctx, deps, 1, replayable, streamed).dispatch();
@@ -90,7 +101,7 @@ function send(ctx: Prepared, deps: PipelineDeps, replayable: boolean, streamed: 
  * One upstream attempt: the forwarder's target (fresh headers: a retry carries the token it was
  * retried for) and the listener of its outcome, in one object.
  */
-class Attempt implements ForwardTarget, ForwardSettled {
+class Attempt implements ForwardTarget, ForwardSettled, StreamListener {
   readonly upstream: URL;
   readonly path: string;
   readonly method: string;
@@ -103,7 +114,7 @@ class Attempt implements ForwardTarget, ForwardSettled {
 
   constructor(
     private readonly ctx: Prepared,
-    private readonly deps: PipelineDeps,
+    private readonly deps: HandlerDeps,
     private readonly attempt: number,
     private readonly replayable: boolean,
     streamed: boolean,
@@ -137,9 +148,19 @@ class Attempt implements ForwardTarget, ForwardSettled {
     const { ctx } = this;
     // Set here, not when settled: the response may finish (and be recorded) first.
     ctx.upstreamStatus = head.status;
-    if (this.attempt > 1 || !this.replayable) return mcpResponseAction(ctx, head);
-    this.#plan = planRetry(ctx, head, { refreshToken: (c) => refreshToken(c, this.deps), stepUp: this.deps.stepUp });
-    return this.#plan ? RETRY : mcpResponseAction(ctx, head);
+    if (this.attempt === 1 && this.replayable) {
+      this.#plan = planRetry(ctx, head, { refreshToken: (c) => refreshToken(c, this.deps), stepUp: this.deps.stepUp });
+      if (this.#plan) return RETRY;
+    }
+    const action = mcpResponseAction(ctx, head);
+    if (this.deps.streams === undefined || action.kind !== 'pass' || !isLongLived(ctx, head)) return action;
+    return { kind: 'pass', transform: action.transform, stream: this };
+  }
+
+  /** A long-lived response's head went to the client: tracked until it closes. */
+  streamOpened(response: EndableResponse): void {
+    const { streams, clock } = this.deps;
+    if (streams !== undefined) trackSse(this.ctx, response, streams, clock);
   }
 
   forwarded(result: ForwardResult): void {
@@ -171,10 +192,10 @@ function fail(ctx: AnyStage, err: unknown): void {
   sendError(ctx.res, mcpFailure(ctx, error), { requestId: ctx.id, hasToken: ctx.presentedCredentials });
 }
 
-function record(ctx: AnyStage, deps: PipelineDeps, accessLog: AccessLog): void {
+function record(ctx: AnyStage, deps: HandlerDeps, accessLog: AccessLog): void {
   const seconds = (performance.now() - ctx.startedAt) / 1000;
   const status = ctx.res.statusCode;
-  if (ctx.route !== undefined && deps.routeMetrics !== undefined) {
+  if (ctx.route !== undefined) {
     const children = deps.routeMetrics(ctx.route);
     children.requests(status).inc();
     children.requestDuration.observe(seconds);

@@ -96,7 +96,7 @@ const NOT_COPIED = new Set([
  * field named in `Connection` dropped, the delegated token set, and X-Forwarded-* written from what
  * this proxy saw. Incoming X-Forwarded-* and Forwarded are replaced, not appended: nothing in front
  * of the sidecar is a proxy the upstream should trust. Credential headers were removed from the
- * request by the subject step (README "Security model").
+ * request by the subject step (docs/security.md).
  */
 export function buildUpstreamHeaders(headers: IncomingHttpHeaders, f: ForwardedFor): string[] {
   const connection = headers.connection;

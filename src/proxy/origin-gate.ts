@@ -6,8 +6,8 @@ export interface GateWaiter {
 /**
  * Admits at most `limit` requests at a time to one upstream origin's pool; the rest wait here, in
  * arrival order. undici's own queue cannot be left by a request that is no longer wanted (its
- * deadline passed, its client went away) until a connection frees up; this one can, at once
- * (issue 15 C and D: a queued request must neither outlive its timeout nor hold a place).
+ * deadline passed, its client went away) until a connection frees up; this one can, at once: a
+ * queued request must neither outlive its timeout nor hold a place.
  */
 export class OriginGate {
   readonly #limit: number;

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
 import type { Authorized, WithSubject } from '../auth/stage.js';
 import { bearerTokenOf, takeCredentialHeader } from '../auth/subject-token.js';
 import type { SubjectVerifier } from '../auth/subject-verify.js';
@@ -11,6 +12,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { RouteChildren } from '../observability/route-metrics.js';
 import type { Clock } from '../pipeline/clock.js';
 import type { Building, RequestContext } from '../pipeline/context.js';
+import type { HostAllowList } from '../routing/allowed-hosts.js';
 import { checkRequestTarget } from '../routing/request-target.js';
 import type { Route, RouteTable } from '../routing/route-table.js';
 import type { Routed } from '../routing/stage.js';
@@ -18,18 +20,27 @@ import type { StepUp } from '../step-up/step.js';
 import { credentialStripFor, type StripConfig, stripCredentials } from './strip-credentials.js';
 import { refuseUserTokenElsewhere } from './user-token-elsewhere.js';
 
-/** What the steps before forwarding read; the HTTP pipeline and the WebSocket upgrade share them. */
-export interface PrepareDeps {
-  readonly runtime: () => { readonly routes: RouteTable; readonly subjectHeader: string; readonly config: StripConfig };
+/**
+ * What the pipeline reads: the steps, and the logger of the requests' and upgrades' lines. One object,
+ * made once (app.ts), shared by the HTTP pipeline and the WebSocket upgrade.
+ */
+export interface PipelineDeps {
+  readonly logger: Logger;
+  readonly runtime: () => {
+    readonly routes: RouteTable;
+    readonly hosts: HostAllowList;
+    readonly subjectHeader: string;
+    readonly config: StripConfig;
+  };
   readonly tokens: TokenService;
   readonly metrics: Metrics;
   readonly clock: Clock;
   readonly subjectVerifier?: SubjectVerifier | undefined;
   readonly stepUp?: StepUp | undefined;
-  /** Refuses revoked users' old tokens (README "Revocation"), when `revocation` is configured. */
+  /** Refuses revoked users' old tokens (docs/revocation.md), when `revocation` is configured. */
   readonly revocation?: { check(subject: SubjectInfo): void } | undefined;
-  /** Per-route label children (the HTTP pipeline makes them once); else labels per observation. */
-  readonly routeMetrics?: ((route: Route) => RouteChildren) | undefined;
+  /** Per-route label children, made once per route object. */
+  readonly routeMetrics: (route: Route) => RouteChildren;
   /** MCP routes' compiled policies and users' grants, made once (app.ts); else per request. */
   readonly mcpPolicies?: McpPolicies | undefined;
 }
@@ -38,72 +49,93 @@ export interface PrepareDeps {
 export type Prepared = Authorized & McpAware;
 
 /**
- * Pipeline steps 2-6 (docs/design.md "Request pipeline"), in order: everything up to and
- * including the delegated token, so a request and a WebSocket handshake pass the same checks.
- * Synchronous on a warm cache (no promise): a Promise only when a step has to wait.
+ * One pipeline step: reads the stage the steps before it produced and adds its own fields; throws a
+ * ProxyError to refuse; returns a promise only when it has to wait (an exchange, a body, local
+ * verification, an approval).
  */
-export function prepare(ctx: RequestContext, deps: PrepareDeps): Prepared | Promise<Prepared> {
-  return authorize(admit(ctx, deps), deps);
-}
+export type Step = (ctx: AnyStage, deps: PipelineDeps) => Promise<unknown> | undefined;
 
-/** Steps 2-3, no I/O: route, and the user token taken out of the request with every other credential carrier. */
-export function admit(ctx: RequestContext, deps: Pick<PrepareDeps, 'runtime' | 'tokens' | 'revocation'>): WithSubject {
-  const runtime = deps.runtime();
-  const routed = matchRoute(ctx, runtime.routes); // 2. route
-  const withSubject = takeSubject(routed, runtime.subjectHeader, deps.tokens); // 3. subject
-  deps.revocation?.check(withSubject.subject); // 3. ...not revoked (iat after any revocation of this user)
-  stripCredentials(ctx.req.headers, credentialStripFor(withSubject.route, runtime.config)); // 3. ...and other credential carriers
-  refuseUserTokenElsewhere(withSubject); // 3. ...and the user token in no other place (target, header, cookie)
-  return withSubject;
+/** A step that reads stage `S`: its place in a list, after the steps that produce `S`, is what guarantees it. */
+export function step<S extends RequestContext>(
+  run: (ctx: S, deps: PipelineDeps) => Promise<unknown> | undefined,
+): Step {
+  return run as unknown as Step;
 }
 
 /**
- * Steps 3 (local verification) to 6: policy, token, step-up. A route with neither local
- * verification nor step-up rules and a token in the cache is served without waiting; on an MCP
- * route too, once its POST body is in (the one thing the policy waits for).
+ * Pipeline steps 2-6 (docs/design.md "Request pipeline"), in order: everything up to and including
+ * the delegated token. The WebSocket upgrade runs the same list (websocket-upgrade.ts adds its own
+ * checks once the user token is out of the request).
  */
-export function authorize(ctx: WithSubject & McpAware, deps: PrepareDeps): Prepared | Promise<Prepared> {
-  if (deps.subjectVerifier === undefined && !(deps.stepUp?.hasRules(ctx.route) ?? false)) {
-    if (ctx.route.mcp === undefined) return tokenFor(ctx, deps);
-    const policed = enforcePolicy(ctx, deps); // 4. policy (MCP routes)
-    return policed === undefined ? tokenFor(ctx, deps) : policed.then(() => tokenFor(ctx, deps));
+export const STEPS: readonly Step[] = [
+  step(checkHost), // 2. a host this listener serves (DNS rebinding, docs/security.md), before anything else
+  step(matchRoute), // 2. route
+  step(takeSubject), // 3. subject: taken out of the request with every other credential carrier
+  step(verifySubject), // 3. ...verified locally, when configured, before any exchange
+  step(enforcePolicy), // 4. policy (MCP routes)
+  step(token), // 5. token: the cache, else one exchange
+  step(applyStepUp), // 6. step-up (rules: wait for a person, then a one-call token)
+];
+
+/** `steps` with `added` right after `anchor` (which must be one of them). */
+export function withStep(steps: readonly Step[], added: Step, anchor: Step): readonly Step[] {
+  const at = steps.indexOf(anchor);
+  if (at === -1) throw new Error('anchor step not in the list');
+  return [...steps.slice(0, at + 1), added, ...steps.slice(at + 1)];
+}
+
+/**
+ * Runs `steps` in order on the context, which they turn into `Prepared`. A step's promise is awaited
+ * before the next step; a list whose steps return none (a warm cache hit) runs within this call and
+ * returns the context itself, no promise.
+ */
+export function prepare(
+  ctx: RequestContext,
+  deps: PipelineDeps,
+  steps: readonly Step[] = STEPS,
+  from = 0,
+): Prepared | Promise<Prepared> {
+  for (let i = from; i < steps.length; i++) {
+    const waiting = (steps[i] as Step)(ctx, deps);
+    if (waiting !== undefined) return waiting.then(() => prepare(ctx, deps, steps, i + 1));
   }
-  return authorizeWaiting(ctx, deps);
+  return ctx as Prepared;
 }
 
-/** Step 5: the cached token without a promise, else the exchange. */
-function tokenFor(ctx: WithSubject, deps: PrepareDeps): Prepared | Promise<Prepared> {
-  return cachedToken(ctx, deps) ?? obtainToken(ctx, deps);
+function checkHost(ctx: RequestContext, deps: PipelineDeps): undefined {
+  deps.runtime().hosts.check(ctx.req.headers.host, ctx.req.headers.origin);
 }
 
-async function authorizeWaiting(ctx: WithSubject & McpAware, deps: PrepareDeps): Promise<Prepared> {
-  if (deps.subjectVerifier) await deps.subjectVerifier.verify(ctx.subject.token); // 3. ...verified locally before any exchange
-  await enforcePolicy(ctx, deps); // 4. policy (MCP routes)
-  const authorized = await obtainToken(ctx, deps); // 5. token
-  await deps.stepUp?.apply(authorized); // 6. step-up (rules: wait for a person, then a one-call token)
-  return authorized;
-}
-
-function matchRoute(ctx: RequestContext, routes: RouteTable): Routed {
+function matchRoute(ctx: RequestContext, deps: PipelineDeps): undefined {
   const path = checkRequestTarget(ctx.req.method, ctx.req.url);
-  const match = routes.match(ctx.req.headers.host, path);
+  const match = deps.runtime().routes.match(ctx.req.headers.host, path);
   if (!match) throw new ProxyError('no_route', 'no route matches this request');
   const routed = ctx as Building<Routed>;
   routed.route = match.route;
   routed.forwardPath = match.forwardPath;
   routed.scopes = match.route.scopes;
   routed.cacheable = true;
-  return routed;
 }
 
-function takeSubject(ctx: Routed, header: string, tokens: TokenService): WithSubject {
+/**
+ * Step 3, no I/O: the user token taken out of the request (before anything else can forward it),
+ * not revoked, every other credential carrier removed, and the token in no other place.
+ */
+export function takeSubject(ctx: Routed, deps: PipelineDeps): undefined {
   const { req } = ctx;
+  const runtime = deps.runtime();
+  const header = runtime.subjectHeader;
   ctx.presentedCredentials = req.headers[header] !== undefined;
-  // Removed from the request here, before anything else can forward it.
   const value = takeCredentialHeader(req.headers, req.rawHeaders, header);
   const withSubject = ctx as Building<WithSubject>;
-  withSubject.subject = subjectOf(req.socket as MemoSocket, value, tokens);
-  return withSubject;
+  withSubject.subject = subjectOf(req.socket as MemoSocket, value, deps.tokens);
+  deps.revocation?.check(withSubject.subject); // iat after any revocation of this user
+  stripCredentials(req.headers, credentialStripFor(ctx.route, runtime.config));
+  refuseUserTokenElsewhere(withSubject); // target, other headers, cookies
+}
+
+function verifySubject(ctx: WithSubject, deps: PipelineDeps): Promise<unknown> | undefined {
+  return deps.subjectVerifier?.verify(ctx.subject.token);
 }
 
 /** The last token header value seen on a connection, and what it described. */
@@ -127,10 +159,20 @@ function subjectOf(socket: MemoSocket, value: string, tokens: TokenService): Sub
   return subject;
 }
 
+/** Step 5: the cached token without a promise, else the exchange. */
+function token(ctx: WithSubject, deps: PipelineDeps): Promise<unknown> | undefined {
+  return cachedToken(ctx, deps) === undefined ? obtainToken(ctx, deps) : undefined;
+}
+
+/** Step 6, on routes with step-up rules only (no promise for the others). */
+function applyStepUp(ctx: Prepared, deps: PipelineDeps): Promise<unknown> | undefined {
+  return deps.stepUp?.hasRules(ctx.route) ? deps.stepUp.apply(ctx) : undefined;
+}
+
 /** Step 5 on a warm cache: the token without waiting, or undefined when one must be exchanged. */
 function cachedToken(
   ctx: WithSubject,
-  deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock' | 'routeMetrics'>,
+  deps: Pick<PipelineDeps, 'tokens' | 'clock' | 'routeMetrics'>,
 ): Authorized | undefined {
   if (!ctx.cacheable) return undefined;
   const token = deps.tokens.cached(ctx.route, ctx.subject, ctx.scopes);
@@ -141,7 +183,7 @@ function cachedToken(
 /** Step 5: the delegated token from the cache or one exchange, into `ctx.token`. */
 export async function obtainToken(
   ctx: WithSubject,
-  deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock' | 'routeMetrics'>,
+  deps: Pick<PipelineDeps, 'tokens' | 'clock' | 'routeMetrics'>,
 ): Promise<Authorized> {
   const token = await deps.tokens.obtain({
     route: ctx.route,
@@ -156,20 +198,19 @@ export async function obtainToken(
 function withToken(
   ctx: WithSubject,
   token: Authorized['token'],
-  deps: Pick<PrepareDeps, 'metrics' | 'clock' | 'routeMetrics'>,
+  deps: Pick<PipelineDeps, 'clock' | 'routeMetrics'>,
 ): Authorized {
   const authorized = ctx as Building<Authorized>;
   authorized.token = token;
   const remaining = Math.max(0, (token.token.expiresAt - deps.clock.now()) / 1000);
-  if (deps.routeMetrics) deps.routeMetrics(ctx.route).tokenRemainingTtl.observe(remaining);
-  else deps.metrics.tokenRemainingTtl.observe({ route: ctx.route.name }, remaining);
+  deps.routeMetrics(ctx.route).tokenRemainingTtl.observe(remaining);
   return authorized;
 }
 
 /** Drops the cached token the upstream refused and gets a new one (one exchange). */
 export async function refreshToken(
   ctx: Authorized,
-  deps: Pick<PrepareDeps, 'tokens' | 'metrics' | 'clock' | 'routeMetrics'>,
+  deps: Pick<PipelineDeps, 'tokens' | 'clock' | 'routeMetrics'>,
 ): Promise<void> {
   const current = ctx.token;
   deps.tokens.cache.invalidate(current.key, current.token);

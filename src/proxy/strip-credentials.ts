@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { cookiePairs } from '../http/cookies.js';
 import type { Route } from '../routing/route-table.js';
 
 /** Headers and cookies that could carry the user's credentials and must never reach the upstream. */
@@ -39,14 +40,7 @@ export function stripCredentials(headers: IncomingHttpHeaders, strip: Credential
   if (strip.cookies.size === 0) return;
   const cookie = headers.cookie;
   if (cookie === undefined) return;
-  const kept = cookie
-    .split(';')
-    .map((pair) => pair.trim())
-    .filter((pair) => {
-      if (pair === '') return false;
-      const eq = pair.indexOf('=');
-      return !strip.cookies.has((eq === -1 ? pair : pair.slice(0, eq)).trim());
-    });
+  const kept = cookiePairs(cookie).filter((pair) => !strip.cookies.has(pair.name));
   if (kept.length === 0) delete headers.cookie;
-  else headers.cookie = kept.join('; ');
+  else headers.cookie = kept.map((pair) => pair.text).join('; ');
 }

@@ -4,12 +4,12 @@ import type { Building } from '../pipeline/context.js';
 
 /**
  * The user token must reach the upstream by no other way than the header the proxy replaces
- * (README "Security model"). The proxy knows its exact value, so any other carrier an agent adds
+ * (docs/security.md). The proxy knows its exact value, so any other carrier an agent adds
  * (RFC 6750 §2.2 form body, §2.3 `access_token` query parameter, a cookie, an `x-access-token`
  * header, the path) is found by a plain search, as sent and percent-decoded. A token the agent
- * re-encodes on purpose (base64, split, JSON `\u` escapes) is not found; README says so.
+ * re-encodes on purpose (base64, split, JSON `\u` escapes) is not found; docs/security.md says so.
  */
-export function refuseUserTokenElsewhere(ctx: WithSubject): void {
+export function refuseUserTokenElsewhere(ctx: WithSubject): undefined {
   const token = ctx.subject.token;
   if (token === undefined || token === '') return;
   const url = ctx.req.url ?? '';

@@ -3,6 +3,7 @@ import type { Authorized, WithSubject } from '../auth/stage.js';
 import { ProxyError } from '../errors.js';
 import type { Clock } from '../pipeline/clock.js';
 import { hasBody } from '../pipeline/request-body.js';
+import { type StreamLifetime, streamLifetime } from './stream-lifetime.js';
 
 /** RFC 6455 §4.1: a WebSocket opening handshake is a GET with `Upgrade: websocket`. */
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
@@ -11,7 +12,7 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
 }
 
 /** Refuses what must not reach the upstream, before any exchange. */
-export function checkUpgrade(ctx: WithSubject): void {
+export function checkUpgrade(ctx: WithSubject): undefined {
   const websocket = ctx.route.config.websocket;
   if (!websocket.enabled) {
     throw new ProxyError('websocket_disabled', 'WebSocket upgrades are not enabled on this route');
@@ -21,17 +22,11 @@ export function checkUpgrade(ctx: WithSubject): void {
     throw new ProxyError('invalid_request', 'a WebSocket handshake is a GET request (RFC 6455 §4.1)');
   if (hasBody(req)) throw new ProxyError('invalid_request', 'a WebSocket handshake has no body');
   // A second copy of the user token (Sec-WebSocket-Protocol, query, cookie: where agents that
-  // cannot set headers put it) was refused by the shared admit step (user-token-elsewhere.ts).
+  // cannot set headers put it) is refused in step 3, before this check (user-token-elsewhere.ts).
 }
 
-/**
- * README "WebSocket": unset, a connection closes when the delegated token that opened it expires;
- * 0 means no limit.
- */
-export function lifetimeMs(ctx: Authorized, clock: Clock): number | undefined {
+/** docs/websocket.md "Lifetime": `maxConnectionSeconds`, by the rule every long-lived response follows. */
+export function websocketLifetime(ctx: Authorized, clock: Clock): StreamLifetime {
   const configured = ctx.route.config.websocket;
-  const seconds = 'maxConnectionSeconds' in configured ? configured.maxConnectionSeconds : undefined;
-  if (seconds === 0) return undefined;
-  if (seconds !== undefined) return seconds * 1000;
-  return Math.max(0, ctx.token.token.expiresAt - clock.now());
+  return streamLifetime('maxConnectionSeconds' in configured ? configured.maxConnectionSeconds : undefined, ctx, clock);
 }

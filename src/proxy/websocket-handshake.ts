@@ -31,7 +31,7 @@ const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
 /**
  * Sends the opening handshake with undici's low-level `dispatch({ upgrade })`: unlike
  * `dispatcher.upgrade()`, it hands over a non-101 answer with its status, headers and body, which
- * the caller relays or retries (README "WebSocket").
+ * the caller relays or retries (docs/websocket.md).
  */
 export function upstreamHandshake(dispatcher: Dispatcher, request: HandshakeRequest): Promise<HandshakeResult> {
   return new Promise<HandshakeResult>((resolve, reject) => {

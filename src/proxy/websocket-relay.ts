@@ -3,7 +3,7 @@ import { closeFrame, FrameBoundary } from './websocket-frames.js';
 
 export type ClosedBy = 'client' | 'upstream' | 'proxy';
 /** Why the proxy closed a connection itself. */
-export type ProxyCloseReason = 'max_lifetime' | 'shutdown';
+export type ProxyCloseReason = 'max_lifetime' | 'revoked' | 'capacity' | 'shutdown';
 
 export interface RelayEnd {
   readonly closedBy: ClosedBy;
@@ -19,8 +19,6 @@ export interface RelayEnd {
 export interface RelayOptions {
   /** Bytes the agent sent right after its handshake (Node's `head`). */
   readonly clientHead: Buffer;
-  /** Closes the connection after this many ms; undefined: no limit. */
-  readonly maxMs: number | undefined;
   /** After a close starts, the sockets get this long to finish the closing handshake before they are destroyed. */
   readonly lingerMs: number;
   /** Called once, when both sockets are closed. */
@@ -28,7 +26,10 @@ export interface RelayOptions {
 }
 
 export interface Relay {
-  /** Closes both legs with a close frame (1008 for the lifetime limit, 1001 at shutdown) where a frame boundary allows. */
+  /**
+   * Closes both legs with a close frame where a frame boundary allows: 1008 for the lifetime limit
+   * and a revocation, 1013 when too many streams are open to track it, 1001 at shutdown.
+   */
   close(reason: ProxyCloseReason): void;
   /** Destroys both sockets now. */
   destroy(): void;
@@ -37,17 +38,17 @@ export interface Relay {
 /** RFC 6455 §7.4.1 status codes. */
 const CLOSE_CODES: Record<ProxyCloseReason, [number, string]> = {
   max_lifetime: [1008, 'connection lifetime exceeded'],
+  revoked: [1008, 'access revoked'],
+  capacity: [1013, 'too many open connections'],
   shutdown: [1001, 'proxy shutting down'],
 };
-
-/** Longest timer Node can arm (about 24.8 days); longer limits are clamped to it. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Relays an opened WebSocket both ways, unbuffered (each chunk is written as it arrives, with
  * backpressure). When one side ends, the other is ended; when one side fails, both are destroyed;
  * a close that does not finish within `lingerMs` is cut. Nothing stays behind: timers are cleared
- * and listeners go with the destroyed sockets.
+ * and listeners go with the destroyed sockets. The lifetime limit is the caller's (open-streams.ts),
+ * which calls `close`.
  */
 export function relay(client: Duplex, upstream: Duplex, options: RelayOptions): Relay {
   let bytesFromClient = 0;
@@ -56,7 +57,6 @@ export function relay(client: Duplex, upstream: Duplex, options: RelayOptions): 
   let reason: RelayEnd['reason'];
   let closed = 0;
   let linger: NodeJS.Timeout | undefined;
-  let lifetime: NodeJS.Timeout | undefined;
   let cut = false;
   const toUpstream = new FrameBoundary();
   const toClient = new FrameBoundary();
@@ -89,7 +89,6 @@ export function relay(client: Duplex, upstream: Duplex, options: RelayOptions): 
       startLinger();
       if (++closed < 2) return;
       clearTimeout(linger);
-      clearTimeout(lifetime);
       options.onEnd({ closedBy, reason, bytesFromClient, bytesFromUpstream, cut });
     });
   };
@@ -134,11 +133,5 @@ export function relay(client: Duplex, upstream: Duplex, options: RelayOptions): 
     upstream.end();
     startLinger();
   };
-  if (options.maxMs !== undefined) {
-    // Not unref()'d: Node keeps the (empty) list of a cleared unref'd timer until its original expiry,
-    // one per distinct duration, and lifetimes differ per connection (measured: one TimersList per
-    // connection left in the heap). The sockets keep the process alive anyway.
-    lifetime = setTimeout(() => close('max_lifetime'), Math.min(Math.max(0, options.maxMs), MAX_TIMER_MS));
-  }
   return { close, destroy };
 }

@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
 import { ServerResponse } from '../http/node-http.js';
@@ -8,17 +7,29 @@ import type { WebSocketOutcome } from '../observability/metrics.js';
 import { createContext } from '../pipeline/context.js';
 import { sendError } from './error-response.js';
 import { buildUpstreamHeaders } from './headers.js';
-import { type AnyStage, admit, authorize, type PrepareDeps, type Prepared, refreshToken } from './prepare.js';
+import type { OpenStreams } from './open-streams.js';
+import {
+  type AnyStage,
+  type PipelineDeps,
+  type Prepared,
+  prepare,
+  refreshToken,
+  STEPS,
+  step,
+  takeSubject,
+  withStep,
+} from './prepare.js';
 import { planRetry } from './retry.js';
-import { checkUpgrade, isWebSocketUpgrade, lifetimeMs } from './websocket-checks.js';
+import { checkUpgrade, isWebSocketUpgrade, websocketLifetime } from './websocket-checks.js';
 import { type HandshakeResult, upstreamHandshake } from './websocket-handshake.js';
 import { endSocket, handshakeHeaders, relayRefusal, switchingProtocols } from './websocket-messages.js';
 import { type ClosedBy, type Relay, relay } from './websocket-relay.js';
 
-export interface WebSocketDeps extends PrepareDeps {
-  readonly logger: Logger;
+interface WebSocketDeps extends PipelineDeps {
   /** Dispatcher for upstream handshakes (its pools only ever hold a socket until it is upgraded). */
   readonly dispatcher: Dispatcher;
+  /** Open long-lived responses (docs/revocation.md "Open streams"): lifetime limits and revocation. */
+  readonly streams: OpenStreams;
 }
 
 export interface WebSocketUpgrades {
@@ -33,6 +44,13 @@ export interface WebSocketUpgrades {
   close(graceMs: number): Promise<number>;
 }
 
+/**
+ * A request's steps 2-6 (prepare.ts) with the upgrade's own checks once the user token is out of the
+ * request (step 3) and before anything waits: the route allows WebSockets, no body, no copy of the
+ * user token left in the request.
+ */
+const UPGRADE_STEPS = withStep(STEPS, step(checkUpgrade), step(takeSubject));
+
 /** After the proxy starts a close, the peers get this long to answer before their sockets are cut. */
 const LINGER_MS = 2_000;
 
@@ -43,23 +61,39 @@ interface Live {
 }
 
 /**
- * The WebSocket upgrade path (README "WebSocket"): the same pipeline as a request up to the token
+ * The WebSocket upgrade path (docs/websocket.md): the same pipeline as a request up to the token
  * (prepare.ts), then the upstream handshake with the delegated token, then a byte relay. Refusals
  * before the 101 are ordinary HTTP responses with the same JSON bodies and challenges as requests.
  */
-export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades {
-  const live = new Set<Live>();
-  let closing = false;
-  let emptied: (() => void) | undefined;
+export function createWebSocketUpgrades(
+  pipeline: PipelineDeps,
+  dispatcher: Dispatcher,
+  streams: OpenStreams,
+): WebSocketUpgrades {
+  return new Upgrades({ ...pipeline, dispatcher, streams });
+}
 
-  const forget = (entry: Live): void => {
-    if (!live.delete(entry)) return;
-    if (live.size === 0) emptied?.();
-  };
+class Upgrades implements WebSocketUpgrades {
+  readonly #live = new Set<Live>();
+  #closing = false;
+  #emptied: (() => void) | undefined;
 
-  function handle(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  constructor(private readonly deps: WebSocketDeps) {}
+
+  get count(): number {
+    return this.#live.size;
+  }
+
+  #forget(entry: Live): void {
+    if (!this.#live.delete(entry)) return;
+    if (this.#live.size === 0) this.#emptied?.();
+  }
+
+  /** The agent server's `'upgrade'` listener (an arrow: it is passed as a listener). */
+  readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const { deps } = this;
     const entry: Live = { socket, abort: new AbortController() };
-    live.add(entry);
+    this.#live.add(entry);
     // A response bound to the raw socket: refusals are written exactly as on the HTTP path, and its
     // 'close' (socket gone) is what a held step-up approval listens to.
     const res = new ServerResponse(req);
@@ -71,22 +105,22 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
     socket.once('close', () => {
       entry.abort.abort();
       if (entry.relay !== undefined) return; // the relay's end writes its line and forgets the entry
-      forget(entry);
+      this.#forget(entry);
       // Refused or relayed before any 101; with no outcome the agent left during the handshake.
       const closedBy: ClosedBy =
         outcome.value === undefined ? 'client' : outcome.value === 'upstream_error' ? 'upstream' : 'proxy';
-      accessLine(ctx, res.headersSent ? res.statusCode : undefined, { closedBy });
+      this.#accessLine(ctx, res.headersSent ? res.statusCode : undefined, { closedBy });
     });
     const settle = (value: 'refused' | 'upstream_error'): void => {
       outcome.value = value;
       deps.metrics.websocketConnectionsTotal.inc({ route: routeOf(ctx), outcome: value });
     };
-    if (closing) {
+    if (this.#closing) {
       settle('refused');
       refuse(ctx, new ProxyError('temporarily_unavailable', 'the proxy is shutting down', { retryAfterSeconds: 1 }));
       return;
     }
-    open(ctx, entry, head)
+    this.#open(ctx, entry, head)
       .then((result) => {
         if (result === 'upstream_error') settle(result);
       })
@@ -96,15 +130,14 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
         settle(error.upstream ? 'upstream_error' : 'refused');
         refuse(ctx, error.error);
       });
-  }
+  };
 
-  async function open(context: AnyStage, entry: Live, clientHead: Buffer): Promise<WebSocketOutcome | 'gone'> {
+  async #open(context: AnyStage, entry: Live, clientHead: Buffer): Promise<WebSocketOutcome | 'gone'> {
+    const { deps } = this;
     const { req } = context;
     // Node < 24.9 has no shouldUpgradeCallback: other upgrades (h2c...) arrive here too.
     if (!isWebSocketUpgrade(req)) throw new ProxyError('invalid_request', 'only WebSocket upgrades are supported');
-    const admitted = admit(context, deps); // 2-3. route, subject (taken and removed), other credential carriers
-    checkUpgrade(admitted); // route allows WebSockets; no body; no copy of the user token left in the request
-    const ctx = await authorize(admitted, deps); // 3-6. local verification, policy, token, step-up
+    const ctx = await prepare(context, deps, UPGRADE_STEPS); // 2-6, with the upgrade's checks
     const { route } = ctx;
     for (let attempt = 1; ; attempt++) {
       if (entry.abort.signal.aborted) return 'gone';
@@ -132,7 +165,7 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
           result.socket.destroy();
           return 'gone';
         }
-        startRelay(ctx, entry, result, clientHead);
+        this.#startRelay(ctx, entry, result, clientHead);
         return 'opened';
       }
       ctx.upstreamStatus = result.status;
@@ -153,12 +186,13 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
     }
   }
 
-  function startRelay(
+  #startRelay(
     ctx: Prepared,
     entry: Live,
     result: Extract<HandshakeResult, { kind: 'upgraded' }>,
     clientHead: Buffer,
   ): void {
+    const { deps } = this;
     const { route } = ctx;
     const { socket } = entry;
     ctx.res.detachSocket(socket as never);
@@ -167,14 +201,15 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
     deps.metrics.websocketConnections.inc({ route: route.name });
     deps.metrics.websocketConnectionsTotal.inc({ route: route.name, outcome: 'opened' });
     const openedAt = performance.now();
-    entry.relay = relay(socket, result.socket, {
+    const lifetime = websocketLifetime(ctx, deps.clock);
+    const opened = relay(socket, result.socket, {
       clientHead,
-      maxMs: lifetimeMs(ctx, deps.clock),
       lingerMs: LINGER_MS,
       onEnd: (end) => {
-        forget(entry);
+        tracked?.ended();
+        this.#forget(entry);
         deps.metrics.websocketConnections.dec({ route: route.name });
-        accessLine(ctx, 101, {
+        this.#accessLine(ctx, 101, {
           closedBy: end.closedBy,
           closeReason: end.reason,
           openMs: Math.round(performance.now() - openedAt),
@@ -184,20 +219,21 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
         });
       },
     });
+    entry.relay = opened;
+    const tracked = deps.streams.open({
+      kind: 'websocket',
+      route: route.name,
+      subject: ctx.subject,
+      lifetimeMs: lifetime.ms,
+      lifetimeReason: lifetime.reason,
+      // Token expiry and a configured limit close alike (1008 "connection lifetime exceeded").
+      closer: { closeStream: (reason) => opened.close(reason === 'expired' ? 'max_lifetime' : reason) },
+    });
   }
 
-  function refuse(ctx: AnyStage, error: ProxyError): void {
-    const fields = { code: error.code, status: error.status, detail: error.detail };
-    if (error.status >= 500) ctx.log.error({ ...fields, err: error.cause }, 'WebSocket upgrade failed');
-    else ctx.log.info(fields, 'WebSocket upgrade refused');
-    if (ctx.res.socket === null || ctx.res.socket.destroyed) return;
-    ctx.res.once('finish', () => endSocket(ctx.res));
-    sendError(ctx.res, error, { requestId: ctx.id, hasToken: ctx.presentedCredentials });
-  }
-
-  /** One line per upgrade when it is over (README "WebSocket"); fixed fields, never a credential. */
-  function accessLine(ctx: AnyStage, status: number | undefined, extra: Record<string, unknown>): void {
-    deps.logger.info(
+  /** One line per upgrade when it is over (docs/websocket.md); fixed fields, never a credential. */
+  #accessLine(ctx: AnyStage, status: number | undefined, extra: Record<string, unknown>): void {
+    this.deps.logger.info(
       {
         reqId: ctx.id,
         route: ctx.route?.name,
@@ -215,36 +251,40 @@ export function createWebSocketUpgrades(deps: WebSocketDeps): WebSocketUpgrades 
     );
   }
 
-  return {
-    handle,
-    get count() {
-      return live.size;
-    },
-    async close(graceMs) {
-      closing = true;
-      if (live.size > 0) {
-        const idle = new Promise<void>((resolve) => {
-          emptied = resolve;
-        });
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([idle, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
-        clearTimeout(timer);
-      }
-      const cut = live.size;
-      if (cut === 0) return 0;
+  async close(graceMs: number): Promise<number> {
+    const live = this.#live;
+    this.#closing = true;
+    if (live.size > 0) {
       const idle = new Promise<void>((resolve) => {
-        emptied = resolve;
+        this.#emptied = resolve;
       });
-      for (const entry of live) {
-        entry.abort.abort();
-        if (entry.relay) entry.relay.close('shutdown');
-        else entry.socket.destroy();
-      }
-      // The close frames get LINGER_MS to be answered; the relay cuts the sockets after that.
-      await idle;
-      return cut;
-    },
-  };
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([idle, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+    }
+    const cut = live.size;
+    if (cut === 0) return 0;
+    const idle = new Promise<void>((resolve) => {
+      this.#emptied = resolve;
+    });
+    for (const entry of live) {
+      entry.abort.abort();
+      if (entry.relay) entry.relay.close('shutdown');
+      else entry.socket.destroy();
+    }
+    // The close frames get LINGER_MS to be answered; the relay cuts the sockets after that.
+    await idle;
+    return cut;
+  }
+}
+
+function refuse(ctx: AnyStage, error: ProxyError): void {
+  const fields = { code: error.code, status: error.status, detail: error.detail };
+  if (error.status >= 500) ctx.log.error({ ...fields, err: error.cause }, 'WebSocket upgrade failed');
+  else ctx.log.info(fields, 'WebSocket upgrade refused');
+  if (ctx.res.socket === null || ctx.res.socket.destroyed) return;
+  ctx.res.once('finish', () => endSocket(ctx.res));
+  sendError(ctx.res, error, { requestId: ctx.id, hasToken: ctx.presentedCredentials });
 }
 
 function routeOf(ctx: AnyStage): string {

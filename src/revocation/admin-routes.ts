@@ -1,12 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { SubjectTarget } from '../auth/subject-index.js';
 import { ProxyError } from '../errors.js';
+import { mediaTypeOf } from '../http/media-type.js';
 import type { Clock } from '../pipeline/clock.js';
 import { readBody } from '../pipeline/request-body.js';
 import { safeEqual, verifyBearer } from '../step-up/signature.js';
+import type { RevocationSharing } from './fleet-sync.js';
 import type { SsfReceiver } from './receiver.js';
 import type { Revocation } from './revocation-list.js';
-import type { Revoker } from './revoker.js';
+import type { RevokeInput, Revoker } from './revoker.js';
 import { SetError } from './set-error.js';
 
 export interface RevocationAdminOptions {
@@ -18,6 +21,8 @@ export interface RevocationAdminOptions {
   readonly ssfAuthorization: string | undefined;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Fleet mode: revocations and lifts are stored and published before the answer (docs/fleet.md). */
+  readonly fleet?: RevocationSharing | undefined;
 }
 
 const MAX_ADMIN_BODY_BYTES = 16 * 1024;
@@ -26,7 +31,7 @@ const MAX_SET_BODY_BYTES = 64 * 1024;
 const MAX_ID_LENGTH = 1024;
 
 /**
- * `/revocations` and `/ssf/events` on the admin listener (README "Revocation"). Returns false for
+ * `/revocations` and `/ssf/events` on the admin listener (docs/revocation.md). Returns false for
  * paths it does not own.
  */
 export function createRevocationAdmin(
@@ -66,9 +71,9 @@ async function revocations(req: IncomingMessage, res: ServerResponse, o: Revocat
     json(res, 200, { revocations: o.revoker.list.list().map(describe) });
     return;
   }
-  if (req.method !== 'POST') {
+  if (req.method !== 'POST' && req.method !== 'DELETE') {
     req.resume();
-    json(res, 405, { error: 'method_not_allowed' }, { allow: 'GET, POST' });
+    json(res, 405, { error: 'method_not_allowed' }, { allow: 'GET, POST, DELETE' });
     return;
   }
   let body: Buffer;
@@ -83,15 +88,20 @@ async function revocations(req: IncomingMessage, res: ServerResponse, o: Revocat
     json(res, 400, { error: 'invalid_request', error_description: parsed });
     return;
   }
+  const target: SubjectTarget = { kind: 'sub', sub: parsed.sub, iss: parsed.iss };
+  if (req.method === 'DELETE') {
+    // Lifts what was revoked up to now, here and (fleet mode) on every pod (README "Revocation").
+    const upTo = o.clock.now();
+    const lifted = o.revoker.lift(target, upTo);
+    const fleet = await o.fleet?.lifted(target, upTo);
+    json(res, 200, fleet === undefined ? { lifted } : { lifted, fleet });
+    return;
+  }
   try {
-    const { evicted } = o.revoker.revoke({
-      target: { kind: 'sub', sub: parsed.sub, iss: parsed.iss },
-      revokedAt: o.clock.now(),
-      source: 'admin',
-      event: 'admin',
-      refuse: true,
-    });
-    json(res, 200, { evicted });
+    const input: RevokeInput = { target, revokedAt: o.clock.now(), source: 'admin', event: 'admin', refuse: true };
+    const { evicted, closedStreams, revocation } = o.revoker.revoke(input);
+    const fleet = await o.fleet?.shared(input, revocation);
+    json(res, 200, fleet === undefined ? { evicted, closedStreams } : { evicted, closedStreams, fleet });
   } catch (err) {
     if (!(err instanceof ProxyError)) throw err;
     json(
@@ -163,8 +173,7 @@ async function ssfEvents(req: IncomingMessage, res: ServerResponse, o: Revocatio
     );
     return;
   }
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/secevent+jwt') {
+  if (mediaTypeOf(req.headers['content-type']) !== 'application/secevent+jwt') {
     refuse(new SetError('invalid_request', 'content-type must be application/secevent+jwt', { status: 415 }));
     return;
   }

@@ -1,16 +1,19 @@
+import { hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { TokenService } from '../auth/token-service.js';
 import type { ResolvedConfig } from '../config/load.js';
+import type { Fleet } from '../fleet/fleet.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../pipeline/clock.js';
 import { realTimer, type Timer } from '../pipeline/timer.js';
 import { createRevocationAdmin } from './admin-routes.js';
+import { RevocationFleet } from './fleet-sync.js';
 import { PollClient } from './poll-client.js';
 import { SsfReceiver } from './receiver.js';
 import { RevocationList } from './revocation-list.js';
-import { Revoker } from './revoker.js';
+import { type OpenStreamsOfUsers, Revoker } from './revoker.js';
 import { createSetVerifier } from './set-verifier.js';
 import { discoverSsfJwksUri } from './ssf-discovery.js';
 
@@ -19,6 +22,8 @@ export interface RevocationWiring {
   readonly revoker: Revoker | undefined;
   readonly receiver: SsfReceiver | undefined;
   readonly poller: PollClient | undefined;
+  /** Fleet mode (docs/fleet.md): undefined without `fleet` or without `revocation`. */
+  readonly fleet: RevocationFleet | undefined;
   /** `/revocations` and `/ssf/events` on the admin listener (404 when not configured). */
   readonly admin: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** Starts polling (RFC 8936) when configured. */
@@ -36,6 +41,10 @@ export interface RevocationWiringDeps {
   readonly logger: Logger;
   /** Schedules poll rounds (tests run them by hand). */
   readonly timer?: Timer | undefined;
+  /** Open long-lived responses, closed by every accepted event (docs/revocation.md "Open streams"). */
+  readonly streams?: OpenStreamsOfUsers | undefined;
+  /** Fleet mode: the link to the other proxies (docs/fleet.md). */
+  readonly fleet?: Fleet | undefined;
 }
 
 /** Builds revocation from the top-level `revocation` settings (fixed until restart). */
@@ -60,6 +69,19 @@ export function createRevocation(config: RevocationConfigSlice, deps: Revocation
           metrics: deps.metrics,
           logger,
           clock: deps.clock,
+          streams: deps.streams,
+        });
+  const fleet =
+    deps.fleet === undefined || revoker === undefined || settings === undefined
+      ? undefined
+      : new RevocationFleet({
+          fleet: deps.fleet,
+          revoker,
+          metrics: deps.metrics,
+          clock: deps.clock,
+          logger,
+          retainMs: settings.retainSeconds * 1000,
+          ...(settings.ssf ? { setMemoryMs: (settings.ssf.maxAgeSeconds + 60) * 1000 } : {}),
         });
   const ssf = settings?.ssf;
   let receiver: SsfReceiver | undefined;
@@ -86,7 +108,7 @@ export function createRevocation(config: RevocationConfigSlice, deps: Revocation
       timeoutMs: deps.timeoutMs,
       clock: deps.clock,
     });
-    receiver = new SsfReceiver({ verifier, revoker, metrics: deps.metrics, logger, clock: deps.clock });
+    receiver = new SsfReceiver({ verifier, revoker, metrics: deps.metrics, logger, clock: deps.clock, fleet });
     if (ssf.poll !== undefined && config.secrets.ssfAuthorization !== undefined) {
       poller = new PollClient({
         url: ssf.poll.url,
@@ -98,6 +120,14 @@ export function createRevocation(config: RevocationConfigSlice, deps: Revocation
         timeoutMs: deps.timeoutMs,
         timer: deps.timer ?? realTimer,
         logger,
+        // One pod of the fleet polls a stream (docs/fleet.md "SSF polling"). The holder renews before
+        // every round, so renewals are at most an interval and a round (one timeout) apart; the TTL
+        // adds an interval of margin. The others try every interval: a dead holder's stream is
+        // taken over within TTL + interval = 3 intervals + one timeout, the lease period.
+        lease: deps.fleet?.lease(
+          `ssf-poll:${hash('sha256', ssf.poll.url, 'base64url')}`,
+          2 * ssf.poll.intervalSeconds * 1000 + deps.timeoutMs,
+        ),
       });
     }
   }
@@ -108,11 +138,13 @@ export function createRevocation(config: RevocationConfigSlice, deps: Revocation
     ssfAuthorization: config.secrets.ssfAuthorization,
     clock: deps.clock,
     logger,
+    fleet,
   });
   return {
     revoker,
     receiver,
     poller,
+    fleet,
     admin,
     start: () => poller?.start(),
     close: () => poller?.close(),

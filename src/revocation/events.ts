@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { SubjectTarget } from '../auth/subject-index.js';
 import type { Clock } from '../pipeline/clock.js';
-import type { RevocationEvent } from './revocation-list.js';
-import type { Revoker } from './revoker.js';
+import type { Revocation, RevocationEvent } from './revocation-list.js';
+import type { RevokeInput, Revoker } from './revoker.js';
 import { SetError } from './set-error.js';
 import type { VerifiedSet } from './set-verifier.js';
 import { isProblem, mapSubject } from './subject-id.js';
@@ -23,6 +23,8 @@ export interface HandledEvent {
   readonly type: string;
   readonly outcome: 'revoked' | 'evicted' | 'verification' | 'ignored';
   readonly evicted?: number;
+  /** What was applied, for the fleet (docs/fleet.md). */
+  readonly applied?: { readonly input: RevokeInput; readonly revocation: Revocation | undefined };
 }
 
 /**
@@ -70,15 +72,16 @@ export function applyEvents(
       deps.logger.debug({ jti: set.jti, type: shortType(type) }, 'security event ignored');
       return { type, outcome: 'ignored' };
     }
-    const { evicted } = deps.revoker.revoke({
+    const input: RevokeInput = {
       target,
       revokedAt: at,
       source: 'ssf',
       event: action.event,
       refuse: action.refuse,
       jti: set.jti,
-    });
-    return { type, outcome: action.refuse ? 'revoked' : 'evicted', evicted };
+    };
+    const { evicted, revocation } = deps.revoker.revoke(input);
+    return { type, outcome: action.refuse ? 'revoked' : 'evicted', evicted, applied: { input, revocation } };
   });
 }
 

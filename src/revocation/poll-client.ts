@@ -17,6 +17,18 @@ export interface PollClientOptions {
   readonly timeoutMs: number;
   readonly timer: Timer;
   readonly logger: Logger;
+  /**
+   * Fleet mode (docs/fleet.md "SSF polling"): poll only while holding this lease, so that one pod
+   * of the fleet polls the stream at a time. Without it this process always polls.
+   */
+  readonly lease?: PollLease | undefined;
+}
+
+/** One holder at a time across the fleet (src/fleet/lease.ts). */
+export interface PollLease {
+  /** Takes or renews the lease; true while this process holds it. */
+  hold(): Promise<boolean>;
+  release(): Promise<void>;
 }
 
 /** Longest pause after repeated failures. */
@@ -53,6 +65,8 @@ export class PollClient {
     this.#closed = true;
     this.#cancel?.();
     this.#abort.abort();
+    // Another pod takes over at its next tick instead of after the lease period.
+    void this.#o.lease?.release();
   }
 
   /** The rounds of one tick (also what the timer runs); resolves when they are done. */
@@ -67,6 +81,9 @@ export class PollClient {
     let next = this.#o.intervalMs;
     try {
       for (let round = 0; round < MAX_ROUNDS_PER_TICK && !this.#closed; round++) {
+        // Taken or renewed before every round: a round never starts on a lease that has run out.
+        if (this.#o.lease !== undefined && !(await this.#o.lease.hold())) break;
+        if (this.#closed) break;
         const more = await this.#round();
         this.#failures = 0;
         if (!more && this.#acks.length === 0 && Object.keys(this.#errs).length === 0) break;

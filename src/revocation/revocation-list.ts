@@ -3,7 +3,7 @@ import { ProxyError } from '../errors.js';
 import type { Clock } from '../pipeline/clock.js';
 
 export type RevocationSource = 'admin' | 'ssf';
-/** Bounded metric label: CAEP event names (README "Revocation"), or `admin`. */
+/** Bounded metric label: CAEP event names (docs/revocation.md), or `admin`. */
 export type RevocationEvent =
   | 'session_revoked'
   | 'credential_change'
@@ -21,7 +21,7 @@ export interface Revocation {
   readonly event: RevocationEvent;
 }
 
-/** The claims of a user token that a revocation is matched against (decoded, see README). */
+/** The claims of a user token that a revocation is matched against (decoded, see docs/revocation.md). */
 export interface TokenClaims {
   readonly sub?: string | undefined;
   readonly iss?: string | undefined;
@@ -117,6 +117,25 @@ export class RevocationList {
     return dropped;
   }
 
+  /** The active or expired entry of exactly this subject (same `sub` and `iss`, or same email). */
+  find(target: SubjectTarget): Revocation | undefined {
+    return this.#find(target);
+  }
+
+  /** Lifts the revocation of `target` if it was issued at or before `upTo` (epoch ms); true if one was. */
+  remove(target: SubjectTarget, upTo: number): boolean {
+    const existing = this.#find(target);
+    if (existing === undefined || existing.revokedAt > upTo) return false;
+    if (target.kind === 'email') this.#byEmail.delete(normalizeEmail(target.email));
+    else {
+      const kept = (this.#bySub.get(target.sub) ?? []).filter((r) => r !== existing);
+      if (kept.length === 0) this.#bySub.delete(target.sub);
+      else this.#bySub.set(target.sub, kept);
+    }
+    this.#count--;
+    return true;
+  }
+
   #find(target: SubjectTarget): Revocation | undefined {
     if (target.kind === 'email') return this.#byEmail.get(normalizeEmail(target.email));
     return this.#bySub.get(target.sub)?.find((r) => r.target.kind === 'sub' && r.target.iss === target.iss);
@@ -137,12 +156,16 @@ export class RevocationList {
 /**
  * A token is refused while the entry is active when its issuer matches (or either side names none)
  * and it was issued at or before the revocation. A token without `iat` cannot show it is newer, so
- * it is refused (README "Revocation"). `iat` has one-second resolution: a token issued in the same
+ * it is refused (docs/revocation.md). `iat` has one-second resolution: a token issued in the same
  * second as the event is refused too.
  */
-function refuses(r: Revocation, claims: TokenClaims, now: number): boolean {
+export function refuses(r: Revocation, claims: TokenClaims, now: number): boolean {
   if (r.expiresAt <= now) return false;
-  if (r.target.kind === 'sub' && r.target.iss !== undefined && claims.iss !== undefined && r.target.iss !== claims.iss)
-    return false;
+  if (!issuerMatches(r.target, claims)) return false;
   return claims.iat === undefined || claims.iat * 1000 <= r.revokedAt;
+}
+
+/** A `sub` target with an `iss` names only tokens of that issuer, or tokens that name none. */
+export function issuerMatches(target: SubjectTarget, claims: TokenClaims): boolean {
+  return !(target.kind === 'sub' && target.iss !== undefined && claims.iss !== undefined && target.iss !== claims.iss);
 }

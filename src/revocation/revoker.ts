@@ -5,7 +5,15 @@ import type { SubjectInfo, TokenService } from '../auth/token-service.js';
 import { ProxyError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../pipeline/clock.js';
-import type { Revocation, RevocationEvent, RevocationList, RevocationSource } from './revocation-list.js';
+import {
+  issuerMatches,
+  type Revocation,
+  type RevocationEvent,
+  type RevocationList,
+  type RevocationSource,
+  refuses,
+  type TokenClaims,
+} from './revocation-list.js';
 
 export interface RevokeInput {
   readonly target: SubjectTarget;
@@ -17,6 +25,14 @@ export interface RevokeInput {
   readonly refuse: boolean;
   /** The SET's jti, for the audit line. */
   readonly jti?: string | undefined;
+  /** Set when another proxy of the fleet accepted it (docs/fleet.md): that pod's name. */
+  readonly fromPod?: string | undefined;
+}
+
+/** The open long-lived responses (SSE streams, WebSockets) of the users they were opened for. */
+export interface OpenStreamsOfUsers {
+  /** Closes the streams of `target` whose user-token claims `matches` accepts; returns how many. */
+  closeSubject(target: SubjectTarget, matches: (claims: TokenClaims) => boolean): number;
 }
 
 export interface RevokerDeps {
@@ -25,11 +41,13 @@ export interface RevokerDeps {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly clock: Clock;
+  /** Closed by every accepted event, like the cache entries (docs/revocation.md "Open streams"). */
+  readonly streams?: OpenStreamsOfUsers | undefined;
 }
 
 /**
  * Applies revocations (admin API or SSF events) and refuses revoked users' old tokens in the
- * request pipeline (README "Revocation").
+ * request pipeline (docs/revocation.md).
  */
 export class Revoker {
   readonly #d: RevokerDeps;
@@ -42,8 +60,13 @@ export class Revoker {
     return this.#d.list;
   }
 
-  /** Records the revocation (when `refuse`), then evicts the user's cached delegated tokens. */
-  revoke(input: RevokeInput): { evicted: number; revocation: Revocation | undefined } {
+  /**
+   * Records the revocation (when `refuse`), then evicts the user's cached delegated tokens and
+   * closes their open long-lived responses: those opened with a user token the revocation
+   * refuses, or for an evict-only event every one of the user's (they re-open with a fresh
+   * exchange, as the evicted cache entries are replaced).
+   */
+  revoke(input: RevokeInput): { evicted: number; closedStreams: number; revocation: Revocation | undefined } {
     const { tokens, metrics, logger } = this.#d;
     // Listed first: from here on no new exchange can start for an old token of this user.
     const revocation = input.refuse
@@ -51,6 +74,18 @@ export class Revoker {
       : undefined;
     let evicted = 0;
     for (const key of tokens.subjectIndex.keysFor(input.target)) if (tokens.cache.evict(key)) evicted++;
+    let closedStreams = 0;
+    const streams = this.#d.streams;
+    if (streams !== undefined) {
+      const { target } = input;
+      const now = this.#d.clock.now();
+      closedStreams = streams.closeSubject(
+        target,
+        revocation === undefined
+          ? (claims) => issuerMatches(target, claims)
+          : (claims) => refuses(revocation, claims, now),
+      );
+    }
     metrics.revocations.inc({ source: input.source, event: input.event });
     logger.info(
       {
@@ -61,15 +96,30 @@ export class Revoker {
         refused: input.refuse,
         revokedAt: input.refuse ? new Date(revocation!.revokedAt).toISOString() : undefined,
         evicted,
+        closedStreams,
         jti: input.jti,
+        fromPod: input.fromPod,
       },
       input.refuse ? 'user revoked' : 'cached delegated tokens evicted',
     );
-    return { evicted, revocation };
+    return { evicted, closedStreams, revocation };
   }
 
   /**
-   * Pipeline step 3 (README "Revocation"): a user token of a revoked user issued at or before the
+   * Lifts the revocation of exactly `target` issued at or before `upTo` (epoch ms): its user tokens
+   * pass again. Cached tokens are not restored; the next request exchanges afresh.
+   */
+  lift(target: SubjectTarget, upTo: number, fromPod?: string): boolean {
+    const lifted = this.#d.list.remove(target, upTo);
+    this.#d.logger.info(
+      { audit: 'revocation_lifted', ...auditSubject(target), lifted, fromPod },
+      lifted ? 'revocation lifted' : 'no revocation to lift',
+    );
+    return lifted;
+  }
+
+  /**
+   * Pipeline step 3 (docs/revocation.md): a user token of a revoked user issued at or before the
    * revocation is refused with 401 invalid_token before any exchange.
    */
   check(subject: SubjectInfo): void {

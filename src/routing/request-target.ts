@@ -22,7 +22,7 @@ export function checkRequestTarget(method: string | undefined, url: string | und
   }
   // A NUL, line break or other control character has no place in a target, and servers differ on
   // it (some cut the path at NUL, some trim it): the proxy would authorize one path and the
-  // upstream read another (README "Security model", "Step-up"). Refused in path and query alike.
+  // upstream read another (docs/security.md, docs/step-up.md). Refused in path and query alike.
   if (CONTROL.test(url)) {
     throw new ProxyError('invalid_request', 'control characters are not allowed in the request target', {
       detail: 'encoded control character (%00-%1F, %7F) in the request target',

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { CacheSettings } from '../auth/token-service.js';
 import { type Env, formatPath, parseConfigText, type ResolvedConfig } from '../config/load.js';
 import { ConfigError } from '../errors.js';
+import { HostAllowList } from '../routing/allowed-hosts.js';
 import { RouteTable } from '../routing/route-table.js';
 import type { ShutdownSettings } from './shutdown.js';
 
@@ -15,6 +16,8 @@ import type { ShutdownSettings } from './shutdown.js';
 export interface ProxyRuntime {
   readonly config: ResolvedConfig;
   readonly routes: RouteTable;
+  /** The host names the agent listener serves (DNS-rebinding protection, docs/security.md). */
+  readonly hosts: HostAllowList;
   readonly subjectHeader: string;
   readonly subjectTokenType: string;
   readonly cache: CacheSettings;
@@ -28,6 +31,7 @@ export interface ProxyRuntime {
  */
 export const LIVE_PATHS: readonly string[] = [
   'routes',
+  'allowedHosts',
   'subjectToken.header',
   'subjectToken.type',
   'cache.refreshAheadSeconds',
@@ -41,9 +45,11 @@ export const LIVE_PATHS: readonly string[] = [
 
 /** Builds the runtime from `config`; values that need a restart are taken from `running`. */
 export function createRuntime(config: ResolvedConfig, running: ResolvedConfig = config): ProxyRuntime {
+  const routes = new RouteTable(config.routes);
   return Object.freeze({
     config,
-    routes: new RouteTable(config.routes),
+    routes,
+    hosts: new HostAllowList(config.allowedHosts ?? [], hostsOf(routes)),
     subjectHeader: config.subjectToken.header,
     subjectTokenType: config.subjectToken.type,
     cache: Object.freeze({
@@ -54,6 +60,11 @@ export function createRuntime(config: ResolvedConfig, running: ResolvedConfig = 
     }),
     shutdown: config.shutdown,
   });
+}
+
+/** A host route's host is a name the listener serves. */
+function hostsOf(routes: RouteTable): string[] {
+  return routes.routes.flatMap((r) => (r.host === undefined ? [] : [r.host]));
 }
 
 /** Leaf paths (as `routes[0].scopes`) whose values differ; arrays compare element-wise. */
@@ -116,7 +127,7 @@ export interface ConfigReloader {
 const MAX_LOGGED_PATHS = 50;
 
 /**
- * Config reload on SIGHUP and on file change (README "Operations"). The new file is validated in
+ * Config reload on SIGHUP and on file change (docs/operations.md). The new file is validated in
  * full first; on any problem every problem is logged and the running config stays. Only the paths
  * in LIVE_PATHS are applied; other changes are logged as needing a restart.
  */

@@ -2,9 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { ProxyError } from '../errors.js';
+import { cookieValue } from '../http/cookies.js';
 import type { Clock } from '../pipeline/clock.js';
 import { readBody } from '../pipeline/request-body.js';
-import type { ApprovalService, DecideResult } from './approvals.js';
+import type { DecideResult } from './approvals.js';
+import type { ApprovalInbox } from './inbox.js';
 import { listPage, loginPage, PAGE_CSP } from './page.js';
 import {
   csrfToken,
@@ -20,7 +22,8 @@ import {
 import { cleanApprover } from './webhook.js';
 
 export interface StepUpAdminOptions {
-  readonly approvals: ApprovalService;
+  /** This pod's approvals, or (fleet mode) the fleet's. */
+  readonly inbox: ApprovalInbox;
   /** Without it, the callback and the page are off (decisions only from the webhook's answers). */
   readonly secret: string | undefined;
   readonly clock: Clock;
@@ -47,92 +50,111 @@ const PAGE_MESSAGES: Record<string, string> = {
  * CSRF token on every form). Returns false for paths it does not own.
  */
 export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const { approvals, secret, clock, logger } = options;
-  // Signed callbacks without "id": each signature decides the first id it is presented for only.
-  const signatureIds = new LRUCache<string, string>({ max: MAX_REMEMBERED_SIGNATURES });
+  const { secret } = options;
+  const admin = secret === undefined ? undefined : new StepUpAdmin({ ...options, secret });
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     if (path !== '/step-up' && !path.startsWith('/step-up/')) return false;
-    if (secret === undefined) {
+    if (admin === undefined) {
       json(res, 404, {
         error: 'not_found',
         error_description: 'step-up callbacks need stepUp.approval.callbackSecretFile',
       });
       return true;
     }
-    const handle = async (): Promise<void> => {
-      if (path === '/step-up' && (req.method === 'GET' || req.method === 'HEAD')) {
-        showPage(req, res);
-        return;
-      }
-      if (req.method !== 'POST') {
-        json(res, 405, { error: 'method_not_allowed' }, { allow: path === '/step-up' ? 'GET' : 'POST' });
-        return;
-      }
-      let body: Buffer;
-      try {
-        body = await readBody(req, MAX_BODY_BYTES);
-      } catch (err) {
-        if (!(err instanceof ProxyError)) throw err;
-        json(res, 413, { error: 'invalid_request', error_description: 'body too large' });
-        return;
-      }
-      if (path === '/step-up/login') {
-        login(req, res, body);
-        return;
-      }
-      if (path === '/step-up/logout') {
-        logout(req, res, body);
-        return;
-      }
-      const id = path.slice('/step-up/'.length);
-      if (!ID.test(id)) {
-        json(res, 404, { error: 'not_found' });
-        return;
-      }
-      if (req.headers[SIGNATURE_HEADER] !== undefined || req.headers.authorization !== undefined) {
-        machineDecision(req, res, id, body);
-        return;
-      }
-      pageDecision(req, res, id, body);
-    };
-    handle().catch((err: unknown) => {
-      logger.error({ err }, 'step-up admin request failed');
+    admin.handle(req, res, path).catch((err: unknown) => {
+      options.logger.error({ err }, 'step-up admin request failed');
       if (!res.headersSent) json(res, 500, { error: 'server_error' });
       else res.destroy();
     });
     return true;
   };
+}
 
-  function session(req: IncomingMessage): { value: string; approver: string } | undefined {
-    const value = cookieOf(req.headers.cookie, SESSION_COOKIE);
-    const s = readSession(secret!, value, clock.now(), SESSION_MAX_AGE_SECONDS);
+/** The routes under `/step-up` once a callback secret is configured. */
+class StepUpAdmin {
+  private readonly inbox: ApprovalInbox;
+  private readonly secret: string;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  /** Signed callbacks without "id": each signature decides the first id it is presented for only. */
+  private readonly signatureIds = new LRUCache<string, string>({ max: MAX_REMEMBERED_SIGNATURES });
+
+  constructor(options: StepUpAdminOptions & { readonly secret: string }) {
+    this.inbox = options.inbox;
+    this.secret = options.secret;
+    this.clock = options.clock;
+    this.logger = options.logger;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (path === '/step-up' && (req.method === 'GET' || req.method === 'HEAD')) {
+      await this.showPage(req, res);
+      return;
+    }
+    if (req.method !== 'POST') {
+      json(res, 405, { error: 'method_not_allowed' }, { allow: path === '/step-up' ? 'GET' : 'POST' });
+      return;
+    }
+    let body: Buffer;
+    try {
+      body = await readBody(req, MAX_BODY_BYTES);
+    } catch (err) {
+      if (!(err instanceof ProxyError)) throw err;
+      json(res, 413, { error: 'invalid_request', error_description: 'body too large' });
+      return;
+    }
+    if (path === '/step-up/login') {
+      this.login(req, res, body);
+      return;
+    }
+    if (path === '/step-up/logout') {
+      this.logout(req, res, body);
+      return;
+    }
+    const id = path.slice('/step-up/'.length);
+    if (!ID.test(id)) {
+      json(res, 404, { error: 'not_found' });
+      return;
+    }
+    if (req.headers[SIGNATURE_HEADER] !== undefined || req.headers.authorization !== undefined) {
+      await this.machineDecision(req, res, id, body);
+      return;
+    }
+    await this.pageDecision(req, res, id, body);
+  }
+
+  private session(req: IncomingMessage): { value: string; approver: string } | undefined {
+    const value = cookieValue(req.headers.cookie, SESSION_COOKIE);
+    const s = readSession(this.secret, value, this.clock.now(), SESSION_MAX_AGE_SECONDS);
     return s === undefined || value === undefined ? undefined : { value, approver: s.approver };
   }
 
-  function showPage(req: IncomingMessage, res: ServerResponse, status = 200, message?: string): void {
-    const s = session(req);
+  private async showPage(req: IncomingMessage, res: ServerResponse, status = 200, message?: string): Promise<void> {
+    const s = this.session(req);
     if (!s) {
       html(res, 200, loginPage(undefined));
       return;
     }
     const key = new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('result') ?? '';
     const text = message ?? (Object.hasOwn(PAGE_MESSAGES, key) ? PAGE_MESSAGES[key] : undefined);
+    const { pending, localOnly, fleet } = await this.inbox.list();
     html(
       res,
       status,
       listPage({
         approver: s.approver,
-        csrf: csrfToken(secret!, s.value),
-        pending: approvals.list(),
-        now: clock.now(),
+        csrf: csrfToken(this.secret, s.value),
+        pending,
+        now: this.clock.now(),
         message: text,
         error: status >= 400,
+        fleet: fleet ? (localOnly ? 'local-only' : 'fleet') : undefined,
       }),
     );
   }
 
-  function login(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  private login(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
     if (!sameOrigin(req)) {
       json(res, 403, { error: 'forbidden', error_description: 'cross-origin form post refused' });
       return;
@@ -140,21 +162,21 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
     const form = new URLSearchParams(body.toString('utf8'));
     const approver = cleanApprover(form.get('approver'));
     const given = form.get('secret') ?? '';
-    if (approver === undefined || !safeEqual(given, secret!)) {
-      logger.warn({ remote: req.socket.remoteAddress }, 'step-up page: failed sign-in');
+    if (approver === undefined || !safeEqual(given, this.secret)) {
+      this.logger.warn({ remote: req.socket.remoteAddress }, 'step-up page: failed sign-in');
       html(res, 401, loginPage(approver === undefined ? 'Enter your name.' : 'Wrong secret.'));
       return;
     }
-    const value = issueSession(secret!, approver, clock.now());
+    const value = issueSession(this.secret, approver, this.clock.now());
     res.setHeader('set-cookie', cookie(value, SESSION_MAX_AGE_SECONDS));
-    logger.info({ approver }, 'step-up page: signed in');
+    this.logger.info({ approver }, 'step-up page: signed in');
     redirect(res, '/step-up');
   }
 
-  function logout(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
-    const s = session(req);
+  private logout(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+    const s = this.session(req);
     const form = new URLSearchParams(body.toString('utf8'));
-    if (!s || !sameOrigin(req) || !verifyCsrf(secret!, s.value, form.get('csrf') ?? undefined)) {
+    if (!s || !sameOrigin(req) || !verifyCsrf(this.secret, s.value, form.get('csrf') ?? undefined)) {
       json(res, 403, { error: 'forbidden' });
       return;
     }
@@ -163,26 +185,26 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
   }
 
   /** Browser form post: session cookie, CSRF token bound to it, and a same-origin request. */
-  function pageDecision(req: IncomingMessage, res: ServerResponse, id: string, body: Buffer): void {
-    const s = session(req);
+  private async pageDecision(req: IncomingMessage, res: ServerResponse, id: string, body: Buffer): Promise<void> {
+    const s = this.session(req);
     if (!s) {
       html(res, 401, loginPage('Sign in first.'));
       return;
     }
     const form = new URLSearchParams(body.toString('utf8'));
-    if (!sameOrigin(req) || !verifyCsrf(secret!, s.value, form.get('csrf') ?? undefined)) {
-      logger.warn({ approvalId: id }, 'step-up page: decision without a valid CSRF token refused');
+    if (!sameOrigin(req) || !verifyCsrf(this.secret, s.value, form.get('csrf') ?? undefined)) {
+      this.logger.warn({ approvalId: id }, 'step-up page: decision without a valid CSRF token refused');
       json(res, 403, { error: 'forbidden', error_description: 'missing or invalid CSRF token' });
       return;
     }
     const decision = form.get('decision');
     const digest = form.get('bodySha256') ?? '';
     if ((decision !== 'approved' && decision !== 'denied') || !SHA256_HEX.test(digest)) {
-      showPage(req, res, 400, 'Malformed decision.');
+      await this.showPage(req, res, 400, 'Malformed decision.');
       return;
     }
-    const result = approvals.decide(id, { decision, approver: s.approver, bodySha256: digest, via: 'page' });
-    logDecision(id, result, 'page');
+    const result = await this.inbox.decide(id, { decision, approver: s.approver, bodySha256: digest, via: 'page' });
+    this.logDecision(id, result, 'page');
     if (result === 'decided') {
       redirect(res, `/step-up?result=${decision}`);
       return;
@@ -191,10 +213,10 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
   }
 
   /** Approval tool or chat bot: HMAC over timestamp and body, or the bearer secret; JSON in and out. */
-  function machineDecision(req: IncomingMessage, res: ServerResponse, id: string, body: Buffer): void {
-    const auth = authenticate(req, body);
+  private async machineDecision(req: IncomingMessage, res: ServerResponse, id: string, body: Buffer): Promise<void> {
+    const auth = this.authenticate(req, body);
     if (auth !== 'ok') {
-      logger.warn({ approvalId: id, auth }, 'step-up callback refused: authentication failed');
+      this.logger.warn({ approvalId: id, auth }, 'step-up callback refused: authentication failed');
       json(
         res,
         401,
@@ -223,9 +245,9 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
       // Without "id" the MAC covers timestamp and body only: two pending requests with the same
       // body digest (every empty body) would accept the same message. It decides one id only.
       const key = signature.trim().toLowerCase();
-      const first = signatureIds.get(key);
+      const first = this.signatureIds.get(key);
       if (first !== undefined && first !== id) {
-        logger.warn(
+        this.logger.warn(
           { approvalId: id, auth: 'replayed' },
           'step-up callback refused: signature already used for another approval id',
         );
@@ -239,7 +261,7 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
         );
         return;
       }
-      signatureIds.set(key, id);
+      this.signatureIds.set(key, id);
     }
     const { decision, bodySha256 } = parsed ?? {};
     if (
@@ -253,13 +275,13 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
       });
       return;
     }
-    const result = approvals.decide(id, {
+    const result = await this.inbox.decide(id, {
       decision,
       approver: cleanApprover(parsed.approver),
       bodySha256,
       via: 'callback',
     });
-    logDecision(id, result, 'callback');
+    this.logDecision(id, result, 'callback');
     switch (result) {
       case 'decided':
         json(res, 200, { id, status: 'decided', decision });
@@ -279,7 +301,7 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
     }
   }
 
-  function authenticate(
+  private authenticate(
     req: IncomingMessage,
     body: Buffer,
   ): 'ok' | 'missing' | 'stale' | 'bad_signature' | 'bad_bearer' {
@@ -287,21 +309,21 @@ export function createStepUpAdmin(options: StepUpAdminOptions): (req: IncomingMe
     if (signature !== undefined) {
       const timestamp = req.headers[TIMESTAMP_HEADER];
       return verifySignature(
-        secret!,
+        this.secret,
         {
           signature: typeof signature === 'string' ? signature : undefined,
           timestamp: typeof timestamp === 'string' ? timestamp : undefined,
         },
         body,
-        clock.now(),
+        this.clock.now(),
       );
     }
-    return verifyBearer(secret!, req.headers.authorization) ? 'ok' : 'bad_bearer';
+    return verifyBearer(this.secret, req.headers.authorization) ? 'ok' : 'bad_bearer';
   }
 
-  function logDecision(id: string, result: DecideResult, via: string): void {
+  private logDecision(id: string, result: DecideResult, via: string): void {
     if (result === 'decided') return;
-    logger.warn({ approvalId: id, via, result }, 'step-up decision refused');
+    this.logger.warn({ approvalId: id, via, result }, 'step-up decision refused');
   }
 }
 
@@ -320,15 +342,6 @@ function sameOrigin(req: IncomingMessage): boolean {
 
 function cookie(value: string, maxAge: number): string {
   return `${SESSION_COOKIE}=${value}; Path=/step-up; Max-Age=${maxAge}; HttpOnly; SameSite=Strict`;
-}
-
-export function cookieOf(header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
 }
 
 const SECURITY_HEADERS = {

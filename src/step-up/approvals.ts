@@ -56,6 +56,9 @@ export interface ApprovalServiceOptions {
   readonly timer: Timer;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Fleet mode (docs/fleet.md "Approvals"): told when an approval starts waiting and when it settles. */
+  readonly onPending?: ((a: PendingApproval) => void) | undefined;
+  readonly onSettled?: ((a: PendingApproval) => void) | undefined;
 }
 
 interface Entry {
@@ -141,11 +144,13 @@ export class ApprovalService {
         signal.removeEventListener('abort', onAbort);
         webhookCall.abort();
         this.#notifyOutcome(approval, r);
+        this.#o.onSettled?.(approval);
         resolve(r);
       },
     };
     this.#pending.set(approval.id, entry);
     metrics.stepUpPending.inc();
+    this.#o.onPending?.(approval);
     cancelTimer = timer.set(this.#o.timeoutSeconds * 1000, () => entry.settle({ outcome: 'timeout' }));
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });

@@ -4,11 +4,13 @@ import type { Dispatcher } from 'undici';
 import type { ActorTokenSource } from '../auth/actor-token.js';
 import type { TokenService } from '../auth/token-service.js';
 import type { ResolvedConfig } from '../config/load.js';
+import type { Fleet } from '../fleet/fleet.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../pipeline/clock.js';
 import { realTimer, type Timer } from '../pipeline/timer.js';
 import { createStepUpAdmin } from './admin-routes.js';
 import { ApprovalService } from './approvals.js';
+import { FleetInbox, localInbox } from './inbox.js';
 import { StepUp } from './step.js';
 
 export interface StepUpWiring {
@@ -30,6 +32,8 @@ export interface StepUpWiringDeps {
   readonly dispatcher: Dispatcher;
   readonly logger: Logger;
   readonly timer?: Timer | undefined;
+  /** Fleet mode: one approval inbox for every pod (docs/fleet.md "Approvals"). */
+  readonly fleet?: Fleet | undefined;
 }
 
 /** Builds step-up from the top-level `stepUp` settings (fixed until restart). */
@@ -42,6 +46,7 @@ export function createStepUp(config: StepUpConfigSlice, deps: StepUpWiringDeps):
   const settings = config.stepUp?.approval;
   const logger = deps.logger.child({ component: 'step-up' });
   const secret = config.secrets.stepUpCallbackSecret;
+  let fleetInbox: FleetInbox | undefined;
   const approvals =
     settings === undefined
       ? undefined
@@ -55,10 +60,32 @@ export function createStepUp(config: StepUpConfigSlice, deps: StepUpWiringDeps):
           timer: deps.timer ?? realTimer,
           metrics: deps.metrics,
           logger,
+          onPending: (a) => fleetInbox?.pending(a),
+          onSettled: (a) => fleetInbox?.settled(a),
         });
+  if (approvals !== undefined && deps.fleet !== undefined) {
+    fleetInbox = new FleetInbox({
+      approvals,
+      fleet: deps.fleet,
+      clock: deps.clock,
+      metrics: deps.metrics,
+      logger,
+    });
+  }
   return {
-    step: new StepUp({ approvals, tokens: deps.tokens, metrics: deps.metrics, clock: deps.clock, actor: deps.actor }),
-    admin: approvals === undefined ? undefined : createStepUpAdmin({ approvals, secret, clock: deps.clock, logger }),
+    step: new StepUp({
+      approvals,
+      tokens: deps.tokens,
+      metrics: deps.metrics,
+      clock: deps.clock,
+      actor: deps.actor,
+      approvalPageUrl:
+        settings?.callbackBaseUrl === undefined ? undefined : `${settings.callbackBaseUrl.replace(/\/+$/, '')}/step-up`,
+    }),
+    admin:
+      approvals === undefined
+        ? undefined
+        : createStepUpAdmin({ inbox: fleetInbox ?? localInbox(approvals), secret, clock: deps.clock, logger }),
     approvals,
     close: () => approvals?.close(),
   };

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import type { PendingApproval } from './approvals.js';
+import type { ListedApproval } from './inbox.js';
 
 /** Every value on the page is untrusted (paths, tool names and reasons come from the agent). */
 export function escapeHtml(value: string): string {
@@ -55,10 +55,12 @@ export function loginPage(error: string | undefined): string {
 export interface ListPageInput {
   readonly approver: string;
   readonly csrf: string;
-  readonly pending: readonly PendingApproval[];
+  readonly pending: readonly ListedApproval[];
   readonly now: number;
   readonly message: string | undefined;
   readonly error?: boolean;
+  /** Fleet mode: every pod's approvals, or only this pod's while Redis is unavailable. */
+  readonly fleet?: 'fleet' | 'local-only' | undefined;
 }
 
 function row(label: string, value: string | undefined, cls = ''): string {
@@ -66,7 +68,7 @@ function row(label: string, value: string | undefined, cls = ''): string {
   return `<tr><th>${escapeHtml(label)}</th><td${cls ? ` class="${cls}"` : ''}>${value}</td></tr>`;
 }
 
-function card(a: PendingApproval, csrf: string, now: number): string {
+function card(a: ListedApproval, csrf: string, now: number): string {
   const code = (v: string) => `<code>${escapeHtml(v)}</code>`;
   const left = Math.max(0, Math.round((a.expiresAt - now) / 1000));
   return `<section class="card" data-approval-id="${escapeHtml(a.id)}">
@@ -81,6 +83,7 @@ ${row('Agent’s reason (unverified)', a.reason === undefined ? undefined : esca
 ${row('Body SHA-256', code(a.bodySha256))}
 ${row('Trigger', escapeHtml(a.trigger === 'rule' ? 'step-up rule' : 'upstream asked (insufficient_scope)'))}
 ${row('Expires', `${escapeHtml(new Date(a.expiresAt).toISOString())} (in ${left} s)`)}
+${row('Held by pod', a.pod === undefined ? undefined : code(a.pod))}
 ${row('Approval id', code(a.id))}
 </table>
 <form method="post" action="/step-up/${encodeURIComponent(a.id)}">
@@ -100,7 +103,11 @@ export function listPage(input: ListPageInput): string {
 <a href="/step-up">Refresh</a></p>
 <form method="post" action="/step-up/logout"><input type="hidden" name="csrf" value="${escapeHtml(input.csrf)}"><button type="submit">Sign out</button></form>
 ${input.message === undefined ? '' : `<p class="msg${input.error ? ' err' : ''}" role="status">${escapeHtml(input.message)}</p>`}
-<h2>Pending (${input.pending.length})</h2>
+${
+  input.fleet === 'local-only'
+    ? '<p class="msg err" id="local-only">local-only: the fleet inbox (Redis) is unavailable; only the requests held by this pod are shown.</p>'
+    : ''
+}<h2>Pending (${input.pending.length})</h2>
 ${cards === '' ? '<p id="none">No request is waiting for approval.</p>' : cards}`,
   );
 }

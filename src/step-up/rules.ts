@@ -37,9 +37,9 @@ export interface RuleInput {
   readonly tools: readonly string[] | undefined;
 }
 
-const compiled = new WeakMap<RouteStepUpConfig, CompiledStepUp>();
+const compiled = new WeakMap<Omit<RouteStepUpConfig, 'mcpMode'>, CompiledStepUp>();
 
-export function compileStepUp(cfg: RouteStepUpConfig): CompiledStepUp {
+export function compileStepUp(cfg: Omit<RouteStepUpConfig, 'mcpMode'>): CompiledStepUp {
   const hit = compiled.get(cfg);
   if (hit) return hit;
   const all = [...new Set(cfg.scopes)].sort();

@@ -5,6 +5,7 @@ import { peekJwtClaims } from '../auth/jwt-claims.js';
 import type { Authorized } from '../auth/stage.js';
 import type { TokenService } from '../auth/token-service.js';
 import { ProxyError } from '../errors.js';
+import { mediaTypeOf } from '../http/media-type.js';
 import type { McpAware } from '../mcp/state.js';
 import type { Metrics, StepUpOutcome } from '../observability/metrics.js';
 import type { Clock } from '../pipeline/clock.js';
@@ -12,9 +13,10 @@ import { addLogFields } from '../pipeline/context.js';
 import { hasBody, readBody } from '../pipeline/request-body.js';
 import type { RetryPlan, UpstreamHead } from '../pipeline/response-action.js';
 import { normalizeScopes, type Route } from '../routing/route-table.js';
-import type { ApprovalResult, ApprovalService } from './approvals.js';
+import type { ApprovalResult, ApprovalService, PendingApproval } from './approvals.js';
 import { insufficientScope } from './bearer-challenge.js';
 import { stepUpDenial } from './denial.js';
+import { HeldApprovals, inputRequiredAnswer, type McpCall, mcpCallOf } from './input-required.js';
 import { compileStepUp, matchRules } from './rules.js';
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
@@ -34,6 +36,8 @@ export interface StepUpDeps {
   readonly metrics: Metrics;
   readonly clock: Clock;
   readonly actor: ActorTokenSource | undefined;
+  /** The approval page as agents reach it (`callbackBaseUrl` + `/step-up`), for `mcpMode: input-required`. */
+  readonly approvalPageUrl?: string | undefined;
 }
 
 type Trigger = 'rule' | 'challenge';
@@ -44,9 +48,12 @@ type Trigger = 'rule' | 'challenge';
  */
 export class StepUp {
   readonly #d: StepUpDeps;
+  /** Approvals answered as MCP input requests, waiting for their retry (`mcpMode: input-required`). */
+  readonly #held: HeldApprovals;
 
   constructor(deps: StepUpDeps) {
     this.#d = deps;
+    this.#held = new HeldApprovals(deps.clock);
   }
 
   /** The route has step-up rules: step 6 may hold its requests (else a warm cache serves them at once). */
@@ -83,6 +90,15 @@ export class StepUp {
       match = matchRules(step, { ...input, methodOverrides: methodOverridesOf(ctx.req, input.path, ctx.body) });
     }
     if (match === undefined) return;
+    const page = this.#d.approvalPageUrl;
+    if (cfg.mcpMode === 'input-required' && page !== undefined) {
+      const call = mcpCallOf(ctx.mcp, ctx.body);
+      if (call !== undefined && (call.approvalId !== undefined || this.#held.hasRoom())) {
+        const elevated = match.scopes.filter((s) => !ctx.scopes.includes(s));
+        await this.#inputRequired(ctx, call, elevated, match.tools, page);
+        return;
+      }
+    }
     // What is approved is what is forwarded: the body is read now and sent from memory.
     if (ctx.body === undefined && hasBody(ctx.req)) ctx.body = await readBody(ctx.req, STEP_UP_MAX_BODY_BYTES);
     await this.#elevate(
@@ -115,16 +131,57 @@ export class StepUp {
     return { reason: 'step_up', prepare: () => this.#elevate(ctx, elevated, 'challenge', tools) };
   }
 
-  async #elevate(
+  /**
+   * `mcpMode: input-required`: a retry naming an approval issued for this very call (route, user,
+   * tool and arguments) waits for its decision and, approved, passes once; anything else gets a
+   * new approval and is answered with an input request instead of being forwarded.
+   */
+  async #inputRequired(
     ctx: Authorized & McpAware,
+    call: McpCall,
     elevated: readonly string[],
-    trigger: Trigger,
     tools: readonly string[],
+    page: string,
   ): Promise<void> {
     if (elevated.length === 0) return;
-    const route = ctx.route;
     const wanted = normalizeScopes([...ctx.scopes, ...elevated]);
-    const { approvals, metrics } = this.#d;
+    const approvals = this.#approvals(wanted);
+    const sub = ctx.subject?.sub;
+    const held =
+      call.approvalId === undefined ? undefined : this.#held.take(call.approvalId, ctx.route.name, sub, call.digest);
+    if (held !== undefined) {
+      const started = performance.now();
+      const result = await held.result;
+      this.#record(ctx, held.approval, result, 'rule', tools, call.digest, started);
+      if (result.outcome !== 'approved') throw stepUpDenial(ctx, result, wanted, timeoutOf(held.approval));
+      await this.#exchangeElevated(ctx, wanted, elevated);
+      return;
+    }
+    // Nobody waits on this request: only the approval's own timeout (or a decision) ends it.
+    const { approval, result } = approvals.request(
+      {
+        route: ctx.route.name,
+        scopes: [...elevated].sort(),
+        sub,
+        actor: this.#actorSub(),
+        method: ctx.req.method ?? 'POST',
+        path: ctx.forwardPath ?? '/',
+        mcpTools: tools,
+        bodySha256: call.digest,
+        reason: reasonOf(ctx.req.headers[REASON_HEADER]),
+        trigger: 'rule',
+        requestId: ctx.id,
+      },
+      new AbortController().signal,
+    );
+    this.#held.add(approval, result, sub, call.digest);
+    ctx.log.info({ approvalId: approval.id, scopes: approval.scopes }, 'step-up: answered with an input request');
+    addLogFields(ctx, { stepUp: 'input_required', approvalId: approval.id });
+    throw inputRequiredAnswer(call, approval, page);
+  }
+
+  #approvals(wanted: readonly string[]): ApprovalService {
+    const { approvals } = this.#d;
     if (approvals === undefined) {
       throw new ProxyError(
         'insufficient_scope',
@@ -135,6 +192,19 @@ export class StepUp {
         },
       );
     }
+    return approvals;
+  }
+
+  async #elevate(
+    ctx: Authorized & McpAware,
+    elevated: readonly string[],
+    trigger: Trigger,
+    tools: readonly string[],
+  ): Promise<void> {
+    if (elevated.length === 0) return;
+    const route = ctx.route;
+    const wanted = normalizeScopes([...ctx.scopes, ...elevated]);
+    const approvals = this.#approvals(wanted);
     const bodySha256 = hash('sha256', ctx.body ?? EMPTY, 'hex');
     const withdraw = new AbortController();
     const onClose = (): void => {
@@ -167,8 +237,24 @@ export class StepUp {
     } finally {
       ctx.res.off('close', onClose);
     }
+    this.#record(ctx, approval, result, trigger, tools, bodySha256, started);
+    if (result.outcome !== 'approved') throw stepUpDenial(ctx, result, wanted, timeoutOf(approval));
+    await this.#exchangeElevated(ctx, wanted, elevated);
+  }
+
+  /** The decision's metric, audit line and access-log fields. */
+  #record(
+    ctx: Authorized,
+    approval: PendingApproval,
+    result: ApprovalResult,
+    trigger: Trigger,
+    tools: readonly string[],
+    bodySha256: string,
+    started: number,
+  ): void {
+    const route = ctx.route;
     const outcome: StepUpOutcome = result.outcome === 'withdrawn' ? 'timeout' : result.outcome;
-    metrics.stepUp.inc({ route: route.name, outcome });
+    this.#d.metrics.stepUp.inc({ route: route.name, outcome });
     ctx.log.info(
       {
         audit: 'step_up',
@@ -192,8 +278,6 @@ export class StepUp {
       `step-up ${result.outcome}`,
     );
     addLogFields(ctx, { stepUp: result.outcome, approvalId: approval.id });
-    if (result.outcome !== 'approved') throw stepUpDenial(ctx, result, wanted, timeoutOf(approval));
-    await this.#exchangeElevated(ctx, wanted, elevated);
   }
 
   /** Route (or policy) scopes plus the approved ones, for this call only: never cached or shared. */
@@ -254,11 +338,11 @@ export function methodOverridesOf(req: IncomingMessage, pathAndQuery: string, fo
 }
 
 function isFormPost(req: IncomingMessage): boolean {
-  const type = String(req.headers['content-type'] ?? '')
-    .split(';')[0]!
-    .trim()
-    .toLowerCase();
-  return req.method === 'POST' && type === 'application/x-www-form-urlencoded' && hasBody(req);
+  return (
+    req.method === 'POST' &&
+    mediaTypeOf(req.headers['content-type']) === 'application/x-www-form-urlencoded' &&
+    hasBody(req)
+  );
 }
 
 /** Printable, single-line, bounded: it is shown to a person and written to logs. */

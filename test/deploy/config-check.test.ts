@@ -1,19 +1,25 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { requireFile } from '../helpers/require-tool.js';
 import { at, DEPLOY, type Doc, isRecord, loadYamlDocs, ROOT } from './deploy-files.js';
 
 // Runs the CLI as users do (bin -> dist), so it imports nothing from src/. dist/ is built by
 // `npm run build`, which `npm ci` runs through `prepare`.
 const BIN = join(ROOT, 'bin/delegate-proxy.js');
-const built = existsSync(join(ROOT, 'dist/main.js'));
+const built = requireFile(join(ROOT, 'dist/main.js'), 'npm run build (npm ci runs it through prepare)');
 
 const CONFIGS: [string, () => string][] = [
   ['kubernetes/base ConfigMap', () => fromConfigMap('kubernetes/base/configmap.yaml')],
   ['kubernetes/overlays/mcp ConfigMap', () => fromConfigMap('kubernetes/overlays/mcp/configmap.yaml')],
+  ['kubernetes/overlays/fleet ConfigMap', () => fromConfigMap('kubernetes/overlays/fleet/configmap.yaml')],
+  [
+    'kubernetes/overlays/fleet-trial-redis ConfigMap',
+    () => fromConfigMap('kubernetes/overlays/fleet-trial-redis/configmap.yaml'),
+  ],
   ['docker/config.yaml', () => readFileSync(join(DEPLOY, 'docker/config.yaml'), 'utf8')],
 ];
 
@@ -40,6 +46,22 @@ describe.skipIf(!built)('delegate-proxy --check-config on the shipped configs', 
       writeFileSync(token, 'header.payload.signature\n');
       config.actorToken.file = token;
     }
+    // Fleet overlay: the files its revocation, stepUp and fleet blocks name.
+    const file = (name: string, text: string): string => {
+      const path = join(dir, name);
+      writeFileSync(path, `${text}\n`);
+      return path;
+    };
+    const revocation = config.revocation;
+    if (isRecord(revocation)) {
+      revocation.adminTokenFile = file('admin-token', 'a'.repeat(40));
+      if (isRecord(revocation.ssf)) revocation.ssf.authorizationHeaderFile = file('ssf-authorization', 'Bearer x');
+    }
+    const approval = isRecord(config.stepUp) ? config.stepUp.approval : undefined;
+    if (isRecord(approval)) approval.callbackSecretFile = file('step-up-secret', 's'.repeat(40));
+    const redis = isRecord(config.fleet) ? config.fleet.redis : undefined;
+    if (isRecord(redis) && typeof redis.passwordFile === 'string')
+      redis.passwordFile = file('redis-password', 'redis-pass');
     return stringify(config);
   }
 

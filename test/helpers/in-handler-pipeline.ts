@@ -7,9 +7,11 @@ import { TokenService } from '../../src/auth/token-service.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { McpPolicies } from '../../src/mcp/policies.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { createRouteMetrics } from '../../src/observability/route-metrics.js';
 import { systemClock } from '../../src/pipeline/clock.js';
 import { createForwarder, type Forwarder } from '../../src/proxy/forwarder.js';
 import { createHandler } from '../../src/proxy/handler.js';
+import { HostAllowList } from '../../src/routing/allowed-hosts.js';
 import { RouteTable } from '../../src/routing/route-table.js';
 import { closeServer } from '../../src/server/listen.js';
 
@@ -56,7 +58,9 @@ export async function startInHandlerPipeline(
     cacheEntries: () => 0,
     defaultMetrics: false,
   });
+  const routeMetrics = createRouteMetrics(metrics);
   const tokens = new TokenService({
+    routeMetrics,
     client,
     cache: { refreshAheadSeconds: 30, maxTtlSeconds: 3600, maxEntries: 100, clockSkewSeconds: 5 },
     subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
@@ -74,25 +78,29 @@ export async function startInHandlerPipeline(
   let inHandler = false;
   const dispatchedInHandler: boolean[] = [];
   const forwarder: Forwarder = {
-    forward: (res, target) => {
-      dispatchedInHandler.push(inHandler);
-      return real.forward(res, target);
-    },
     dispatch: (res, target, settled) => {
       dispatchedInHandler.push(inHandler);
       real.dispatch(res, target, settled);
     },
     close: () => real.close(),
   };
-  const handler = createHandler({
-    runtime: () => ({ routes: new RouteTable(config.routes), subjectHeader: 'authorization', config }),
-    tokens,
+  const handler = createHandler(
+    {
+      runtime: () => ({
+        routes: new RouteTable(config.routes),
+        hosts: new HostAllowList([], []),
+        subjectHeader: 'authorization',
+        config,
+      }),
+      tokens,
+      metrics,
+      logger: pino({ level: 'silent' }),
+      clock: systemClock,
+      mcpPolicies: new McpPolicies(metrics),
+      routeMetrics,
+    },
     forwarder,
-    metrics,
-    logger: pino({ level: 'silent' }),
-    clock: systemClock,
-    mcpPolicies: new McpPolicies(metrics),
-  });
+  );
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     inHandler = true;
     try {

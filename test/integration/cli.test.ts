@@ -43,7 +43,7 @@ describe('delegate-proxy CLI', () => {
     }
   });
 
-  it('--check-config reports malformed URLs with their paths next to the other problems (issue 13.1)', async () => {
+  it('--check-config reports malformed URLs with their paths next to the other problems', async () => {
     const cfg = file(
       'bad-urls.yaml',
       [

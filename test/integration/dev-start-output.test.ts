@@ -14,7 +14,7 @@ afterEach(() => {
 /** Lines a user would have to wonder about: runtime warnings of Node or of a dependency. */
 const WARNING = /WARNING|DeprecationWarning|ExperimentalWarning|\(node:\d+\) \w*Warning/;
 
-describe('--dev start output (issue 13.4)', () => {
+describe('--dev start output', () => {
   it('prints no WARNING or DeprecationWarning line, at start, on the first request or at shutdown', async () => {
     const proc = spawn(process.execPath, ['--import', 'tsx', ENTRY], {
       env: { ...process.env, NODE_ENV: '' },

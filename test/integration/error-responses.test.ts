@@ -7,16 +7,18 @@ import type { TokenService } from '../../src/auth/token-service.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { createRouteMetrics } from '../../src/observability/route-metrics.js';
 import { systemClock } from '../../src/pipeline/clock.js';
 import type { Forwarder } from '../../src/proxy/forwarder.js';
 import { createHandler } from '../../src/proxy/handler.js';
+import { HostAllowList } from '../../src/routing/allowed-hosts.js';
 import { RouteTable } from '../../src/routing/route-table.js';
 import { closeServer } from '../../src/server/listen.js';
 import { useClosers } from '../helpers/closers.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startUpstream } from '../helpers/start-upstream.js';
-import { manualTimer, secretFile, startApprovalReceiver, startStepUpProxy } from './step-up-harness.js';
+import { manualTimer, secretFile, startApprovalReceiver, startStepUpProxy } from '../helpers/step-up-harness.js';
 
 const closers = useClosers();
 
@@ -35,9 +37,6 @@ describe('errors turned into responses in one place', () => {
     const logs = createLogSink();
     // The defect is planted in the one step a test cannot otherwise break: the forwarder.
     const forwarder: Forwarder = {
-      forward: () => {
-        throw new TypeError('planted defect');
-      },
       dispatch: () => {
         throw new TypeError('planted defect');
       },
@@ -52,19 +51,28 @@ describe('errors turned into responses in one place', () => {
       }),
       cached: () => undefined,
     } as unknown as TokenService;
-    const handler = createHandler({
-      runtime: () => ({ routes: new RouteTable(config.routes), subjectHeader: 'authorization', config }),
-      tokens,
-      forwarder,
-      metrics: createMetrics({
-        registry: new Registry(),
-        version: 'test',
-        cacheEntries: () => 0,
-        defaultMetrics: false,
-      }),
-      logger: createLogger({ level: 'debug', destination: logs }),
-      clock: systemClock,
+    const metrics = createMetrics({
+      registry: new Registry(),
+      version: 'test',
+      cacheEntries: () => 0,
+      defaultMetrics: false,
     });
+    const handler = createHandler(
+      {
+        runtime: () => ({
+          routes: new RouteTable(config.routes),
+          hosts: new HostAllowList([], []),
+          subjectHeader: 'authorization',
+          config,
+        }),
+        tokens,
+        metrics,
+        routeMetrics: createRouteMetrics(metrics),
+        logger: createLogger({ level: 'debug', destination: logs }),
+        clock: systemClock,
+      },
+      forwarder,
+    );
     const server: Server = createServer(handler);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     closers.push(() => closeServer(server));

@@ -4,12 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfigFile } from '../../src/config/load.js';
 import { createConfigReloader } from '../../src/server/reload.js';
+import { writeConfig } from '../helpers/cli-process.js';
 import { useClosers } from '../helpers/closers.js';
 import { CLIENT_ID, CLIENT_SECRET, startAs } from '../helpers/start-as.js';
 import { startProxy } from '../helpers/start-proxy.js';
 import { startUpstream } from '../helpers/start-upstream.js';
 import { unusedAddress } from '../helpers/unused-address.js';
-import { writeConfig } from './shutdown-process.js';
 
 const closers = useClosers();
 
@@ -24,7 +24,7 @@ describe('logs', () => {
       listen: '127.0.0.1:0',
       admin: '127.0.0.1:0',
       authorizationServer: { tokenEndpoint: as.tokenEndpoint, clientId: CLIENT_ID, clientSecretFile: as.secretFile },
-      // The user token also rides in a session cookie below: stripped, or the request is refused (issue 13.7).
+      // The user token also rides in a session cookie below: stripped, or the request is refused.
       stripCookies: ['session'],
       routes: [
         {

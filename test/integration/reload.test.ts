@@ -7,11 +7,11 @@ import { createProxy } from '../../src/app.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { type ConfigReloader, createConfigReloader, diffPaths, type ReloadResult } from '../../src/server/reload.js';
+import { startCli, started, writeConfig } from '../helpers/cli-process.js';
 import { useClosers } from '../helpers/closers.js';
 import { createLogSink, type LogSink } from '../helpers/log-sink.js';
 import { CLIENT_ID, startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startUpstream } from '../helpers/start-upstream.js';
-import { startCli, started, writeConfig } from './shutdown-process.js';
 
 const closers = useClosers();
 

@@ -35,7 +35,7 @@ describe('revocation admin API (POST/GET /revocations)', () => {
     const exchanges = as.exchanges.length;
 
     const revoked = await admin(proxy.adminUrl, 'POST', { sub: 'alice' });
-    expect(revoked).toEqual({ status: 200, json: { evicted: 1 } });
+    expect(revoked).toEqual({ status: 200, json: { evicted: 1, closedStreams: 0 } });
     const revokedAt = Date.now();
 
     const refused = await call(`${proxy.url}/docs/2`, alice);
@@ -75,12 +75,12 @@ describe('revocation admin API (POST/GET /revocations)', () => {
     expect((await call(`${proxy.url}/docs/1`, alice)).status).toBe(200);
     expect(await admin(proxy.adminUrl, 'POST', { sub: 'alice', iss: 'https://other-idp.test' })).toEqual({
       status: 200,
-      json: { evicted: 0 },
+      json: { evicted: 0, closedStreams: 0 },
     });
     expect((await call(`${proxy.url}/docs/2`, alice)).status).toBe(200);
     expect(await admin(proxy.adminUrl, 'POST', { sub: 'alice', iss: as.issuer })).toEqual({
       status: 200,
-      json: { evicted: 1 },
+      json: { evicted: 1, closedStreams: 0 },
     });
     expect((await call(`${proxy.url}/docs/3`, alice)).status).toBe(401);
   });
@@ -106,11 +106,40 @@ describe('revocation admin API (POST/GET /revocations)', () => {
     });
     expect(big.statusCode).toBe(413);
     await big.body.dump();
+    const put = await request(`${proxy.adminUrl}/revocations`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(put.statusCode).toBe(405);
+    expect(put.headers.allow).toBe('GET, POST, DELETE');
+    await put.body.dump();
     const del = await request(`${proxy.adminUrl}/revocations`, {
       method: 'DELETE',
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: '{"sub": 42}',
     });
-    expect(del.statusCode).toBe(405);
+    expect(del.statusCode).toBe(400);
     await del.body.dump();
+  });
+
+  it('DELETE lifts a revocation early: old user tokens pass again; the lift is audited', async () => {
+    const { as, proxy } = await setupRevocation(closers);
+    const alice = await as.userToken('alice', ['documents:read']);
+    expect(await admin(proxy.adminUrl, 'POST', { sub: 'alice' })).toEqual({
+      status: 200,
+      json: { evicted: 0, closedStreams: 0 },
+    });
+    expect((await call(`${proxy.url}/docs/1`, alice)).status).toBe(401);
+    expect(await admin(proxy.adminUrl, 'DELETE', { sub: 'alice', iss: as.issuer })).toEqual({
+      status: 200,
+      json: { lifted: false },
+    });
+    expect(await admin(proxy.adminUrl, 'DELETE', { sub: 'alice' })).toEqual({ status: 200, json: { lifted: true } });
+    expect((await call(`${proxy.url}/docs/2`, alice)).status).toBe(200);
+    expect(proxy.logs.lines().find((l) => l.audit === 'revocation_lifted' && l.lifted === true)).toMatchObject({
+      sub: 'alice',
+    });
+    expect(await admin(proxy.adminUrl, 'DELETE', { sub: 'alice' })).toEqual({ status: 200, json: { lifted: false } });
+    expect(await admin(proxy.adminUrl, 'GET')).toEqual({ status: 200, json: { revocations: [] } });
   });
 });

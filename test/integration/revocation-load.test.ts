@@ -95,7 +95,7 @@ describe('revocation under load', () => {
           beforeEvent++;
           if (r.status !== 200) failed.push(r);
         }
-        // In flight while the push was: either answer is correct (README "Revocation").
+        // In flight while the push was: either answer is correct (docs/revocation.md).
       } else if (r.status !== 200) {
         failed.push(r);
       }

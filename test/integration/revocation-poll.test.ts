@@ -117,13 +117,15 @@ describe('SSF poll delivery (RFC 8936)', () => {
       ssf: (t) => ({ poll: { url: `${t.issuer}/no-such-endpoint`, intervalSeconds: 2 } }),
       deps: { revocationTimer: timer },
     });
-    expect(as).toBeDefined();
+    const alice = await as.userToken('alice', ['documents:read']);
     const poller = proxy.proxy.revocation.poller!;
     await poller.tick();
     await poller.tick();
     await poller.tick();
     expect(timer.scheduled).toEqual([0, 4000, 8000, 16000]);
     expect(tx.polls).toHaveLength(0);
+    // A transmitter that cannot be polled delays revocations; it does not refuse the users' requests.
+    expect((await call(`${proxy.url}/docs/1`, alice)).status).toBe(200);
     await proxy.close();
     expect(timer.cancelled).toBe(1);
     await poller.tick();

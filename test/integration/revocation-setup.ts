@@ -80,7 +80,7 @@ export async function call(
 
 export async function admin(
   adminUrl: string,
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'DELETE',
   body?: unknown,
   /** null: no Authorization header. */
   token: string | null = ADMIN_TOKEN,

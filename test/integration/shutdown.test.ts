@@ -2,11 +2,11 @@ import { connect } from 'node:net';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { drainAndClose } from '../../src/server/shutdown.js';
+import { type CliProcess, startCli, started, writeConfig } from '../helpers/cli-process.js';
 import { useClosers } from '../helpers/closers.js';
 import { CLIENT_ID, startAs } from '../helpers/start-as.js';
 import { startProxy } from '../helpers/start-proxy.js';
 import { startUpstream } from '../helpers/start-upstream.js';
-import { type CliProcess, startCli, started, writeConfig } from './shutdown-process.js';
 
 const closers = useClosers();
 

@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs';
 import { decodeJwt } from 'jose';
 import { chromium } from 'playwright-core';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { SESSION_COOKIE } from '../../src/step-up/admin-routes.js';
 import { useClosers } from '../helpers/closers.js';
+import { requireFile } from '../helpers/require-tool.js';
 import { startAs } from '../helpers/start-as.js';
 import type { TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
@@ -15,7 +15,7 @@ import {
   secretFile,
   startApprovalReceiver,
   startStepUpProxy,
-} from './step-up-harness.js';
+} from '../helpers/step-up-harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -103,7 +103,7 @@ async function page(adminUrl: string, cookie?: string) {
 }
 
 describe('approval page in a real browser', () => {
-  it.skipIf(!existsSync(CHROMIUM))(
+  it.skipIf(!requireFile(CHROMIUM, 'apt-get install chromium (.ci/run does)'))(
     'a pending request appears, and a click on Approve completes the held agent request',
     async () => {
       const { proxy, upstream, receiver, user } = await setup();

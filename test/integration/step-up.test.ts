@@ -15,7 +15,7 @@ import {
   secretFile,
   startApprovalReceiver,
   startStepUpProxy,
-} from './step-up-harness.js';
+} from '../helpers/step-up-harness.js';
 
 const closers = useClosers();
 
@@ -350,7 +350,7 @@ describe('step-up rules: a person decides before the elevated scope is ever requ
   });
 });
 
-describe('path spellings (issue 13.6)', () => {
+describe('path spellings', () => {
   const denyAll = () => ({ status: 200, body: { decision: 'denied' } });
 
   it('refuses encoded control characters in the request target with 400 invalid_request, on every route', async () => {

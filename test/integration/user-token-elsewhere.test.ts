@@ -6,7 +6,7 @@ import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
 
-/** Issue 13.7: the user token never leaves the pod, wherever else the agent puts it. */
+/** The user token never leaves the pod, wherever else the agent puts it. */
 const closers = useClosers();
 
 let as: TestAuthorizationServer;
@@ -49,7 +49,7 @@ async function send(
 const encodeAll = (s: string) =>
   [...s].map((c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`).join('');
 
-describe('the user token in another carrier (issue 13.7)', () => {
+describe('the user token in another carrier', () => {
   it('is refused with 400 invalid_request in every carrier; nothing reaches the upstream; no log line holds it', async () => {
     const user = await setup();
     const json = (t: string) =>

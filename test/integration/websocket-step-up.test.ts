@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import { useClosers } from '../helpers/closers.js';
 import { startAs } from '../helpers/start-as.js';
 import { startWsUpstream } from '../helpers/start-ws-upstream.js';
-import { manualTimer, secretFile, startApprovalReceiver, startStepUpProxy } from './step-up-harness.js';
+import { manualTimer, secretFile, startApprovalReceiver, startStepUpProxy } from '../helpers/step-up-harness.js';
 
 const closers = useClosers();
 

@@ -17,7 +17,7 @@ afterAll(() => as.close());
 const ABANDONED = 50;
 
 /**
- * Issue 15 D: a client that gives up before the response headers cancels its upstream request at
+ * A client that gives up before the response headers cancels its upstream request at
  * once, instead of holding an upstream connection for the route's whole timeoutMs.
  */
 describe('a client leaving before response headers cancels its upstream request', () => {

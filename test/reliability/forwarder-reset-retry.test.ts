@@ -61,7 +61,7 @@ let closes = 0;
 /** 0 and 1 ms in turn: with either, some requests go out on a connection the upstream is closing. */
 const closeDelayMs = () => closes++ % 2;
 
-/** Issue 15 F: an idempotent request whose reused upstream socket is reset before any response byte is retried once. */
+/** An idempotent request whose reused upstream socket is reset before any response byte is retried once. */
 describe('reset of a reused upstream connection', () => {
   it('an upstream that closes idle connections right after answering: 500 sequential GETs, zero 502s', async () => {
     // Every connection is closed moments after its response (0-1 ms): the next request races the close.

@@ -18,7 +18,7 @@ const TIMEOUT_MS = 1_000;
 const CONCURRENT = 200;
 
 /**
- * Issue 15 C: a route's timeoutMs is the longest a request waits for response headers, time queued
+ * A route's timeoutMs is the longest a request waits for response headers, time queued
  * for one of the upstream's pooled connections included.
  */
 describe('route timeout covers the wait for an upstream connection', () => {

@@ -67,7 +67,7 @@ describe('fuzz: headers and JSON-RPC bodies (fast-check)', () => {
           const auth = withToken ? `Authorization: Bearer ${token}\r\n` : '';
           const raw = await rawRequest(
             rig.proxy.url,
-            `GET ${p} HTTP/1.1\r\nHost: proxy.local\r\n${auth}${lines}Connection: close\r\n\r\n`,
+            `GET ${p} HTTP/1.1\r\nHost: localhost\r\n${auth}${lines}Connection: close\r\n\r\n`,
             3_000,
           );
           const status = statusOf(raw);
@@ -142,7 +142,7 @@ describe('fuzz: headers and JSON-RPC bodies (fast-check)', () => {
           const len = Buffer.byteLength(b);
           const raw = await rawRequest(
             rig.proxy.url,
-            `POST /mcp HTTP/1.1\r\nHost: proxy.local\r\nAuthorization: Bearer ${token}\r\nContent-Type: ${type}\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${len}\r\nConnection: close\r\n\r\n${b}`,
+            `POST /mcp HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\nContent-Type: ${type}\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${len}\r\nConnection: close\r\n\r\n${b}`,
             3_000,
           );
           const status = statusOf(raw);

@@ -23,7 +23,7 @@ describe('load shapes', () => {
         () =>
           new Promise<void>((resolve) => {
             const s = connect(Number(port), hostname, () => {
-              s.write('GET /documents/slow HTTP/1.1\r\nHost: proxy\r\n');
+              s.write('GET /documents/slow HTTP/1.1\r\nHost: localhost\r\n');
               resolve();
             });
             s.on('error', () => {});

@@ -76,8 +76,8 @@ describe('an agent that leaves before a filtered MCP response', () => {
 
       // Still serving: the next request is answered (and filtered) as usual.
       const next = request(`${proxy.url}/mcp`, { method: 'POST', headers, body });
-      await upstreamGotIt;
-      await new Promise((r) => setTimeout(r, 20));
+      // Wait for the request itself (a fixed sleep lost the race on a loaded machine).
+      await expect.poll(() => held.length, { timeout: 10_000 }).toBeGreaterThan(0);
       for (const res of held.splice(0)) {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(LIST);

@@ -38,9 +38,9 @@ function send(agent: http.Agent, url: string, token: string, id = ''): Promise<O
   });
 }
 
-// Issue 15 defect E: responses finishing after the listener closed still advertised keep-alive, then
-// the socket was closed under the client: its next request on it failed with ECONNRESET.
-describe('graceful shutdown with keep-alive clients (defect E)', () => {
+// Responses finishing after the listener closed must not advertise keep-alive: the socket is then
+// closed under the client, and its next request on it would fail with ECONNRESET.
+describe('graceful shutdown with keep-alive clients', () => {
   it('responses written while draining say Connection: close; the next request is refused, never reset', async () => {
     const held: Array<() => void> = [];
     const rig = await startRig(closers, {
@@ -82,8 +82,8 @@ describe('graceful shutdown with keep-alive clients (defect E)', () => {
 
     // Accepted before the close: answered in full, and told not to reuse the connection.
     expect(results.map((r) => `${r.second.status} ${r.second.connection}`)).toEqual(Array(CLIENTS).fill('200 close'));
-    // The next request goes to a new connection, which the closed listener refuses cleanly (before
-    // the fix it went out on the old connection, which was then closed under it: ECONNRESET).
+    // The next request goes to a new connection, which the closed listener refuses cleanly (on the
+    // old connection it would meet a socket closed under it: ECONNRESET).
     expect(results.map((r) => `${r.third.reusedSocket ? 'reused' : 'new'} ${r.third.error}`)).toEqual(
       Array(CLIENTS).fill('new ECONNREFUSED'),
     );
@@ -143,7 +143,7 @@ describe('graceful shutdown with keep-alive clients (defect E)', () => {
     expect(outcomes.filter((o) => o.status !== undefined && o.status !== 200)).toEqual([]);
     // Every request the proxy accepted was answered. A brand-new connection still waiting in the
     // kernel's accept queue when the listener closes is reset by the kernel (the proxy never saw
-    // it); in a pod the drain delay lets clients move away first (README "Reliability").
+    // it); in a pod the drain delay lets clients move away first (docs/operations.md "Reliability").
     const seen = new Set(rig.upstream.requests.map((r) => String(r.headers['x-request-id'])));
     const lost = outcomes.filter((o) => o.error !== undefined && seen.has(o.id ?? ''));
     expect(lost).toEqual([]);

@@ -1,10 +1,10 @@
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { type CliProcess, startCli, started, writeConfig } from '../helpers/cli-process.js';
 import { useClosers } from '../helpers/closers.js';
 import { waitFor } from '../helpers/raw-http.js';
 import { CLIENT_ID, startAs } from '../helpers/start-as.js';
 import { startUpstream } from '../helpers/start-upstream.js';
-import { type CliProcess, startCli, started, writeConfig } from '../integration/shutdown-process.js';
 
 const closers = useClosers();
 
@@ -77,8 +77,8 @@ describe('SIGTERM under load (real child process)', () => {
     const seen = new Set(upstream.requests.map((r) => String(r.headers['x-request-id'])));
     const answered = outcomes.filter((o) => o.status !== undefined);
     expect(answered.every((o) => o.status === 200)).toBe(true);
-    // No request was sent on a connection the proxy then closed under it (issue 15 E: keep-alive
-    // was still offered after the listener closed).
+    // No request was sent on a connection the proxy then closed under it (keep-alive must not be
+    // offered once the listener closed).
     expect(outcomes.filter((o) => o.error !== undefined && o.reusedSocket === true)).toEqual([]);
     // Zero accepted requests lost: none that reached the upstream went unanswered.
     expect(outcomes.filter((o) => o.error !== undefined && seen.has(o.id))).toEqual([]);

@@ -19,7 +19,7 @@ const FIELDS: AccessFields = {
   extra: undefined,
 };
 
-/** What the access line was before it was serialised by hand: pino's own line for the same fields. */
+/** pino's own line for the same fields: what the hand-serialised access line must equal. */
 function pinoObject(f: AccessFields): Record<string, unknown> {
   return {
     reqId: f.reqId,

@@ -10,7 +10,7 @@ import { configSchema } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 
 /**
- * Issue 13.1: whatever the file holds, loading it ends in a valid config or a ConfigError that lists
+ * Whatever the file holds, loading it ends in a valid config or a ConfigError that lists
  * problems with their paths; never a TypeError from inside a validator.
  */
 const dir = mkdtempSync(join(tmpdir(), 'dp-config-prop-'));
@@ -145,7 +145,7 @@ function expectProblemsWithPaths(result: 'ok' | readonly string[]): void {
   for (const p of result) expect(p).toMatch(/^(YAML: .+|[^\n]*?\S: .+)$/s);
 }
 
-describe('config loader property (issue 13.1)', () => {
+describe('config loader property', () => {
   const paths = knownPaths();
 
   it('knows the URL-valued keys', () => {

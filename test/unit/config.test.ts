@@ -16,7 +16,7 @@ const minimal = {
 };
 
 describe('config', () => {
-  it('applies the documented defaults (README "Configuration") and reads the secret from its file', () => {
+  it('applies the documented defaults (docs/configuration.md) and reads the secret from its file', () => {
     const c = resolveConfig(minimal);
     expect(c.listen).toBe('127.0.0.1:8080');
     expect(c.admin).toBe('127.0.0.1:9090');

@@ -63,6 +63,7 @@ describe('layering of src/', () => {
       'step-up',
       'auth',
       'revocation',
+      'fleet',
       'routing',
       'pipeline',
       'config',

@@ -16,7 +16,7 @@ function refusal(text: string): { code: number; status: number } | undefined {
   }
 }
 
-describe('findDuplicateKey (issue 13.5)', () => {
+describe('findDuplicateKey', () => {
   it('finds a repeated name at any depth, compared decoded', () => {
     expect(findDuplicateKey('{"a":1,"a":2}')).toEqual({ key: 'a', depth: 0 });
     expect(findDuplicateKey('{"method":"x","\\u006dethod":"y"}')).toEqual({ key: 'method', depth: 0 });
@@ -126,7 +126,7 @@ function reading(value: unknown): unknown {
   return Array.isArray(value) ? value.map(view) : view(value);
 }
 
-describe('duplicate keys property (issue 13.5)', () => {
+describe('duplicate keys property', () => {
   it('any body the policy accepts reads the same (method, tool name, id) first-key-wins as under JSON.parse', () => {
     let accepted = 0;
     let refusedDuplicates = 0;

@@ -161,13 +161,10 @@ describe('decide: required scopes per message', () => {
   });
 
   it('denies unknown methods unless allowMethods names them', () => {
-    expect(decide(policy, req(1, 'completion/complete'))).toMatchObject({
-      denial: 'method',
-      label: 'completion/complete',
-    });
+    expect(decide(policy, req(1, 'tasks/list'))).toMatchObject({ denial: 'method', label: 'other' });
     expect(decide(policy, req(1, 'x/y'))).toMatchObject({ denial: 'method', label: 'other' });
-    const allowing = policyOf(['mcp:tools:read'], { allowMethods: ['completion/complete'] });
-    expect(decide(allowing, req(1, 'completion/complete'))).toMatchObject({ denial: undefined, requiredScopes: [] });
+    const allowing = policyOf(['mcp:tools:read'], { allowMethods: ['x/y'] });
+    expect(decide(allowing, req(1, 'x/y'))).toMatchObject({ denial: undefined, requiredScopes: [] });
   });
 
   it('never labels a method with a pseudo-label', () => {
@@ -240,7 +237,8 @@ describe('denial bodies', () => {
       decide(policy, req(3, 'x/y')),
     ];
     const err = policyDenial(true, decisions);
-    expect(err.scope).toEqual(['mcp:prompts:read']);
+    // One challenge names every scope the batch needs, not only the missing one.
+    expect(err.scope).toEqual(['mcp:prompts:read', 'mcp:tools:read']);
     expect(err.body).toEqual([
       expect.objectContaining({
         id: 1,

@@ -26,7 +26,7 @@ const MCP_ROUTE = {
 };
 
 /**
- * Issue 11 (MCP CPU target): on a warm cache an MCP call costs what a plain POST costs, so it takes
+ * The MCP warm path (docs/design.md "Request pipeline"): on a warm cache an MCP call costs what a plain POST costs, so it takes
  * the same synchronous cache path once its body is in, and the per-route and per-user work of the
  * policy is done once, not per request.
  */

@@ -87,4 +87,23 @@ describe('RevocationList', () => {
     expect(l.size).toBe(2);
     expect(l.check({ sub: 'c', iat: 1 })).toBeDefined();
   });
+
+  it('remove lifts exactly one subject, only up to the given time, and frees its slot', () => {
+    const { list: l } = list({ maxEntries: 2 });
+    l.add({ kind: 'sub', sub: 'alice', iss: 'https://a' }, T, 'admin', 'admin');
+    l.add({ kind: 'email', email: 'Bob@Example.com' }, T, 'ssf', 'session_revoked');
+    // Another issuer's alice, or a lift older than the revocation, lifts nothing.
+    expect(l.remove({ kind: 'sub', sub: 'alice', iss: 'https://b' }, T + 1)).toBe(false);
+    expect(l.remove({ kind: 'sub', sub: 'alice', iss: 'https://a' }, T - 1)).toBe(false);
+    expect(l.check({ sub: 'alice', iss: 'https://a', iat: T / 1000 - 1 })).toBeDefined();
+    expect(l.remove({ kind: 'sub', sub: 'alice', iss: 'https://a' }, T)).toBe(true);
+    expect(l.check({ sub: 'alice', iss: 'https://a', iat: T / 1000 - 1 })).toBeUndefined();
+    expect(l.remove({ kind: 'email', email: 'bob@example.com' }, T)).toBe(true);
+    expect(l.size).toBe(0);
+    expect(l.find({ kind: 'email', email: 'bob@example.com' })).toBeUndefined();
+    // Both slots are free again.
+    l.add({ kind: 'sub', sub: 'c' }, T, 'admin', 'admin');
+    l.add({ kind: 'sub', sub: 'd' }, T, 'admin', 'admin');
+    expect(l.size).toBe(2);
+  });
 });

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { TokenExchangeClient } from '../../src/auth/token-exchange.js';
 import { TokenService } from '../../src/auth/token-service.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { createRouteMetrics } from '../../src/observability/route-metrics.js';
 import { ssfConfigurationUrl } from '../../src/revocation/ssf-discovery.js';
 import { mapSubject } from '../../src/revocation/subject-id.js';
 import { RouteTable } from '../../src/routing/route-table.js';
@@ -68,12 +69,14 @@ describe('subject index kept in step with the token cache', () => {
         };
       },
     };
+    const tokenMetrics = createMetrics({ registry: new Registry(), version: 't', defaultMetrics: false });
     const tokens = new TokenService({
       client,
       cache: { refreshAheadSeconds: 30, maxTtlSeconds: 300, maxEntries, clockSkewSeconds: 5 },
       subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
       clock,
-      metrics: createMetrics({ registry: new Registry(), version: 't', defaultMetrics: false }),
+      metrics: tokenMetrics,
+      routeMetrics: createRouteMetrics(tokenMetrics),
     });
     const routes = new RouteTable([
       {

@@ -9,7 +9,7 @@ import type { TokenService } from '../../src/auth/token-service.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import { type ApprovalInput, ApprovalService } from '../../src/step-up/approvals.js';
 import { StepUp } from '../../src/step-up/step.js';
-import { manualTimer } from '../integration/step-up-harness.js';
+import { manualTimer } from '../helpers/step-up-harness.js';
 
 // Nothing here talks to a webhook (webhookUrl unset); the dispatcher only fills the option.
 const dispatcher = new Agent();

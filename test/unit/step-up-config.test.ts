@@ -45,7 +45,22 @@ describe('stepUp config', () => {
       scopes: ['billing:write'],
       rules: [{ method: 'DELETE', pathPrefix: '/invoices' }],
       onChallenge: false,
+      mcpMode: 'hold',
     });
+  });
+
+  it('mcpMode input-required needs an mcp block and the approval page URL', () => {
+    expect(
+      configProblems(
+        config({
+          stepUp: approval,
+          route: { stepUp: { scopes: ['billing:write'], onChallenge: true, mcpMode: 'input-required' } },
+        }),
+      ),
+    ).toEqual([
+      'routes[0].stepUp.mcpMode: input-required needs routes[0].mcp',
+      'routes[0].stepUp.mcpMode: input-required needs stepUp.approval.callbackBaseUrl (the approval page URL the agent is sent to)',
+    ]);
   });
 
   it('a route stepUp requires the top-level stepUp.approval', () => {

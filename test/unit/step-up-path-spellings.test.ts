@@ -4,7 +4,7 @@ import { ProxyError } from '../../src/errors.js';
 import { checkRequestTarget } from '../../src/routing/request-target.js';
 import { compileStepUp, matchRules } from '../../src/step-up/rules.js';
 
-/** Issue 13.6: spellings an upstream may normalize to a ruled path are refused or held, never let through. */
+/** Spellings an upstream may normalize to a ruled path are refused or held, never let through. */
 const step = compileStepUp({
   scopes: ['billing:write'],
   rules: [{ method: 'DELETE', pathPrefix: '/invoices' }],
@@ -60,7 +60,7 @@ function refused(target: string): boolean {
   }
 }
 
-describe('step-up path spellings property (issue 13.6)', () => {
+describe('step-up path spellings property', () => {
   it('every generated spelling of DELETE /invoices/42 is refused at the target check or held by the rule', () => {
     let held = 0;
     let refusedCount = 0;

@@ -21,7 +21,7 @@ function pendingExchange(clock: { now(): number }, name: string) {
   return { load, finish, started: () => started };
 }
 
-// Issue 15 defect A: lru-cache aborts a pending fetch() when the size bound evicts its entry.
+// lru-cache aborts a pending fetch() when the size bound evicts its entry.
 describe('TokenCache eviction of an exchange in flight', () => {
   it('the requests waiting for an evicted exchange still get its token', async () => {
     const clock = manualClock(1_000_000);

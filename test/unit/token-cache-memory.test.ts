@@ -7,11 +7,12 @@ import { describe, expect, it } from 'vitest';
 import type { TokenExchangeClient } from '../../src/auth/token-exchange.js';
 import { TokenService } from '../../src/auth/token-service.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { createRouteMetrics } from '../../src/observability/route-metrics.js';
 import { RouteTable } from '../../src/routing/route-table.js';
 import { manualClock } from '../helpers/start-proxy.js';
 
 /**
- * Memory per cache entry (issue 11's target: an entry costs at most its token + 256 B). Every entry
+ * Memory per cache entry (target: an entry costs at most its token + 256 B, BENCHMARKS.md). Every entry
  * holds one shared delegated token here, so the heap growth per entry is the cache's own overhead:
  * key, entry object, lru-cache slots, and what is kept per user (claims memo, revocation index).
  * `bench/memory.ts` measures the same at 100,000 entries.
@@ -69,12 +70,14 @@ async function overheadPerEntry(userToken: (n: number, nowSeconds: number) => st
   const clock = manualClock();
   const nowSeconds = Math.floor(clock.now() / 1000);
   const before = heap();
+  const tokenMetrics = createMetrics({ registry: new Registry(), version: 't', defaultMetrics: false });
   const tokens = new TokenService({
     client,
     cache: { refreshAheadSeconds: 30, maxTtlSeconds: 3600, maxEntries: ENTRIES, clockSkewSeconds: 5 },
     subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
     clock,
-    metrics: createMetrics({ registry: new Registry(), version: 't', defaultMetrics: false }),
+    metrics: tokenMetrics,
+    routeMetrics: createRouteMetrics(tokenMetrics),
   });
   for (let i = 0; i < ENTRIES; i += 1000) {
     const jobs = [];

@@ -252,7 +252,7 @@ describe('tokenTimes', () => {
     expect(tokenTimes({ ...base, expiresInSeconds: 40 }).refreshAt).toBe(20_000);
   });
 
-  it('refreshes min(refreshAheadSeconds, lifetime / 2) before expiry: a 36 s token with a 30 s window after 18 s (README "Token cache")', () => {
+  it('refreshes min(refreshAheadSeconds, lifetime / 2) before expiry: a 36 s token with a 30 s window after 18 s (docs/token-cache.md)', () => {
     expect(tokenTimes({ ...base, expiresInSeconds: 36 })).toMatchObject({ expiresAt: 36_000, refreshAt: 18_000 });
     expect(tokenTimes({ ...base, expiresInSeconds: 61 }).refreshAt).toBe(31_000);
   });

@@ -93,7 +93,7 @@ describe('RFC 8693 response', () => {
     expect(fails(200, { token_type: 'Bearer' }).outcome).toBe('rejected');
   });
 
-  it('maps AS errors to the agent-facing codes of README "Errors returned to the agent"', () => {
+  it('maps AS errors to the agent-facing codes of docs/errors.md', () => {
     expect(fails(400, { error: 'invalid_grant' })).toMatchObject({
       code: 'invalid_token',
       status: 401,

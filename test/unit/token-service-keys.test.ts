@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { TokenExchangeClient } from '../../src/auth/token-exchange.js';
 import { TokenService } from '../../src/auth/token-service.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { createRouteMetrics } from '../../src/observability/route-metrics.js';
 import { RouteTable } from '../../src/routing/route-table.js';
 import { manualClock } from '../helpers/start-proxy.js';
 
@@ -25,12 +26,14 @@ function setup(maxEntries = 100) {
       scopes: [...req.scopes],
     }),
   };
+  const tokenMetrics = createMetrics({ registry: new Registry(), version: 't', defaultMetrics: false });
   const tokens = new TokenService({
     client,
     cache: { refreshAheadSeconds: 30, maxTtlSeconds: 300, maxEntries, clockSkewSeconds: 5 },
     subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
     clock,
-    metrics: createMetrics({ registry: new Registry(), version: 't', defaultMetrics: false }),
+    metrics: tokenMetrics,
+    routeMetrics: createRouteMetrics(tokenMetrics),
   });
   const route = (name: string, scopes: string[]) => ({
     name,

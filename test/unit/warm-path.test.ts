@@ -5,7 +5,7 @@ import { startInHandlerPipeline } from '../helpers/in-handler-pipeline.js';
 import { startUpstream } from '../helpers/start-upstream.js';
 
 /**
- * Issue 11 item 5 (docs/design.md "Request pipeline", warm path): on a warm cache the handler
+ * The warm path (docs/design.md "Request pipeline"): on a warm cache the handler
  * reaches the upstream dispatch within its own call, with nothing awaited before it; a miss waits
  * for the one exchange.
  */

@@ -8,9 +8,9 @@ import { createProxy } from '../../src/app.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { Timer } from '../../src/pipeline/timer.js';
-import { createLogSink } from '../helpers/log-sink.js';
-import { CLIENT_ID, type TestAuthorizationServer } from '../helpers/start-as.js';
-import type { TestProxy } from '../helpers/start-proxy.js';
+import { createLogSink } from './log-sink.js';
+import { CLIENT_ID, type TestAuthorizationServer } from './start-as.js';
+import type { TestProxy } from './start-proxy.js';
 
 export const CALLBACK_SECRET = 'step-up-callback-secret-0123456789abcdef';
 

@@ -1,12 +1,10 @@
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Timer } from '../../src/pipeline/timer.js';
 import { useClosers } from '../helpers/closers.js';
 import { waitFor } from '../helpers/raw-http.js';
+import { AUDIENCE, revocationConfig, SSF_AUTHORIZATION } from '../helpers/revocation-config.js';
 import { openSse, type SseClient } from '../helpers/sse-client.js';
 import {
   push,
@@ -19,7 +17,7 @@ import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startSseUpstream, type TestSseUpstream } from '../helpers/start-sse-upstream.js';
 import { startWsUpstream } from '../helpers/start-ws-upstream.js';
-import { ADMIN_TOKEN, AUDIENCE, admin, SSF_AUTHORIZATION } from './revocation-setup.js';
+import { admin } from './revocation-setup.js';
 
 const closers = useClosers();
 const READ = 'mcp:tools:read';
@@ -47,24 +45,15 @@ async function setup(): Promise<Setup> {
   closers.push(() => ws.close());
   const tx = await startTransmitter({ audience: AUDIENCE, pollAuthorization: SSF_AUTHORIZATION });
   closers.push(() => tx.close());
-  const dir = mkdtempSync(join(tmpdir(), 'dp-revocation-streams-'));
-  writeFileSync(join(dir, 'admin-token'), `${ADMIN_TOKEN}\n`);
-  writeFileSync(join(dir, 'ssf-authorization'), `${SSF_AUTHORIZATION}\n`);
+  const { revocation } = revocationConfig(tx, 'dp-revocation-streams-', {
+    poll: { url: tx.pollUrl, intervalSeconds: 60, maxEvents: 10 },
+  });
   const route = { scopes: [READ], audience: 'https://mcp.internal' };
   const proxy = await startProxy({
     as,
     deps: { revocationTimer: idleTimer },
     config: {
-      revocation: {
-        adminTokenFile: join(dir, 'admin-token'),
-        ssf: {
-          issuer: tx.issuer,
-          jwksUri: tx.jwksUri,
-          audience: AUDIENCE,
-          authorizationHeaderFile: join(dir, 'ssf-authorization'),
-          poll: { url: tx.pollUrl, intervalSeconds: 60, maxEvents: 10 },
-        },
-      },
+      revocation,
       routes: [
         { name: 'events', match: { pathPrefix: '/events' }, upstream: sse.url, ...route },
         { name: 'ws', match: { pathPrefix: '/ws' }, upstream: ws.url, ...route },

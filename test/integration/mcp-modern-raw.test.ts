@@ -1,18 +1,18 @@
 import { acceptedContent, inputRequired } from '@modelcontextprotocol/server';
 import { decodeJwt } from 'jose';
 import { request } from 'undici';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { useClosers } from '../helpers/closers.js';
-import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
+import { useFileAs } from '../helpers/file-as.js';
+import { startMcpProxy } from '../helpers/start-mcp-proxy.js';
 import { type McpV2Options, type McpV2Upstream, startMcpV2 } from '../helpers/start-mcp-v2.js';
-import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
+import type { TestProxy } from '../helpers/start-proxy.js';
 
 /**
  * Raw 2026-07-28 POSTs through an `mcp:` route to a real SDK v2 server: mirrored headers checked
  * before anything else, per-user list results made private, scope challenges.
  */
-const AUDIENCE = 'https://mcp.internal';
 const READ = 'mcp:tools:read';
 const WRITE = 'mcp:tools:write';
 const RESOURCES = 'mcp:resources:read';
@@ -24,36 +24,14 @@ const META = {
 };
 
 const closers = useClosers();
-let sharedAs: TestAuthorizationServer;
-beforeAll(async () => {
-  sharedAs = await startAs();
-});
-afterAll(() => sharedAs.close());
-beforeEach(() => {
-  sharedAs.exchanges.length = 0;
-});
+const sharedAs = useFileAs({ clearExchanges: true });
 
 async function setup(
   options: { server?: McpV2Options; mcp?: Record<string, unknown>; scopes?: string[] } = {},
 ): Promise<{ upstream: McpV2Upstream; proxy: TestProxy; url: string }> {
   const upstream = await startMcpV2(options.server ?? { legacy: 'reject' });
   closers.push(() => upstream.close());
-  const proxy = await startProxy({
-    as: sharedAs,
-    config: {
-      routes: [
-        {
-          name: 'tools',
-          match: { pathPrefix: '/mcp' },
-          upstream: upstream.url,
-          scopes: options.scopes ?? [READ, WRITE],
-          audience: AUDIENCE,
-          mcp: options.mcp ?? { toolScopes: { delete_file: ['files:delete'] } },
-        },
-      ],
-    },
-  });
-  closers.push(() => proxy.close());
+  const proxy = await startMcpProxy(closers, sharedAs(), upstream.url, options);
   return { upstream, proxy, url: `${proxy.url}/mcp` };
 }
 
@@ -100,7 +78,7 @@ const b64 = (s: string) => `=?base64?${Buffer.from(s, 'utf8').toString('base64')
 describe('mirrored headers (2026-07-28 "Server Validation")', () => {
   it('a request whose headers agree passes, Mcp-Param-* forwarded untouched, Base64 names decoded', async () => {
     const { upstream, url } = await setup();
-    const user = await sharedAs.userToken('alice', [READ, WRITE]);
+    const user = await sharedAs().userToken('alice', [READ, WRITE]);
     const plain = await post(url, user, call('echo', { text: 'hi' }), {
       ...headersFor('tools/call', 'echo'),
       'mcp-param-region': '=?base64?dXMtd2VzdDE=?=',
@@ -147,7 +125,7 @@ describe('mirrored headers (2026-07-28 "Server Validation")', () => {
 
   it.each(cases)('%s: 400 with -32020, no exchange, nothing upstream', async (_name, body, headers, header) => {
     const { upstream, url } = await setup();
-    const user = await sharedAs.userToken('alice', [READ, WRITE, 'files:delete']);
+    const user = await sharedAs().userToken('alice', [READ, WRITE, 'files:delete']);
     const res = await post(url, user, body, headers);
     expect(res.status).toBe(400);
     expect(JSON.parse(res.text)).toMatchObject({
@@ -155,17 +133,17 @@ describe('mirrored headers (2026-07-28 "Server Validation")', () => {
       error: { code: -32020, data: { header } },
     });
     expect(upstream.seen).toEqual([]);
-    expect(sharedAs.exchanges).toEqual([]);
+    expect(sharedAs().exchanges).toEqual([]);
   });
 
   it('refuses a batch carrying a modern message (the revision allows one message per POST)', async () => {
     const { upstream, url } = await setup();
-    const user = await sharedAs.userToken('alice', [READ, WRITE]);
+    const user = await sharedAs().userToken('alice', [READ, WRITE]);
     const res = await post(url, user, [call('echo', {}, 1), call('echo', {}, 2)], { 'mcp-protocol-version': VERSION });
     expect(res.status).toBe(400);
     expect(JSON.parse(res.text)).toMatchObject({ error: { code: -32600 } });
     expect(upstream.seen).toEqual([]);
-    expect(sharedAs.exchanges).toEqual([]);
+    expect(sharedAs().exchanges).toEqual([]);
   });
 });
 
@@ -177,7 +155,7 @@ describe('per-user list results are private', () => {
         server: { legacy: 'reject', responseMode: mode, toolsListCache: { ttlMs: 60_000, cacheScope: 'public' } },
         mcp: { toolScopes: { delete_file: ['files:delete'] }, filterToolsList: true },
       });
-      const user = await sharedAs.userToken('bob', [READ]);
+      const user = await sharedAs().userToken('bob', [READ]);
       const body = { jsonrpc: '2.0', id: 7, method: 'tools/list', params: { _meta: META } };
       const res = await post(url, user, body, headersFor('tools/list'));
       expect(res.status).toBe(200);
@@ -195,7 +173,7 @@ describe('per-user list results are private', () => {
     const list = { jsonrpc: '2.0', id: 7, method: 'tools/list', params: { _meta: META } };
     const names = async (mcp: Record<string, unknown>) => {
       const { url } = await setup({ server: { legacy: 'reject', responseMode: 'json' }, mcp });
-      const user = await sharedAs.userToken('bob', [READ, 'files:admin']);
+      const user = await sharedAs().userToken('bob', [READ, 'files:admin']);
       const res = await post(url, user, list, headersFor('tools/list'));
       return (JSON.parse(res.text) as { result: { tools: Array<{ name: string }> } }).result.tools
         .map((t) => t.name)
@@ -214,7 +192,7 @@ describe('per-user list results are private', () => {
     const { url } = await setup({
       server: { legacy: 'reject', responseMode: 'json', toolsListCache: { ttlMs: 60_000, cacheScope: 'public' } },
     });
-    const user = await sharedAs.userToken('bob', [READ]);
+    const user = await sharedAs().userToken('bob', [READ]);
     const body = { jsonrpc: '2.0', id: 7, method: 'tools/list', params: { _meta: META } };
     const res = await post(url, user, body, headersFor('tools/list'));
     const answer = JSON.parse(res.text) as { result: { tools: unknown[]; cacheScope: string } };
@@ -230,7 +208,7 @@ describe('scope challenges (2026-07-28 "Scope Challenge Handling")', () => {
       scopes: [READ, WRITE],
       mcp: { resourceMetadata: metadata },
     });
-    const user = await sharedAs.userToken('alice', [READ, WRITE]);
+    const user = await sharedAs().userToken('alice', [READ, WRITE]);
     const listen = {
       jsonrpc: '2.0',
       id: 3,
@@ -243,12 +221,12 @@ describe('scope challenges (2026-07-28 "Scope Challenge Handling")', () => {
       `Bearer realm="delegate-proxy", error="insufficient_scope", scope="${RESOURCES} ${READ}", resource_metadata="${metadata}"`,
     );
     expect(upstream.seen).toEqual([]);
-    expect(sharedAs.exchanges).toEqual([]);
+    expect(sharedAs().exchanges).toEqual([]);
   });
 
   it('a subscriptions/listen for tool list changes asks for the tools read scope only', async () => {
     const { upstream, url } = await setup();
-    const user = await sharedAs.userToken('alice', [READ, WRITE]);
+    const user = await sharedAs().userToken('alice', [READ, WRITE]);
     const listen = {
       jsonrpc: '2.0',
       id: 3,
@@ -316,8 +294,8 @@ describe('multi round-trip requests (MRTR)', () => {
 
   it('input_required reaches the agent untouched; the retry is authorized afresh', async () => {
     const { upstream, url } = await setup({ server, mcp: { toolScopes: { wipe: ['files:delete'] } } });
-    const admin = await sharedAs.userToken('alice', [READ, WRITE, 'files:delete']);
-    const writer = await sharedAs.userToken('alice', [READ, WRITE]);
+    const admin = await sharedAs().userToken('alice', [READ, WRITE, 'files:delete']);
+    const writer = await sharedAs().userToken('alice', [READ, WRITE]);
     const first = await post(url, admin, call('wipe', { path: '/data' }, 1, meta), headersFor('tools/call', 'wipe'));
     expect(first.status).toBe(200);
     expect(JSON.parse(first.text)).toMatchObject({

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIGNATURE_HEADER, signBody, TIMESTAMP_HEADER } from '../../src/step-up/signature.js';
 import { useClosers } from '../helpers/closers.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
+import { mcpRoute } from '../helpers/start-mcp-proxy.js';
 import { type McpV2Upstream, startMcpV2 } from '../helpers/start-mcp-v2.js';
 import type { TestProxy } from '../helpers/start-proxy.js';
 import { CALLBACK_SECRET, manualTimer, secretFile, startStepUpProxy } from '../helpers/step-up-harness.js';
@@ -14,7 +15,6 @@ import { CALLBACK_SECRET, manualTimer, secretFile, startStepUpProxy } from '../h
  * approval is answered with an InputRequiredResult (URL elicitation to the approval page) instead
  * of being held; its retry passes once a person approved, and only once.
  */
-const AUDIENCE = 'https://mcp.internal';
 const READ = 'mcp:tools:read';
 const WRITE = 'mcp:tools:write';
 const DELETE = 'files:delete';
@@ -42,17 +42,7 @@ async function setup(mcpMode: 'hold' | 'input-required' = 'input-required') {
       stepUp: {
         approval: { callbackSecretFile: secretFile(), callbackBaseUrl: PAGE_BASE, timeoutSeconds: 60 },
       },
-      routes: [
-        {
-          name: 'tools',
-          match: { pathPrefix: '/mcp' },
-          upstream: upstream.url,
-          scopes: [READ, WRITE],
-          audience: AUDIENCE,
-          mcp: {},
-          stepUp: { scopes: [DELETE], rules: [{ tool: 'delete_file' }], mcpMode },
-        },
-      ],
+      routes: [mcpRoute(upstream.url, { stepUp: { scopes: [DELETE], rules: [{ tool: 'delete_file' }], mcpMode } })],
     },
   });
   closers.push(() => proxy.close());

@@ -5,6 +5,7 @@ import type { ProxyProcess } from '../helpers/proxy-process.js';
 import { requireFile } from '../helpers/require-tool.js';
 import {
   type ApprovalReceiver,
+  billingRoute,
   CALLBACK_SECRET,
   secretFile,
   startApprovalReceiver,
@@ -61,16 +62,7 @@ describe.skipIf(REDIS_SERVER === undefined)('fleet: one approval inbox', () => {
     receiver = await startApprovalReceiver(() => ({ status: 202 }));
     const extra = {
       stepUp: { approval: { webhookUrl: receiver.url, callbackSecretFile: secretFile(), timeoutSeconds: 60 } },
-      routes: [
-        {
-          name: 'billing',
-          match: { pathPrefix: '/billing' },
-          upstream: f.upstream.url,
-          stripPrefix: true,
-          scopes: ['billing:read'],
-          stepUp: { scopes: ['billing:write'], rules: [{ method: 'DELETE', pathPrefix: '/invoices' }] },
-        },
-      ],
+      routes: [billingRoute(f.upstream.url)],
     };
     [a, b] = await Promise.all([f.start('pod-a', extra), f.start('pod-b', extra)]);
     user = await f.as.userToken('alice', ['billing:read', 'billing:write']);

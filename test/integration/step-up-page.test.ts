@@ -10,6 +10,7 @@ import type { TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
 import {
   type ApprovalReceiver,
+  billingRoute,
   CALLBACK_SECRET,
   manualTimer,
   secretFile,
@@ -47,16 +48,7 @@ async function setup(): Promise<{
     timer: manualTimer(),
     config: {
       stepUp: { approval: { webhookUrl: receiver.url, callbackSecretFile: secretFile() } },
-      routes: [
-        {
-          name: 'billing',
-          match: { pathPrefix: '/billing' },
-          upstream: upstream.url,
-          stripPrefix: true,
-          scopes: ['billing:read'],
-          stepUp: { scopes: ['billing:write'], rules: [{ method: 'DELETE', pathPrefix: '/invoices' }] },
-        },
-      ],
+      routes: [billingRoute(upstream.url)],
     },
   });
   closers.push(() => proxy.close());

@@ -1,6 +1,5 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import type { Timer } from '../../src/pipeline/timer.js';
 import { useClosers } from '../helpers/closers.js';
 import { waitFor } from '../helpers/raw-http.js';
@@ -17,6 +16,7 @@ import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startSseUpstream, type TestSseUpstream } from '../helpers/start-sse-upstream.js';
 import { startWsUpstream } from '../helpers/start-ws-upstream.js';
+import { echo, openProxyWs } from '../helpers/ws-client.js';
 import { admin } from './revocation-setup.js';
 
 const closers = useClosers();
@@ -107,21 +107,6 @@ function listenOf(proxy: TestProxy, user: string): Promise<SseClient> {
   });
 }
 
-async function wsOf(proxy: TestProxy, user: string): Promise<WebSocket> {
-  const ws = new WebSocket(`${proxy.url.replace(/^http/, 'ws')}/ws/live`, {
-    headers: { authorization: `Bearer ${user}` },
-  });
-  closers.push(() => ws.terminate());
-  await once(ws, 'open');
-  return ws;
-}
-
-async function echo(ws: WebSocket, text: string): Promise<string> {
-  ws.send(text);
-  const [data] = (await once(ws, 'message')) as [Buffer];
-  return data.toString();
-}
-
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
@@ -144,9 +129,9 @@ describe('revocation closes the open streams of the revoked user', () => {
     const aliceEvents = await sseOf(proxy, alice, '/events');
     const aliceGet = await sseOf(proxy, alice, '/mcp');
     const aliceListen = await listenOf(proxy, alice);
-    const aliceWs = await wsOf(proxy, alice);
+    const aliceWs = await openProxyWs(closers, proxy.url, '/ws/live', alice);
     const bobEvents = await sseOf(proxy, bob, '/events');
-    const bobWs = await wsOf(proxy, bob);
+    const bobWs = await openProxyWs(closers, proxy.url, '/ws/live', bob);
     for (const c of [aliceEvents, aliceGet, aliceListen, bobEvents]) expect(c.status).toBe(200);
     await live(sse, 'alice', aliceListen, 'before');
     expect(proxy.proxy.streams.size).toBe(6);
@@ -196,7 +181,7 @@ describe('revocation closes the open streams of the revoked user', () => {
   it('SSF push: a session-revoked event closes the streams of that user', async () => {
     const { as, tx, proxy, alice, bob } = await setup();
     const aliceEvents = await sseOf(proxy, alice, '/events');
-    const aliceWs = await wsOf(proxy, alice);
+    const aliceWs = await openProxyWs(closers, proxy.url, '/ws/live', alice);
     const bobEvents = await sseOf(proxy, bob, '/events');
     const wsClosed = once(aliceWs, 'close') as Promise<[number, Buffer]>;
     const set = await tx.event(SESSION_REVOKED, { format: 'iss_sub', iss: as.issuer, sub: 'alice' });

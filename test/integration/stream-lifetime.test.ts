@@ -1,6 +1,5 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { useClosers } from '../helpers/closers.js';
 import { type ManualTime, manualTime } from '../helpers/manual-time.js';
 import { waitFor } from '../helpers/raw-http.js';
@@ -9,6 +8,7 @@ import { startAs } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startSseUpstream, type TestSseUpstream } from '../helpers/start-sse-upstream.js';
 import { startWsUpstream } from '../helpers/start-ws-upstream.js';
+import { openProxyWs } from '../helpers/ws-client.js';
 
 const closers = useClosers();
 const READ = 'mcp:tools:read';
@@ -124,11 +124,7 @@ describe('WebSocket lifetime on the same registry', () => {
       },
     });
     closers.push(() => proxy.close());
-    const ws = new WebSocket(`${proxy.url.replace(/^http/, 'ws')}/live`, {
-      headers: { authorization: `Bearer ${await as.userToken('alice', [READ])}` },
-    });
-    closers.push(() => ws.terminate());
-    await once(ws, 'open');
+    const ws = await openProxyWs(closers, proxy.url, '/live', await as.userToken('alice', [READ]));
     expect(proxy.proxy.streams.size).toBe(1);
     const [ms] = time.pending as [number];
     expect(ms).toBeGreaterThan((TOKEN_TTL_S - 10) * 1000);

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { useClosers } from '../helpers/closers.js';
 import { useFileAs } from '../helpers/file-as.js';
+import { postMcp } from '../helpers/mcp-post.js';
 import { startMcpProxy } from '../helpers/start-mcp-proxy.js';
 import { type McpV2Options, type McpV2Upstream, startMcpV2 } from '../helpers/start-mcp-v2.js';
 import type { TestProxy } from '../helpers/start-proxy.js';
@@ -47,21 +48,6 @@ function headersFor(method: string, name?: string): Record<string, string> {
   };
 }
 
-async function post(url: string, user: string, body: unknown, headers: Record<string, string>) {
-  const res = await request(url, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${user}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      ...headers,
-    },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text };
-}
-
 /** The JSON-RPC messages of a JSON or SSE answer. */
 function messagesOf(text: string, contentType: unknown): Array<Record<string, unknown>> {
   if (String(contentType).startsWith('text/event-stream')) {
@@ -79,13 +65,13 @@ describe('mirrored headers (2026-07-28 "Server Validation")', () => {
   it('a request whose headers agree passes, Mcp-Param-* forwarded untouched, Base64 names decoded', async () => {
     const { upstream, url } = await setup();
     const user = await sharedAs().userToken('alice', [READ, WRITE]);
-    const plain = await post(url, user, call('echo', { text: 'hi' }), {
+    const plain = await postMcp(url, user, call('echo', { text: 'hi' }), {
       ...headersFor('tools/call', 'echo'),
       'mcp-param-region': '=?base64?dXMtd2VzdDE=?=',
     });
     expect(plain.status).toBe(200);
     expect(upstream.seen.at(-1)?.headers['mcp-param-region']).toBe('=?base64?dXMtd2VzdDE=?=');
-    const encoded = await post(url, user, call('echo', { text: 'hi' }, 2), headersFor('tools/call', b64('echo')));
+    const encoded = await postMcp(url, user, call('echo', { text: 'hi' }, 2), headersFor('tools/call', b64('echo')));
     expect(encoded.status).toBe(200);
     expect(upstream.seen).toHaveLength(2);
   });
@@ -126,7 +112,7 @@ describe('mirrored headers (2026-07-28 "Server Validation")', () => {
   it.each(cases)('%s: 400 with -32020, no exchange, nothing upstream', async (_name, body, headers, header) => {
     const { upstream, url } = await setup();
     const user = await sharedAs().userToken('alice', [READ, WRITE, 'files:delete']);
-    const res = await post(url, user, body, headers);
+    const res = await postMcp(url, user, body, headers);
     expect(res.status).toBe(400);
     expect(JSON.parse(res.text)).toMatchObject({
       jsonrpc: '2.0',
@@ -139,7 +125,9 @@ describe('mirrored headers (2026-07-28 "Server Validation")', () => {
   it('refuses a batch carrying a modern message (the revision allows one message per POST)', async () => {
     const { upstream, url } = await setup();
     const user = await sharedAs().userToken('alice', [READ, WRITE]);
-    const res = await post(url, user, [call('echo', {}, 1), call('echo', {}, 2)], { 'mcp-protocol-version': VERSION });
+    const res = await postMcp(url, user, [call('echo', {}, 1), call('echo', {}, 2)], {
+      'mcp-protocol-version': VERSION,
+    });
     expect(res.status).toBe(400);
     expect(JSON.parse(res.text)).toMatchObject({ error: { code: -32600 } });
     expect(upstream.seen).toEqual([]);
@@ -157,7 +145,7 @@ describe('per-user list results are private', () => {
       });
       const user = await sharedAs().userToken('bob', [READ]);
       const body = { jsonrpc: '2.0', id: 7, method: 'tools/list', params: { _meta: META } };
-      const res = await post(url, user, body, headersFor('tools/list'));
+      const res = await postMcp(url, user, body, headersFor('tools/list'));
       expect(res.status).toBe(200);
       expect(String(res.headers['content-type'])).toContain(mode === 'sse' ? 'text/event-stream' : 'application/json');
       const answer = messagesOf(res.text, res.headers['content-type']).find((m) => m.id === 7) as {
@@ -174,7 +162,7 @@ describe('per-user list results are private', () => {
     const names = async (mcp: Record<string, unknown>) => {
       const { url } = await setup({ server: { legacy: 'reject', responseMode: 'json' }, mcp });
       const user = await sharedAs().userToken('bob', [READ, 'files:admin']);
-      const res = await post(url, user, list, headersFor('tools/list'));
+      const res = await postMcp(url, user, list, headersFor('tools/list'));
       return (JSON.parse(res.text) as { result: { tools: Array<{ name: string }> } }).result.tools
         .map((t) => t.name)
         .sort();
@@ -194,7 +182,7 @@ describe('per-user list results are private', () => {
     });
     const user = await sharedAs().userToken('bob', [READ]);
     const body = { jsonrpc: '2.0', id: 7, method: 'tools/list', params: { _meta: META } };
-    const res = await post(url, user, body, headersFor('tools/list'));
+    const res = await postMcp(url, user, body, headersFor('tools/list'));
     const answer = JSON.parse(res.text) as { result: { tools: unknown[]; cacheScope: string } };
     expect(answer.result.tools).toHaveLength(3);
     expect(answer.result.cacheScope).toBe('public');
@@ -215,7 +203,7 @@ describe('scope challenges (2026-07-28 "Scope Challenge Handling")', () => {
       method: 'subscriptions/listen',
       params: { notifications: { toolsListChanged: true, resourceSubscriptions: ['file:///a'] }, _meta: META },
     };
-    const res = await post(url, user, listen, headersFor('subscriptions/listen'));
+    const res = await postMcp(url, user, listen, headersFor('subscriptions/listen'));
     expect(res.status).toBe(403);
     expect(res.headers['www-authenticate']).toBe(
       `Bearer realm="delegate-proxy", error="insufficient_scope", scope="${RESOURCES} ${READ}", resource_metadata="${metadata}"`,
@@ -296,7 +284,7 @@ describe('multi round-trip requests (MRTR)', () => {
     const { upstream, url } = await setup({ server, mcp: { toolScopes: { wipe: ['files:delete'] } } });
     const admin = await sharedAs().userToken('alice', [READ, WRITE, 'files:delete']);
     const writer = await sharedAs().userToken('alice', [READ, WRITE]);
-    const first = await post(url, admin, call('wipe', { path: '/data' }, 1, meta), headersFor('tools/call', 'wipe'));
+    const first = await postMcp(url, admin, call('wipe', { path: '/data' }, 1, meta), headersFor('tools/call', 'wipe'));
     expect(first.status).toBe(200);
     expect(JSON.parse(first.text)).toMatchObject({
       id: 1,
@@ -314,14 +302,14 @@ describe('multi round-trip requests (MRTR)', () => {
       },
     };
     // The retry is a request like any other: a token without the tool's scope is refused...
-    const refused = await post(url, writer, retry, headersFor('tools/call', 'wipe'));
+    const refused = await postMcp(url, writer, retry, headersFor('tools/call', 'wipe'));
     expect(refused.status).toBe(403);
     // ...headers that disagree with it too...
-    const mismatched = await post(url, admin, retry, headersFor('tools/call', 'echo'));
+    const mismatched = await postMcp(url, admin, retry, headersFor('tools/call', 'echo'));
     expect(mismatched.status).toBe(400);
     expect(upstream.seen).toHaveLength(1);
     // ...and with the scope it passes, on a delegated token of its own.
-    const done = await post(url, admin, retry, headersFor('tools/call', 'wipe'));
+    const done = await postMcp(url, admin, retry, headersFor('tools/call', 'wipe'));
     expect(done.status).toBe(200);
     expect(JSON.parse(done.text)).toMatchObject({
       id: 2,

@@ -4,6 +4,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIGNATURE_HEADER, signBody, TIMESTAMP_HEADER } from '../../src/step-up/signature.js';
 import { useClosers } from '../helpers/closers.js';
+import { postMcp } from '../helpers/mcp-post.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { mcpRoute } from '../helpers/start-mcp-proxy.js';
 import { type McpV2Upstream, startMcpV2 } from '../helpers/start-mcp-v2.js';
@@ -64,21 +65,14 @@ function deleteCall(id: number, path: string, inputResponses?: Record<string, un
   };
 }
 
+/** A 2026-07-28 `tools/call` of delete_file, its mirrored headers set. */
 async function post(url: string, user: string, body: unknown) {
-  const res = await request(url, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${user}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': 'tools/call',
-      'mcp-name': 'delete_file',
-    },
-    body: JSON.stringify(body),
+  const res = await postMcp(url, user, body, {
+    'mcp-protocol-version': '2026-07-28',
+    'mcp-method': 'tools/call',
+    'mcp-name': 'delete_file',
   });
-  const text = await res.body.text();
-  return { status: res.statusCode, json: JSON.parse(text) as Record<string, unknown> };
+  return { status: res.status, json: JSON.parse(res.text) as Record<string, unknown> };
 }
 
 async function decide(adminUrl: string, id: string, decision: 'approved' | 'denied', bodySha256: string) {

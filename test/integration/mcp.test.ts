@@ -13,6 +13,7 @@ import { createGuard, type Guard } from '../../src/guard/index.js';
 import { closeServer } from '../../src/server/listen.js';
 import { useClosers } from '../helpers/closers.js';
 import { useFileAs } from '../helpers/file-as.js';
+import { postMcp } from '../helpers/mcp-post.js';
 import type { TestAuthorizationServer } from '../helpers/start-as.js';
 import { startMcpProxy } from '../helpers/start-mcp-proxy.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
@@ -146,18 +147,8 @@ async function rejection(promise: Promise<unknown>): Promise<StreamableHTTPError
 }
 
 async function post(url: string, user: string, body: string | Buffer, headers: Record<string, string> = {}) {
-  const res = await request(url, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${user}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      ...headers,
-    },
-    body,
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) as unknown };
+  const res = await postMcp(url, user, body, headers);
+  return { ...res, json: () => JSON.parse(res.text) as unknown };
 }
 
 describe('MCP scopes through the proxy (SDK client -> proxy -> SDK server)', () => {

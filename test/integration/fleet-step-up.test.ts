@@ -1,6 +1,7 @@
 import { chromium } from 'playwright-core';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signInApprover } from '../helpers/approver-sign-in.js';
 import type { ProxyProcess } from '../helpers/proxy-process.js';
 import { requireFile } from '../helpers/require-tool.js';
 import {
@@ -14,16 +15,6 @@ import { type FleetSetup, REDIS_SERVER, setupFleet, within } from './fleet-setup
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAS_CHROMIUM = requireFile(CHROMIUM, '.ci/run installs the Debian package chromium');
-
-async function signIn(adminUrl: string): Promise<string> {
-  const res = await request(`${adminUrl}/step-up/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ approver: 'frank', secret: CALLBACK_SECRET }).toString(),
-  });
-  await res.body.dump();
-  return String(res.headers['set-cookie']).split(';')[0]!;
-}
 
 async function page(adminUrl: string, cookie: string): Promise<string> {
   const res = await request(`${adminUrl}/step-up`, { headers: { cookie } });
@@ -76,7 +67,7 @@ describe.skipIf(REDIS_SERVER === undefined)('fleet: one approval inbox', () => {
   it("a request held on B is listed on A's page with its pod, and A's callback releases it within 1 s; a second decision does nothing", async () => {
     const held = hold(b, 1);
     const event = await receiver.nextRequest();
-    const cookie = await signIn(a.adminUrl);
+    const cookie = (await signInApprover(a.adminUrl)).cookie;
     await within(2_000, async () => (await page(a.adminUrl, cookie)).includes(`data-approval-id="${event.id}"`));
     const listed = await page(a.adminUrl, cookie);
     expect(listed).toContain('<code>pod-b</code>');
@@ -163,7 +154,7 @@ describe.skipIf(REDIS_SERVER === undefined)('fleet: one approval inbox', () => {
   }, 30_000);
 
   it('the page says local-only while Redis is unavailable', async () => {
-    const cookie = await signIn(a.adminUrl);
+    const cookie = (await signInApprover(a.adminUrl)).cookie;
     await f.redis.kill();
     await within(5_000, async () => (await page(a.adminUrl, cookie)).includes('local-only'));
     await f.redis.restart();

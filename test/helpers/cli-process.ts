@@ -84,7 +84,11 @@ export function startNode(nodeArgs: readonly string[], env: Record<string, strin
             resolve(found);
           } else if (child.exitCode !== null || child.signalCode !== null) {
             done();
-            reject(new Error(`process exited before ${what}; output:\n${other.join('\n')}`));
+            reject(
+              new Error(
+                `process exited (${child.exitCode ?? child.signalCode}) before ${what}; output:\n${other.join('\n')}`,
+              ),
+            );
           }
         };
         const timer = setTimeout(() => {

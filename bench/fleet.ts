@@ -14,11 +14,11 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { freePort } from '../test/helpers/free-port.js';
 
 const env = process.env;
 const PROXIES = Number(env.FLEET_PROXIES ?? 20);
@@ -36,14 +36,6 @@ interface Proxy {
   readonly adminUrl: string;
   readonly logs: Array<Record<string, unknown>>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 async function startRedis(): Promise<{ url: string; stop(): void }> {

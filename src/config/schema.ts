@@ -69,6 +69,9 @@ const match = z
   })
   .refine((m) => (m.pathPrefix === undefined) !== (m.host === undefined), 'set exactly one of pathPrefix or host');
 
+/** Seconds a long-lived connection (stream, WebSocket) may stay open, up to a week; 0: no limit. */
+const connectionSeconds = z.number().int().min(0).max(604_800).optional();
+
 const mcp = z
   .strictObject({
     toolScopes: z
@@ -103,15 +106,9 @@ const mcp = z
       .max(16 * 1024 * 1024)
       .default(1024 * 1024)
       .describe('Largest JSON-RPC POST body read; a larger one gets 413.'),
-    maxStreamSeconds: z
-      .number()
-      .int()
-      .min(0)
-      .max(604_800)
-      .optional()
-      .describe(
-        'Seconds a long-lived MCP stream (the GET SSE stream, a subscriptions/listen POST stream) stays open before the proxy ends it cleanly. Unset: until the delegated token that opened it expires. 0: no limit. A positive value replaces the token expiry as the limit (see [Stream lifetime](mcp.md#stream-lifetime)).',
-      ),
+    maxStreamSeconds: connectionSeconds.describe(
+      'Seconds a long-lived MCP stream (the GET SSE stream, a subscriptions/listen POST stream) stays open before the proxy ends it cleanly. Unset: until the delegated token that opened it expires. 0: no limit. A positive value replaces the token expiry as the limit (see [Stream lifetime](mcp.md#stream-lifetime)).',
+    ),
     scopeImplies: z
       .record(scope, scopes)
       .default({})
@@ -134,15 +131,9 @@ const websocket = z
     z.boolean().transform((enabled) => ({ enabled })),
     z.strictObject({
       enabled: z.boolean().default(true).describe('`false`: an upgrade gets 403 `websocket_disabled`.'),
-      maxConnectionSeconds: z
-        .number()
-        .int()
-        .min(0)
-        .max(604_800)
-        .optional()
-        .describe(
-          'An open connection is closed after this long (close code 1008). Unset: when the delegated token expires; `0`: no limit.',
-        ),
+      maxConnectionSeconds: connectionSeconds.describe(
+        'An open connection is closed after this long (close code 1008). Unset: when the delegated token expires; `0`: no limit.',
+      ),
     }),
   ])
   .default({ enabled: true })

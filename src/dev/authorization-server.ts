@@ -350,19 +350,13 @@ function tokenExchangeHandler(
     const audience = requestedAudience(params);
     const target = audience[0] ?? DEFAULT_AUDIENCE;
 
-    const token = grantlessToken(provider, {
+    const token = jwtAccessToken(provider, {
       accountId: subject.sub,
       client,
-      ...(scope === '' ? {} : { scope }),
       gty: TOKEN_EXCHANGE_GRANT,
-      expiresIn: tokenTtl,
-    });
-    token.resourceServer = new provider.ResourceServer(target, {
       scope,
-      audience: target,
-      accessTokenFormat: 'jwt',
-      accessTokenTTL: tokenTtl,
-      jwt: { sign: { alg: SIGNING_ALG } },
+      target,
+      ttl: tokenTtl,
     });
     issued.set(token, { audience, ...(actorSub === undefined ? {} : { actorSub }) });
     ctx.oidc.entity('AccessToken', token);
@@ -384,11 +378,31 @@ type GrantHandler = (ctx: TokenEndpointGrantContext) => Promise<void>;
 type AccessTokenInit = ConstructorParameters<Provider['AccessToken']>[0];
 
 /**
- * An access token without a grant: oidc-provider's types ask for a `grantId`, which a token issued
- * by a token exchange or a JWT bearer assertion does not have (no authorization grant is stored).
+ * A JWT access token for the resource `target`, carrying `scope` (none when empty) and living `ttl`
+ * seconds. It has no grant: oidc-provider's types ask for a `grantId`, which a token issued by a
+ * token exchange or a JWT bearer assertion does not have (no authorization grant is stored).
  */
-function grantlessToken(provider: Provider, init: Omit<AccessTokenInit, 'grantId'>): AccessToken {
-  return new provider.AccessToken(init as AccessTokenInit);
+function jwtAccessToken(
+  provider: Provider,
+  init: Pick<AccessTokenInit, 'accountId' | 'client' | 'gty'> & { scope: string; target: string; ttl: number },
+): AccessToken {
+  const { scope, target, ttl } = init;
+  const grantless: Omit<AccessTokenInit, 'grantId'> = {
+    accountId: init.accountId,
+    client: init.client,
+    ...(scope === '' ? {} : { scope }),
+    gty: init.gty,
+    expiresIn: ttl,
+  };
+  const token = new provider.AccessToken(grantless as AccessTokenInit);
+  token.resourceServer = new provider.ResourceServer(target, {
+    scope,
+    audience: target,
+    accessTokenFormat: 'jwt',
+    accessTokenTTL: ttl,
+    jwt: { sign: { alg: SIGNING_ALG } },
+  });
+  return token;
 }
 
 /** The ID-JAG token-exchange response and claims (draft-ietf-oauth-identity-assertion-authz-grant). */
@@ -460,19 +474,13 @@ function jwtBearerHandler(
     const target =
       single(params, 'resource') ?? (typeof payload.resource === 'string' ? payload.resource : DEFAULT_AUDIENCE);
     const tokenTtl = Math.max(1, Math.min(ttl, payload.exp - Math.ceil(Date.now() / 1000)));
-    const token = grantlessToken(provider, {
+    const token = jwtAccessToken(provider, {
       accountId: payload.sub,
       client,
-      ...(scope === '' ? {} : { scope }),
       gty: JWT_BEARER_GRANT,
-      expiresIn: tokenTtl,
-    });
-    token.resourceServer = new provider.ResourceServer(target, {
       scope,
-      audience: target,
-      accessTokenFormat: 'jwt',
-      accessTokenTTL: tokenTtl,
-      jwt: { sign: { alg: SIGNING_ALG } },
+      target,
+      ttl: tokenTtl,
     });
     ctx.oidc.entity('AccessToken', token);
     const accessToken = await token.save();

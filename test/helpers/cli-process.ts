@@ -25,7 +25,8 @@ export interface CliProcess {
   stop(): Promise<void>;
 }
 
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+/** Calls src/main.ts with its own arguments, through tsx (see cli-entry.ts). */
+const ENTRY = fileURLToPath(new URL('./cli-entry.ts', import.meta.url));
 
 export function writeConfig(config: Record<string, unknown>, dir = mkdtempSync(join(tmpdir(), 'dp-cli-'))): string {
   const file = join(dir, 'delegate-proxy.yaml');
@@ -34,8 +35,12 @@ export function writeConfig(config: Record<string, unknown>, dir = mkdtempSync(j
 }
 
 export function startCli(args: readonly string[], env: Record<string, string> = {}): CliProcess {
-  const code = `const { main } = await import(${JSON.stringify(MAIN)}); await main(process.argv.slice(1));`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, '--', ...args], {
+  return startNode(['--import', 'tsx', ENTRY, ...args], env);
+}
+
+/** `node` with `nodeArgs` (a script and its arguments) in a child process, its JSON log lines parsed. */
+export function startNode(nodeArgs: readonly string[], env: Record<string, string> = {}): CliProcess {
+  const child = spawn(process.execPath, nodeArgs, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -79,7 +84,11 @@ export function startCli(args: readonly string[], env: Record<string, string> = 
             resolve(found);
           } else if (child.exitCode !== null || child.signalCode !== null) {
             done();
-            reject(new Error(`process exited before ${what}; output:\n${other.join('\n')}`));
+            reject(
+              new Error(
+                `process exited (${child.exitCode ?? child.signalCode}) before ${what}; output:\n${other.join('\n')}`,
+              ),
+            );
           }
         };
         const timer = setTimeout(() => {

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from './free-port.js';
 import { requireCommand } from './require-tool.js';
 
 /**
@@ -22,14 +22,6 @@ export interface TestRedis {
 export function redisServerPath(): string | undefined {
   if (!requireCommand('redis-server', '.ci/run installs the Debian package redis-server')) return undefined;
   return execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim();
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function launch(bin: string, port: number, extra: readonly string[]): Promise<ChildProcess> {

@@ -39,6 +39,40 @@ export function secretFile(secret = CALLBACK_SECRET): string {
   return file;
 }
 
+/**
+ * `stepUp.approval` for a webhook at `webhookUrl`: approvals time out after 120 s, and the callback URL
+ * in each event starts with the admin address an operator would publish.
+ */
+export function webhookApproval(webhookUrl: string): Record<string, unknown> {
+  return {
+    webhookUrl,
+    timeoutSeconds: 120,
+    callbackSecretFile: secretFile(),
+    callbackBaseUrl: 'http://10.0.0.7:9090/',
+  };
+}
+
+/**
+ * The `billing` route the step-up tests guard: /billing (prefix stripped) needs billing:read, and by
+ * default a DELETE under /invoices steps up to billing:write.
+ */
+export function billingRoute(
+  upstream: string,
+  stepUp: Record<string, unknown> = {
+    scopes: ['billing:write'],
+    rules: [{ method: 'DELETE', pathPrefix: '/invoices' }],
+  },
+): Record<string, unknown> {
+  return {
+    name: 'billing',
+    match: { pathPrefix: '/billing' },
+    upstream,
+    stripPrefix: true,
+    scopes: ['billing:read'],
+    stepUp,
+  };
+}
+
 /** Like test/helpers/start-proxy.ts, plus the step-up timer. */
 export async function startStepUpProxy(options: {
   as: TestAuthorizationServer;

@@ -12,17 +12,22 @@ afterEach(async () => {
   setup = undefined;
 });
 
+/** The --dev setup on loopback, every server on port 0, logging into a sink. */
+function startLocalDev(): Promise<DevSetup> {
+  return startDevSetup({
+    host: '127.0.0.1',
+    proxyPort: 0,
+    adminPort: 0,
+    asPort: 0,
+    upstreamPort: 0,
+    mcpPort: 0,
+    logger: createLogger({ level: 'info', destination: createLogSink() }),
+  });
+}
+
 describe('--dev setup', () => {
   it('the printed curl reaches the echo upstream with a delegated token, never the user token', async () => {
-    setup = await startDevSetup({
-      host: '127.0.0.1',
-      proxyPort: 0,
-      adminPort: 0,
-      asPort: 0,
-      upstreamPort: 0,
-      mcpPort: 0,
-      logger: createLogger({ level: 'info', destination: createLogSink() }),
-    });
+    setup = await startLocalDev();
     const match = /-H "Authorization: Bearer ([^"]+)" (\S+)$/.exec(setup.curl);
     expect(match).not.toBeNull();
     const [, token, url] = match!;
@@ -63,15 +68,7 @@ function rpcAnswer(text: string): { result: { content: Array<{ text: string }> }
 
 describe('--dev setup: the MCP route', () => {
   it('both printed MCP requests (2026-07-28 and 2025-11-25) call whoami with a delegated token for alice', async () => {
-    setup = await startDevSetup({
-      host: '127.0.0.1',
-      proxyPort: 0,
-      adminPort: 0,
-      asPort: 0,
-      upstreamPort: 0,
-      mcpPort: 0,
-      logger: createLogger({ level: 'info', destination: createLogSink() }),
-    });
+    setup = await startLocalDev();
     const { modern, legacy } = setup.mcpCurls;
     expect(modern).toContain('"Mcp-Method: tools/call"');
     expect(modern).toContain('"Mcp-Name: whoami"');
@@ -105,15 +102,7 @@ describe('--dev setup: the MCP route', () => {
   });
 
   it('the SDK v2 client, pinned to 2026-07-28 and in auto mode, lists and calls through the proxy', async () => {
-    setup = await startDevSetup({
-      host: '127.0.0.1',
-      proxyPort: 0,
-      adminPort: 0,
-      asPort: 0,
-      upstreamPort: 0,
-      mcpPort: 0,
-      logger: createLogger({ level: 'info', destination: createLogSink() }),
-    });
+    setup = await startLocalDev();
     for (const mode of [{ pin: '2026-07-28' }, 'auto'] as const) {
       const client = new Client({ name: 'dev-test', version: '1.0.0' }, { versionNegotiation: { mode } });
       const transport = new StreamableHTTPClientTransport(new URL(`${setup.proxyUrl}/mcp`), {

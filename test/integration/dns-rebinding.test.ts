@@ -1,11 +1,12 @@
 import { once } from 'node:events';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { resolveConfig } from '../../src/config/load.js';
 import { useClosers } from '../helpers/closers.js';
 import { configProblems } from '../helpers/config-problems.js';
+import { useFileAs } from '../helpers/file-as.js';
 import { rawRequest, statusOf } from '../helpers/raw-http.js';
-import { CLIENT_ID, startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
+import { CLIENT_ID } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
 import { startWsUpstream, type TestWsUpstream } from '../helpers/start-ws-upstream.js';
@@ -13,11 +14,7 @@ import { startWsUpstream, type TestWsUpstream } from '../helpers/start-ws-upstre
 const closers = useClosers();
 
 // One AS for the file; proxy and upstreams per test.
-let as: TestAuthorizationServer;
-beforeAll(async () => {
-  as = await startAs();
-});
-afterAll(() => as.close());
+const fileAs = useFileAs();
 
 interface Setup {
   proxy: TestProxy;
@@ -36,7 +33,7 @@ async function setup(config: Record<string, unknown> = {}): Promise<Setup> {
   const ws = await startWsUpstream();
   closers.push(() => ws.close());
   const proxy = await startProxy({
-    as,
+    as: fileAs(),
     config: {
       routes: [
         { name: 'docs', match: { pathPrefix: '/docs' }, upstream: upstream.url, scopes: ['documents:read'] },
@@ -47,7 +44,7 @@ async function setup(config: Record<string, unknown> = {}): Promise<Setup> {
     },
   });
   closers.push(() => proxy.close());
-  const user = await as.userToken('alice', ['documents:read']);
+  const user = await fileAs().userToken('alice', ['documents:read']);
   return { proxy, upstream, hostUpstream, ws, user, port: new URL(proxy.url).port };
 }
 
@@ -87,7 +84,12 @@ const REFUSED = {
 
 /** Requests, handshakes and exchanges seen so far by the AS and the upstreams. */
 function contacts(s: Setup): number[] {
-  return [s.upstream.requests.length, s.hostUpstream.requests.length, s.ws.handshakes.length, as.exchanges.length];
+  return [
+    s.upstream.requests.length,
+    s.hostUpstream.requests.length,
+    s.ws.handshakes.length,
+    fileAs().exchanges.length,
+  ];
 }
 
 /** 403 host_not_allowed as JSON, no Bearer challenge, and nothing reached the AS or an upstream. */
@@ -230,7 +232,11 @@ describe('DNS-rebinding protection: allowed', () => {
     await expectRefused(s, () => get(s, { host: 'new.agents.example' }));
     const config = resolveConfig(
       {
-        authorizationServer: { tokenEndpoint: as.tokenEndpoint, clientId: CLIENT_ID, clientSecretFile: as.secretFile },
+        authorizationServer: {
+          tokenEndpoint: fileAs().tokenEndpoint,
+          clientId: CLIENT_ID,
+          clientSecretFile: fileAs().secretFile,
+        },
         allowedHosts: ['new.agents.example'],
         routes: [
           { name: 'docs', match: { pathPrefix: '/docs' }, upstream: s.upstream.url, scopes: ['documents:read'] },

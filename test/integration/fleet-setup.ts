@@ -1,13 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { request } from 'undici';
 import { type ProxyProcess, startProxyProcess } from '../helpers/proxy-process.js';
+import { AUDIENCE, revocationConfig, SSF_AUTHORIZATION } from '../helpers/revocation-config.js';
 import { startTransmitter, type Transmitter } from '../helpers/ssf-transmitter.js';
 import { CLIENT_ID, startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { redisServerPath, startRedis, type TestRedis } from '../helpers/start-redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
-import { ADMIN_TOKEN, AUDIENCE, SSF_AUTHORIZATION } from './revocation-setup.js';
 
 export { admin } from './revocation-setup.js';
 
@@ -38,21 +35,11 @@ export async function setupFleet(options: { redisArgs?: readonly string[] } = {}
   closers.push(() => upstream.close());
   const tx = await startTransmitter({ audience: AUDIENCE, pollAuthorization: SSF_AUTHORIZATION });
   closers.push(() => tx.close());
-  const dir = mkdtempSync(join(tmpdir(), 'dp-fleet-'));
-  writeFileSync(join(dir, 'admin-token'), `${ADMIN_TOKEN}\n`);
-  writeFileSync(join(dir, 'ssf-authorization'), `${SSF_AUTHORIZATION}\n`);
+  const { dir, revocation } = revocationConfig(tx, 'dp-fleet-');
   const config = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     authorizationServer: { tokenEndpoint: as.tokenEndpoint, clientId: CLIENT_ID, clientSecretFile: as.secretFile },
     logging: { level: 'info' },
-    revocation: {
-      adminTokenFile: join(dir, 'admin-token'),
-      ssf: {
-        issuer: tx.issuer,
-        jwksUri: tx.jwksUri,
-        audience: AUDIENCE,
-        authorizationHeaderFile: join(dir, 'ssf-authorization'),
-      },
-    },
+    revocation,
     fleet: { redis: { url: redis.url, keyPrefix: 'test-fleet:' }, syncTimeoutMs: 2_000 },
     routes: [{ name: 'docs', match: { pathPrefix: '/docs' }, upstream: upstream.url, scopes: ['documents:read'] }],
     ...extra,

@@ -1,10 +1,12 @@
 import { chromium } from 'playwright-core';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signInApprover } from '../helpers/approver-sign-in.js';
 import type { ProxyProcess } from '../helpers/proxy-process.js';
 import { requireFile } from '../helpers/require-tool.js';
 import {
   type ApprovalReceiver,
+  billingRoute,
   CALLBACK_SECRET,
   secretFile,
   startApprovalReceiver,
@@ -13,16 +15,6 @@ import { type FleetSetup, REDIS_SERVER, setupFleet, within } from './fleet-setup
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAS_CHROMIUM = requireFile(CHROMIUM, '.ci/run installs the Debian package chromium');
-
-async function signIn(adminUrl: string): Promise<string> {
-  const res = await request(`${adminUrl}/step-up/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ approver: 'frank', secret: CALLBACK_SECRET }).toString(),
-  });
-  await res.body.dump();
-  return String(res.headers['set-cookie']).split(';')[0]!;
-}
 
 async function page(adminUrl: string, cookie: string): Promise<string> {
   const res = await request(`${adminUrl}/step-up`, { headers: { cookie } });
@@ -61,16 +53,7 @@ describe.skipIf(REDIS_SERVER === undefined)('fleet: one approval inbox', () => {
     receiver = await startApprovalReceiver(() => ({ status: 202 }));
     const extra = {
       stepUp: { approval: { webhookUrl: receiver.url, callbackSecretFile: secretFile(), timeoutSeconds: 60 } },
-      routes: [
-        {
-          name: 'billing',
-          match: { pathPrefix: '/billing' },
-          upstream: f.upstream.url,
-          stripPrefix: true,
-          scopes: ['billing:read'],
-          stepUp: { scopes: ['billing:write'], rules: [{ method: 'DELETE', pathPrefix: '/invoices' }] },
-        },
-      ],
+      routes: [billingRoute(f.upstream.url)],
     };
     [a, b] = await Promise.all([f.start('pod-a', extra), f.start('pod-b', extra)]);
     user = await f.as.userToken('alice', ['billing:read', 'billing:write']);
@@ -84,7 +67,7 @@ describe.skipIf(REDIS_SERVER === undefined)('fleet: one approval inbox', () => {
   it("a request held on B is listed on A's page with its pod, and A's callback releases it within 1 s; a second decision does nothing", async () => {
     const held = hold(b, 1);
     const event = await receiver.nextRequest();
-    const cookie = await signIn(a.adminUrl);
+    const cookie = (await signInApprover(a.adminUrl)).cookie;
     await within(2_000, async () => (await page(a.adminUrl, cookie)).includes(`data-approval-id="${event.id}"`));
     const listed = await page(a.adminUrl, cookie);
     expect(listed).toContain('<code>pod-b</code>');
@@ -171,7 +154,7 @@ describe.skipIf(REDIS_SERVER === undefined)('fleet: one approval inbox', () => {
   }, 30_000);
 
   it('the page says local-only while Redis is unavailable', async () => {
-    const cookie = await signIn(a.adminUrl);
+    const cookie = (await signInApprover(a.adminUrl)).cookie;
     await f.redis.kill();
     await within(5_000, async () => (await page(a.adminUrl, cookie)).includes('local-only'));
     await f.redis.restart();

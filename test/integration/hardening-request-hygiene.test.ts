@@ -1,24 +1,20 @@
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createProxy } from '../../src/app.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { useClosers } from '../helpers/closers.js';
+import { useFileAs } from '../helpers/file-as.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { rawRequest, statusOf } from '../helpers/raw-http.js';
-import { CLIENT_ID, startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
+import { CLIENT_ID, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
 
 const closers = useClosers();
 
-// One AS for the file (starting oidc-provider with a fresh RSA key costs ~0.5 s); proxy and
-// upstreams are per test. Exchange counts are taken relative to the test's start.
-let as: TestAuthorizationServer;
-beforeAll(async () => {
-  as = await startAs();
-});
-afterAll(() => as.close());
+// One AS for the file; proxy and upstreams per test.
+const fileAs = useFileAs();
 
 interface Setup {
   as: TestAuthorizationServer;
@@ -31,13 +27,13 @@ interface Setup {
 }
 
 async function setup(config: Record<string, unknown> = {}, route: Record<string, unknown> = {}): Promise<Setup> {
-  const exchangesBefore = as.exchanges.length;
+  const exchangesBefore = fileAs().exchanges.length;
   const upstream = await startUpstream();
   closers.push(() => upstream.close());
   const other = await startUpstream();
   closers.push(() => other.close());
   const proxy = await startProxy({
-    as,
+    as: fileAs(),
     config: {
       routes: [
         {
@@ -53,8 +49,8 @@ async function setup(config: Record<string, unknown> = {}, route: Record<string,
     },
   });
   closers.push(() => proxy.close());
-  const user = await as.userToken('alice', ['documents:read']);
-  return { as, exchangesBefore, upstream, other, proxy, user, host: new URL(proxy.url).host };
+  const user = await fileAs().userToken('alice', ['documents:read']);
+  return { as: fileAs(), exchangesBefore, upstream, other, proxy, user, host: new URL(proxy.url).host };
 }
 
 function expectNothingLeaked(s: Setup, raw: string): void {

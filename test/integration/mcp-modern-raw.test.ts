@@ -1,18 +1,19 @@
 import { acceptedContent, inputRequired } from '@modelcontextprotocol/server';
 import { decodeJwt } from 'jose';
 import { request } from 'undici';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { useClosers } from '../helpers/closers.js';
-import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
+import { useFileAs } from '../helpers/file-as.js';
+import { postMcp } from '../helpers/mcp-post.js';
+import { startMcpProxy } from '../helpers/start-mcp-proxy.js';
 import { type McpV2Options, type McpV2Upstream, startMcpV2 } from '../helpers/start-mcp-v2.js';
-import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
+import type { TestProxy } from '../helpers/start-proxy.js';
 
 /**
  * Raw 2026-07-28 POSTs through an `mcp:` route to a real SDK v2 server: mirrored headers checked
  * before anything else, per-user list results made private, scope challenges.
  */
-const AUDIENCE = 'https://mcp.internal';
 const READ = 'mcp:tools:read';
 const WRITE = 'mcp:tools:write';
 const RESOURCES = 'mcp:resources:read';
@@ -24,36 +25,14 @@ const META = {
 };
 
 const closers = useClosers();
-let sharedAs: TestAuthorizationServer;
-beforeAll(async () => {
-  sharedAs = await startAs();
-});
-afterAll(() => sharedAs.close());
-beforeEach(() => {
-  sharedAs.exchanges.length = 0;
-});
+const sharedAs = useFileAs({ clearExchanges: true });
 
 async function setup(
   options: { server?: McpV2Options; mcp?: Record<string, unknown>; scopes?: string[] } = {},
 ): Promise<{ upstream: McpV2Upstream; proxy: TestProxy; url: string }> {
   const upstream = await startMcpV2(options.server ?? { legacy: 'reject' });
   closers.push(() => upstream.close());
-  const proxy = await startProxy({
-    as: sharedAs,
-    config: {
-      routes: [
-        {
-          name: 'tools',
-          match: { pathPrefix: '/mcp' },
-          upstream: upstream.url,
-          scopes: options.scopes ?? [READ, WRITE],
-          audience: AUDIENCE,
-          mcp: options.mcp ?? { toolScopes: { delete_file: ['files:delete'] } },
-        },
-      ],
-    },
-  });
-  closers.push(() => proxy.close());
+  const proxy = await startMcpProxy(closers, sharedAs(), upstream.url, options);
   return { upstream, proxy, url: `${proxy.url}/mcp` };
 }
 
@@ -67,21 +46,6 @@ function headersFor(method: string, name?: string): Record<string, string> {
     'mcp-method': method,
     ...(name === undefined ? {} : { 'mcp-name': name }),
   };
-}
-
-async function post(url: string, user: string, body: unknown, headers: Record<string, string>) {
-  const res = await request(url, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${user}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      ...headers,
-    },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text };
 }
 
 /** The JSON-RPC messages of a JSON or SSE answer. */
@@ -100,14 +64,14 @@ const b64 = (s: string) => `=?base64?${Buffer.from(s, 'utf8').toString('base64')
 describe('mirrored headers (2026-07-28 "Server Validation")', () => {
   it('a request whose headers agree passes, Mcp-Param-* forwarded untouched, Base64 names decoded', async () => {
     const { upstream, url } = await setup();
-    const user = await sharedAs.userToken('alice', [READ, WRITE]);
-    const plain = await post(url, user, call('echo', { text: 'hi' }), {
+    const user = await sharedAs().userToken('alice', [READ, WRITE]);
+    const plain = await postMcp(url, user, call('echo', { text: 'hi' }), {
       ...headersFor('tools/call', 'echo'),
       'mcp-param-region': '=?base64?dXMtd2VzdDE=?=',
     });
     expect(plain.status).toBe(200);
     expect(upstream.seen.at(-1)?.headers['mcp-param-region']).toBe('=?base64?dXMtd2VzdDE=?=');
-    const encoded = await post(url, user, call('echo', { text: 'hi' }, 2), headersFor('tools/call', b64('echo')));
+    const encoded = await postMcp(url, user, call('echo', { text: 'hi' }, 2), headersFor('tools/call', b64('echo')));
     expect(encoded.status).toBe(200);
     expect(upstream.seen).toHaveLength(2);
   });
@@ -147,25 +111,27 @@ describe('mirrored headers (2026-07-28 "Server Validation")', () => {
 
   it.each(cases)('%s: 400 with -32020, no exchange, nothing upstream', async (_name, body, headers, header) => {
     const { upstream, url } = await setup();
-    const user = await sharedAs.userToken('alice', [READ, WRITE, 'files:delete']);
-    const res = await post(url, user, body, headers);
+    const user = await sharedAs().userToken('alice', [READ, WRITE, 'files:delete']);
+    const res = await postMcp(url, user, body, headers);
     expect(res.status).toBe(400);
     expect(JSON.parse(res.text)).toMatchObject({
       jsonrpc: '2.0',
       error: { code: -32020, data: { header } },
     });
     expect(upstream.seen).toEqual([]);
-    expect(sharedAs.exchanges).toEqual([]);
+    expect(sharedAs().exchanges).toEqual([]);
   });
 
   it('refuses a batch carrying a modern message (the revision allows one message per POST)', async () => {
     const { upstream, url } = await setup();
-    const user = await sharedAs.userToken('alice', [READ, WRITE]);
-    const res = await post(url, user, [call('echo', {}, 1), call('echo', {}, 2)], { 'mcp-protocol-version': VERSION });
+    const user = await sharedAs().userToken('alice', [READ, WRITE]);
+    const res = await postMcp(url, user, [call('echo', {}, 1), call('echo', {}, 2)], {
+      'mcp-protocol-version': VERSION,
+    });
     expect(res.status).toBe(400);
     expect(JSON.parse(res.text)).toMatchObject({ error: { code: -32600 } });
     expect(upstream.seen).toEqual([]);
-    expect(sharedAs.exchanges).toEqual([]);
+    expect(sharedAs().exchanges).toEqual([]);
   });
 });
 
@@ -177,9 +143,9 @@ describe('per-user list results are private', () => {
         server: { legacy: 'reject', responseMode: mode, toolsListCache: { ttlMs: 60_000, cacheScope: 'public' } },
         mcp: { toolScopes: { delete_file: ['files:delete'] }, filterToolsList: true },
       });
-      const user = await sharedAs.userToken('bob', [READ]);
+      const user = await sharedAs().userToken('bob', [READ]);
       const body = { jsonrpc: '2.0', id: 7, method: 'tools/list', params: { _meta: META } };
-      const res = await post(url, user, body, headersFor('tools/list'));
+      const res = await postMcp(url, user, body, headersFor('tools/list'));
       expect(res.status).toBe(200);
       expect(String(res.headers['content-type'])).toContain(mode === 'sse' ? 'text/event-stream' : 'application/json');
       const answer = messagesOf(res.text, res.headers['content-type']).find((m) => m.id === 7) as {
@@ -195,8 +161,8 @@ describe('per-user list results are private', () => {
     const list = { jsonrpc: '2.0', id: 7, method: 'tools/list', params: { _meta: META } };
     const names = async (mcp: Record<string, unknown>) => {
       const { url } = await setup({ server: { legacy: 'reject', responseMode: 'json' }, mcp });
-      const user = await sharedAs.userToken('bob', [READ, 'files:admin']);
-      const res = await post(url, user, list, headersFor('tools/list'));
+      const user = await sharedAs().userToken('bob', [READ, 'files:admin']);
+      const res = await postMcp(url, user, list, headersFor('tools/list'));
       return (JSON.parse(res.text) as { result: { tools: Array<{ name: string }> } }).result.tools
         .map((t) => t.name)
         .sort();
@@ -214,9 +180,9 @@ describe('per-user list results are private', () => {
     const { url } = await setup({
       server: { legacy: 'reject', responseMode: 'json', toolsListCache: { ttlMs: 60_000, cacheScope: 'public' } },
     });
-    const user = await sharedAs.userToken('bob', [READ]);
+    const user = await sharedAs().userToken('bob', [READ]);
     const body = { jsonrpc: '2.0', id: 7, method: 'tools/list', params: { _meta: META } };
-    const res = await post(url, user, body, headersFor('tools/list'));
+    const res = await postMcp(url, user, body, headersFor('tools/list'));
     const answer = JSON.parse(res.text) as { result: { tools: unknown[]; cacheScope: string } };
     expect(answer.result.tools).toHaveLength(3);
     expect(answer.result.cacheScope).toBe('public');
@@ -230,25 +196,25 @@ describe('scope challenges (2026-07-28 "Scope Challenge Handling")', () => {
       scopes: [READ, WRITE],
       mcp: { resourceMetadata: metadata },
     });
-    const user = await sharedAs.userToken('alice', [READ, WRITE]);
+    const user = await sharedAs().userToken('alice', [READ, WRITE]);
     const listen = {
       jsonrpc: '2.0',
       id: 3,
       method: 'subscriptions/listen',
       params: { notifications: { toolsListChanged: true, resourceSubscriptions: ['file:///a'] }, _meta: META },
     };
-    const res = await post(url, user, listen, headersFor('subscriptions/listen'));
+    const res = await postMcp(url, user, listen, headersFor('subscriptions/listen'));
     expect(res.status).toBe(403);
     expect(res.headers['www-authenticate']).toBe(
       `Bearer realm="delegate-proxy", error="insufficient_scope", scope="${RESOURCES} ${READ}", resource_metadata="${metadata}"`,
     );
     expect(upstream.seen).toEqual([]);
-    expect(sharedAs.exchanges).toEqual([]);
+    expect(sharedAs().exchanges).toEqual([]);
   });
 
   it('a subscriptions/listen for tool list changes asks for the tools read scope only', async () => {
     const { upstream, url } = await setup();
-    const user = await sharedAs.userToken('alice', [READ, WRITE]);
+    const user = await sharedAs().userToken('alice', [READ, WRITE]);
     const listen = {
       jsonrpc: '2.0',
       id: 3,
@@ -316,9 +282,9 @@ describe('multi round-trip requests (MRTR)', () => {
 
   it('input_required reaches the agent untouched; the retry is authorized afresh', async () => {
     const { upstream, url } = await setup({ server, mcp: { toolScopes: { wipe: ['files:delete'] } } });
-    const admin = await sharedAs.userToken('alice', [READ, WRITE, 'files:delete']);
-    const writer = await sharedAs.userToken('alice', [READ, WRITE]);
-    const first = await post(url, admin, call('wipe', { path: '/data' }, 1, meta), headersFor('tools/call', 'wipe'));
+    const admin = await sharedAs().userToken('alice', [READ, WRITE, 'files:delete']);
+    const writer = await sharedAs().userToken('alice', [READ, WRITE]);
+    const first = await postMcp(url, admin, call('wipe', { path: '/data' }, 1, meta), headersFor('tools/call', 'wipe'));
     expect(first.status).toBe(200);
     expect(JSON.parse(first.text)).toMatchObject({
       id: 1,
@@ -336,14 +302,14 @@ describe('multi round-trip requests (MRTR)', () => {
       },
     };
     // The retry is a request like any other: a token without the tool's scope is refused...
-    const refused = await post(url, writer, retry, headersFor('tools/call', 'wipe'));
+    const refused = await postMcp(url, writer, retry, headersFor('tools/call', 'wipe'));
     expect(refused.status).toBe(403);
     // ...headers that disagree with it too...
-    const mismatched = await post(url, admin, retry, headersFor('tools/call', 'echo'));
+    const mismatched = await postMcp(url, admin, retry, headersFor('tools/call', 'echo'));
     expect(mismatched.status).toBe(400);
     expect(upstream.seen).toHaveLength(1);
     // ...and with the scope it passes, on a delegated token of its own.
-    const done = await post(url, admin, retry, headersFor('tools/call', 'wipe'));
+    const done = await postMcp(url, admin, retry, headersFor('tools/call', 'wipe'));
     expect(done.status).toBe(200);
     expect(JSON.parse(done.text)).toMatchObject({
       id: 2,

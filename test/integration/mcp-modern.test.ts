@@ -4,12 +4,14 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { decodeJwt } from 'jose';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createMcpHttpHandler } from '../../examples/mcp-server/server.js';
 import { createGuard } from '../../src/guard/index.js';
 import { closeServer } from '../../src/server/listen.js';
 import { useClosers } from '../helpers/closers.js';
-import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
+import { useFileAs } from '../helpers/file-as.js';
+import type { TestAuthorizationServer } from '../helpers/start-as.js';
+import { mcpRoute, startMcpProxy } from '../helpers/start-mcp-proxy.js';
 import { type McpV2Options, type McpV2Upstream, type SeenV2Request, startMcpV2 } from '../helpers/start-mcp-v2.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 
@@ -25,14 +27,7 @@ const DELETE = 'files:delete';
 
 const closers = useClosers();
 
-let sharedAs: TestAuthorizationServer;
-beforeAll(async () => {
-  sharedAs = await startAs();
-});
-afterAll(() => sharedAs.close());
-beforeEach(() => {
-  sharedAs.exchanges.length = 0;
-});
+const sharedAs = useFileAs({ clearExchanges: true });
 
 interface Setup {
   readonly as: TestAuthorizationServer;
@@ -44,25 +39,10 @@ interface Setup {
 async function setup(
   options: { server?: McpV2Options; mcp?: Record<string, unknown>; scopes?: string[] } = {},
 ): Promise<Setup> {
-  const as = sharedAs;
+  const as = sharedAs();
   const upstream = await startMcpV2(options.server ?? { legacy: 'reject' });
   closers.push(() => upstream.close());
-  const proxy = await startProxy({
-    as,
-    config: {
-      routes: [
-        {
-          name: 'tools',
-          match: { pathPrefix: '/mcp' },
-          upstream: upstream.url,
-          scopes: options.scopes ?? [READ, WRITE],
-          audience: AUDIENCE,
-          mcp: options.mcp ?? { toolScopes: { delete_file: [DELETE] } },
-        },
-      ],
-    },
-  });
-  closers.push(() => proxy.close());
+  const proxy = await startMcpProxy(closers, as, upstream.url, options);
   return {
     as,
     upstream,
@@ -188,7 +168,7 @@ describe('2025-era clients on a dual-era route (SDK 1.x)', () => {
 
 describe('SDK v2 client in auto mode, 2025-only server (SDK 1.x example server)', () => {
   it('falls back to initialize through the proxy and calls tools', async () => {
-    const guard = createGuard({ issuer: sharedAs.issuer, audience: AUDIENCE, jwksUri: sharedAs.jwksUri });
+    const guard = createGuard({ issuer: sharedAs().issuer, audience: AUDIENCE, jwksUri: sharedAs().jwksUri });
     const handle = createMcpHttpHandler({ guard });
     const server = createServer((req, res) => {
       handle(req, res).catch(() => res.destroy());
@@ -196,22 +176,13 @@ describe('SDK v2 client in auto mode, 2025-only server (SDK 1.x example server)'
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     closers.push(() => closeServer(server));
     const proxy = await startProxy({
-      as: sharedAs,
+      as: sharedAs(),
       config: {
-        routes: [
-          {
-            name: 'tools',
-            match: { pathPrefix: '/mcp' },
-            upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-            scopes: [READ, WRITE],
-            audience: AUDIENCE,
-            mcp: {},
-          },
-        ],
+        routes: [mcpRoute(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)],
       },
     });
     closers.push(() => proxy.close());
-    const user = await sharedAs.userToken('alice', [READ, WRITE]);
+    const user = await sharedAs().userToken('alice', [READ, WRITE]);
     const client = new Client({ name: 'test-agent', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
     await client.connect(
       new StreamableHTTPClientTransport(new URL(`${proxy.url}/mcp`), {

@@ -4,7 +4,9 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIGNATURE_HEADER, signBody, TIMESTAMP_HEADER } from '../../src/step-up/signature.js';
 import { useClosers } from '../helpers/closers.js';
+import { postMcp } from '../helpers/mcp-post.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
+import { mcpRoute } from '../helpers/start-mcp-proxy.js';
 import { type McpV2Upstream, startMcpV2 } from '../helpers/start-mcp-v2.js';
 import type { TestProxy } from '../helpers/start-proxy.js';
 import { CALLBACK_SECRET, manualTimer, secretFile, startStepUpProxy } from '../helpers/step-up-harness.js';
@@ -14,7 +16,6 @@ import { CALLBACK_SECRET, manualTimer, secretFile, startStepUpProxy } from '../h
  * approval is answered with an InputRequiredResult (URL elicitation to the approval page) instead
  * of being held; its retry passes once a person approved, and only once.
  */
-const AUDIENCE = 'https://mcp.internal';
 const READ = 'mcp:tools:read';
 const WRITE = 'mcp:tools:write';
 const DELETE = 'files:delete';
@@ -42,17 +43,7 @@ async function setup(mcpMode: 'hold' | 'input-required' = 'input-required') {
       stepUp: {
         approval: { callbackSecretFile: secretFile(), callbackBaseUrl: PAGE_BASE, timeoutSeconds: 60 },
       },
-      routes: [
-        {
-          name: 'tools',
-          match: { pathPrefix: '/mcp' },
-          upstream: upstream.url,
-          scopes: [READ, WRITE],
-          audience: AUDIENCE,
-          mcp: {},
-          stepUp: { scopes: [DELETE], rules: [{ tool: 'delete_file' }], mcpMode },
-        },
-      ],
+      routes: [mcpRoute(upstream.url, { stepUp: { scopes: [DELETE], rules: [{ tool: 'delete_file' }], mcpMode } })],
     },
   });
   closers.push(() => proxy.close());
@@ -74,21 +65,14 @@ function deleteCall(id: number, path: string, inputResponses?: Record<string, un
   };
 }
 
+/** A 2026-07-28 `tools/call` of delete_file, its mirrored headers set. */
 async function post(url: string, user: string, body: unknown) {
-  const res = await request(url, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${user}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': 'tools/call',
-      'mcp-name': 'delete_file',
-    },
-    body: JSON.stringify(body),
+  const res = await postMcp(url, user, body, {
+    'mcp-protocol-version': '2026-07-28',
+    'mcp-method': 'tools/call',
+    'mcp-name': 'delete_file',
   });
-  const text = await res.body.text();
-  return { status: res.statusCode, json: JSON.parse(text) as Record<string, unknown> };
+  return { status: res.status, json: JSON.parse(res.text) as Record<string, unknown> };
 }
 
 async function decide(adminUrl: string, id: string, decision: 'approved' | 'denied', bodySha256: string) {

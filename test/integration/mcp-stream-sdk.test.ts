@@ -11,6 +11,7 @@ import { useClosers } from '../helpers/closers.js';
 import { manualTime } from '../helpers/manual-time.js';
 import { waitFor } from '../helpers/raw-http.js';
 import { startAs } from '../helpers/start-as.js';
+import { mcpRoute } from '../helpers/start-mcp-proxy.js';
 import { startProxy } from '../helpers/start-proxy.js';
 
 const closers = useClosers();
@@ -55,14 +56,9 @@ describe('the 2025-11-25 GET stream with the official SDK 1.x client', () => {
       deps: { streamTimer: time },
       config: {
         routes: [
-          {
-            name: 'tools',
-            match: { pathPrefix: '/mcp' },
-            upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
-            scopes: [READ, WRITE],
-            audience: AUDIENCE,
+          mcpRoute(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, {
             mcp: { toolScopes: { announce: [] }, maxStreamSeconds: 30 },
-          },
+          }),
         ],
       },
     });

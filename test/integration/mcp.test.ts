@@ -7,12 +7,15 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { decodeJwt } from 'jose';
 import { request } from 'undici';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFilesServer, createMcpHttpHandler } from '../../examples/mcp-server/server.js';
 import { createGuard, type Guard } from '../../src/guard/index.js';
 import { closeServer } from '../../src/server/listen.js';
 import { useClosers } from '../helpers/closers.js';
-import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
+import { useFileAs } from '../helpers/file-as.js';
+import { postMcp } from '../helpers/mcp-post.js';
+import type { TestAuthorizationServer } from '../helpers/start-as.js';
+import { startMcpProxy } from '../helpers/start-mcp-proxy.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
 
@@ -23,16 +26,7 @@ const DELETE = 'files:delete';
 
 const closers = useClosers();
 
-// One authorization server for the file (it keeps no state between exchanges but the record,
-// cleared per test); proxy, MCP server and clients are fresh per test.
-let sharedAs: TestAuthorizationServer;
-beforeAll(async () => {
-  sharedAs = await startAs();
-});
-afterAll(() => sharedAs.close());
-beforeEach(() => {
-  sharedAs.exchanges.length = 0;
-});
+const sharedAs = useFileAs({ clearExchanges: true });
 
 /** What the MCP server received over HTTP, before the SDK saw it. */
 interface SeenRequest {
@@ -115,25 +109,10 @@ async function setup(
     extend?: (server: McpServer) => void;
   } = {},
 ): Promise<Setup> {
-  const as = sharedAs;
+  const as = sharedAs();
   const guard = createGuard({ issuer: as.issuer, audience: AUDIENCE, jwksUri: as.jwksUri });
   const upstream = await startMcpUpstream(guard, options);
-  const proxy = await startProxy({
-    as,
-    config: {
-      routes: [
-        {
-          name: 'tools',
-          match: { pathPrefix: '/mcp' },
-          upstream: upstream.url,
-          scopes: options.scopes ?? [READ, WRITE],
-          audience: AUDIENCE,
-          mcp: options.mcp ?? { toolScopes: { delete_file: [DELETE] } },
-        },
-      ],
-    },
-  });
-  closers.push(() => proxy.close());
+  const proxy = await startMcpProxy(closers, as, upstream.url, options);
   return {
     as,
     upstream,
@@ -168,18 +147,8 @@ async function rejection(promise: Promise<unknown>): Promise<StreamableHTTPError
 }
 
 async function post(url: string, user: string, body: string | Buffer, headers: Record<string, string> = {}) {
-  const res = await request(url, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${user}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      ...headers,
-    },
-    body,
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) as unknown };
+  const res = await postMcp(url, user, body, headers);
+  return { ...res, json: () => JSON.parse(res.text) as unknown };
 }
 
 describe('MCP scopes through the proxy (SDK client -> proxy -> SDK server)', () => {
@@ -545,7 +514,7 @@ describe('Streamable HTTP passes through', () => {
   });
 
   it('passes session ids, Last-Event-ID, Accept and 202 answers unchanged', async () => {
-    const as = sharedAs;
+    const as = sharedAs();
     const plain: TestUpstream = await startUpstream((req, res) => {
       if (req.method === 'POST') {
         res.writeHead(202, { 'mcp-session-id': 'session-1' });

@@ -1,17 +1,13 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { request } from 'undici';
 import type { ProxyDeps } from '../../src/app.js';
 import type { useClosers } from '../helpers/closers.js';
+import { ADMIN_TOKEN, AUDIENCE, revocationConfig, SSF_AUTHORIZATION } from '../helpers/revocation-config.js';
 import { startTransmitter, type Transmitter } from '../helpers/ssf-transmitter.js';
 import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
 
-export const ADMIN_TOKEN = 'admin-0123456789abcdef0123456789abcdef';
-export const SSF_AUTHORIZATION = 'Bearer ssf-stream-secret-4f1e2d';
-export const AUDIENCE = 'https://delegate-proxy.test';
+export { ADMIN_TOKEN, AUDIENCE, SSF_AUTHORIZATION } from '../helpers/revocation-config.js';
 
 export interface RevocationSetup {
   readonly as: TestAuthorizationServer;
@@ -36,21 +32,12 @@ export async function setupRevocation(
   closers.push(() => upstream.close());
   const tx = await startTransmitter({ audience: AUDIENCE, pollAuthorization: SSF_AUTHORIZATION });
   closers.push(() => tx.close());
-  const dir = mkdtempSync(join(tmpdir(), 'dp-revocation-'));
-  writeFileSync(join(dir, 'admin-token'), `${ADMIN_TOKEN}\n`);
-  writeFileSync(join(dir, 'ssf-authorization'), `${SSF_AUTHORIZATION}\n`);
   const revocation =
     options.revocation === false
       ? undefined
       : {
-          adminTokenFile: join(dir, 'admin-token'),
-          ssf: {
-            issuer: tx.issuer,
-            jwksUri: tx.jwksUri,
-            audience: AUDIENCE,
-            authorizationHeaderFile: join(dir, 'ssf-authorization'),
-            ...(typeof options.ssf === 'function' ? options.ssf(tx) : options.ssf),
-          },
+          ...revocationConfig(tx, 'dp-revocation-', typeof options.ssf === 'function' ? options.ssf(tx) : options.ssf)
+            .revocation,
           ...options.revocation,
         };
   const proxy = await startProxy({

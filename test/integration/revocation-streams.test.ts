@@ -1,12 +1,9 @@
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import type { Timer } from '../../src/pipeline/timer.js';
 import { useClosers } from '../helpers/closers.js';
 import { waitFor } from '../helpers/raw-http.js';
+import { AUDIENCE, revocationConfig, SSF_AUTHORIZATION } from '../helpers/revocation-config.js';
 import { openSse, type SseClient } from '../helpers/sse-client.js';
 import {
   push,
@@ -19,7 +16,8 @@ import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startSseUpstream, type TestSseUpstream } from '../helpers/start-sse-upstream.js';
 import { startWsUpstream } from '../helpers/start-ws-upstream.js';
-import { ADMIN_TOKEN, AUDIENCE, admin, SSF_AUTHORIZATION } from './revocation-setup.js';
+import { echo, openProxyWs } from '../helpers/ws-client.js';
+import { admin } from './revocation-setup.js';
 
 const closers = useClosers();
 const READ = 'mcp:tools:read';
@@ -47,24 +45,15 @@ async function setup(): Promise<Setup> {
   closers.push(() => ws.close());
   const tx = await startTransmitter({ audience: AUDIENCE, pollAuthorization: SSF_AUTHORIZATION });
   closers.push(() => tx.close());
-  const dir = mkdtempSync(join(tmpdir(), 'dp-revocation-streams-'));
-  writeFileSync(join(dir, 'admin-token'), `${ADMIN_TOKEN}\n`);
-  writeFileSync(join(dir, 'ssf-authorization'), `${SSF_AUTHORIZATION}\n`);
+  const { revocation } = revocationConfig(tx, 'dp-revocation-streams-', {
+    poll: { url: tx.pollUrl, intervalSeconds: 60, maxEvents: 10 },
+  });
   const route = { scopes: [READ], audience: 'https://mcp.internal' };
   const proxy = await startProxy({
     as,
     deps: { revocationTimer: idleTimer },
     config: {
-      revocation: {
-        adminTokenFile: join(dir, 'admin-token'),
-        ssf: {
-          issuer: tx.issuer,
-          jwksUri: tx.jwksUri,
-          audience: AUDIENCE,
-          authorizationHeaderFile: join(dir, 'ssf-authorization'),
-          poll: { url: tx.pollUrl, intervalSeconds: 60, maxEvents: 10 },
-        },
-      },
+      revocation,
       routes: [
         { name: 'events', match: { pathPrefix: '/events' }, upstream: sse.url, ...route },
         { name: 'ws', match: { pathPrefix: '/ws' }, upstream: ws.url, ...route },
@@ -118,21 +107,6 @@ function listenOf(proxy: TestProxy, user: string): Promise<SseClient> {
   });
 }
 
-async function wsOf(proxy: TestProxy, user: string): Promise<WebSocket> {
-  const ws = new WebSocket(`${proxy.url.replace(/^http/, 'ws')}/ws/live`, {
-    headers: { authorization: `Bearer ${user}` },
-  });
-  closers.push(() => ws.terminate());
-  await once(ws, 'open');
-  return ws;
-}
-
-async function echo(ws: WebSocket, text: string): Promise<string> {
-  ws.send(text);
-  const [data] = (await once(ws, 'message')) as [Buffer];
-  return data.toString();
-}
-
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
@@ -155,9 +129,9 @@ describe('revocation closes the open streams of the revoked user', () => {
     const aliceEvents = await sseOf(proxy, alice, '/events');
     const aliceGet = await sseOf(proxy, alice, '/mcp');
     const aliceListen = await listenOf(proxy, alice);
-    const aliceWs = await wsOf(proxy, alice);
+    const aliceWs = await openProxyWs(closers, proxy.url, '/ws/live', alice);
     const bobEvents = await sseOf(proxy, bob, '/events');
-    const bobWs = await wsOf(proxy, bob);
+    const bobWs = await openProxyWs(closers, proxy.url, '/ws/live', bob);
     for (const c of [aliceEvents, aliceGet, aliceListen, bobEvents]) expect(c.status).toBe(200);
     await live(sse, 'alice', aliceListen, 'before');
     expect(proxy.proxy.streams.size).toBe(6);
@@ -207,7 +181,7 @@ describe('revocation closes the open streams of the revoked user', () => {
   it('SSF push: a session-revoked event closes the streams of that user', async () => {
     const { as, tx, proxy, alice, bob } = await setup();
     const aliceEvents = await sseOf(proxy, alice, '/events');
-    const aliceWs = await wsOf(proxy, alice);
+    const aliceWs = await openProxyWs(closers, proxy.url, '/ws/live', alice);
     const bobEvents = await sseOf(proxy, bob, '/events');
     const wsClosed = once(aliceWs, 'close') as Promise<[number, Buffer]>;
     const set = await tx.event(SESSION_REVOKED, { format: 'iss_sub', iss: as.issuer, sub: 'alice' });

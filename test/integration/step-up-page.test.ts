@@ -3,6 +3,7 @@ import { chromium } from 'playwright-core';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { SESSION_COOKIE } from '../../src/step-up/admin-routes.js';
+import { signInApprover } from '../helpers/approver-sign-in.js';
 import { useClosers } from '../helpers/closers.js';
 import { requireFile } from '../helpers/require-tool.js';
 import { startAs } from '../helpers/start-as.js';
@@ -10,6 +11,7 @@ import type { TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
 import {
   type ApprovalReceiver,
+  billingRoute,
   CALLBACK_SECRET,
   manualTimer,
   secretFile,
@@ -47,16 +49,7 @@ async function setup(): Promise<{
     timer: manualTimer(),
     config: {
       stepUp: { approval: { webhookUrl: receiver.url, callbackSecretFile: secretFile() } },
-      routes: [
-        {
-          name: 'billing',
-          match: { pathPrefix: '/billing' },
-          upstream: upstream.url,
-          stripPrefix: true,
-          scopes: ['billing:read'],
-          stepUp: { scopes: ['billing:write'], rules: [{ method: 'DELETE', pathPrefix: '/invoices' }] },
-        },
-      ],
+      routes: [billingRoute(upstream.url)],
     },
   });
   closers.push(() => proxy.close());
@@ -73,17 +66,11 @@ function holdDelete(proxy: TestProxy, user: string, reason: string) {
 
 /** Signs in over plain HTTP like a browser form would; returns the session cookie. */
 async function signIn(adminUrl: string): Promise<string> {
-  const res = await request(`${adminUrl}/step-up/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ approver: 'frank', secret: CALLBACK_SECRET }).toString(),
-  });
-  await res.body.dump();
-  expect(res.statusCode).toBe(303);
-  const setCookie = String(res.headers['set-cookie']);
+  const { status, setCookie, cookie } = await signInApprover(adminUrl);
+  expect(status).toBe(303);
   expect(setCookie).toMatch(/HttpOnly/);
   expect(setCookie).toMatch(/SameSite=Strict/);
-  return setCookie.split(';')[0]!;
+  return cookie;
 }
 
 /** Denies through the machine callback so the held request ends before the servers close. */

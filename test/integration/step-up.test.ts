@@ -10,11 +10,12 @@ import type { TestProxy } from '../helpers/start-proxy.js';
 import { startUpstream, type TestUpstream } from '../helpers/start-upstream.js';
 import {
   type ApprovalReceiver,
+  billingRoute,
   CALLBACK_SECRET,
   manualTimer,
-  secretFile,
   startApprovalReceiver,
   startStepUpProxy,
+  webhookApproval,
 } from '../helpers/step-up-harness.js';
 
 const closers = useClosers();
@@ -48,27 +49,16 @@ async function setup(
     as,
     timer,
     config: {
-      stepUp: {
-        approval: {
-          webhookUrl: receiver.url,
-          timeoutSeconds: 120,
-          callbackSecretFile: secretFile(),
-          callbackBaseUrl: 'http://10.0.0.7:9090/',
-        },
-      },
+      stepUp: { approval: webhookApproval(receiver.url) },
       routes: [
-        {
-          name: 'billing',
-          match: { pathPrefix: '/billing' },
-          upstream: upstream.url,
-          stripPrefix: true,
-          scopes: ['billing:read'],
-          stepUp: options.stepUp ?? {
+        billingRoute(
+          upstream.url,
+          options.stepUp ?? {
             scopes: ['billing:write'],
             rules: [{ method: 'DELETE', pathPrefix: '/invoices' }],
             onChallenge: true,
           },
-        },
+        ),
       ],
     },
   });

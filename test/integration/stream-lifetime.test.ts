@@ -1,14 +1,14 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { useClosers } from '../helpers/closers.js';
 import { type ManualTime, manualTime } from '../helpers/manual-time.js';
 import { waitFor } from '../helpers/raw-http.js';
 import { openSse, type SseClient } from '../helpers/sse-client.js';
-import { startAs } from '../helpers/start-as.js';
+import { startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startSseUpstream, type TestSseUpstream } from '../helpers/start-sse-upstream.js';
 import { startWsUpstream } from '../helpers/start-ws-upstream.js';
+import { openProxyWs } from '../helpers/ws-client.js';
 
 const closers = useClosers();
 const READ = 'mcp:tools:read';
@@ -33,28 +33,34 @@ async function setup(mcp: Record<string, unknown> = {}): Promise<Setup> {
         : undefined,
   });
   closers.push(() => upstream.close());
+  const { time, proxy } = await startOnManualTime(as, [
+    {
+      name: 'mcp',
+      match: { pathPrefix: '/mcp' },
+      upstream: upstream.url,
+      scopes: [READ],
+      audience: 'https://mcp.internal',
+      mcp: { methodScopes: { 'subscriptions/listen': [READ] }, allowMethods: ['slow'], ...mcp },
+    },
+    { name: 'events', match: { pathPrefix: '/events' }, upstream: upstream.url, scopes: [READ] },
+  ]);
+  return { time, upstream, proxy, user: await as.userToken('alice', [READ]) };
+}
+
+/** The proxy with `routes`, its clock and stream timer both on one manual time, no clock skew allowed. */
+async function startOnManualTime(
+  as: TestAuthorizationServer,
+  routes: Array<Record<string, unknown>>,
+): Promise<{ time: ManualTime; proxy: TestProxy }> {
   const time = manualTime();
   const proxy = await startProxy({
     as,
     clock: time,
     deps: { streamTimer: time },
-    config: {
-      cache: { clockSkewSeconds: 0 },
-      routes: [
-        {
-          name: 'mcp',
-          match: { pathPrefix: '/mcp' },
-          upstream: upstream.url,
-          scopes: [READ],
-          audience: 'https://mcp.internal',
-          mcp: { methodScopes: { 'subscriptions/listen': [READ] }, allowMethods: ['slow'], ...mcp },
-        },
-        { name: 'events', match: { pathPrefix: '/events' }, upstream: upstream.url, scopes: [READ] },
-      ],
-    },
+    config: { cache: { clockSkewSeconds: 0 }, routes },
   });
   closers.push(() => proxy.close());
-  return { time, upstream, proxy, user: await as.userToken('alice', [READ]) };
+  return { time, proxy };
 }
 
 function getStream(proxy: TestProxy, user: string, path = '/mcp'): Promise<SseClient> {
@@ -113,22 +119,10 @@ describe('WebSocket lifetime on the same registry', () => {
     closers.push(() => as.close());
     const upstream = await startWsUpstream();
     closers.push(() => upstream.close());
-    const time = manualTime();
-    const proxy = await startProxy({
-      as,
-      clock: time,
-      deps: { streamTimer: time },
-      config: {
-        cache: { clockSkewSeconds: 0 },
-        routes: [{ name: 'ws', match: { pathPrefix: '/' }, upstream: upstream.url, scopes: [READ] }],
-      },
-    });
-    closers.push(() => proxy.close());
-    const ws = new WebSocket(`${proxy.url.replace(/^http/, 'ws')}/live`, {
-      headers: { authorization: `Bearer ${await as.userToken('alice', [READ])}` },
-    });
-    closers.push(() => ws.terminate());
-    await once(ws, 'open');
+    const { time, proxy } = await startOnManualTime(as, [
+      { name: 'ws', match: { pathPrefix: '/' }, upstream: upstream.url, scopes: [READ] },
+    ]);
+    const ws = await openProxyWs(closers, proxy.url, '/live', await as.userToken('alice', [READ]));
     expect(proxy.proxy.streams.size).toBe(1);
     const [ms] = time.pending as [number];
     expect(ms).toBeGreaterThan((TOKEN_TTL_S - 10) * 1000);

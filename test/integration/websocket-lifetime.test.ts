@@ -7,6 +7,7 @@ import { waitFor } from '../helpers/raw-http.js';
 import { CLIENT_ID, startAs } from '../helpers/start-as.js';
 import { startProxy, type TestProxy } from '../helpers/start-proxy.js';
 import { startWsUpstream, type TestWsUpstream } from '../helpers/start-ws-upstream.js';
+import { echo, openProxyWs } from '../helpers/ws-client.js';
 
 const closers = useClosers();
 
@@ -34,21 +35,6 @@ async function setup(
   return { user: await as.userToken('alice', ['documents:read']), upstream, proxy };
 }
 
-async function connect(proxy: TestProxy, path: string, user: string): Promise<WebSocket> {
-  const ws = new WebSocket(`${proxy.url.replace(/^http/, 'ws')}${path}`, {
-    headers: { authorization: `Bearer ${user}` },
-  });
-  closers.push(() => ws.terminate());
-  await once(ws, 'open');
-  return ws;
-}
-
-async function echo(ws: WebSocket, text: string): Promise<string> {
-  ws.send(text);
-  const [data] = (await once(ws, 'message')) as [Buffer];
-  return data.toString();
-}
-
 describe('WebSocket lifetime (websocket.maxConnectionSeconds)', () => {
   it('closes a connection after maxConnectionSeconds with close code 1008, on both legs', async () => {
     const { user, upstream, proxy } = await setup([
@@ -57,7 +43,7 @@ describe('WebSocket lifetime (websocket.maxConnectionSeconds)', () => {
     // Taken before connecting: the proxy arms the limit after the upstream's 101, so this is a lower
     // bound that holds however late the agent sees 'open' on a loaded machine.
     const openedAt = performance.now();
-    const ws = await connect(proxy, '/x', user);
+    const ws = await openProxyWs(closers, proxy.url, '/x', user);
     expect(await echo(ws, 'a')).toBe('a');
     const [server] = [...upstream.clients];
     const upstreamClosed = once(server!, 'close');
@@ -82,8 +68,8 @@ describe('WebSocket lifetime (websocket.maxConnectionSeconds)', () => {
       ],
       2,
     );
-    const bounded = await connect(proxy, '/bounded', user);
-    const unbounded = await connect(proxy, '/unbounded', user);
+    const bounded = await openProxyWs(closers, proxy.url, '/bounded', user);
+    const unbounded = await openProxyWs(closers, proxy.url, '/unbounded', user);
     const openedAt = performance.now();
     const [code] = (await once(bounded, 'close')) as [number];
     expect(code).toBe(1008);
@@ -98,7 +84,7 @@ describe('WebSocket lifetime (websocket.maxConnectionSeconds)', () => {
 describe('WebSocket connections at shutdown', () => {
   it('lets a WebSocket that ends during the grace period end on its own', async () => {
     const { user, proxy } = await setup([{ name: 'live', match: { pathPrefix: '/' } }]);
-    const ws = await connect(proxy, '/x', user);
+    const ws = await openProxyWs(closers, proxy.url, '/x', user);
     const closing = proxy.proxy.close(30_000);
     expect(await echo(ws, 'during grace')).toBe('during grace');
     ws.close(1000);
@@ -112,8 +98,8 @@ describe('WebSocket connections at shutdown', () => {
 
   it('closes open WebSockets (1001) when the grace period is over, and close() resolves', async () => {
     const { user, upstream, proxy } = await setup([{ name: 'live', match: { pathPrefix: '/' } }]);
-    const a = await connect(proxy, '/a', user);
-    const b = await connect(proxy, '/b', user);
+    const a = await openProxyWs(closers, proxy.url, '/a', user);
+    const b = await openProxyWs(closers, proxy.url, '/b', user);
     const closedA = once(a, 'close');
     const closedB = once(b, 'close');
     const started = performance.now();

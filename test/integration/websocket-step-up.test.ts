@@ -5,7 +5,13 @@ import WebSocket from 'ws';
 import { useClosers } from '../helpers/closers.js';
 import { startAs } from '../helpers/start-as.js';
 import { startWsUpstream } from '../helpers/start-ws-upstream.js';
-import { manualTimer, secretFile, startApprovalReceiver, startStepUpProxy } from '../helpers/step-up-harness.js';
+import {
+  billingRoute,
+  manualTimer,
+  startApprovalReceiver,
+  startStepUpProxy,
+  webhookApproval,
+} from '../helpers/step-up-harness.js';
 
 const closers = useClosers();
 
@@ -37,24 +43,8 @@ describe('WebSocket handshake and step-up (stepUp.onChallenge)', () => {
       as,
       timer: manualTimer(),
       config: {
-        stepUp: {
-          approval: {
-            webhookUrl: receiver.url,
-            timeoutSeconds: 120,
-            callbackSecretFile: secretFile(),
-            callbackBaseUrl: 'http://10.0.0.7:9090/',
-          },
-        },
-        routes: [
-          {
-            name: 'billing',
-            match: { pathPrefix: '/billing' },
-            upstream: upstream.url,
-            stripPrefix: true,
-            scopes: ['billing:read'],
-            stepUp: { scopes: ['billing:write'], onChallenge: true },
-          },
-        ],
+        stepUp: { approval: webhookApproval(receiver.url) },
+        routes: [billingRoute(upstream.url, { scopes: ['billing:write'], onChallenge: true })],
       },
     });
     closers.push(() => proxy.close());

@@ -15,51 +15,8 @@ declare module 'prom-client/lib/histogram.js' {
   const Histogram: typeof import('prom-client').Histogram;
   export default Histogram;
 }
-declare module 'prom-client/lib/metrics/processStartTime.js' {
-  const collect: (registry: import('prom-client').Registry, config: object) => void;
-  export default collect;
-}
-declare module 'prom-client/lib/metrics/osMemoryHeap.js' {
-  const collect: (registry: import('prom-client').Registry, config: object) => void;
-  export default collect;
-}
-declare module 'prom-client/lib/metrics/processOpenFileDescriptors.js' {
-  const collect: (registry: import('prom-client').Registry, config: object) => void;
-  export default collect;
-}
-declare module 'prom-client/lib/metrics/processMaxFileDescriptors.js' {
-  const collect: (registry: import('prom-client').Registry, config: object) => void;
-  export default collect;
-}
-declare module 'prom-client/lib/metrics/eventLoopLag.js' {
-  const collect: (registry: import('prom-client').Registry, config: object) => void;
-  export default collect;
-}
-declare module 'prom-client/lib/metrics/processResources.js' {
-  const collect: (registry: import('prom-client').Registry, config: object) => void;
-  export default collect;
-}
-declare module 'prom-client/lib/metrics/processHandles.js' {
-  const collect: (registry: import('prom-client').Registry, config: object) => void;
-  export default collect;
-}
-declare module 'prom-client/lib/metrics/processRequests.js' {
-  const collect: (registry: import('prom-client').Registry, config: object) => void;
-  export default collect;
-}
-declare module 'prom-client/lib/metrics/heapSizeAndUsed.js' {
-  const collect: (registry: import('prom-client').Registry, config: object) => void;
-  export default collect;
-}
-declare module 'prom-client/lib/metrics/heapSpacesSizeAndUsed.js' {
-  const collect: (registry: import('prom-client').Registry, config: object) => void;
-  export default collect;
-}
-declare module 'prom-client/lib/metrics/version.js' {
-  const collect: (registry: import('prom-client').Registry, config: object) => void;
-  export default collect;
-}
-declare module 'prom-client/lib/metrics/gc.js' {
+// Every default collector file exports one function of the same shape.
+declare module 'prom-client/lib/metrics/*.js' {
   const collect: (registry: import('prom-client').Registry, config: object) => void;
   export default collect;
 }

@@ -73,6 +73,13 @@ describe.skipIf(REDIS_SERVER === undefined)('fleet: one poller per SSF poll stre
     }
     await within(3_000, async () => f.tx.queue.size === 0);
     // Each pod applied each event once: u2 from the dead holder's publication, never from the SET again.
+    // A 401 can come back before the audit line that goes with it has been read from the pod's stdout.
+    for (const p of pods.values()) {
+      for (const sub of ['u1', 'u2', 'u3']) {
+        await p.waitForLog((l) => l.audit === 'revocation' && l.sub === sub, 3_000);
+      }
+    }
+    await new Promise((r) => setTimeout(r, 500));
     for (const p of pods.values()) {
       for (const sub of ['u1', 'u2', 'u3']) expect(audits(p, sub), `${sub} on a survivor`).toHaveLength(1);
       expect(audits(p, 'u2')[0]).toMatchObject({ fromPod: holder });

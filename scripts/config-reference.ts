@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { configSchema } from '../src/config/schema.js';
 import { LIVE_PATHS } from '../src/server/reload.js';
 

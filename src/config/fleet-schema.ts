@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * `redis://` or `rediss://` (TLS), one endpoint: a standalone server, a managed primary endpoint or

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { isLoopbackListen } from './address.js';
 import { fleetSchema } from './fleet-schema.js';
 import { revocationSchema } from './revocation-schema.js';

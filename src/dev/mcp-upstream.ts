@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import { localhostHostValidation, type NodeIncomingMessageLike, toNodeHandler } from '@modelcontextprotocol/node';
 import { type AuthInfo, createMcpHandler, McpServer } from '@modelcontextprotocol/server';
-import { z } from 'zod';
+import * as z from 'zod';
 import { createGuard, type Guard, type GuardClaims, GuardError } from '../guard/index.js';
 import { closeServer, listen, urlOf } from '../server/listen.js';
 

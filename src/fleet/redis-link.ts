@@ -40,7 +40,9 @@ function retryStrategy(times: number): number {
  * `connected` is true while both are ready.
  */
 export async function openRedisLink(o: RedisLinkOptions): Promise<RedisLink> {
-  const { Redis } = await import('ioredis');
+  // ioredis is CommonJS: its module.exports is `default` under Node's own loader and in the bundle's
+  // separate chunk alike, where named exports are not.
+  const { Redis } = (await import('ioredis')).default;
   const options = {
     lazyConnect: true,
     enableOfflineQueue: false,

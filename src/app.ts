@@ -20,6 +20,7 @@ import { createForwarder } from './proxy/forwarder.js';
 import { createHandler } from './proxy/handler.js';
 import { OpenStreams, streamTimer } from './proxy/open-streams.js';
 import type { PipelineDeps } from './proxy/prepare.js';
+import { streamedBodyGarbage } from './proxy/streamed-body-garbage.js';
 import { createWebSocketUpgrades, type WebSocketUpgrades } from './proxy/websocket-upgrade.js';
 import { createRevocation, type RevocationWiring } from './revocation/create.js';
 import { createAdminHandler } from './server/admin.js';
@@ -28,8 +29,12 @@ import { listen, urlOf } from './server/listen.js';
 import { createReadiness, type Readiness } from './server/readiness.js';
 import { createRuntime, type ProxyRuntime } from './server/reload.js';
 import { type GracefulServer, gracefulServer, type InFlight } from './server/shutdown.js';
+import { youngCollector } from './server/startup-garbage.js';
 import { createStepUp } from './step-up/create.js';
 import { VERSION } from './version.js';
+
+/** Request body sent upstream between two young-generation collections (streamed-body-garbage.ts). */
+const STREAMED_BODY_COLLECT_BYTES = 8 * 1024 * 1024;
 
 /** Everything the proxy needs from outside; each has a production default. */
 export interface ProxyDeps {
@@ -169,7 +174,10 @@ export function createProxy(config: ResolvedConfig, deps: Partial<ProxyDeps> = {
     mcpPolicies: new McpPolicies(metrics, config.cache.maxEntries),
     routeMetrics,
   };
-  const forwarder = createForwarder(config.upstreams);
+  const forwarder = createForwarder(
+    config.upstreams,
+    streamedBodyGarbage(youngCollector(), STREAMED_BODY_COLLECT_BYTES),
+  );
   // docs/websocket.md: upgrades take the same pipeline up to the token, then their own upstream handshake.
   const websocketDispatcher = new Agent({ connectTimeout: 10_000 });
   const websockets = createWebSocketUpgrades(pipeline, websocketDispatcher, streams);

@@ -77,7 +77,11 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
  * MCP response filters); bodies stream both ways with backpressure, never buffered (SSE passes
  * event by event). Nothing on the incoming request is changed, so a retry only rebuilds its target.
  */
-export function createForwarder(options: ForwarderOptions): Forwarder {
+export function createForwarder(
+  options: ForwarderOptions,
+  /** Hears the size of every request body chunk written upstream (streamed-body-garbage.ts). */
+  bodySent: (bytes: number) => void = () => {},
+): Forwarder {
   const pools = new Map<string, { pool: Pool; gate: OriginGate }>();
   // One list (and one timer) per timeout length: routes share it when their timeoutMs is the same.
   const deadlines = new Map<number, DeadlineList>();
@@ -109,7 +113,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   return {
     dispatch(res, target, settled) {
       const { pool, gate } = poolFor(target.upstream.origin);
-      new Exchange(pool, gate, deadlinesOf(target.timeoutMs), res, target, settled).start();
+      new Exchange(pool, gate, deadlinesOf(target.timeoutMs), res, target, settled, bodySent).start();
     },
     async close() {
       const all = [...pools.values()];
@@ -160,6 +164,7 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry,
   readonly #res: TrackedResponse;
   readonly #target: ForwardTarget;
   readonly #listener: ForwardSettled;
+  readonly #bodySent: (bytes: number) => void;
   #controller: Dispatcher.DispatchController | undefined;
   /** The dispatch holds a slot at the gate (released on its terminal callback). */
   #dispatched = false;
@@ -185,6 +190,7 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry,
     res: ServerResponse,
     target: ForwardTarget,
     settled: ForwardSettled,
+    bodySent: (bytes: number) => void,
   ) {
     this.#pool = pool;
     this.#gate = gate;
@@ -192,6 +198,7 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry,
     this.#res = res;
     this.#target = target;
     this.#listener = settled;
+    this.#bodySent = bodySent;
   }
 
   start(): void {
@@ -247,6 +254,10 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter, DeadlineEntry,
     // undici's headersTimeout (the same timeoutMs) applies, which waits while the upstream reads
     // the body and runs once it is sent or the upstream stops reading.
     if (this.#target.body !== undefined && !Buffer.isBuffer(this.#target.body)) this.#clearDeadline();
+  }
+
+  onBodySent(chunk: Buffer | string): void {
+    this.#bodySent(chunk.length);
   }
 
   onResponseStarted(): void {

@@ -107,12 +107,16 @@ step "build $IMAGE"
 # npm inside the build may need this machine's CA bundle (a TLS-inspecting egress): mount it and an
 # npmrc that points at it. Both are build-time mounts, never part of the image.
 BUILD_MOUNTS=()
+# npm's own cafile, else Node's extra CAs, else the system bundle (which the build's base image lacks).
 cafile="$(npm config get cafile 2>/dev/null || true)"
-if [[ -n "$cafile" && "$cafile" != null && -f "$cafile" ]]; then
+[[ -n "$cafile" && "$cafile" != null && -f "$cafile" ]] || cafile="${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}"
+if [[ -f "$cafile" ]]; then
   printf 'cafile=%s\n' "$cafile" >"$WORKDIR/npmrc"
   BUILD_MOUNTS+=(-v "$(dirname "$cafile"):$(dirname "$cafile"):ro" -v "$WORKDIR/npmrc:/usr/local/etc/npmrc:ro")
 fi
 BUILD_ARGS=()
+# SMOKE_NETWORK=host builds on the host's network too (where the default one cannot reach the registry).
+[[ "$NETWORK" == host ]] && BUILD_ARGS+=(--network host)
 if ! npm ci --dry-run --ignore-scripts --no-audit --no-fund >"$WORKDIR/npm-ci.log" 2>&1; then
   echo "WARNING: 'npm ci' refuses package-lock.json against this registry:"
   grep -m2 -E 'Missing|invalid' "$WORKDIR/npm-ci.log" | sed 's/^/  /' || true

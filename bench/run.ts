@@ -11,6 +11,8 @@
  *   BENCH_BASELINE_DIST=DIR adds the same proxy built from another tree (a `dist/` directory, e.g. main
  *   before a change, built with `git worktree` or `git archive`) as configurations base-*, measured in the
  *   same rounds, with the ratios new/base.
+ *   BENCH_PROXY_NODE_FLAGS: Node flags for this build's delegate-proxy processes (e.g. the ones bin adds:
+ *   '--max-semi-space-size=16 --memory-saver-mode'); the others run with Node's defaults.
  *   BENCH_ATTRIBUTION=1 adds configurations that split the cost (see BENCHMARKS.md "Where the time goes").
  */
 import { spawn } from 'node:child_process';
@@ -186,17 +188,18 @@ async function main(): Promise<void> {
     { upstream: upstream.info.url, mode: 'dispatch' },
     sut,
   );
+  const proxySut = { ...sut, nodeFlags: (env.BENCH_PROXY_NODE_FLAGS ?? '').split(' ').filter(Boolean) };
   const warm = await startChild(
     'delegate-proxy-warm',
     'delegate-proxy.ts',
     { config: proxyConfig(upstream.info.url, tokenEndpoint, 10_000) },
-    sut,
+    proxySut,
   );
   const many = await startChild(
     'delegate-proxy-users',
     'delegate-proxy.ts',
     { config: proxyConfig(upstream.info.url, tokenEndpoint, USERS * 2) },
-    sut,
+    proxySut,
   );
   children.push(bare, undici, dispatch, warm, many);
   const attribution: Config[] = [];

@@ -16,10 +16,7 @@ if (major < 22 || (major === 22 && minor < 19)) {
 // NODE_OPTIONS wins. docs/operations.md "Memory".
 // --max-semi-space-size=16: Node 24 lets each semi-space grow to 64 MB on a large host, +95 MB of RSS
 // in the churn soak, for no measured throughput gain over 16 MB.
-// --memory-saver-mode (V8 13, Node 24; Node 22's V8 refuses it): V8 keeps its heap small at the cost of
-// more collections. Measured at 1,000 req/s, three interleaved runs each: RSS 103 -> 92 MB for one
-// user, 131 -> 101 MB in the churn run, +16% CPU per request (BENCHMARKS.md "Process memory").
-const MEMORY_FLAGS = ['--max-semi-space-size=16', ...(major >= 24 ? ['--memory-saver-mode'] : [])];
+const MEMORY_FLAGS = ['--max-semi-space-size=16'];
 // glibc reads MALLOC_ARENA_MAX when the process starts: 2 arenas instead of one per thread (V8's
 // worker threads each get one) measured about 1 MB less idle RSS. An operator's own value wins;
 // musl ignores it.
@@ -36,8 +33,7 @@ const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\
 const reexecuted = process.env[REEXECUTED] === '1';
 delete process.env[REEXECUTED];
 const tiersChosen = !reexecuted && given.some((g) => /^--(no-)?(maglev|turbofan|sparkplug|opt|jitless)\b/.test(g));
-const named = (flag) => flag.split('=')[0].slice(2);
-const missing = MEMORY_FLAGS.filter((flag) => !given.some((g) => g.startsWith(`--${named(flag)}`) || g === `--no-${named(flag)}`));
+const missing = MEMORY_FLAGS.filter((flag) => !given.some((g) => g.startsWith(flag.split('=')[0])));
 if (!reexecuted && missing.length > 0 && typeof process.execve === 'function') {
   const tiersOff = tiersChosen ? [] : TIERS.map((t) => `--no-${t}`);
   process.execve(

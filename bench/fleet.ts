@@ -7,7 +7,8 @@
  *    proxy, accept→applied is its audit line's time minus the accepting proxy's audit line's time
  *    (same host clock, 1 ms resolution). Prints p50/p99/max per proxy and overall.
  * 2. Memory: resident memory after start, FLEET_SCRAPES [100] scrapes of /metrics and FLEET_IDLE_MS
- *    [3000] ms idle, the same config with and without `fleet`, FLEET_ROUNDS [3] interleaved rounds;
+ *    [15000] ms idle (V8's memory reducer has had its rounds, as in process-memory.ts), the same config
+ *    with and without `fleet`, FLEET_ROUNDS [3] interleaved rounds;
  *    median and per-round difference.
  *
  * Run: npm run build && node --import tsx bench/fleet.ts
@@ -25,7 +26,7 @@ const PROXIES = Number(env.FLEET_PROXIES ?? 20);
 const EVENTS = Number(env.FLEET_EVENTS ?? 50);
 const GAP_MS = Number(env.FLEET_GAP_MS ?? 200);
 const ROUNDS = Number(env.FLEET_ROUNDS ?? 3);
-const IDLE_MS = Number(env.FLEET_IDLE_MS ?? 3_000);
+const IDLE_MS = Number(env.FLEET_IDLE_MS ?? 15_000);
 const WARM_SCRAPES = Number(env.FLEET_SCRAPES ?? 100);
 const BIN = fileURLToPath(new URL('../bin/delegate-proxy.js', import.meta.url));
 const ADMIN_TOKEN = 'bench-admin-0123456789abcdef0123456789';

@@ -1,8 +1,8 @@
 // Bundles the CLI (src/main.ts and its dependencies) into dist/cli.js, the file bin/delegate-proxy.js
 // runs, and dist/cli-chunks/ for what only some configs load (Redis for `fleet`: -0.5 MB of idle RSS
-// without it, measured). One file instead of ~300 modules: fewer files to resolve, read and compile at start, and
-// unused exports of zod, jose and yaml left out (-2.5 MB of idle RSS measured on Node 24,
-// docs/operations.md "Memory"). The library API (`exports` in package.json) stays tsc's dist/ tree.
+// without it, measured). One file instead of ~300 modules: fewer files to resolve, read and compile
+// at start, and unused exports of zod, jose and yaml left out (-2.5 MB of idle RSS measured on
+// Node 24, docs/operations.md "Memory"). The library API (`exports` in package.json) stays tsc's dist/ tree.
 //
 // Minified, with an external source map that nothing loads (no sourceMappingURL comment): a source map
 // loaded by the image's --enable-source-maps costs +26 MB of RSS for this bundle (measured), and

@@ -25,11 +25,11 @@ import { createWebSocketUpgrades, type WebSocketUpgrades } from './proxy/websock
 import { createRevocation, type RevocationWiring } from './revocation/create.js';
 import { createAdminHandler } from './server/admin.js';
 import { createAgentServer } from './server/agent-server.js';
+import { youngCollector } from './server/collections.js';
 import { listen, urlOf } from './server/listen.js';
 import { createReadiness, type Readiness } from './server/readiness.js';
 import { createRuntime, type ProxyRuntime } from './server/reload.js';
 import { type GracefulServer, gracefulServer, type InFlight } from './server/shutdown.js';
-import { youngCollector } from './server/startup-garbage.js';
 import { createStepUp } from './step-up/create.js';
 import { VERSION } from './version.js';
 

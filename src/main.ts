@@ -5,9 +5,9 @@ import { createProxy } from './app.js';
 import { loadConfigFile } from './config/load.js';
 import { ConfigError } from './errors.js';
 import { createLogger, resolveLogging } from './observability/logger.js';
+import { collectStartupGarbage } from './server/collections.js';
 import { createConfigReloader } from './server/reload.js';
 import { drainAndClose } from './server/shutdown.js';
-import { collectStartupGarbage } from './server/startup-garbage.js';
 import { VERSION } from './version.js';
 
 const HELP = `delegate-proxy ${VERSION}: a sidecar that swaps the user's token for a delegated one (RFC 8693)

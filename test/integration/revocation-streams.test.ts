@@ -21,7 +21,7 @@ import { admin } from './revocation-setup.js';
 
 const closers = useClosers();
 const READ = 'mcp:tools:read';
-/** The bound: a revoked user's open streams are closed within 1 s of the event. */
+/** docs/revocation.md: a revoked user's open streams are closed within 1 s of the event. */
 const WITHIN_MS = 1_000;
 
 interface Setup {

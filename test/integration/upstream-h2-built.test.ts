@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createSecureServer, type Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -7,13 +6,13 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ProxyProcess, startProxyProcess } from '../helpers/proxy-process.js';
-import { requireCommand } from '../helpers/require-tool.js';
+import { opensslAvailable, selfSignedCert } from '../helpers/self-signed-cert.js';
 import { shippedCliBuilt } from '../helpers/shipped-cli.js';
 import { CLIENT_ID, startAs, type TestAuthorizationServer } from '../helpers/start-as.js';
 
 // The bundle loads undici's HTTP/2 client on its first HTTP/2 connection, not at start
 // (scripts/bundle.mjs): an upstream that negotiates h2 over TLS still gets the request, from the build.
-const OPENSSL = requireCommand('openssl');
+const OPENSSL = opensslAvailable();
 
 describe.skipIf(!shippedCliBuilt() || !OPENSSL)('an HTTP/2 upstream, from the build', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dp-h2-'));
@@ -23,15 +22,7 @@ describe.skipIf(!shippedCliBuilt() || !OPENSSL)('an HTTP/2 upstream, from the bu
   const seen: { version: string; authorization: string | undefined; path: string | undefined }[] = [];
 
   beforeAll(async () => {
-    const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
-    execFileSync(
-      'openssl',
-      [
-        ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1'],
-        ...['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert],
-      ],
-      { stdio: 'ignore' },
-    );
+    const { key, cert } = selfSignedCert(dir);
     upstream = createSecureServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
       seen.push({ version: req.httpVersion, authorization: req.headers.authorization, path: req.url });
       res.end('from h2');

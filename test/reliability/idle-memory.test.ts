@@ -9,7 +9,7 @@ const IDLE_TARGET_MIB = 64;
 const LIMIT_MIB = IDLE_TARGET_MIB * 1.1;
 /**
  * V8's memory reducer returns the start-up heap in rounds about 8 s apart after the first full
- * collection (src/server/startup-garbage.ts): read RSS once it has settled.
+ * collection (src/server/collections.ts): read RSS once it has settled.
  */
 const SETTLE_MS = 14_000;
 

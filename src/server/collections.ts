@@ -25,7 +25,7 @@ export function collectStartupGarbage(): void {
   exposedGc()();
 }
 
-/** A young-generation collection (a scavenge), for streamed-body-garbage.ts. */
+/** A young-generation collection (a scavenge), for proxy/streamed-body-garbage.ts. */
 export function youngCollector(): () => void {
   const gc = exposedGc();
   return () => gc({ type: 'minor' });

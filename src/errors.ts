@@ -15,9 +15,7 @@ export type ErrorCode =
   | 'host_not_allowed'
   | 'bad_gateway'
   | 'temporarily_unavailable'
-  | 'gateway_timeout'
-  /** Not a failure: an MCP call answered by the proxy itself with an InputRequiredResult (step-up). */
-  | 'input_required';
+  | 'gateway_timeout';
 
 export interface ProxyErrorOptions {
   /** Operator-facing detail: logged, never sent to the agent. */
@@ -52,8 +50,6 @@ const STATUS: Record<ErrorCode, number> = {
   bad_gateway: 502,
   temporarily_unavailable: 503,
   gateway_timeout: 504,
-  // docs/step-up.md "MCP-native approval": a JSON-RPC result, not an HTTP error.
-  input_required: 200,
 };
 
 export class ProxyError extends Error {

@@ -3,6 +3,7 @@ import { ProxyError, toProxyError } from '../errors.js';
 import { mcpFailure, mcpResponseAction } from '../mcp/policy-step.js';
 import { type AccessLog, createAccessLog } from '../observability/access-line.js';
 import { createContext } from '../pipeline/context.js';
+import { LocalAnswer } from '../pipeline/local-answer.js';
 import { hasBody, isReplayable, readBody } from '../pipeline/request-body.js';
 import type {
   EndableResponse,
@@ -34,7 +35,7 @@ type WithContext = ServerResponse & { [CONTEXT]?: AnyStage };
 /**
  * The agent-facing request pipeline (docs/design.md "Request pipeline"): 1. context → 2-6. the
  * steps (prepare.ts STEPS) → 7. forward → 8. record. Any step may throw a ProxyError, which becomes
- * the response. On a warm cache, steps 1-7 run in this call with no promise and no closure: a
+ * the error response, or a LocalAnswer, which becomes the response as it is. On a warm cache, steps 1-7 run in this call with no promise and no closure: a
  * promise only where a step has to wait (exchange, body, step-up).
  */
 export function createHandler(
@@ -183,6 +184,10 @@ class Attempt implements ForwardTarget, ForwardSettled, StreamListener {
 const RETRY: ResponseAction = Object.freeze({ kind: 'retry' });
 
 function fail(ctx: AnyStage, err: unknown): void {
+  if (err instanceof LocalAnswer) {
+    answer(ctx, err);
+    return;
+  }
   const error = toProxyError(err);
   const fields = { code: error.code, status: error.status, detail: error.detail };
   // An unexpected exception is logged with its stack (pino's err serializer); a ProxyError is not.
@@ -190,6 +195,22 @@ function fail(ctx: AnyStage, err: unknown): void {
     ctx.log.error({ ...fields, err: err instanceof ProxyError ? undefined : err }, 'request failed');
   else ctx.log.info(fields, 'request refused');
   sendError(ctx.res, mcpFailure(ctx, error), { requestId: ctx.id, hasToken: ctx.presentedCredentials });
+}
+
+/** A step answered the request itself (the step logged why): the body as JSON, nothing forwarded. */
+function answer(ctx: AnyStage, local: LocalAnswer): void {
+  if (ctx.res.headersSent) {
+    ctx.res.destroy();
+    return;
+  }
+  const body = JSON.stringify(local.body);
+  ctx.res.writeHead(local.status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    'x-request-id': ctx.id,
+  });
+  ctx.res.end(body);
 }
 
 function record(ctx: AnyStage, deps: HandlerDeps, accessLog: AccessLog): void {

@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
-import { ProxyError } from '../errors.js';
 import type { McpRequestState } from '../mcp/state.js';
 import type { Clock } from '../pipeline/clock.js';
+import { LocalAnswer } from '../pipeline/local-answer.js';
 import type { ApprovalResult, PendingApproval } from './approvals.js';
 
 /**
@@ -52,23 +52,20 @@ export function mcpCallOf(state: McpRequestState | undefined, body: Buffer | und
 }
 
 /** The answer to the call: an InputRequiredResult asking the agent to open the approval page. */
-export function inputRequiredAnswer(call: McpCall, approval: PendingApproval, pageUrl: string): ProxyError {
+export function inputRequiredAnswer(call: McpCall, approval: PendingApproval, pageUrl: string): LocalAnswer {
   const url = `${pageUrl}?id=${encodeURIComponent(approval.id)}`;
-  return new ProxyError('input_required', 'the call needs a person’s approval: open the URL, then retry', {
-    detail: `step-up: answered ${call.name} with an input request (approval ${approval.id})`,
-    body: {
-      jsonrpc: '2.0',
-      id: call.id,
-      result: {
-        resultType: 'input_required',
-        inputRequests: {
-          [`${APPROVAL_INPUT_KEY}${approval.id}`]: {
-            method: 'elicitation/create',
-            params: {
-              mode: 'url',
-              message: `Approval needed to call ${call.name} with scopes ${approval.scopes.join(' ')}`,
-              url,
-            },
+  return new LocalAnswer({
+    jsonrpc: '2.0',
+    id: call.id,
+    result: {
+      resultType: 'input_required',
+      inputRequests: {
+        [`${APPROVAL_INPUT_KEY}${approval.id}`]: {
+          method: 'elicitation/create',
+          params: {
+            mode: 'url',
+            message: `Approval needed to call ${call.name} with scopes ${approval.scopes.join(' ')}`,
+            url,
           },
         },
       },

@@ -119,6 +119,8 @@ describe('stepUp.mcpMode: input-required', () => {
       result: { inputRequests: { [asked.key]: { method: 'elicitation/create', params: { mode: 'url' } } } },
     });
     expect(upstream.seen).toEqual([]);
+    // An answer, not a refusal: no error logged for it.
+    expect(proxy.logs.lines().filter((l) => l.msg === 'request refused' || l.code !== undefined)).toEqual([]);
 
     const digest = digestOf('/data');
     expect(await decide(proxy.adminUrl, asked.id, 'approved', digest)).toMatchObject({ status: 200 });

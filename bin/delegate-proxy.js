@@ -14,20 +14,25 @@ if (major < 22 || (major === 22 && minor < 19)) {
 // started it (the image's ENTRYPOINT, npm start, npx, node bin/delegate-proxy.js): same PID, so
 // signals and PID 1 behave as before, and no second process. A flag given on the command line or in
 // NODE_OPTIONS wins. docs/operations.md "Memory".
-// --max-semi-space-size=16: Node 24 lets each semi-space grow to 64 MB on a large host, +95 MB of RSS
-// in the churn soak, for no measured throughput gain over 16 MB.
-const MEMORY_FLAGS = ['--max-semi-space-size=16'];
+// --max-semi-space-size=4: Node 24 lets each semi-space grow to 64 MB on a large host (+95 MB of RSS
+// in the churn soak); at 4 MB one user at 1,000 req/s uses about 15 MB less than at 16, for 0.76x ->
+// 0.80x of a bare http-proxy's CPU per warm request (bench/process-memory.ts, bench/run.ts).
+const MEMORY_FLAGS = ['--max-semi-space-size=4'];
 // glibc reads MALLOC_ARENA_MAX when the process starts: 2 arenas instead of one per thread (V8's
 // worker threads each get one) measured about 1 MB less idle RSS. An operator's own value wins;
 // musl ignores it.
 const MEMORY_ENV = { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
 // Start-up runs code that is hot only while Node resolves paths and modules and the config is
 // checked; V8 would optimize it, and the optimizing compilers' own code and memory then stay resident:
-// +11 MB of idle RSS measured on Node 24. The compilers are off until the proxy listens, then on again
-// for the request path. On the re-executed command line they are off from the first line of
+// +11 MB of idle RSS measured on Node 24. The compilers are off until the proxy listens, then TurboFan
+// and Sparkplug on again for the request path. On the re-executed command line they are off from the first line of
 // bootstrap (Node resolving this file's path alone gets a function optimized); without a re-exec,
 // from here. Left alone when the command line chooses the tiers itself.
 const TIERS = ['maglev', 'turbofan', 'sparkplug'];
+// Maglev, V8's middle tier, stays off for good: hot request code still reaches TurboFan, and without
+// Maglev's code and compile memory RSS under load is about 5 MB lower at the same CPU per request
+// (0.74x of a bare http-proxy warm, 0.91x for an MCP call, with --max-semi-space-size=4).
+const TIERS_AFTER_START = ['turbofan', 'sparkplug'];
 const REEXECUTED = 'DELEGATE_PROXY_REEXECUTED';
 const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
 const reexecuted = process.env[REEXECUTED] === '1';
@@ -49,4 +54,4 @@ if (!tiersChosen && !reexecuted) for (const t of TIERS) setFlagsFromString(`--no
 // dist/cli.js: src/main.ts bundled (scripts/bundle.mjs).
 const { main } = await import('../dist/cli.js');
 await main(process.argv.slice(2));
-if (!tiersChosen) for (const t of TIERS) setFlagsFromString(`--${t}`);
+if (!tiersChosen) for (const t of TIERS_AFTER_START) setFlagsFromString(`--${t}`);

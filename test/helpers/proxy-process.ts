@@ -36,7 +36,7 @@ export async function startProxyProcess(
   const podEnv = { POD_NAME: name, ...env };
   const cli =
     from === 'built'
-      ? startNode(['--enable-source-maps', '--max-semi-space-size=16', BUILT_BIN, '--config', file], podEnv)
+      ? startNode(['--enable-source-maps', '--max-semi-space-size=4', BUILT_BIN, '--config', file], podEnv)
       : startCli(['--config', file], podEnv);
   const waitForLog = (match: (l: Record<string, unknown>) => boolean, timeoutMs = 20_000) =>
     cli.waitForLine(match, `${name}: a matching log line`, timeoutMs);

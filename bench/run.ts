@@ -12,7 +12,9 @@
  *   before a change, built with `git worktree` or `git archive`) as configurations base-*, measured in the
  *   same rounds, with the ratios new/base.
  *   BENCH_PROXY_NODE_FLAGS: Node flags for this build's delegate-proxy processes (e.g. the ones bin adds:
- *   '--max-semi-space-size=16 --memory-saver-mode'); the others run with Node's defaults.
+ *   '--max-semi-space-size=4 --no-maglev'); the others run with Node's defaults.
+ *   BENCH_PROXY_ENV: environment for the same processes, as space-separated NAME=value (e.g. the
+ *   glibc settings bin sets: 'MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072').
  *   BENCH_ATTRIBUTION=1 adds configurations that split the cost (see BENCHMARKS.md "Where the time goes").
  */
 import { spawn } from 'node:child_process';
@@ -188,7 +190,16 @@ async function main(): Promise<void> {
     { upstream: upstream.info.url, mode: 'dispatch' },
     sut,
   );
-  const proxySut = { ...sut, nodeFlags: (env.BENCH_PROXY_NODE_FLAGS ?? '').split(' ').filter(Boolean) };
+  const proxySut = {
+    ...sut,
+    nodeFlags: (env.BENCH_PROXY_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+    env: Object.fromEntries(
+      (env.BENCH_PROXY_ENV ?? '')
+        .split(' ')
+        .filter(Boolean)
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    ),
+  };
   const warm = await startChild(
     'delegate-proxy-warm',
     'delegate-proxy.ts',

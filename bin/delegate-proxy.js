@@ -10,24 +10,31 @@ if (major < 22 || (major === 22 && minor < 19)) {
 }
 
 // V8 sizes its young generation when the process starts; v8.setFlagsFromString() later has no effect
-// on it (measured). So the CLI replaces its own process image with one that has the flag, whatever
-// started it (the image's ENTRYPOINT, npm start, npx, node bin/delegate-proxy.js): same PID, so
+// on it (measured), and glibc reads its settings only then too. So the CLI replaces its own process
+// image with one that has the flag and the environment below, whatever started it (the image's ENTRYPOINT, npm start, npx, node bin/delegate-proxy.js): same PID, so
 // signals and PID 1 behave as before, and no second process. A flag given on the command line or in
 // NODE_OPTIONS wins. docs/operations.md "Memory".
 // --max-semi-space-size=4: Node 24 lets each semi-space grow to 64 MB on a large host (+95 MB of RSS
 // in the churn soak); at 4 MB one user at 1,000 req/s uses about 15 MB less than at 16, for 0.76x ->
 // 0.80x of a bare http-proxy's CPU per warm request (bench/process-memory.ts, bench/run.ts).
 const MEMORY_FLAGS = ['--max-semi-space-size=4'];
-// glibc reads MALLOC_ARENA_MAX when the process starts: 2 arenas instead of one per thread (V8's
-// worker threads each get one) measured about 1 MB less idle RSS. An operator's own value wins;
-// musl ignores it.
-const MEMORY_ENV = { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
+// glibc reads its malloc settings when the process starts; an operator's own value wins, and musl
+// ignores them. MALLOC_ARENA_MAX=2: 2 arenas instead of one per thread (V8's worker threads each get
+// one), about 1 MB less idle RSS. Fixed 128 KiB mmap and trim thresholds: glibc otherwise raises both
+// as the process frees large blocks, and then keeps up to twice the raised threshold at its heap's
+// top; one user at 1,000 req/s 96.4 -> 93.4 MB and churn 122.7 -> 116.1 MB (means of three runs
+// each, bench/process-memory.ts at half length), at the same CPU per request.
+const MEMORY_ENV = {
+  MALLOC_ARENA_MAX: '2',
+  MALLOC_MMAP_THRESHOLD_: '131072',
+  MALLOC_TRIM_THRESHOLD_: '131072',
+};
 // Start-up runs code that is hot only while Node resolves paths and modules and the config is
 // checked; V8 would optimize it, and the optimizing compilers' own code and memory then stay resident:
 // +11 MB of idle RSS measured on Node 24. The compilers are off until the proxy listens, then TurboFan
-// and Sparkplug on again for the request path. On the re-executed command line they are off from the first line of
-// bootstrap (Node resolving this file's path alone gets a function optimized); without a re-exec,
-// from here. Left alone when the command line chooses the tiers itself.
+// and Sparkplug on again for the request path. On the re-executed command line they are off from the
+// first line of bootstrap (Node resolving this file's path alone gets a function optimized); without
+// a re-exec, from here. Left alone when the command line chooses the tiers itself.
 const TIERS = ['maglev', 'turbofan', 'sparkplug'];
 // Maglev, V8's middle tier, stays off for good: hot request code still reaches TurboFan, and without
 // Maglev's code and compile memory RSS under load is about 5 MB lower at the same CPU per request
@@ -39,12 +46,13 @@ const reexecuted = process.env[REEXECUTED] === '1';
 delete process.env[REEXECUTED];
 const tiersChosen = !reexecuted && given.some((g) => /^--(no-)?(maglev|turbofan|sparkplug|opt|jitless)\b/.test(g));
 const missing = MEMORY_FLAGS.filter((flag) => !given.some((g) => g.startsWith(flag.split('=')[0])));
-if (!reexecuted && missing.length > 0 && typeof process.execve === 'function') {
+const missingEnv = Object.entries(MEMORY_ENV).filter(([name]) => process.env[name] === undefined);
+if (!reexecuted && missing.length + missingEnv.length > 0 && typeof process.execve === 'function') {
   const tiersOff = tiersChosen ? [] : TIERS.map((t) => `--no-${t}`);
   process.execve(
     process.execPath,
     [process.execPath, ...missing, ...tiersOff, ...process.execArgv, ...process.argv.slice(1)],
-    { ...process.env, ...MEMORY_ENV, [REEXECUTED]: '1' },
+    { ...process.env, ...Object.fromEntries(missingEnv), [REEXECUTED]: '1' },
   );
 }
 

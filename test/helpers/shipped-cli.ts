@@ -23,6 +23,8 @@ export interface ShippedCli {
   output(): string;
   /** The process's command line as the kernel has it now (after any re-exec of the same PID). */
   cmdline(): string[];
+  /** The process's environment as the kernel has it now (after any re-exec of the same PID). */
+  environ(): Record<string, string>;
   /** Resident set size (VmRSS) in MiB. */
   rssMiB(): number;
   close(): Promise<void>;
@@ -65,11 +67,15 @@ export function writeMinimalConfig(
  * Starts `argv` (a command line as a user would type it: `node [flags] bin/delegate-proxy.js ...`,
  * `node` meaning this Node) and resolves once the proxy logged that it started.
  */
-export async function startShippedCli(argv: readonly string[], timeoutMs = 15_000): Promise<ShippedCli> {
+export async function startShippedCli(
+  argv: readonly string[],
+  timeoutMs = 15_000,
+  env: Record<string, string> = {},
+): Promise<ShippedCli> {
   const [command, ...args] = argv;
   const child: ChildProcess = spawn(command === 'node' ? process.execPath : String(command), args, {
     cwd: ROOT,
-    env: { ...process.env, NODE_OPTIONS: '' },
+    env: { ...process.env, NODE_OPTIONS: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
@@ -95,6 +101,13 @@ export async function startShippedCli(argv: readonly string[], timeoutMs = 15_00
     pid,
     output: () => text,
     cmdline: () => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean),
+    environ: () =>
+      Object.fromEntries(
+        readFileSync(`/proc/${pid}/environ`, 'utf8')
+          .split('\0')
+          .filter(Boolean)
+          .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+      ),
     rssMiB: () => Number(/^VmRSS:\s+(\d+) kB/m.exec(status())?.[1]) / 1024,
     async close() {
       if (child.exitCode === null) child.kill('SIGKILL');

@@ -32,8 +32,8 @@ describe.skipIf(!shippedCliBuilt())('the CLI applies its Node settings whatever 
     await as.close();
   });
 
-  async function start(command: string[]): Promise<ShippedCli> {
-    const cli = await startShippedCli([...command, '--config', config.file]);
+  async function start(command: string[], env: Record<string, string> = {}): Promise<ShippedCli> {
+    const cli = await startShippedCli([...command, '--config', config.file], 15_000, env);
     closers.push(() => cli.close());
     return cli;
   }
@@ -54,7 +54,21 @@ describe.skipIf(!shippedCliBuilt())('the CLI applies its Node settings whatever 
 
   it('a semi-space size on the command line wins', async () => {
     const own = await start(['node', '--max-semi-space-size=8', BIN]);
-    expect(nodeFlags(own)).toEqual(['--max-semi-space-size=8']);
+    expect(nodeFlags(own)).toContain('--max-semi-space-size=8');
+    expect(nodeFlags(own)).not.toContain('--max-semi-space-size=4');
+    // Re-executed all the same, for glibc's settings.
+    expect(own.environ()).toMatchObject({ MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' });
+  });
+
+  it("glibc's malloc settings are in the environment it runs with; an operator's own value wins", async () => {
+    const image = await start(imageCommand());
+    expect(image.environ()).toMatchObject({
+      MALLOC_ARENA_MAX: '2',
+      MALLOC_MMAP_THRESHOLD_: '131072',
+      MALLOC_TRIM_THRESHOLD_: '131072',
+    });
+    const own = await start(imageCommand(), { MALLOC_ARENA_MAX: '4' });
+    expect(own.environ()).toMatchObject({ MALLOC_ARENA_MAX: '4', MALLOC_MMAP_THRESHOLD_: '131072' });
   });
 
   it('under load V8 optimizes with TurboFan only: Maglev stays off after start (docs/operations.md "Memory")', async () => {

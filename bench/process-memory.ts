@@ -74,7 +74,24 @@ interface Running {
   stop(): Promise<void>;
 }
 
+/**
+ * Starts the CLI on ports found free a moment before; another process can take one in between
+ * (EADDRINUSE, the CLI exits), so a start that exited is tried again on new ports.
+ */
 async function startCli(root: string, tokenEndpoint: string, upstream: string, maxEntries: number): Promise<Running> {
+  for (let attempt = 1; ; attempt++) {
+    const started = await startCliOnce(root, tokenEndpoint, upstream, maxEntries);
+    if (started !== 'exited') return started;
+    if (attempt === 3) throw new Error(`${root}: the CLI exited before it served, ${attempt} times`);
+  }
+}
+
+async function startCliOnce(
+  root: string,
+  tokenEndpoint: string,
+  upstream: string,
+  maxEntries: number,
+): Promise<Running | 'exited'> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const file = join(work, `config-${port}.yaml`);
   // JSON is YAML.
@@ -106,7 +123,8 @@ async function startCli(root: string, tokenEndpoint: string, upstream: string, m
     } catch {
       // Not listening yet.
     }
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${root}: the CLI did not start`);
+    if (child.exitCode !== null) return 'exited';
+    if (Date.now() > deadline) throw new Error(`${root}: the CLI did not start`);
     await sleep(100);
   }
   return {

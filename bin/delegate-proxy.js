@@ -11,9 +11,10 @@ if (major < 22 || (major === 22 && minor < 19)) {
 
 // V8 sizes its young generation when the process starts; v8.setFlagsFromString() later has no effect
 // on it (measured), and glibc reads its settings only then too. So the CLI replaces its own process
-// image with one that has the flag and the environment below, whatever started it (the image's ENTRYPOINT, npm start, npx, node bin/delegate-proxy.js): same PID, so
-// signals and PID 1 behave as before, and no second process. A flag given on the command line or in
-// NODE_OPTIONS wins. docs/operations.md "Memory".
+// image with one that has the flag and the environment below, whatever started it (the image's
+// ENTRYPOINT, npm start, npx, node bin/delegate-proxy.js): same PID, so signals and PID 1 behave as
+// before, and no second process. A flag given on the command line or in NODE_OPTIONS, or a variable
+// already in the environment, wins. docs/operations.md "Memory".
 // --max-semi-space-size=4: Node 24 lets each semi-space grow to 64 MB on a large host (+95 MB of RSS
 // in the churn soak); at 4 MB one user at 1,000 req/s uses about 15 MB less than at 16, for 0.76x ->
 // 0.80x of a bare http-proxy's CPU per warm request (bench/process-memory.ts, bench/run.ts).
@@ -42,9 +43,14 @@ const TIERS = ['maglev', 'turbofan', 'sparkplug'];
 const TIERS_AFTER_START = ['turbofan', 'sparkplug'];
 const REEXECUTED = 'DELEGATE_PROXY_REEXECUTED';
 const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-const reexecuted = process.env[REEXECUTED] === '1';
+const marker = process.env[REEXECUTED];
+const reexecuted = marker === 'tiers-chosen' || marker === 'tiers-off';
 delete process.env[REEXECUTED];
-const tiersChosen = !reexecuted && given.some((g) => /^--(no-)?(maglev|turbofan|sparkplug|opt|jitless)\b/.test(g));
+// The re-executed command line holds this file's own tier flags, so whether the operator chose the
+// tiers travels from the first process image in the marker's value.
+const tiersChosen = reexecuted
+  ? marker === 'tiers-chosen'
+  : given.some((g) => /^--(no-)?(maglev|turbofan|sparkplug|opt|jitless)\b/.test(g));
 const missing = MEMORY_FLAGS.filter((flag) => !given.some((g) => g.startsWith(flag.split('=')[0])));
 const missingEnv = Object.entries(MEMORY_ENV).filter(([name]) => process.env[name] === undefined);
 if (!reexecuted && missing.length + missingEnv.length > 0 && typeof process.execve === 'function') {
@@ -52,7 +58,11 @@ if (!reexecuted && missing.length + missingEnv.length > 0 && typeof process.exec
   process.execve(
     process.execPath,
     [process.execPath, ...missing, ...tiersOff, ...process.execArgv, ...process.argv.slice(1)],
-    { ...process.env, ...Object.fromEntries(missingEnv), [REEXECUTED]: '1' },
+    {
+      ...process.env,
+      ...Object.fromEntries(missingEnv),
+      [REEXECUTED]: tiersChosen ? 'tiers-chosen' : 'tiers-off',
+    },
   );
 }
 

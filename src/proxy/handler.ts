@@ -35,8 +35,9 @@ type WithContext = ServerResponse & { [CONTEXT]?: AnyStage };
 /**
  * The agent-facing request pipeline (docs/design.md "Request pipeline"): 1. context → 2-6. the
  * steps (prepare.ts STEPS) → 7. forward → 8. record. Any step may throw a ProxyError, which becomes
- * the error response, or a LocalAnswer, which becomes the response as it is. On a warm cache, steps 1-7 run in this call with no promise and no closure: a
- * promise only where a step has to wait (exchange, body, step-up).
+ * the error response, or a LocalAnswer, which becomes the response as it is. On a warm cache, steps
+ * 1-7 run in this call with no promise and no closure: a promise only where a step has to wait
+ * (exchange, body, step-up).
  */
 export function createHandler(
   pipeline: PipelineDeps,

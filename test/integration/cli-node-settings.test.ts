@@ -71,10 +71,9 @@ describe.skipIf(!shippedCliBuilt())('the CLI applies its Node settings whatever 
     expect(own.environ()).toMatchObject({ MALLOC_ARENA_MAX: '4', MALLOC_MMAP_THRESHOLD_: '131072' });
   });
 
-  it('under load V8 optimizes with TurboFan only: Maglev stays off after start (docs/operations.md "Memory")', async () => {
-    // --trace-opt names each compile's target tier; it is no tier flag, so the CLI still chooses them.
-    const traced = await start(['node', '--trace-opt', BIN]);
-    const url = /"listen":"(http:[^"]+)"/.exec(traced.output())?.[1];
+  /** The tiers V8 compiled for under load, after the start line (--trace-opt names each target). */
+  async function tiersUnderLoad(cli: ShippedCli): Promise<Set<string>> {
+    const url = /"listen":"(http:[^"]+)"/.exec(cli.output())?.[1];
     expect(url).toBeDefined();
     // Unauthenticated requests: the routing and challenge code runs hot without an exchange.
     for (let i = 0; i < 3000; i++) {
@@ -83,10 +82,21 @@ describe.skipIf(!shippedCliBuilt())('the CLI applies its Node settings whatever 
     }
     await setTimeout(500);
     // From the start line on: before its re-exec, the first process image runs with Node's defaults.
-    const afterStart = traced.output().slice(traced.output().indexOf('delegate-proxy started'));
-    const targets = new Set(afterStart.match(/target [A-Z_]+/g));
+    const afterStart = cli.output().slice(cli.output().indexOf('delegate-proxy started'));
+    return new Set(afterStart.match(/target [A-Z_]+/g));
+  }
+
+  it('under load V8 optimizes with TurboFan only: Maglev stays off after start (docs/operations.md "Memory")', async () => {
+    // --trace-opt is no tier flag, so the CLI still chooses the tiers.
+    const targets = await tiersUnderLoad(await start(['node', '--trace-opt', BIN]));
     expect(targets).toContain('target TURBOFAN_JS');
     expect(targets).not.toContain('target MAGLEV');
+  });
+
+  it('a tier flag on the command line leaves the tiers to it, through the re-exec', async () => {
+    const targets = await tiersUnderLoad(await start(['node', '--trace-opt', '--no-turbofan', BIN]));
+    expect(targets).not.toContain('target TURBOFAN_JS');
+    expect(targets).toContain('target MAGLEV');
   });
 
   it('another Node flag on the command line (memory saver mode, docs/operations.md) is kept through the re-exec', async () => {

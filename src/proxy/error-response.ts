@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { ProxyError } from '../errors.js';
+import { sendJson } from '../http/send-json.js';
 
 function quote(value: string): string {
   return `"${value.replace(/["\\]/g, '')}"`;
@@ -32,17 +33,9 @@ export function sendError(
     res.destroy();
     return;
   }
-  const body = JSON.stringify(err.body ?? { error: err.code, error_description: err.description });
-  const headers: Record<string, string | number> = {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'cache-control': 'no-store',
-    'x-request-id': options.requestId,
-    ...err.headers,
-  };
+  const headers: Record<string, string> = { 'x-request-id': options.requestId, ...err.headers };
   if (err.status === 401 || (err.status === 403 && !NOT_TOKEN_PROBLEMS.has(err.code)))
     headers['www-authenticate'] = bearerChallenge(err, options.hasToken);
   if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.ceil(err.retryAfterSeconds));
-  res.writeHead(err.status, headers);
-  res.end(body);
+  sendJson(res, err.status, err.body ?? { error: err.code, error_description: err.description }, headers);
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ProxyError, toProxyError } from '../errors.js';
+import { sendJson } from '../http/send-json.js';
 import { mcpFailure, mcpResponseAction } from '../mcp/policy-step.js';
 import { type AccessLog, createAccessLog } from '../observability/access-line.js';
 import { createContext } from '../pipeline/context.js';
@@ -204,14 +205,7 @@ function answer(ctx: AnyStage, local: LocalAnswer): void {
     ctx.res.destroy();
     return;
   }
-  const body = JSON.stringify(local.body);
-  ctx.res.writeHead(local.status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'cache-control': 'no-store',
-    'x-request-id': ctx.id,
-  });
-  ctx.res.end(body);
+  sendJson(ctx.res, local.status, local.body, { 'x-request-id': ctx.id });
 }
 
 function record(ctx: AnyStage, deps: HandlerDeps, accessLog: AccessLog): void {

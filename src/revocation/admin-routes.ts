@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { SubjectTarget } from '../auth/subject-index.js';
 import { ProxyError } from '../errors.js';
 import { mediaTypeOf } from '../http/media-type.js';
+import { sendJson } from '../http/send-json.js';
 import type { Clock } from '../pipeline/clock.js';
 import { readBody } from '../pipeline/request-body.js';
 import { safeEqual, verifyBearer } from '../step-up/signature.js';
@@ -43,7 +44,7 @@ export function createRevocationAdmin(
     const run = path === '/revocations' ? revocations(req, res, o) : ssfEvents(req, res, o);
     run.catch((err: unknown) => {
       o.logger.error({ err }, 'revocation endpoint failed');
-      if (!res.headersSent) json(res, 500, { error: 'server_error' });
+      if (!res.headersSent) sendJson(res, 500, { error: 'server_error' });
       else res.destroy();
     });
     return true;
@@ -52,12 +53,12 @@ export function createRevocationAdmin(
 
 async function revocations(req: IncomingMessage, res: ServerResponse, o: RevocationAdminOptions): Promise<void> {
   if (o.revoker === undefined || o.adminToken === undefined) {
-    json(res, 404, { error: 'not_found', error_description: 'revocation is not configured' });
+    sendJson(res, 404, { error: 'not_found', error_description: 'revocation is not configured' });
     return;
   }
   if (!verifyBearer(o.adminToken, req.headers.authorization)) {
     req.resume();
-    json(
+    sendJson(
       res,
       401,
       { error: 'invalid_token', error_description: 'the admin bearer token is missing or wrong' },
@@ -68,24 +69,24 @@ async function revocations(req: IncomingMessage, res: ServerResponse, o: Revocat
     return;
   }
   if (req.method === 'GET' || req.method === 'HEAD') {
-    json(res, 200, { revocations: o.revoker.list.list().map(describe) });
+    sendJson(res, 200, { revocations: o.revoker.list.list().map(describe) });
     return;
   }
   if (req.method !== 'POST' && req.method !== 'DELETE') {
     req.resume();
-    json(res, 405, { error: 'method_not_allowed' }, { allow: 'GET, POST, DELETE' });
+    sendJson(res, 405, { error: 'method_not_allowed' }, { allow: 'GET, POST, DELETE' });
     return;
   }
   let body: Buffer;
   try {
     body = await readBody(req, MAX_ADMIN_BODY_BYTES);
   } catch {
-    json(res, 413, { error: 'invalid_request', error_description: 'body too large' });
+    sendJson(res, 413, { error: 'invalid_request', error_description: 'body too large' });
     return;
   }
   const parsed = parseRevocation(body);
   if (typeof parsed === 'string') {
-    json(res, 400, { error: 'invalid_request', error_description: parsed });
+    sendJson(res, 400, { error: 'invalid_request', error_description: parsed });
     return;
   }
   const target: SubjectTarget = { kind: 'sub', sub: parsed.sub, iss: parsed.iss };
@@ -94,17 +95,17 @@ async function revocations(req: IncomingMessage, res: ServerResponse, o: Revocat
     const upTo = o.clock.now();
     const lifted = o.revoker.lift(target, upTo);
     const fleet = await o.fleet?.lifted(target, upTo);
-    json(res, 200, fleet === undefined ? { lifted } : { lifted, fleet });
+    sendJson(res, 200, fleet === undefined ? { lifted } : { lifted, fleet });
     return;
   }
   try {
     const input: RevokeInput = { target, revokedAt: o.clock.now(), source: 'admin', event: 'admin', refuse: true };
     const { evicted, closedStreams, revocation } = o.revoker.revoke(input);
     const fleet = await o.fleet?.shared(input, revocation);
-    json(res, 200, fleet === undefined ? { evicted, closedStreams } : { evicted, closedStreams, fleet });
+    sendJson(res, 200, fleet === undefined ? { evicted, closedStreams } : { evicted, closedStreams, fleet });
   } catch (err) {
     if (!(err instanceof ProxyError)) throw err;
-    json(
+    sendJson(
       res,
       err.status,
       { error: err.code, error_description: err.description },
@@ -148,7 +149,7 @@ function describe(r: Revocation): Record<string, unknown> {
 async function ssfEvents(req: IncomingMessage, res: ServerResponse, o: RevocationAdminOptions): Promise<void> {
   const { receiver } = o;
   if (receiver === undefined || o.ssfAuthorization === undefined) {
-    json(res, 404, { error: 'not_found', error_description: 'the SSF receiver is not configured' });
+    sendJson(res, 404, { error: 'not_found', error_description: 'the SSF receiver is not configured' });
     return;
   }
   const refuse = (err: SetError): void => {
@@ -158,7 +159,7 @@ async function ssfEvents(req: IncomingMessage, res: ServerResponse, o: Revocatio
   };
   if (req.method !== 'POST') {
     req.resume();
-    json(res, 405, { error: 'method_not_allowed' }, { allow: 'POST' });
+    sendJson(res, 405, { error: 'method_not_allowed' }, { allow: 'POST' });
     return;
   }
   const authorization = req.headers.authorization;
@@ -198,16 +199,5 @@ async function ssfEvents(req: IncomingMessage, res: ServerResponse, o: Revocatio
 function setError(res: ServerResponse, err: SetError): void {
   const headers: Record<string, string> = { ...err.headers };
   if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds);
-  json(res, err.status, { err: err.err, description: err.description }, headers);
-}
-
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-    ...headers,
-  });
-  res.end(text);
+  sendJson(res, err.status, { err: err.err, description: err.description }, headers);
 }

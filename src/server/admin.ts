@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { sendJson } from '../http/send-json.js';
 import type { Readiness } from './readiness.js';
 
 export interface AdminDeps {
@@ -13,12 +14,6 @@ export interface AdminDeps {
   readonly revocation?: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  res.end(text);
-}
-
 /** The admin listener: /metrics, /healthz, /readyz (docs/design.md "Admin listener"). */
 export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
@@ -26,7 +21,7 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     if (deps.stepUp?.(req, res)) return;
     if (deps.revocation?.(req, res)) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      json(res, 405, { error: 'method_not_allowed' });
+      sendJson(res, 405, { error: 'method_not_allowed' });
       return;
     }
     switch (path) {
@@ -38,20 +33,20 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
           },
           (err: unknown) => {
             deps.logger.error({ err }, 'metrics collection failed');
-            json(res, 500, { error: 'metrics_failed' });
+            sendJson(res, 500, { error: 'metrics_failed' });
           },
         );
         return;
       case '/healthz':
-        json(res, 200, { status: 'ok' });
+        sendJson(res, 200, { status: 'ok' });
         return;
       case '/readyz': {
         const s = deps.readiness.state();
-        json(res, s.ready ? 200 : 503, s.ready ? { status: 'ready' } : { status: 'not_ready', reasons: s.reasons });
+        sendJson(res, s.ready ? 200 : 503, s.ready ? { status: 'ready' } : { status: 'not_ready', reasons: s.reasons });
         return;
       }
       default:
-        json(res, 404, { error: 'not_found' });
+        sendJson(res, 404, { error: 'not_found' });
     }
   };
 }

@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { ProxyError } from '../errors.js';
 import { cookieValue } from '../http/cookies.js';
+import { sendJson } from '../http/send-json.js';
 import type { Clock } from '../pipeline/clock.js';
 import { readBody } from '../pipeline/request-body.js';
 import type { DecideResult } from './approvals.js';
@@ -362,8 +363,7 @@ function html(res: ServerResponse, status: number, text: string): void {
 }
 
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify(body));
+  sendJson(res, status, body, { ...SECURITY_HEADERS, ...headers });
 }
 
 function redirect(res: ServerResponse, location: string): void {

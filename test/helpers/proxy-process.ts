@@ -27,7 +27,10 @@ export async function startProxyProcess(
   name: string,
   config: Record<string, unknown>,
   env: Record<string, string> = {},
-  /** `built`: bin/delegate-proxy.js (dist/) with the image's flags, instead of the sources through tsx. */
+  /**
+   * `built`: bin/delegate-proxy.js (dist/) as the image starts it (bin applies its own Node settings),
+   * instead of the sources through tsx.
+   */
   from: 'source' | 'built' = 'source',
 ): Promise<ProxyProcess> {
   const file = join(dir, `${name}.yaml`);
@@ -36,7 +39,7 @@ export async function startProxyProcess(
   const podEnv = { POD_NAME: name, ...env };
   const cli =
     from === 'built'
-      ? startNode(['--enable-source-maps', '--max-semi-space-size=4', BUILT_BIN, '--config', file], podEnv)
+      ? startNode(['--enable-source-maps', BUILT_BIN, '--config', file], podEnv)
       : startCli(['--config', file], podEnv);
   const waitForLog = (match: (l: Record<string, unknown>) => boolean, timeoutMs = 20_000) =>
     cli.waitForLine(match, `${name}: a matching log line`, timeoutMs);
